@@ -1,0 +1,55 @@
+# Borderwatch: `make run` starts everything for a demo, `make test` runs the whole suite,
+# `make bench` measures ingest against its baselines. Each installs what is missing first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# Tests and benchmarks get their own PostgreSQL and Mosquitto, apart from the `make run` ones.
+TEST_RUN_DIR := $(CURDIR)/.run/test
+BENCH_RUN_DIR := $(CURDIR)/.run/bench
+
+.PHONY: install system run services-up services-down services-status test bench clean help
+
+help:
+	@echo "make run    - install, start PostGIS + Mosquitto, load borders, run ingest + API + simulator"
+	@echo "make test   - install, start the test services, run the whole test suite"
+	@echo "make bench  - install, start the bench services, run the ingest benchmark"
+	@echo "make services-down - stop the project-local services"
+
+system:
+	bash scripts/install-system.sh
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	bash scripts/install-system.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+services-up: install
+	$(BIN)/borderwatch services up
+
+services-down:
+	-$(BIN)/borderwatch services down
+	-BW_RUN_DIR=$(TEST_RUN_DIR) $(BIN)/borderwatch services down
+	-BW_RUN_DIR=$(BENCH_RUN_DIR) $(BIN)/borderwatch services down
+
+services-status:
+	$(BIN)/borderwatch services status
+
+run: install
+	$(BIN)/borderwatch run
+
+test: install
+	BW_RUN_DIR=$(TEST_RUN_DIR) $(BIN)/borderwatch services up
+	BW_RUN_DIR=$(TEST_RUN_DIR) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	BW_RUN_DIR=$(BENCH_RUN_DIR) $(BIN)/borderwatch services up
+	BW_RUN_DIR=$(BENCH_RUN_DIR) $(BIN)/python -m tests.bench.ingest $(BENCH_ARGS)
+
+clean: services-down
+	rm -rf .run

@@ -1,0 +1,144 @@
+"""Geofencing rules, evaluated set-based: one statement per batch of new detections.
+
+Rules:
+- crossing: the leg from a track's previous position to the new one crosses a border
+  segment (``ST_LineCrossingDirection`` gives the side it ends on, so the direction
+  from state -> to state follows from the segment's left/right states);
+- zone entry: a detection inside a zone that alerts on entry, whose track was outside it
+  before (or that has no track).
+One alert per track (or untracked sensor+class) and segment/zone within the cooldown.
+The same statement moves each track's last known position forward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+_RAISE_ALERTS = text(
+    """
+    WITH new AS (
+        SELECT d.id, d.observed_at, d.sensor_id, d.agency_code, d.event_id, d.track_key, d.class, d.confidence, d.geom,
+               coalesce(d.track_key, 'sensor:' || d.sensor_id || ':' || d.class) AS cooldown_key
+        FROM unnest(CAST(:ids AS bigint[]), CAST(:observed AS timestamptz[])) AS n(id, observed_at)
+        JOIN detections d ON d.id = n.id AND d.observed_at = n.observed_at
+    ),
+    seq AS (
+        SELECT id, observed_at, track_key, geom, true AS is_new FROM new WHERE track_key IS NOT NULL
+        UNION ALL
+        SELECT tp.detection_id, tp.observed_at, tp.track_key, tp.geom, false
+        FROM track_positions tp
+        WHERE tp.track_key IN (SELECT track_key FROM new WHERE track_key IS NOT NULL)
+    ),
+    legs AS (
+        SELECT id, observed_at, track_key, geom, is_new,
+               lag(id) OVER w AS prev_id, lag(geom) OVER w AS prev_geom, lag(observed_at) OVER w AS prev_at
+        FROM seq
+        WINDOW w AS (PARTITION BY track_key ORDER BY observed_at, id)
+    ),
+    recent_legs AS (
+        SELECT id, prev_id, prev_geom, ST_MakeLine(prev_geom, geom) AS line
+        FROM legs
+        WHERE is_new AND prev_geom IS NOT NULL
+          AND observed_at - prev_at <= make_interval(secs => :max_gap_s)
+          AND NOT ST_Equals(prev_geom, geom)
+    ),
+    crossings AS (
+        SELECT l.id, l.prev_id, s.id AS segment_id, s.name, s.impact_level, s.left_state, s.right_state,
+               ST_LineCrossingDirection(s.geom, l.line) AS direction,
+               ST_PointOnSurface(ST_Intersection(s.geom, l.line)) AS at_point
+        FROM recent_legs l
+        JOIN border_segments s ON ST_Intersects(s.geom, l.line)
+    ),
+    candidates AS (
+        SELECT 'crossing'::text AS kind, c.id AS detection_id, ARRAY[c.prev_id, c.id] AS detection_ids,
+               c.segment_id, NULL::int AS zone_id, c.name AS target_name, c.impact_level,
+               CASE WHEN c.direction < 0 THEN c.right_state ELSE c.left_state END AS from_state,
+               CASE WHEN c.direction < 0 THEN c.left_state ELSE c.right_state END AS to_state,
+               'segment:' || c.segment_id AS target, c.at_point, c.direction
+        FROM crossings c
+        WHERE c.direction IN (-2, -1, 1, 2)
+        UNION ALL
+        SELECT 'zone_entry', n.id, ARRAY[n.id], NULL, z.id, z.name, z.impact_level, NULL, z.state,
+               'zone:' || z.id, n.geom, NULL
+        FROM new n
+        JOIN zones z ON z.entry_alert AND ST_Intersects(z.geom, n.geom)
+        LEFT JOIN recent_legs l ON l.id = n.id
+        WHERE l.prev_geom IS NULL OR NOT ST_Intersects(z.geom, l.prev_geom)
+    ),
+    ranked AS (
+        SELECT DISTINCT ON (n.cooldown_key, c.target) c.*, n.observed_at, n.sensor_id, n.agency_code,
+               n.track_key, n.class, n.confidence, n.cooldown_key, n.event_id
+        FROM candidates c
+        JOIN new n ON n.id = c.detection_id
+        ORDER BY n.cooldown_key, c.target, n.observed_at, n.id
+    ),
+    cooled AS (
+        INSERT INTO alert_cooldowns (track_key, target, last_observed_at)
+        SELECT cooldown_key, target, observed_at FROM ranked
+        ON CONFLICT (track_key, target) DO UPDATE SET last_observed_at = EXCLUDED.last_observed_at
+        WHERE alert_cooldowns.last_observed_at
+              <= EXCLUDED.last_observed_at - make_interval(secs => :cooldown_s)
+        RETURNING track_key, target
+    ),
+    inserted AS (
+        INSERT INTO alerts (agency_code, kind, severity, title, observed_at, sensor_id, track_key, class,
+                            detection_id, detection_ids, segment_id, zone_id, from_state, to_state, geom, details)
+        SELECT r.agency_code, r.kind, bw_severity(r.impact_level, r.kind, r.class, r.confidence),
+               CASE r.kind
+                   WHEN 'crossing' THEN format('%s crossed %s -> %s on %s', r.class, r.from_state, r.to_state,
+                                               r.target_name)
+                   ELSE format('%s entered %s', r.class, r.target_name)
+               END,
+               r.observed_at, r.sensor_id, r.track_key, r.class, r.detection_id, r.detection_ids,
+               r.segment_id, r.zone_id, r.from_state, r.to_state, r.at_point,
+               jsonb_strip_nulls(jsonb_build_object('event_id', r.event_id, 'impact_level', r.impact_level, 'target', r.target_name,
+                                                    'crossing_direction', r.direction))
+        FROM ranked r
+        JOIN cooled c ON c.track_key = r.cooldown_key AND c.target = r.target
+        ON CONFLICT DO NOTHING
+        RETURNING id, agency_code, kind, severity, title, observed_at, created_at, sensor_id, track_key, class,
+                  detection_id, detection_ids, segment_id, zone_id, from_state, to_state, details,
+                  ST_X(geom) AS lon, ST_Y(geom) AS lat
+    ),
+    moved AS (
+        INSERT INTO track_positions (track_key, agency_code, sensor_id, detection_id, observed_at, class, geom)
+        SELECT DISTINCT ON (track_key) track_key, agency_code, sensor_id, id, observed_at, class, geom
+        FROM new
+        WHERE track_key IS NOT NULL
+        ORDER BY track_key, observed_at DESC, id DESC
+        ON CONFLICT (track_key) DO UPDATE
+            SET agency_code = EXCLUDED.agency_code, sensor_id = EXCLUDED.sensor_id,
+                detection_id = EXCLUDED.detection_id, observed_at = EXCLUDED.observed_at,
+                class = EXCLUDED.class, geom = EXCLUDED.geom, updated_at = now()
+            WHERE track_positions.observed_at < EXCLUDED.observed_at
+    )
+    SELECT * FROM inserted ORDER BY observed_at, id
+    """
+)
+
+
+def raise_alerts(
+    *,
+    session: Session,
+    detection_ids: Sequence[int],
+    observed_at: Sequence[datetime],
+    cooldown_s: int,
+    max_gap_s: int,
+) -> list[dict]:
+    """Evaluate every rule for the given new detections; returns the alerts written."""
+    if not detection_ids:
+        return []
+    rows = session.execute(
+        _RAISE_ALERTS,
+        {
+            "ids": list(detection_ids),
+            "observed": list(observed_at),
+            "cooldown_s": cooldown_s,
+            "max_gap_s": max_gap_s,
+        },
+    ).mappings()
+    return [dict(r) for r in rows]

@@ -1,0 +1,53 @@
+"""Broker credentials from the sensor registry: Mosquitto's password file and ACL.
+
+The service users' entries (written by ``borderwatch services up``) come first; each gateway
+then gets its own password line and an ACL that lets it write only under its own topic.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from core import services
+from core.errors import ConfigurationError
+from core.settings import Settings
+from sensors import service
+
+
+def _write_like(path: Path, content: str) -> None:
+    """Replace a file atomically, keeping the owner and mode the broker needs to read it."""
+    st = path.stat() if path.exists() else None
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
+    if st is not None:
+        os.chmod(tmp, st.st_mode & 0o777)
+        if os.geteuid() == 0:
+            os.chown(tmp, st.st_uid, st.st_gid)
+    else:
+        os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def sync_broker(*, session: Session, settings: Settings) -> int:
+    """Rewrite the broker's password file and ACL from the registry and reload the broker.
+
+    Returns the number of gateways written.
+    """
+    directory = Path(settings.mosquitto_dir) if settings.mosquitto_dir else services.mosquitto_dir()
+    base_passwd, base_acl = directory / "service.passwd", directory / "service.acl"
+    if not base_passwd.exists() or not base_acl.exists():
+        raise ConfigurationError(
+            f"no broker files in {directory}: run `borderwatch services up` (or set BW_MOSQUITTO_DIR)"
+        )
+    passwd_lines, acl_blocks = service.broker_entries(session=session, topic_root=settings.mqtt_topic_root)
+    passwd = base_passwd.read_text().rstrip("\n") + "\n" + "".join(line + "\n" for line in passwd_lines)
+    acl = base_acl.read_text().rstrip("\n") + "\n\n" + "\n".join(acl_blocks)
+    _write_like(directory / "passwd", passwd)
+    _write_like(directory / "acl", acl)
+    services.reload_broker()
+    return len(passwd_lines)

@@ -1,0 +1,385 @@
+"""The ingest worker: MQTT detections in micro-batches -> one transaction -> acknowledgement.
+
+Each batch: validate payloads (bad ones become dead letters with their reason), insert the
+new detections (a resent event id is skipped), geofence them in one statement, commit, and
+only then acknowledge the batch's messages and publish its alerts. If the database is down
+nothing is acknowledged and the batch is retried with back-off, so the broker keeps it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from core.db import session_scope
+from core.errors import InvalidPayload
+from core.settings import Settings
+from geo import geofence
+from sensors import service, topics
+from sensors.schemas import DetectionPayload, DetectionRow, GatewayStatus
+
+log = logging.getLogger("borderwatch.ingest")
+
+_REGISTRY_TTL_S = 30.0
+_PARTITION_CHECK_S = 3600.0
+
+
+@dataclass
+class Message:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    generation: int
+
+
+@dataclass
+class BatchResult:
+    stored: int = 0
+    duplicates: int = 0
+    dead: int = 0
+    statuses: int = 0
+    alerts: list[dict] = field(default_factory=list)
+
+
+def _reason(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:4]:
+        loc = ".".join(str(x) for x in err["loc"]) or "payload"
+        parts.append(f"{loc}: {err['msg']}")
+    return "invalid detection: " + "; ".join(parts)
+
+
+class Registry:
+    """A short-lived cache of the sensor registry, refreshed on a miss and every 30 s."""
+
+    def __init__(self) -> None:
+        self._sensors: dict[str, service.RegisteredSensor] = {}
+        self._gateways: dict[str, str] = {}
+        self._loaded_at = 0.0
+
+    def refresh(self, session) -> None:
+        self._sensors = service.sensors_by_id(session=session)
+        self._gateways = dict(session.execute(text("SELECT id, agency_code FROM gateways")).tuples().all())
+        self._loaded_at = time.monotonic()
+
+    def prepare(self, session, sensor_ids: set[str], gateway_ids: set[str]) -> None:
+        stale = time.monotonic() - self._loaded_at > _REGISTRY_TTL_S
+        if stale or not sensor_ids <= self._sensors.keys() or not gateway_ids <= self._gateways.keys():
+            self.refresh(session)
+
+    def sensor(self, sensor_id: str) -> service.RegisteredSensor | None:
+        return self._sensors.get(sensor_id)
+
+    def gateway_agency(self, gateway_id: str) -> str | None:
+        return self._gateways.get(gateway_id)
+
+
+class BatchProcessor:
+    """Turns a list of MQTT messages into one committed transaction (no broker I/O here)."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.registry = Registry()
+
+    def parse_detection(self, topic: topics.Topic, payload: bytes, now: datetime) -> DetectionRow:
+        if len(payload) > self.settings.max_payload_bytes:
+            raise InvalidPayload(
+                f"payload of {len(payload)} bytes exceeds the limit of {self.settings.max_payload_bytes} bytes"
+            )
+        if b"\\u0000" in payload:
+            raise InvalidPayload("payload contains a NUL character (\\u0000), which cannot be stored")
+        try:
+            raw = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidPayload(f"payload is not valid UTF-8: {exc.reason} at byte {exc.start}") from exc
+        try:
+            det = DetectionPayload.model_validate_json(raw)
+        except ValidationError as exc:
+            raise InvalidPayload(_reason(exc)) from exc
+        if det.sensor_id != topic.sensor:
+            raise InvalidPayload(f"payload sensor_id {det.sensor_id!r} does not match topic sensor {topic.sensor!r}")
+        sensor = self.registry.sensor(topic.sensor)
+        if sensor is None:
+            raise InvalidPayload(f"sensor {topic.sensor!r} is not registered")
+        if sensor.gateway_id != topic.gateway:
+            raise InvalidPayload(f"sensor {topic.sensor!r} belongs to gateway {sensor.gateway_id!r}, not {topic.gateway!r}")
+        if sensor.agency_code != topic.agency:
+            raise InvalidPayload(f"sensor {topic.sensor!r} belongs to agency {sensor.agency_code!r}, not {topic.agency!r}")
+        if det.observed_at > now + timedelta(seconds=self.settings.max_clock_skew_s):
+            raise InvalidPayload(f"observed_at {det.observed_at.isoformat()} is in the future")
+        if det.observed_at < now - timedelta(days=self.settings.max_detection_age_days):
+            raise InvalidPayload(
+                f"observed_at {det.observed_at.isoformat()} is older than {self.settings.max_detection_age_days} days"
+            )
+        return DetectionRow(
+            sensor_id=det.sensor_id,
+            agency_code=sensor.agency_code,
+            event_id=det.event_id,
+            observed_at=det.observed_at,
+            lon=det.lon,
+            lat=det.lat,
+            object_class=det.object_class,
+            confidence=det.confidence,
+            track_id=det.track_id,
+            track_key=det.track_key(),
+            speed_mps=det.speed_mps,
+            heading_deg=det.heading_deg,
+            identifiers=det.identifiers,
+            raw=raw,
+        )
+
+    def parse_status(self, topic: topics.Topic, payload: bytes) -> tuple[str, datetime]:
+        if self.registry.gateway_agency(topic.gateway) != topic.agency:
+            raise InvalidPayload(f"gateway {topic.gateway!r} is not registered for agency {topic.agency!r}")
+        text_payload = payload.decode("utf-8", errors="replace").strip()
+        if text_payload in ("online", "offline"):
+            return text_payload, datetime.now(timezone.utc)
+        try:
+            status = GatewayStatus.model_validate_json(payload)
+        except ValidationError as exc:
+            raise InvalidPayload(_reason(exc).replace("detection", "status")) from exc
+        return status.status, status.at or datetime.now(timezone.utc)
+
+    def process(self, messages: list[Message]) -> BatchResult:
+        """Validate, store and geofence a batch in one transaction; raises on database failure."""
+        result = BatchResult()
+        root = self.settings.mqtt_topic_root
+        now = datetime.now(timezone.utc)
+        parsed: list[tuple[Message, topics.Topic | None, str | None]] = []
+        for msg in messages:
+            try:
+                parsed.append((msg, topics.parse(root, msg.topic), None))
+            except InvalidPayload as exc:
+                parsed.append((msg, None, exc.message))
+        with session_scope(self.engine) as session:
+            self.registry.prepare(
+                session,
+                {t.sensor for _, t, _ in parsed if t and t.sensor},
+                {t.gateway for _, t, _ in parsed if t},
+            )
+            rows: list[DetectionRow] = []
+            dead: list[tuple[str, bytes, str]] = []
+            statuses: dict[str, tuple[str, datetime]] = {}
+            for msg, topic, error in parsed:
+                try:
+                    if error:
+                        raise InvalidPayload(error)
+                    if topic.kind == "detections":
+                        rows.append(self.parse_detection(topic, msg.payload, now))
+                    else:
+                        statuses[topic.gateway] = self.parse_status(topic, msg.payload)
+                except InvalidPayload as exc:
+                    dead.append((msg.topic, msg.payload, exc.message))
+            ids, observed = service.store_detections(session=session, rows=rows)
+            result.alerts = geofence.raise_alerts(
+                session=session,
+                detection_ids=ids,
+                observed_at=observed,
+                cooldown_s=self.settings.alert_cooldown_s,
+                max_gap_s=self.settings.track_max_gap_s,
+            )
+            service.record_dead_letters(session=session, letters=dead)
+            service.set_gateway_status(session=session, statuses=statuses)
+            result.stored, result.duplicates = len(ids), len(rows) - len(ids)
+            result.dead, result.statuses = len(dead), len(statuses)
+        return result
+
+    def ensure_partitions(self) -> None:
+        with session_scope(self.engine) as session:
+            session.execute(text("SELECT bw_ensure_detection_partitions(current_date - 40, 4)"))
+
+
+class IngestWorker:
+    """Runs the MQTT client and the batch loop until ``stop()``."""
+
+    def __init__(self, settings: Settings, engine: Engine, *, client_id: str | None = None) -> None:
+        self.settings = settings
+        self.processor = BatchProcessor(settings, engine)
+        self.client_id = client_id or settings.ingest_client_id
+        self._queue: deque[Message] = deque()
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._generation = 0
+        self._connected = threading.Event()
+        self.totals = {"messages": 0, "stored": 0, "duplicates": 0, "dead": 0, "alerts": 0, "batches": 0}
+        self.client = self._make_client()
+
+    def _make_client(self) -> mqtt.Client:
+        host, port, user, password = self.settings.mqtt_parts()
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if user:
+            client.username_pw_set(user, password)
+        status_topic = topics.worker_status(self.settings.mqtt_topic_root, self.client_id)
+        client.will_set(status_topic, b'{"status":"offline"}', qos=1, retain=True)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.max_inflight_messages_set(1000)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self._address = (host, port)
+        return client
+
+    # -- MQTT callbacks (network thread) -------------------------------------------------
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused the connection: %s", reason_code)
+            return
+        with self._cond:
+            self._generation += 1
+            # Messages of an earlier connection can no longer be acknowledged; the broker redelivers them.
+            self._queue.clear()
+        options = SubscribeOptions(qos=1)
+        client.subscribe(
+            [(t, options) for t in topics.ingest_subscriptions(self.settings.mqtt_topic_root, self.settings.ingest_share_group)]
+        )
+        client.publish(
+            topics.worker_status(self.settings.mqtt_topic_root, self.client_id),
+            b'{"status":"online"}',
+            qos=1,
+            retain=True,
+        )
+        self._connected.set()
+        log.info("connected to %s:%s (session present: %s)", *self._address, flags.session_present)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._connected.clear()
+        if not self._stop.is_set():
+            log.warning("disconnected from the broker (%s); reconnecting", reason_code)
+
+    def _on_message(self, client, userdata, msg) -> None:
+        with self._cond:
+            self._queue.append(Message(msg.topic, msg.payload, msg.mid, msg.qos, self._generation))
+            if len(self._queue) >= self.settings.ingest_batch_size:
+                self._cond.notify()
+            elif len(self._queue) == 1:
+                self._cond.notify()
+
+    # -- batch loop -----------------------------------------------------------------------
+    def _take(self) -> list[Message]:
+        size = self.settings.ingest_batch_size
+        with self._cond:
+            if not self._queue:
+                self._cond.wait(timeout=0.25)
+                if not self._queue:
+                    return []
+            deadline = time.monotonic() + self.settings.ingest_batch_ms / 1000
+            while len(self._queue) < size:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stop.is_set():
+                    break
+                self._cond.wait(timeout=remaining)
+            return [self._queue.popleft() for _ in range(min(size, len(self._queue)))]
+
+    def _handle(self, batch: list[Message]) -> None:
+        delay = 0.1
+        while True:
+            try:
+                result = self.processor.process(batch)
+                break
+            except (OperationalError, DBAPIError) as exc:
+                if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError) and not exc.connection_invalidated:
+                    result = self._isolate(batch, exc)
+                    break
+                log.warning("database unavailable (%s); retrying the batch in %.1f s", exc.__class__.__name__, delay)
+                if self._stop.wait(delay):
+                    return
+                delay = min(delay * 2, 10.0)
+                if batch[0].generation != self._generation:
+                    return  # the broker will redeliver these after the reconnect
+        self._acknowledge(batch)
+        self._publish_alerts(result.alerts)
+        t = self.totals
+        t["messages"] += len(batch)
+        t["stored"] += result.stored
+        t["duplicates"] += result.duplicates
+        t["dead"] += result.dead
+        t["alerts"] += len(result.alerts)
+        t["batches"] += 1
+
+    def _isolate(self, batch: list[Message], exc: Exception) -> BatchResult:
+        """A batch the database refused as data: process one by one, dead-lettering what fails."""
+        log.error("batch of %d refused by the database (%s); isolating the message at fault", len(batch), exc)
+        total = BatchResult()
+        for msg in batch:
+            try:
+                part = self.processor.process([msg])
+            except (OperationalError,):
+                raise
+            except DBAPIError as err:
+                reason = f"refused by the database: {str(err.orig).splitlines()[0] if err.orig else err}"
+                with session_scope(self.processor.engine) as session:
+                    service.record_dead_letters(session=session, letters=[(msg.topic, msg.payload, reason)])
+                total.dead += 1
+                continue
+            total.stored += part.stored
+            total.duplicates += part.duplicates
+            total.dead += part.dead
+            total.alerts += part.alerts
+        return total
+
+    def _acknowledge(self, batch: list[Message]) -> None:
+        generation = self._generation
+        for msg in batch:
+            if msg.qos > 0 and msg.generation == generation:
+                self.client.ack(msg.mid, msg.qos)
+
+    def _publish_alerts(self, alerts: list[dict]) -> None:
+        root = self.settings.mqtt_topic_root
+        for alert in alerts:
+            self.client.publish(topics.alerts(root, alert["agency_code"]), orjson.dumps(alert), qos=1)
+
+    def run(self) -> None:
+        """Connect and process until ``stop()``; reconnects and retries on its own."""
+        self.processor.ensure_partitions()
+        host, port = self._address
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 7 * 24 * 3600
+        props.ReceiveMaximum = self.settings.ingest_receive_maximum
+        self.client.connect_async(host, port, keepalive=30, clean_start=False, properties=props)
+        self.client.loop_start()
+        last_partition_check = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                batch = self._take()
+                if batch:
+                    self._handle(batch)
+                if time.monotonic() - last_partition_check > _PARTITION_CHECK_S:
+                    self.processor.ensure_partitions()
+                    last_partition_check = time.monotonic()
+        finally:
+            self.client.publish(
+                topics.worker_status(self.settings.mqtt_topic_root, self.client_id), b'{"status":"offline"}', qos=1, retain=True
+            )
+            self.client.disconnect()
+            self.client.loop_stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)

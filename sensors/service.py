@@ -1,0 +1,193 @@
+"""What the sensor domain does: the gateway/sensor registry, broker credentials, storing detections."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+from geoalchemy2.shape import from_shape
+from shapely.geometry import Point
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
+
+from core.errors import Conflict, NotFound
+from core.models import Agency
+from sensors import topics
+from sensors.models import Gateway, Sensor
+from sensors.schemas import DetectionRow, GatewayCreate, SensorCreate
+
+# Mosquitto's own password-file format ($7$ = PBKDF2-SHA512), so the broker checks gateways itself.
+_MOSQUITTO_ITERATIONS = 101
+
+
+def mosquitto_password_hash(password: str, *, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, _MOSQUITTO_ITERATIONS)
+    return f"$7${_MOSQUITTO_ITERATIONS}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+@dataclass(frozen=True)
+class RegisteredSensor:
+    id: str
+    agency_code: str
+    gateway_id: str
+
+
+def create_gateway(*, session: Session, gateway_in: GatewayCreate, password: str | None = None) -> tuple[Gateway, str]:
+    """Register a gateway; returns it with its MQTT password (shown once, stored only hashed)."""
+    if session.get(Agency, gateway_in.agency_code) is None:
+        raise NotFound(f"agency {gateway_in.agency_code} does not exist")
+    if session.get(Gateway, gateway_in.id) is not None:
+        raise Conflict(f"gateway {gateway_in.id} already exists")
+    password = password or secrets.token_urlsafe(24)
+    gateway = Gateway(
+        id=gateway_in.id,
+        agency_code=gateway_in.agency_code,
+        name=gateway_in.name,
+        mqtt_password_hash=mosquitto_password_hash(password),
+    )
+    session.add(gateway)
+    session.flush()
+    return gateway, password
+
+
+def create_sensor(*, session: Session, sensor_in: SensorCreate) -> Sensor:
+    gateway = session.get(Gateway, sensor_in.gateway_id)
+    if gateway is None:
+        raise NotFound(f"gateway {sensor_in.gateway_id} does not exist")
+    if session.get(Sensor, sensor_in.id) is not None:
+        raise Conflict(f"sensor {sensor_in.id} already exists")
+    sensor = Sensor(
+        id=sensor_in.id,
+        agency_code=gateway.agency_code,
+        gateway_id=gateway.id,
+        kind=sensor_in.kind,
+        name=sensor_in.name,
+        location=from_shape(Point(sensor_in.lon, sensor_in.lat), srid=4326),
+    )
+    session.add(sensor)
+    session.flush()
+    if sensor_in.coverage_radius_m:
+        session.execute(
+            text(
+                "UPDATE sensors SET coverage = ST_Multi(ST_Buffer(location::geography, :r)::geometry) WHERE id = :id"
+            ),
+            {"r": sensor_in.coverage_radius_m, "id": sensor.id},
+        )
+    return sensor
+
+
+def sensors_by_id(*, session: Session, ids: Iterable[str] | None = None) -> dict[str, RegisteredSensor]:
+    query = select(Sensor.id, Sensor.agency_code, Sensor.gateway_id)
+    if ids is not None:
+        query = query.where(Sensor.id.in_(list(ids)))
+    return {row.id: RegisteredSensor(row.id, row.agency_code, row.gateway_id) for row in session.execute(query)}
+
+
+def broker_entries(*, session: Session, topic_root: str) -> tuple[list[str], list[str]]:
+    """Password-file lines and ACL blocks for every gateway: each may write only under its own topic."""
+    passwd, acl = [], []
+    for gw in session.scalars(select(Gateway).order_by(Gateway.id)):
+        passwd.append(f"{gw.id}:{gw.mqtt_password_hash}")
+        acl.append(f"user {gw.id}\ntopic write {topics.gateway_prefix(topic_root, gw.agency_code, gw.id)}/#\n")
+    return passwd, acl
+
+
+_INSERT_DETECTIONS = text(
+    """
+    WITH input AS (
+        SELECT DISTINCT ON (sensor_id, event_id) *
+        FROM unnest(
+            CAST(:sensor_ids AS text[]), CAST(:agencies AS text[]), CAST(:event_ids AS text[]),
+            CAST(:observed AS timestamptz[]), CAST(:lons AS float8[]), CAST(:lats AS float8[]),
+            CAST(:classes AS text[]), CAST(:confidences AS real[]), CAST(:track_ids AS text[]),
+            CAST(:track_keys AS text[]), CAST(:speeds AS real[]), CAST(:headings AS real[]),
+            CAST(:identifiers AS text[]), CAST(:raws AS text[])
+        ) AS t(sensor_id, agency_code, event_id, observed_at, lon, lat, class, confidence, track_id,
+               track_key, speed_mps, heading_deg, identifiers, raw)
+        ORDER BY sensor_id, event_id
+    ),
+    fresh AS (
+        INSERT INTO detection_keys (sensor_id, event_id, observed_at)
+        SELECT sensor_id, event_id, observed_at FROM input
+        ON CONFLICT DO NOTHING
+        RETURNING sensor_id, event_id
+    ),
+    seen AS (
+        UPDATE sensors s SET last_seen_at = greatest(s.last_seen_at, m.last_seen)
+        FROM (SELECT sensor_id, max(observed_at) AS last_seen FROM input GROUP BY sensor_id) m
+        WHERE s.id = m.sensor_id
+    )
+    INSERT INTO detections (observed_at, sensor_id, agency_code, event_id, geom, located_by, class,
+                            confidence, track_id, track_key, speed_mps, heading_deg, identifiers, raw)
+    SELECT i.observed_at, i.sensor_id, i.agency_code, i.event_id,
+           CASE WHEN i.lon IS NULL THEN s.location ELSE ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326) END,
+           CASE WHEN i.lon IS NULL THEN 'sensor' ELSE 'payload' END,
+           i.class, i.confidence, i.track_id, i.track_key, i.speed_mps, i.heading_deg,
+           i.identifiers::jsonb, i.raw::jsonb
+    FROM input i
+    JOIN fresh f USING (sensor_id, event_id)
+    JOIN sensors s ON s.id = i.sensor_id
+    RETURNING id, observed_at
+    """
+)
+
+
+def store_detections(*, session: Session, rows: Sequence[DetectionRow]) -> tuple[list[int], list[datetime]]:
+    """Insert a batch in one statement; an event already stored (same sensor and event id) is skipped.
+
+    Returns the ids and observed times of the detections that are new.
+    """
+    if not rows:
+        return [], []
+    params = {
+        "sensor_ids": [r.sensor_id for r in rows],
+        "agencies": [r.agency_code for r in rows],
+        "event_ids": [r.event_id for r in rows],
+        "observed": [r.observed_at for r in rows],
+        "lons": [r.lon for r in rows],
+        "lats": [r.lat for r in rows],
+        "classes": [r.object_class for r in rows],
+        "confidences": [r.confidence for r in rows],
+        "track_ids": [r.track_id for r in rows],
+        "track_keys": [r.track_key for r in rows],
+        "speeds": [r.speed_mps for r in rows],
+        "headings": [r.heading_deg for r in rows],
+        "identifiers": [orjson.dumps(r.identifiers).decode() for r in rows],
+        "raws": [r.raw for r in rows],
+    }
+    result = session.execute(_INSERT_DETECTIONS, params).all()
+    return [r.id for r in result], [r.observed_at for r in result]
+
+
+def record_dead_letters(*, session: Session, letters: Sequence[tuple[str, bytes, str]]) -> None:
+    """Keep each rejected message (topic, raw bytes, reason) so nothing is lost."""
+    if not letters:
+        return
+    session.execute(
+        text(
+            "INSERT INTO dead_letters (topic, payload, reason, payload_size) "
+            "SELECT t, p, r, octet_length(p) FROM unnest(CAST(:topics AS text[]), CAST(:payloads AS bytea[]), "
+            "CAST(:reasons AS text[])) AS x(t, p, r)"
+        ),
+        {
+            "topics": [t for t, _, _ in letters],
+            "payloads": [p for _, p, _ in letters],
+            "reasons": [r for _, _, r in letters],
+        },
+    )
+
+
+def set_gateway_status(*, session: Session, statuses: dict[str, tuple[str, datetime]]) -> None:
+    for gateway_id, (status, at) in statuses.items():
+        session.execute(
+            update(Gateway)
+            .where(Gateway.id == gateway_id)
+            .where((Gateway.status_at.is_(None)) | (Gateway.status_at <= at))
+            .values(status=status, status_at=at)
+        )

@@ -1,0 +1,54 @@
+"""The MQTT topic layout (docs/mqtt.md); the one place that builds and parses topics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.errors import InvalidPayload
+
+
+@dataclass(frozen=True)
+class Topic:
+    kind: str  # "detections" or "status"
+    agency: str
+    gateway: str
+    sensor: str | None = None
+
+
+def gateway_prefix(root: str, agency: str, gateway: str) -> str:
+    """Everything a gateway may publish lies below this (its broker ACL says so)."""
+    return f"{root}/gw/{agency}/{gateway}"
+
+
+def detections(root: str, agency: str, gateway: str, sensor: str) -> str:
+    return f"{gateway_prefix(root, agency, gateway)}/{sensor}/detections"
+
+
+def gateway_status(root: str, agency: str, gateway: str) -> str:
+    return f"{gateway_prefix(root, agency, gateway)}/status"
+
+
+def alerts(root: str, agency: str) -> str:
+    return f"{root}/alerts/{agency}"
+
+
+def worker_status(root: str, client_id: str) -> str:
+    return f"{root}/system/ingest/{client_id}"
+
+
+def ingest_subscriptions(root: str, share_group: str) -> list[str]:
+    # Everything under gw/, so a message on a wrong topic still reaches the dead letters.
+    return [f"$share/{share_group}/{root}/gw/#"]
+
+
+def parse(root: str, topic: str) -> Topic:
+    """Split a gateway topic; raises ``InvalidPayload`` for anything outside the contract."""
+    prefix = root + "/gw/"
+    if not topic.startswith(prefix):
+        raise InvalidPayload(f"topic {topic!r} is outside {prefix}")
+    parts = topic[len(prefix) :].split("/")
+    if len(parts) == 4 and parts[3] == "detections":
+        return Topic("detections", parts[0], parts[1], parts[2])
+    if len(parts) == 3 and parts[2] == "status":
+        return Topic("status", parts[0], parts[1])
+    raise InvalidPayload(f"topic {topic!r} is not a detections or status topic")

@@ -1,0 +1,347 @@
+"""Ingest benchmark: the same stream through (a) raw paho QoS 1 consumption that only counts,
+(b) the naive pipeline (per message: INSERT, ST_Intersects query, commit), (c) Borderwatch's
+ingest worker; then publish -> committed-alert latency at a fixed rate.
+
+Run with `make bench` (its own PostgreSQL and Mosquitto). The last line is ``BENCH {json}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import orjson
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from sqlalchemy import text
+
+from core.cli import migrate_database
+from core.db import make_engine, session_scope
+from core.settings import get_settings
+from sensors import access, service, topics
+from sensors.models import Gateway
+from sensors.schemas import GatewayCreate, SensorCreate
+
+console = Console(stderr=True)
+GATEWAY = "bench-gw"
+SENSORS = [f"bench-cam-{i:02d}" for i in range(20)]
+# Thai side and Malaysian side of the border near Sadao; tracks run from one to the other.
+NORTH, SOUTH = 6.5600, 6.4900
+
+
+def prepare(settings, engine) -> None:
+    from geo import service as geo_service
+
+    with session_scope(engine) as s:
+        if not s.execute(text("SELECT count(*) FROM border_segments")).scalar():
+            geo_service.load_shipped_borders(session=s, buffer_m=settings.border_buffer_m)
+        geo_service.ensure_agencies(session=s)
+        if s.get(Gateway, GATEWAY) is None:
+            service.create_gateway(session=s, gateway_in=GatewayCreate(id=GATEWAY, agency_code="TH-RTP"))
+            for i, sensor in enumerate(SENSORS):
+                service.create_sensor(
+                    session=s,
+                    sensor_in=SensorCreate(id=sensor, gateway_id=GATEWAY, kind="camera", lon=100.40 + i * 0.002, lat=6.53),
+                )
+            access.sync_broker(session=s, settings=settings)
+
+
+def make_stream(n: int, root: str, crossing_every: int = 1) -> list[tuple[str, bytes, str]]:
+    """n detections on tracks of 10 fixes that run north -> south across the border."""
+    t0 = datetime.now(timezone.utc) - timedelta(minutes=30)
+    out = []
+    for i in range(n):
+        track, fix = divmod(i, 10)
+        sensor = SENSORS[track % len(SENSORS)]
+        lat = NORTH - (NORTH - SOUTH) * fix / 9
+        if track % crossing_every:
+            lat = NORTH - 0.002 * fix  # stays on the Thai side
+        body = {
+            "event_id": uuid.uuid4().hex,
+            "sensor_id": sensor,
+            "observed_at": (t0 + timedelta(milliseconds=i)).isoformat(),
+            "lon": 100.40 + (track % 97) * 0.0005,
+            "lat": round(lat, 6),
+            "class": "person",
+            "confidence": 0.9,
+            "track_id": f"{root}-{track}",
+        }
+        out.append((topics.detections(root, "TH-RTP", GATEWAY, sensor), orjson.dumps(body), body["event_id"]))
+    return out
+
+
+def _client(settings, client_id: str, *, manual_ack: bool = False, clean: bool = True) -> mqtt.Client:
+    host, port, user, password = settings.mqtt_parts(settings.mqtt_api_url)
+    c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
+                    manual_ack=manual_ack)
+    c.username_pw_set(user, password)
+    c.max_inflight_messages_set(2000)
+    c.max_queued_messages_set(0)
+    return c
+
+
+def _connect(settings, client: mqtt.Client, *, clean: bool, receive_max: int = 4000) -> None:
+    host, port, _, _ = settings.mqtt_parts()
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    props.ReceiveMaximum = receive_max
+    client.connect(host, port, clean_start=clean, properties=props)
+
+
+def publish_backlog(settings, stream) -> None:
+    pub = _client(settings, f"bench-pub-{uuid.uuid4().hex[:6]}")
+    _connect(settings, pub, clean=True)
+    pub.loop_start()
+    infos = [pub.publish(t, p, qos=1) for t, p, _ in stream]
+    for info in infos:
+        info.wait_for_publish(60)
+    pub.disconnect()
+    pub.loop_stop()
+
+
+def subscribe_then_leave(settings, client_id: str, topic_filter: str) -> None:
+    c = _client(settings, client_id, manual_ack=True)
+    done = threading.Event()
+    c.on_subscribe = lambda *a: done.set()
+    _connect(settings, c, clean=True)
+    c.loop_start()
+    c.subscribe(topic_filter, qos=1)
+    done.wait(10)
+    c.disconnect()
+    c.loop_stop()
+
+
+def drain(settings, client_id: str, n: int, handle) -> float:
+    """Reconnect to a persistent session holding n messages; seconds until all are handled and acked."""
+    c = _client(settings, client_id, manual_ack=True)
+    count = {"n": 0}
+    done = threading.Event()
+
+    def on_message(client, userdata, msg):
+        handle(msg)
+        client.ack(msg.mid, msg.qos)
+        count["n"] += 1
+        if count["n"] >= n:
+            done.set()
+
+    c.on_message = on_message
+    started = time.perf_counter()
+    _connect(settings, c, clean=False)
+    c.loop_start()
+    if not done.wait(600):
+        raise RuntimeError(f"drained only {count['n']} of {n}")
+    elapsed = time.perf_counter() - started
+    c.disconnect()
+    c.loop_stop()
+    return elapsed
+
+
+def bench_raw(settings, n: int) -> float:
+    root = f"borderwatch/bench-raw-{uuid.uuid4().hex[:6]}"
+    cid = f"bench-raw-{uuid.uuid4().hex[:6]}"
+    subscribe_then_leave(settings, cid, f"{root}/+/+/+/detections")
+    publish_backlog(settings, make_stream(n, root))
+    return n / drain(settings, cid, n, lambda msg: None)
+
+
+def bench_naive(settings, n: int) -> float:
+    """What a first version would do: one INSERT, one ST_Intersects query and one commit per message."""
+    root = f"borderwatch/bench-naive-{uuid.uuid4().hex[:6]}"
+    cid = f"bench-naive-{uuid.uuid4().hex[:6]}"
+    subscribe_then_leave(settings, cid, f"{root}/+/+/+/detections")
+    publish_backlog(settings, make_stream(n, root))
+    conn = psycopg.connect(settings.database_url.replace("postgresql+psycopg://", "postgresql://"))
+
+    def handle(msg):
+        d = json.loads(msg.payload)
+        with conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO detection_keys (sensor_id, event_id, observed_at) VALUES (%s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                (d["sensor_id"], d["event_id"], d["observed_at"]),
+            )
+            cur.execute(
+                "INSERT INTO detections (observed_at, sensor_id, agency_code, event_id, geom, located_by, class, "
+                "confidence, track_id, raw) VALUES (%s, %s, 'TH-RTP', %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), "
+                "'payload', %s, %s, %s, %s)",
+                (d["observed_at"], d["sensor_id"], d["event_id"], d["lon"], d["lat"], d["class"], d["confidence"],
+                 d["track_id"], msg.payload.decode()),
+            )
+            cur.execute(
+                "SELECT z.id FROM zones z WHERE z.entry_alert AND ST_Intersects(z.geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
+                (d["lon"], d["lat"]),
+            )
+            cur.fetchall()
+        conn.commit()
+
+    rate = n / drain(settings, cid, n, handle)
+    conn.close()
+    return rate
+
+
+def bench_borderwatch(settings, engine, n: int) -> tuple[float, dict]:
+    from sensors.ingest import IngestWorker
+
+    root = f"borderwatch/bench-bw-{uuid.uuid4().hex[:6]}"
+    cid = f"bench-bw-{uuid.uuid4().hex[:6]}"
+    ws = settings.model_copy(update={"mqtt_topic_root": root, "ingest_share_group": cid})
+    worker = IngestWorker(ws, engine, client_id=cid)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    worker.wait_connected(10)
+    time.sleep(0.5)
+    worker.stop()
+    thread.join()
+    publish_backlog(settings, make_stream(n, root))
+    worker = IngestWorker(ws, engine, client_id=cid)
+    thread = threading.Thread(target=worker.run)
+    started = time.perf_counter()
+    thread.start()
+    while worker.totals["messages"] < n:
+        time.sleep(0.005)
+    elapsed = time.perf_counter() - started
+    worker.stop()
+    thread.join()
+    return n / elapsed, dict(worker.totals)
+
+
+def bench_latency(settings, rate: int, seconds: float) -> dict:
+    """A worker process takes a live stream at a fixed rate; publish -> alert received, per crossing."""
+    root = f"borderwatch/bench-lat-{uuid.uuid4().hex[:6]}"
+    cid = f"bench-lat-{uuid.uuid4().hex[:6]}"
+    env = {**os.environ, "BW_MQTT_TOPIC_ROOT": root, "BW_INGEST_SHARE_GROUP": cid, "BW_INGEST_CLIENT_ID": cid}
+    worker = subprocess.Popen([sys.executable, "-m", "core.cli", "ingest"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    n = int(rate * seconds)
+    stream = make_stream(n, root)
+    sent_at: dict[str, float] = {}
+    latencies: list[float] = []
+    listener = _client(settings, f"{cid}-alerts")
+
+    def on_alert(client, userdata, msg):
+        alert = orjson.loads(msg.payload)
+        event = alert.get("details", {}).get("event_id")
+        if alert["kind"] == "crossing" and event in sent_at:
+            latencies.append(time.perf_counter() - sent_at[event])
+
+    listener.on_message = on_alert
+    _connect(settings, listener, clean=True)
+    listener.loop_start()
+    listener.subscribe(topics.alerts(root, "TH-RTP"), qos=1)
+    # Wait for the worker's retained "online" status before streaming.
+    online = threading.Event()
+    status_client = _client(settings, f"{cid}-status")
+    status_client.on_message = lambda c, u, m: online.set() if b"online" in m.payload else None
+    _connect(settings, status_client, clean=True)
+    status_client.loop_start()
+    status_client.subscribe(topics.worker_status(root, cid), qos=1)
+    if not online.wait(30):
+        raise RuntimeError("latency worker did not come online: " + worker.stderr.read1().decode(errors="replace"))
+    pub = _client(settings, f"{cid}-pub")
+    _connect(settings, pub, clean=True)
+    pub.loop_start()
+    started = time.perf_counter()
+    for i, (topic, payload, event) in enumerate(stream):
+        due = started + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        sent_at[event] = time.perf_counter()
+        pub.publish(topic, payload, qos=1)
+    publish_s = time.perf_counter() - started
+    expected = n // 10
+    deadline = time.monotonic() + 30
+    while len(latencies) < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for c in (pub, listener, status_client):
+        c.disconnect()
+        c.loop_stop()
+    worker.terminate()
+    worker.wait(20)
+    lat = sorted(latencies)
+    pick = lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 1) if lat else None  # noqa: E731
+    return {
+        "rate": rate,
+        "achieved_rate": round(n / publish_s),
+        "messages": n,
+        "alerts_expected": expected,
+        "alerts_received": len(lat),
+        "p50_ms": pick(0.50),
+        "p99_ms": pick(0.99),
+        "max_ms": round(lat[-1] * 1000, 1) if lat else None,
+        "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=20_000, help="stream size for raw and Borderwatch ingest")
+    parser.add_argument("--naive-messages", type=int, default=2_000, help="stream size for the naive pipeline")
+    parser.add_argument("--rate", type=int, default=2_000, help="publish rate of the latency run (msg/s)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of the latency run")
+    parser.add_argument("--rounds", type=int, default=2, help="throughput rounds (best of)")
+    args = parser.parse_args(argv)
+
+    settings = get_settings()
+    migrate_database(settings.database_url)
+    engine = make_engine(settings.database_url)
+    prepare(settings, engine)
+    results: dict = {}
+    with Progress(console=console) as progress:
+        task = progress.add_task("benchmark", total=3 * args.rounds + 1)
+        raw, bw, naive = [], [], []
+        for _ in range(args.rounds):
+            raw.append(bench_raw(settings, args.messages))
+            progress.advance(task)
+            rate, totals = bench_borderwatch(settings, engine, args.messages)
+            bw.append(rate)
+            progress.advance(task)
+            naive.append(bench_naive(settings, args.naive_messages))
+            progress.advance(task)
+        latency = bench_latency(settings, args.rate, args.seconds)
+        progress.advance(task)
+    results = {
+        "messages": args.messages,
+        "raw_msgs_per_s": round(max(raw)),
+        "naive_msgs_per_s": round(max(naive)),
+        "borderwatch_msgs_per_s": round(max(bw)),
+        "ratio_borderwatch_to_raw": round(max(bw) / max(raw), 3),
+        "ratio_borderwatch_to_naive": round(max(bw) / max(naive), 1),
+        "rounds": {"raw": [round(x) for x in raw], "borderwatch": [round(x) for x in bw], "naive": [round(x) for x in naive]},
+        "last_borderwatch_totals": totals,
+        "latency": latency,
+    }
+    table = Table(title="Borderwatch ingest benchmark (same process, same broker, same database)")
+    table.add_column("pipeline")
+    table.add_column("msg/s", justify="right")
+    table.add_column("vs raw", justify="right")
+    table.add_row("(a) raw paho QoS 1, count only", f"{results['raw_msgs_per_s']:,}", "1.00")
+    table.add_row("(b) naive: INSERT + ST_Intersects + commit per message", f"{results['naive_msgs_per_s']:,}",
+                  f"{max(naive) / max(raw):.3f}")
+    table.add_row("(c) Borderwatch ingest (micro-batches, set-based SQL)", f"{results['borderwatch_msgs_per_s']:,}",
+                  f"{results['ratio_borderwatch_to_raw']:.3f}")
+    Console().print(table)
+    Console().print(
+        f"c/a = {results['ratio_borderwatch_to_raw']}, c/b = {results['ratio_borderwatch_to_naive']}; "
+        f"publish->alert at {latency['rate']} msg/s: p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms "
+        f"({latency['alerts_received']}/{latency['alerts_expected']} crossing alerts)"
+    )
+    print("BENCH " + json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

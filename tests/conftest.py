@@ -1,0 +1,225 @@
+"""Fixtures on the real services: the project-local PostGIS and Mosquitto of the test run dir.
+
+`make test` starts them (`borderwatch services up` with BW_RUN_DIR=.run/test). The session
+resets the test database through Alembic (downgrade base, upgrade head), loads the shipped
+borders once, and registers test gateways with the broker. Tests that only touch the
+database run inside a transaction that is rolled back; end-to-end tests commit through the
+ingest worker and use their own gateways and sensors, so they cannot see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import orjson
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from core.settings import REPO_ROOT, Settings, get_settings
+
+_base = Settings()
+if not _base.test_database_url or not _base.mqtt_url:
+    pytest.exit("no test services: run `make test` (it starts PostGIS and Mosquitto first)", returncode=2)
+# Everything in this run, subprocesses included, uses the test database.
+os.environ["BW_DATABASE_URL"] = _base.test_database_url
+os.environ.setdefault("BW_JWT_SECRET", secrets.token_urlsafe(48))
+get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Iterator[Engine]:
+    from core.cli import _alembic_config
+    from alembic import command
+
+    eng = create_engine(settings.database_url, pool_pre_ping=True)
+    config = _alembic_config(settings.database_url)
+    command.downgrade(config, "base")
+    command.upgrade(config, "head")
+    from core.db import session_scope
+    from geo import service
+
+    with session_scope(eng) as session:
+        service.load_shipped_borders(session=session, buffer_m=settings.border_buffer_m)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session whose work is rolled back after the test (savepoints for the code's own commits)."""
+    connection = engine.connect()
+    outer = connection.begin()
+    sess = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield sess
+    finally:
+        sess.close()
+        outer.rollback()
+        connection.close()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class TestGateway:
+    id: str
+    agency: str
+    password: str
+    sensors: dict[str, tuple[float, float]]
+
+
+@pytest.fixture(scope="session")
+def make_gateway(engine: Engine, settings: Settings) -> Callable[..., TestGateway]:
+    """Register (committed) a gateway with sensors and publish its credentials to the broker."""
+    from core.db import session_scope
+    from sensors import access, service
+    from sensors.schemas import GatewayCreate, SensorCreate
+
+    def make(agency: str = "TH-RTP", sensors: dict[str, tuple[float, float]] | None = None,
+             kind: str = "camera") -> TestGateway:
+        gateway_id = unique("gw")
+        sensors = sensors or {unique("cam"): (100.42, 6.63)}
+        with session_scope(engine) as s:
+            _, password = service.create_gateway(
+                session=s, gateway_in=GatewayCreate(id=gateway_id, agency_code=agency)
+            )
+            for sensor_id, (lon, lat) in sensors.items():
+                service.create_sensor(
+                    session=s,
+                    sensor_in=SensorCreate(id=sensor_id, gateway_id=gateway_id, kind=kind, lon=lon, lat=lat),
+                )
+            access.sync_broker(session=s, settings=settings)
+        time.sleep(0.3)  # the broker re-reads its password file on SIGHUP
+        return TestGateway(gateway_id, agency, password, sensors)
+
+    return make
+
+
+def detection(sensor_id: str, lon: float | None, lat: float | None, **extra) -> dict:
+    body = {
+        "event_id": extra.pop("event_id", uuid.uuid4().hex),
+        "sensor_id": sensor_id,
+        "observed_at": extra.pop("observed_at", datetime.now(timezone.utc).isoformat()),
+        "class": extra.pop("object_class", "person"),
+        "confidence": extra.pop("confidence", 0.9),
+    }
+    if lon is not None:
+        body["lon"], body["lat"] = lon, lat
+    body.update(extra)
+    return body
+
+
+class IngestProcess:
+    """`borderwatch ingest` as a real subprocess, so it can be killed and restarted."""
+
+    def __init__(self, client_id: str) -> None:
+        self.client_id = client_id
+        self.proc: subprocess.Popen | None = None
+        self.log_path = REPO_ROOT / ".run" / "test" / f"{client_id}.log"
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "core.cli", "ingest", "--client-id", self.client_id],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if b"connected to" in self.log_path.read_bytes().split(b"--- start")[-1]:
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ingest exited: {self.log_path.read_text()[-2000:]}")
+            time.sleep(0.05)
+        raise RuntimeError("ingest worker did not connect within 30 s")
+
+    def mark(self) -> None:
+        with open(self.log_path, "ab") as log:
+            log.write(b"\n--- start\n")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def alive(self) -> bool:
+        return bool(self.proc and self.proc.poll() is None)
+
+
+@pytest.fixture(scope="session")
+def ingest(engine: Engine) -> Iterator[IngestProcess]:
+    worker = IngestProcess("bw-ingest-test")
+    worker.mark()
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def mqtt_client(settings: Settings, username: str, password: str, client_id: str | None = None):
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    host, port, _, _ = settings.mqtt_parts()
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id or unique("t"),
+                         protocol=mqtt.MQTTv5)
+    client.username_pw_set(username, password)
+    client.max_inflight_messages_set(1000)
+    client.connect(host, port)
+    client.loop_start()
+    return client
+
+
+def mosquitto_pub(settings: Settings, gateway: TestGateway, topic: str, payload: bytes | str | dict) -> subprocess.CompletedProcess:
+    """Publish with Mosquitto's own client (QoS 1, MQTT v5)."""
+    host, port, _, _ = settings.mqtt_parts()
+    if isinstance(payload, dict):
+        payload = orjson.dumps(payload)
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return subprocess.run(
+        ["mosquitto_pub", "-h", host, "-p", str(port), "-V", "5", "-q", "1", "-u", gateway.id, "-P", gateway.password,
+         "-i", unique("pub"), "-t", topic, "-s"],
+        input=payload, capture_output=True, timeout=20,
+    )
+
+
+def wait_for(check: Callable[[], object], timeout: float = 20.0, interval: float = 0.05):
+    """Poll until ``check()`` is truthy; returns its value or fails the test with the last value."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout} s (last value: {value!r})")
+
+
+def scalar(engine: Engine, sql: str, **params):
+    with engine.connect() as conn:
+        return conn.execute(text(sql), params).scalar()

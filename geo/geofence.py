@@ -12,9 +12,6 @@ The same statement moves each track's last known position forward.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -23,7 +20,7 @@ _RAISE_ALERTS = text(
     WITH new AS (
         SELECT d.id, d.observed_at, d.sensor_id, d.agency_code, d.event_id, d.track_key, d.class, d.confidence, d.geom,
                coalesce(d.track_key, 'sensor:' || d.sensor_id || ':' || d.class) AS cooldown_key
-        FROM unnest(CAST(:ids AS bigint[]), CAST(:observed AS timestamptz[])) AS n(id, observed_at)
+        FROM json_to_recordset(CAST(:detections AS json)) AS n(id bigint, observed_at timestamptz)
         JOIN detections d ON d.id = n.id AND d.observed_at = n.observed_at
     ),
     seq AS (
@@ -31,7 +28,7 @@ _RAISE_ALERTS = text(
         UNION ALL
         SELECT tp.detection_id, tp.observed_at, tp.track_key, tp.geom, false
         FROM track_positions tp
-        WHERE tp.track_key IN (SELECT track_key FROM new WHERE track_key IS NOT NULL)
+        WHERE tp.track_key = ANY (ARRAY(SELECT DISTINCT track_key FROM new WHERE track_key IS NOT NULL))
     ),
     legs AS (
         SELECT id, observed_at, track_key, geom, is_new,
@@ -121,24 +118,12 @@ _RAISE_ALERTS = text(
 )
 
 
-def raise_alerts(
-    *,
-    session: Session,
-    detection_ids: Sequence[int],
-    observed_at: Sequence[datetime],
-    cooldown_s: int,
-    max_gap_s: int,
-) -> list[dict]:
-    """Evaluate every rule for the given new detections; returns the alerts written."""
-    if not detection_ids:
+def raise_alerts(*, session: Session, detections_json: str, cooldown_s: int, max_gap_s: int) -> list[dict]:
+    """Evaluate every rule for new detections, given as a JSON array of ``{"id", "observed_at"}``
+    (what ``sensors.service.store_detections`` returns); returns the alerts written."""
+    if detections_json in ("", "[]"):
         return []
     rows = session.execute(
-        _RAISE_ALERTS,
-        {
-            "ids": list(detection_ids),
-            "observed": list(observed_at),
-            "cooldown_s": cooldown_s,
-            "max_gap_s": max_gap_s,
-        },
+        _RAISE_ALERTS, {"detections": detections_json, "cooldown_s": cooldown_s, "max_gap_s": max_gap_s}
     ).mappings()
     return [dict(r) for r in rows]

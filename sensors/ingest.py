@@ -1,6 +1,7 @@
 """The ingest worker: MQTT detections in micro-batches -> one transaction -> acknowledgement.
 
-Each batch: validate payloads (bad ones become dead letters with their reason), insert the
+Two stages overlap: one thread cuts and validates the next micro-batch while another runs
+the previous one's transaction. Each batch: validate payloads (bad ones become dead letters with their reason), insert the
 new detections (a resent event id is skipped), geofence them in one statement, commit, and
 only then acknowledge the batch's messages and publish its alerts. If the database is down
 nothing is acknowledged and the batch is retried with back-off, so the broker keeps it.
@@ -9,6 +10,7 @@ nothing is acknowledged and the batch is retried with back-off, so the broker ke
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import deque
@@ -49,6 +51,14 @@ class Message:
 
 
 @dataclass
+class ParsedBatch:
+    messages: list[Message]
+    rows: list[DetectionRow] = field(default_factory=list)
+    dead: list[tuple[str, bytes, str]] = field(default_factory=list)
+    statuses: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+
+
+@dataclass
 class BatchResult:
     stored: int = 0
     duplicates: int = 0
@@ -78,10 +88,11 @@ class Registry:
         self._gateways = dict(session.execute(text("SELECT id, agency_code FROM gateways")).tuples().all())
         self._loaded_at = time.monotonic()
 
-    def prepare(self, session, sensor_ids: set[str], gateway_ids: set[str]) -> None:
+    def prepare(self, engine: Engine, sensor_ids: set[str], gateway_ids: set[str]) -> None:
         stale = time.monotonic() - self._loaded_at > _REGISTRY_TTL_S
         if stale or not sensor_ids <= self._sensors.keys() or not gateway_ids <= self._gateways.keys():
-            self.refresh(session)
+            with session_scope(engine) as session:
+                self.refresh(session)
 
     def sensor(self, sensor_id: str) -> service.RegisteredSensor | None:
         return self._sensors.get(sensor_id)
@@ -128,22 +139,22 @@ class BatchProcessor:
             raise InvalidPayload(
                 f"observed_at {det.observed_at.isoformat()} is older than {self.settings.max_detection_age_days} days"
             )
-        return DetectionRow(
-            sensor_id=det.sensor_id,
-            agency_code=sensor.agency_code,
-            event_id=det.event_id,
-            observed_at=det.observed_at,
-            lon=det.lon,
-            lat=det.lat,
-            object_class=det.object_class,
-            confidence=det.confidence,
-            track_id=det.track_id,
-            track_key=det.track_key(),
-            speed_mps=det.speed_mps,
-            heading_deg=det.heading_deg,
-            identifiers=det.identifiers,
-            raw=raw,
-        )
+        return {
+            "sensor_id": det.sensor_id,
+            "agency_code": sensor.agency_code,
+            "event_id": det.event_id,
+            "observed_at": det.observed_at,
+            "lon": det.lon,
+            "lat": det.lat,
+            "class": det.object_class,
+            "confidence": det.confidence,
+            "track_id": det.track_id,
+            "track_key": det.track_key(),
+            "speed_mps": det.speed_mps,
+            "heading_deg": det.heading_deg,
+            "identifiers": det.identifiers,
+            "raw": raw,
+        }
 
     def parse_status(self, topic: topics.Topic, payload: bytes) -> tuple[str, datetime]:
         if self.registry.gateway_agency(topic.gateway) != topic.agency:
@@ -157,49 +168,53 @@ class BatchProcessor:
             raise InvalidPayload(_reason(exc).replace("detection", "status")) from exc
         return status.status, status.at or datetime.now(timezone.utc)
 
-    def process(self, messages: list[Message]) -> BatchResult:
-        """Validate, store and geofence a batch in one transaction; raises on database failure."""
-        result = BatchResult()
+    def parse(self, messages: list[Message]) -> ParsedBatch:
+        """Validate a batch against the contract and the registry (no transaction is opened)."""
         root = self.settings.mqtt_topic_root
         now = datetime.now(timezone.utc)
-        parsed: list[tuple[Message, topics.Topic | None, str | None]] = []
+        batch = ParsedBatch(messages)
+        split: list[tuple[Message, topics.Topic | None, str | None]] = []
         for msg in messages:
             try:
-                parsed.append((msg, topics.parse(root, msg.topic), None))
+                split.append((msg, topics.parse(root, msg.topic), None))
             except InvalidPayload as exc:
-                parsed.append((msg, None, exc.message))
+                split.append((msg, None, exc.message))
+        self.registry.prepare(
+            self.engine,
+            {t.sensor for _, t, _ in split if t and t.sensor},
+            {t.gateway for _, t, _ in split if t},
+        )
+        for msg, topic, error in split:
+            try:
+                if error:
+                    raise InvalidPayload(error)
+                if topic.kind == "detections":
+                    batch.rows.append(self.parse_detection(topic, msg.payload, now))
+                else:
+                    batch.statuses[topic.gateway] = self.parse_status(topic, msg.payload)
+            except InvalidPayload as exc:
+                batch.dead.append((msg.topic, msg.payload, exc.message))
+        return batch
+
+    def commit(self, batch: ParsedBatch) -> BatchResult:
+        """Store, geofence and dead-letter a parsed batch in one transaction; raises on database failure."""
+        result = BatchResult()
         with session_scope(self.engine) as session:
-            self.registry.prepare(
-                session,
-                {t.sensor for _, t, _ in parsed if t and t.sensor},
-                {t.gateway for _, t, _ in parsed if t},
-            )
-            rows: list[DetectionRow] = []
-            dead: list[tuple[str, bytes, str]] = []
-            statuses: dict[str, tuple[str, datetime]] = {}
-            for msg, topic, error in parsed:
-                try:
-                    if error:
-                        raise InvalidPayload(error)
-                    if topic.kind == "detections":
-                        rows.append(self.parse_detection(topic, msg.payload, now))
-                    else:
-                        statuses[topic.gateway] = self.parse_status(topic, msg.payload)
-                except InvalidPayload as exc:
-                    dead.append((msg.topic, msg.payload, exc.message))
-            ids, observed = service.store_detections(session=session, rows=rows)
+            stored = service.store_detections(session=session, rows=batch.rows)
             result.alerts = geofence.raise_alerts(
                 session=session,
-                detection_ids=ids,
-                observed_at=observed,
+                detections_json=stored.keys_json,
                 cooldown_s=self.settings.alert_cooldown_s,
                 max_gap_s=self.settings.track_max_gap_s,
             )
-            service.record_dead_letters(session=session, letters=dead)
-            service.set_gateway_status(session=session, statuses=statuses)
-            result.stored, result.duplicates = len(ids), len(rows) - len(ids)
-            result.dead, result.statuses = len(dead), len(statuses)
+            service.record_dead_letters(session=session, letters=batch.dead)
+            service.set_gateway_status(session=session, statuses=batch.statuses)
+        result.stored, result.duplicates = stored.count, len(batch.rows) - stored.count
+        result.dead, result.statuses = len(batch.dead), len(batch.statuses)
         return result
+
+    def process(self, messages: list[Message]) -> BatchResult:
+        return self.commit(self.parse(messages))
 
     def ensure_partitions(self) -> None:
         with session_scope(self.engine) as session:
@@ -214,6 +229,8 @@ class IngestWorker:
         self.processor = BatchProcessor(settings, engine)
         self.client_id = client_id or settings.ingest_client_id
         self._queue: deque[Message] = deque()
+        # One parsed batch may wait while the previous one is in the database.
+        self._parsed: queue.Queue[ParsedBatch] = queue.Queue(maxsize=1)
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._generation = 0
@@ -234,7 +251,8 @@ class IngestWorker:
         status_topic = topics.worker_status(self.settings.mqtt_topic_root, self.client_id)
         client.will_set(status_topic, b'{"status":"offline"}', qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
-        client.max_inflight_messages_set(1000)
+        # 0 = no client-side window for our alert publications (paho rescans its queue per PUBACK otherwise).
+        client.max_inflight_messages_set(0)
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -251,6 +269,8 @@ class IngestWorker:
             self._generation += 1
             # Messages of an earlier connection can no longer be acknowledged; the broker redelivers them.
             self._queue.clear()
+        with self._parsed.mutex:
+            self._parsed.queue.clear()
         options = SubscribeOptions(qos=1)
         client.subscribe(
             [(t, options) for t in topics.ingest_subscriptions(self.settings.mqtt_topic_root, self.settings.ingest_share_group)]
@@ -293,26 +313,46 @@ class IngestWorker:
                 self._cond.wait(timeout=remaining)
             return [self._queue.popleft() for _ in range(min(size, len(self._queue)))]
 
-    def _handle(self, batch: list[Message]) -> None:
+    def _parse_loop(self) -> None:
+        """Stage 1: cut micro-batches and validate them while the database works on the previous one."""
+        while not self._stop.is_set():
+            batch = self._take()
+            if not batch:
+                continue
+            try:
+                parsed = self.processor.parse(batch)
+            except (OperationalError, DBAPIError) as exc:  # the registry could not be read
+                log.warning("registry unavailable (%s); batch left to redelivery", exc.__class__.__name__)
+                self._stop.wait(1.0)
+                continue
+            while not self._stop.is_set():
+                try:
+                    self._parsed.put(parsed, timeout=0.25)
+                    break
+                except queue.Full:
+                    continue
+
+    def _handle(self, parsed: ParsedBatch) -> None:
+        """Stage 2: one transaction, then acknowledgements and alerts; retries while the database is down."""
         delay = 0.1
         while True:
             try:
-                result = self.processor.process(batch)
+                result = self.processor.commit(parsed)
                 break
             except (OperationalError, DBAPIError) as exc:
                 if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError) and not exc.connection_invalidated:
-                    result = self._isolate(batch, exc)
+                    result = self._isolate(parsed.messages, exc)
                     break
                 log.warning("database unavailable (%s); retrying the batch in %.1f s", exc.__class__.__name__, delay)
                 if self._stop.wait(delay):
                     return
                 delay = min(delay * 2, 10.0)
-                if batch[0].generation != self._generation:
+                if parsed.messages[0].generation != self._generation:
                     return  # the broker will redeliver these after the reconnect
-        self._acknowledge(batch)
+        self._acknowledge(parsed.messages)
         self._publish_alerts(result.alerts)
         t = self.totals
-        t["messages"] += len(batch)
+        t["messages"] += len(parsed.messages)
         t["stored"] += result.stored
         t["duplicates"] += result.duplicates
         t["dead"] += result.dead
@@ -326,7 +366,7 @@ class IngestWorker:
         for msg in batch:
             try:
                 part = self.processor.process([msg])
-            except (OperationalError,):
+            except OperationalError:
                 raise
             except DBAPIError as err:
                 reason = f"refused by the database: {str(err.orig).splitlines()[0] if err.orig else err}"
@@ -361,15 +401,21 @@ class IngestWorker:
         self.client.connect_async(host, port, keepalive=30, clean_start=False, properties=props)
         self.client.loop_start()
         last_partition_check = time.monotonic()
+        parser = threading.Thread(target=self._parse_loop, name="bw-ingest-parse", daemon=True)
+        parser.start()
         try:
             while not self._stop.is_set():
-                batch = self._take()
-                if batch:
-                    self._handle(batch)
+                try:
+                    parsed = self._parsed.get(timeout=0.25)
+                except queue.Empty:
+                    parsed = None
+                if parsed is not None:
+                    self._handle(parsed)
                 if time.monotonic() - last_partition_check > _PARTITION_CHECK_S:
                     self.processor.ensure_partitions()
                     last_partition_check = time.monotonic()
         finally:
+            parser.join(timeout=5)
             self.client.publish(
                 topics.worker_status(self.settings.mqtt_topic_root, self.client_id), b'{"status":"offline"}', qos=1, retain=True
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypedDict
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -73,22 +73,24 @@ class SensorCreate(BaseModel):
     coverage_radius_m: float | None = Field(default=None, gt=0, le=200_000)
 
 
-class DetectionRow(BaseModel):
-    """A validated detection ready for the batch insert."""
-
-    model_config = ConfigDict(frozen=True)
-
-    sensor_id: str
-    agency_code: str
-    event_id: str
-    observed_at: datetime
-    lon: float | None
-    lat: float | None
-    object_class: str
-    confidence: float
-    track_id: str | None
-    track_key: str | None
-    speed_mps: float | None
-    heading_deg: float | None
-    identifiers: dict[str, str]
-    raw: str
+# A validated detection ready for the batch insert: a plain dict, because batches are large
+# and are handed to PostgreSQL as one JSON document ("class" is its key, as in the payload).
+DetectionRow = TypedDict(
+    "DetectionRow",
+    {
+        "sensor_id": str,
+        "agency_code": str,
+        "event_id": str,
+        "observed_at": datetime,
+        "lon": float | None,
+        "lat": float | None,
+        "class": str,
+        "confidence": float,
+        "track_id": str | None,
+        "track_key": str | None,
+        "speed_mps": float | None,
+        "heading_deg": float | None,
+        "identifiers": dict[str, str],
+        "raw": str,
+    },
+)

@@ -102,14 +102,10 @@ _INSERT_DETECTIONS = text(
     """
     WITH input AS (
         SELECT DISTINCT ON (sensor_id, event_id) *
-        FROM unnest(
-            CAST(:sensor_ids AS text[]), CAST(:agencies AS text[]), CAST(:event_ids AS text[]),
-            CAST(:observed AS timestamptz[]), CAST(:lons AS float8[]), CAST(:lats AS float8[]),
-            CAST(:classes AS text[]), CAST(:confidences AS real[]), CAST(:track_ids AS text[]),
-            CAST(:track_keys AS text[]), CAST(:speeds AS real[]), CAST(:headings AS real[]),
-            CAST(:identifiers AS text[]), CAST(:raws AS text[])
-        ) AS t(sensor_id, agency_code, event_id, observed_at, lon, lat, class, confidence, track_id,
-               track_key, speed_mps, heading_deg, identifiers, raw)
+        FROM json_to_recordset(CAST(:batch AS json)) AS t(
+            sensor_id text, agency_code text, event_id text, observed_at timestamptz, lon float8, lat float8,
+            class text, confidence real, track_id text, track_key text, speed_mps real, heading_deg real,
+            identifiers jsonb, raw text)
         ORDER BY sensor_id, event_id
     ),
     fresh AS (
@@ -122,47 +118,40 @@ _INSERT_DETECTIONS = text(
         UPDATE sensors s SET last_seen_at = greatest(s.last_seen_at, m.last_seen)
         FROM (SELECT sensor_id, max(observed_at) AS last_seen FROM input GROUP BY sensor_id) m
         WHERE s.id = m.sensor_id
+    ),
+    inserted AS (
+        INSERT INTO detections (observed_at, sensor_id, agency_code, event_id, geom, located_by, class,
+                                confidence, track_id, track_key, speed_mps, heading_deg, identifiers, raw)
+        SELECT i.observed_at, i.sensor_id, i.agency_code, i.event_id,
+               CASE WHEN i.lon IS NULL THEN s.location ELSE ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326) END,
+               CASE WHEN i.lon IS NULL THEN 'sensor' ELSE 'payload' END,
+               i.class, i.confidence, i.track_id, i.track_key, i.speed_mps, i.heading_deg,
+               coalesce(i.identifiers, '{}'::jsonb), i.raw::jsonb
+        FROM input i
+        JOIN fresh f USING (sensor_id, event_id)
+        JOIN sensors s ON s.id = i.sensor_id
+        RETURNING id, observed_at
     )
-    INSERT INTO detections (observed_at, sensor_id, agency_code, event_id, geom, located_by, class,
-                            confidence, track_id, track_key, speed_mps, heading_deg, identifiers, raw)
-    SELECT i.observed_at, i.sensor_id, i.agency_code, i.event_id,
-           CASE WHEN i.lon IS NULL THEN s.location ELSE ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326) END,
-           CASE WHEN i.lon IS NULL THEN 'sensor' ELSE 'payload' END,
-           i.class, i.confidence, i.track_id, i.track_key, i.speed_mps, i.heading_deg,
-           i.identifiers::jsonb, i.raw::jsonb
-    FROM input i
-    JOIN fresh f USING (sensor_id, event_id)
-    JOIN sensors s ON s.id = i.sensor_id
-    RETURNING id, observed_at
+    SELECT count(*) AS n, coalesce(json_agg(json_build_object('id', id, 'observed_at', observed_at)), '[]')::text AS new
+    FROM inserted
     """
 )
 
 
-def store_detections(*, session: Session, rows: Sequence[DetectionRow]) -> tuple[list[int], list[datetime]]:
-    """Insert a batch in one statement; an event already stored (same sensor and event id) is skipped.
+@dataclass(frozen=True)
+class StoredBatch:
+    """How many detections of a batch were new, and their keys as JSON for the geofence step."""
 
-    Returns the ids and observed times of the detections that are new.
-    """
+    count: int
+    keys_json: str
+
+
+def store_detections(*, session: Session, rows: Sequence[DetectionRow]) -> StoredBatch:
+    """Insert a batch in one statement; an event already stored (same sensor and event id) is skipped."""
     if not rows:
-        return [], []
-    params = {
-        "sensor_ids": [r.sensor_id for r in rows],
-        "agencies": [r.agency_code for r in rows],
-        "event_ids": [r.event_id for r in rows],
-        "observed": [r.observed_at for r in rows],
-        "lons": [r.lon for r in rows],
-        "lats": [r.lat for r in rows],
-        "classes": [r.object_class for r in rows],
-        "confidences": [r.confidence for r in rows],
-        "track_ids": [r.track_id for r in rows],
-        "track_keys": [r.track_key for r in rows],
-        "speeds": [r.speed_mps for r in rows],
-        "headings": [r.heading_deg for r in rows],
-        "identifiers": [orjson.dumps(r.identifiers).decode() for r in rows],
-        "raws": [r.raw for r in rows],
-    }
-    result = session.execute(_INSERT_DETECTIONS, params).all()
-    return [r.id for r in result], [r.observed_at for r in result]
+        return StoredBatch(0, "[]")
+    result = session.execute(_INSERT_DETECTIONS, {"batch": orjson.dumps(rows).decode()}).one()
+    return StoredBatch(result.n, result.new)
 
 
 def record_dead_letters(*, session: Session, letters: Sequence[tuple[str, bytes, str]]) -> None:

@@ -120,7 +120,7 @@ class Simulator:
                 protocol=mqtt.MQTTv5,
             )
             client.username_pw_set(gw["id"], gw["password"])
-            client.max_inflight_messages_set(1000)
+            client.max_inflight_messages_set(0)
             status = topics.gateway_status(topic_root, gw["agency"], gw["id"])
             client.will_set(status, b'{"status":"offline"}', qos=1, retain=True)
             client.connect(mqtt_host, mqtt_port, keepalive=30)

@@ -188,7 +188,7 @@ def mqtt_client(settings: Settings, username: str, password: str, client_id: str
     client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id or unique("t"),
                          protocol=mqtt.MQTTv5)
     client.username_pw_set(username, password)
-    client.max_inflight_messages_set(1000)
+    client.max_inflight_messages_set(0)
     client.connect(host, port)
     client.loop_start()
     return client

@@ -74,16 +74,16 @@ def _run(session, sensor: str, points: list[tuple[float, float]]) -> list[dict]:
     rows = [
         DetectionRow(
             sensor_id=sensor, agency_code="TH-RTP", event_id=uuid.uuid4().hex, observed_at=t0 + timedelta(seconds=20 * i),
-            lon=lon, lat=lat, object_class="person", confidence=0.9, track_id=track, track_key=f"{sensor}:{track}",
-            speed_mps=None, heading_deg=None, identifiers={}, raw="{}",
+            lon=lon, lat=lat, confidence=0.9, track_id=track, track_key=f"{sensor}:{track}",
+            speed_mps=None, heading_deg=None, identifiers={}, raw="{}", **{"class": "person"},
         )
         for i, (lon, lat) in enumerate(points)
     ]
     alerts = []
     # Fixes arrive in two batches, as they would from the broker.
     for part in (rows[: len(rows) // 2], rows[len(rows) // 2 :]):
-        ids, observed = service.store_detections(session=session, rows=part)
-        alerts += geofence.raise_alerts(session=session, detection_ids=ids, observed_at=observed,
+        stored = service.store_detections(session=session, rows=part)
+        alerts += geofence.raise_alerts(session=session, detections_json=stored.keys_json,
                                         cooldown_s=600, max_gap_s=3600)
     return [a for a in alerts if a["kind"] == "crossing"]
 

@@ -1,0 +1,48 @@
+"""The Borderwatch HTTP application: ``uvicorn api.app:app``.
+
+``/api/v1`` is the JSON/GeoJSON API (bearer tokens), ``/health`` the liveness check, and
+``/login`` and ``/maps/...`` the browser pages (the ``bw_token`` cookie).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter, FastAPI
+
+from api import auth, errors, geo, health, maps
+from api.responses import CompactJSONResponse
+
+API_PREFIX = "/api/v1"
+
+
+def _version() -> str:
+    try:
+        return version("borderwatch")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Borderwatch",
+        version=_version(),
+        summary="Border surveillance: sensor detections geofenced in PostGIS into alerts.",
+        description=(
+            "Obtain a token from `POST /api/v1/auth/token` (OAuth2 password form) and send it as "
+            "`Authorization: Bearer <token>`. Feature endpoints return RFC 7946 GeoJSON "
+            "(`application/geo+json`), scoped to the caller's agency."
+        ),
+        default_response_class=CompactJSONResponse,
+    )
+    errors.install(app)
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(auth.router)
+    api.include_router(geo.router)
+    app.include_router(api)
+    app.include_router(health.router)
+    app.include_router(maps.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,80 @@
+"""Request dependencies: one database transaction per request, and who is asking."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from core import service
+from core.db import session_scope
+from core.errors import NotAuthenticated, NotFound
+from core.security import InvalidToken, Principal, verify_token
+
+TOKEN_COOKIE = "bw_token"
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    bearerFormat="JWT",
+    scheme_name="bearerAuth",
+    description="An access token from POST /api/v1/auth/token.",
+)
+
+
+def get_session() -> Iterator[Session]:
+    """The request's one transaction: committed when the route returns, rolled back if it raises."""
+    with session_scope() as session:
+        yield session
+
+
+# scope="function": the commit happens before the response is sent, so a failed commit is a 5xx.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def _presented_token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    # The header wins; the cookie is what the browser map pages carry.
+    if credentials is not None:
+        return credentials.credentials
+    return request.cookies.get(TOKEN_COOKIE) or None
+
+
+def resolve_principal(*, session: Session, token: str | None) -> Principal:
+    """The principal of a valid token whose user still exists and is active (their current agency and role)."""
+    if not token:
+        raise NotAuthenticated("authentication required: send Authorization: Bearer <access token>")
+    claimed = verify_token(token)
+    try:
+        user = service.get_user(session=session, username=claimed.username)
+    except NotFound:
+        user = None
+    if user is None or not user.active or user.agency_code != claimed.agency_code:
+        raise InvalidToken("the access token is not valid")
+    return service.principal_of(user)
+
+
+def current_principal(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The authenticated caller; 401 with ``WWW-Authenticate: Bearer`` otherwise."""
+    return resolve_principal(session=session, token=_presented_token(request, credentials))
+
+
+def optional_principal(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    """The caller if authenticated, else None (browser pages redirect to the login form)."""
+    try:
+        return resolve_principal(session=session, token=_presented_token(request, credentials))
+    except NotAuthenticated:
+        return None
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]

@@ -1,0 +1,24 @@
+"""Shapes of the JSON the API sends (GeoJSON is built by PostGIS and has no model here)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class PrincipalOut(BaseModel):
+    username: str
+    agency_code: str
+    role: str
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "error"]
+    database: Literal["ok", "unavailable"]

@@ -1,0 +1,141 @@
+"""Passwords (argon2id) and access tokens (signed JWT) for the people who use Borderwatch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from core.errors import ConfigurationError, NotAuthenticated
+from core.models import ROLES
+from core.settings import Settings, get_settings
+
+ISSUER = "borderwatch"
+# HMAC only: an asymmetric or "none" algorithm in the settings must never be accepted.
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+MIN_SECRET_LENGTH = 32
+REQUIRED_CLAIMS = ("sub", "agency", "role", "iat", "exp", "iss")
+# Longer inputs are refused before hashing; argon2 would hash them, slowly, for nothing.
+MAX_PASSWORD_LENGTH = 1024
+
+_hasher = PasswordHasher()
+
+
+class InvalidCredentials(NotAuthenticated):
+    code = "invalid_credentials"
+
+
+class InvalidToken(NotAuthenticated):
+    code = "invalid_token"
+
+
+class TokenExpired(InvalidToken):
+    code = "token_expired"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who makes a request: a user of one agency with one role."""
+
+    username: str
+    agency_code: str
+    role: str
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    token: str
+    expires_in: int
+    expires_at: datetime
+
+
+# -- passwords -----------------------------------------------------------------------------
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """True if ``password`` matches; False on a mismatch or a hash that cannot be read."""
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def password_needs_rehash(password_hash: str) -> bool:
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True
+
+
+@lru_cache
+def _dummy_hash() -> str:
+    return _hasher.hash("borderwatch-no-such-user-placeholder")
+
+
+def burn_password_check(password: str) -> None:
+    """Spend the time of one real check, so an unknown user answers as slowly as a known one."""
+    verify_password(_dummy_hash(), password)
+
+
+# -- tokens --------------------------------------------------------------------------------
+def _signing(settings: Settings) -> tuple[str, str]:
+    secret = settings.jwt_secret or ""
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigurationError(
+            f"BW_JWT_SECRET must be set to a random value of at least {MIN_SECRET_LENGTH} characters "
+            f"(it is {'empty' if not secret else f'{len(secret)} characters'}); "
+            "e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+    algorithm = settings.jwt_algorithm
+    if algorithm not in HMAC_ALGORITHMS:
+        raise ConfigurationError(f"BW_JWT_ALGORITHM must be one of {', '.join(HMAC_ALGORITHMS)}, not {algorithm!r}")
+    return secret, algorithm
+
+
+def issue_token(principal: Principal, *, settings: Settings | None = None, now: datetime | None = None) -> AccessToken:
+    """A signed access token for ``principal``, valid for ``settings.access_token_minutes``."""
+    settings = settings or get_settings()
+    secret, algorithm = _signing(settings)
+    now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    lifetime = timedelta(minutes=settings.access_token_minutes)
+    if lifetime <= timedelta(0):
+        raise ConfigurationError("BW_ACCESS_TOKEN_MINUTES must be positive")
+    expires_at = now + lifetime
+    claims = {
+        "sub": principal.username,
+        "agency": principal.agency_code,
+        "role": principal.role,
+        "iat": int(now.timestamp()),
+        "exp": int(expires_at.timestamp()),
+        "iss": ISSUER,
+    }
+    token = jwt.encode(claims, secret, algorithm=algorithm)
+    return AccessToken(token=token, expires_in=int(lifetime.total_seconds()), expires_at=expires_at)
+
+
+def verify_token(token: str, *, settings: Settings | None = None) -> Principal:
+    """The principal a token names; raises TokenExpired or InvalidToken (both 401)."""
+    settings = settings or get_settings()
+    secret, algorithm = _signing(settings)
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[algorithm],
+            issuer=ISSUER,
+            options={"require": list(REQUIRED_CLAIMS), "verify_exp": True, "verify_iat": True},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenExpired("the access token has expired") from exc
+    except jwt.PyJWTError as exc:
+        raise InvalidToken("the access token is not valid") from exc
+    sub, agency, role = claims.get("sub"), claims.get("agency"), claims.get("role")
+    if not all(isinstance(v, str) and v for v in (sub, agency, role)) or role not in ROLES:
+        raise InvalidToken("the access token is not valid")
+    return Principal(username=sub, agency_code=agency, role=role)

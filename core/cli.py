@@ -295,6 +295,26 @@ def gateway_sync_broker() -> None:
     console.print(f"[green]broker credentials written for {count} gateways")
 
 
+@gateway_app.command("init-broker")
+def gateway_init_broker(
+    directory: Annotated[Optional[Path], typer.Option(help="Broker config folder (default: BW_MOSQUITTO_DIR).")] = None,
+) -> None:
+    """For a broker this project does not start (docker compose): write the service users' password
+    and ACL entries from BW_MQTT_URL / BW_MQTT_API_URL, then the gateways' entries."""
+    from core.db import session_scope
+    from sensors import access
+
+    settings = get_settings()
+    target = directory or (Path(settings.mosquitto_dir) if settings.mosquitto_dir else None)
+    if target is None:
+        _fail("set BW_MOSQUITTO_DIR or pass --directory")
+    users = access.write_service_entries(settings=settings, directory=target)
+    settings = settings.model_copy(update={"mosquitto_dir": str(target)})
+    with session_scope() as session:
+        count = access.sync_broker(session=session, settings=settings)
+    console.print(f"[green]broker files in {target}: service users {', '.join(users)}, {count} gateways")
+
+
 @app.command("seed-demo")
 def seed_demo() -> None:
     """Create the demo gateways, sensors and operator accounts (idempotent); credentials go to .run/."""
@@ -424,6 +444,20 @@ def simulate(
     console.print(f"published {sent} detections")
 
 
+def _free_port(host: str, start: int) -> int:
+    """The first port from ``start`` on that nothing listens on (a demo must not fail on a busy 8000)."""
+    import socket
+
+    for port in range(start, start + 100):
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise typer.BadParameter(f"no free port in {start}..{start + 99}")
+
+
 @app.command()
 def run(
     rate: Annotated[float, typer.Option(help="Simulator detections per second.")] = 20.0,
@@ -435,7 +469,7 @@ def run(
     load_borders(buffer_m=None)
     seed_demo()
     settings = get_settings()
-    port = port or settings.api_port
+    port = port or _free_port(settings.api_host, settings.api_port)
     exe = [sys.executable, "-m", "core.cli"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     procs = {

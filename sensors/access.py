@@ -51,3 +51,25 @@ def sync_broker(*, session: Session, settings: Settings) -> int:
     _write_like(directory / "acl", acl)
     services.reload_broker()
     return len(passwd_lines)
+
+
+def write_service_entries(*, settings: Settings, directory: Path) -> list[str]:
+    """Write ``service.passwd``/``service.acl`` for the service users named in the MQTT URLs.
+
+    For deployments whose broker is not started by ``borderwatch services up`` (docker compose):
+    the users and passwords come from ``BW_MQTT_URL`` and ``BW_MQTT_API_URL``.
+    """
+    users = {}
+    for url in (settings.mqtt_url, settings.mqtt_api_url):
+        if url:
+            _, _, user, password = settings.mqtt_parts(url)
+            if not user or not password:
+                raise ConfigurationError(f"MQTT URL {url.split('@')[-1]} has no user and password")
+            users[user] = password
+    if not users:
+        raise ConfigurationError("BW_MQTT_URL is not set")
+    directory.mkdir(parents=True, exist_ok=True)
+    root = settings.mqtt_topic_root.split("/")[0]
+    _write_like(directory / "service.passwd", "".join(f"{u}:{service.mosquitto_password_hash(p)}\n" for u, p in users.items()))
+    _write_like(directory / "service.acl", "".join(f"user {u}\ntopic readwrite {root}/#\n\n" for u in users))
+    return sorted(users)

@@ -319,11 +319,8 @@ class IngestWorker:
             batch = self._take()
             if not batch:
                 continue
-            try:
-                parsed = self.processor.parse(batch)
-            except (OperationalError, DBAPIError) as exc:  # the registry could not be read
-                log.warning("registry unavailable (%s); batch left to redelivery", exc.__class__.__name__)
-                self._stop.wait(1.0)
+            parsed = self._parse_with_retry(batch)
+            if parsed is None:
                 continue
             while not self._stop.is_set():
                 try:
@@ -331,6 +328,20 @@ class IngestWorker:
                     break
                 except queue.Full:
                     continue
+
+    def _parse_with_retry(self, batch: list[Message]) -> ParsedBatch | None:
+        """Parsing reads the sensor registry; while the database is down, wait and try again."""
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                return self.processor.parse(batch)
+            except (OperationalError, DBAPIError) as exc:
+                log.warning("registry unavailable (%s); retrying in %.1f s", exc.__class__.__name__, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+                if batch[0].generation != self._generation:
+                    return None  # the broker will redeliver these after the reconnect
+        return None
 
     def _handle(self, parsed: ParsedBatch) -> None:
         """Stage 2: one transaction, then acknowledgements and alerts; retries while the database is down."""

@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     ingest_share_group: str = "bw-ingest"
     ingest_client_id: str = "bw-ingest-1"
     # Micro-batches: whichever cap is reached first closes a batch.
-    ingest_batch_size: int = 500
+    ingest_batch_size: int = 1000
     ingest_batch_ms: int = 20
     # How many unacknowledged QoS 1 messages the broker may send us at once.
     ingest_receive_maximum: int = 4000

@@ -111,10 +111,24 @@ def _valid_geometry(geom: BaseGeometry | None, want: str, label: str, report: Im
     return geom
 
 
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def _text(value, default=None):
-    if value is None or (isinstance(value, float) and value != value):
-        return default
-    return str(value)
+    return default if _missing(value) else str(value)
+
+
+def _flag(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "y", "t")
+    return bool(value)
+
+
+# Shapefiles cut field names to 10 characters; these are the names they come back with.
+_FIELDS = ("name", "kind", "left_state", "right_state", "impact_level", "source", "state", "owner_agency",
+           "member_agencies", "entry_alert")
+_SHORT_NAMES = {field[:10]: field for field in _FIELDS if len(field) > 10}
 
 
 def _members(value, owner: str) -> list[str]:
@@ -167,10 +181,11 @@ def import_features(
     known_agencies = set(session.scalars(text("SELECT code FROM agencies")))
     segments, zones = [], []
     for index, (_, feature) in enumerate(frame.iterrows()):
-        attrs = {**defaults, **{k: v for k, v in feature.items() if k != "geometry"}}
+        given = {_SHORT_NAMES.get(k, k): v for k, v in feature.items() if k != "geometry" and not _missing(v)}
+        attrs = {**defaults, **given}
         name = _text(attrs.get("name"))
         label = f"feature {index}" + (f" ({name})" if name else "")
-        geom = feature.geometry
+        geom = feature.geometry if isinstance(feature.geometry, BaseGeometry) else None
         kind_of_geom = "line" if geom is not None and "Line" in geom.geom_type else "polygon"
         geom = _valid_geometry(geom, kind_of_geom, label, report)
         if progress:
@@ -185,7 +200,7 @@ def import_features(
             report.rejected.append(f"{label}: impact_level must be one of {', '.join(IMPACT_LEVELS)}")
             continue
         if kind_of_geom == "line":
-            left, right = _text(attrs.get("left_state")), _text(attrs.get("right_state"))
+            left, right = _text(attrs.get("left_state"), "").upper(), _text(attrs.get("right_state"), "").upper()
             if not left or not right or left == right or len(left) != 2 or len(right) != 2:
                 report.rejected.append(f"{label}: left_state and right_state must be two different ISO codes")
                 continue
@@ -199,8 +214,8 @@ def import_features(
                     {
                         "name": name if len(parts) == 1 else f"{name} part {i}",
                         "kind": kind,
-                        "left_state": left.upper(),
-                        "right_state": right.upper(),
+                        "left_state": left,
+                        "right_state": right,
                         "impact_level": impact,
                         "source": _text(attrs.get("source"), source),
                         "wkt": part.wkt,
@@ -215,6 +230,10 @@ def import_features(
             if owner not in known_agencies:
                 report.rejected.append(f"{label}: owner_agency {owner!r} is not a known agency")
                 continue
+            state = _text(attrs.get("state"))
+            if state is not None and len(state) != 2:
+                report.rejected.append(f"{label}: state must be an ISO 3166 alpha-2 code, not {state!r}")
+                continue
             members = _members(attrs.get("member_agencies"), owner)
             unknown = [m for m in members if m not in known_agencies]
             if unknown:
@@ -225,11 +244,11 @@ def import_features(
                 {
                     "name": name,
                     "kind": kind,
-                    "state": _text(attrs.get("state")),
+                    "state": state.upper() if state else None,
                     "owner_agency": owner,
                     "members": members,
                     "impact_level": impact,
-                    "entry_alert": bool(entry) if entry is not None else kind in ENTRY_ALERT_KINDS,
+                    "entry_alert": _flag(entry) if entry is not None else kind in ENTRY_ALERT_KINDS,
                     "wkt": geom.wkt,
                 }
             )

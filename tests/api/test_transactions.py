@@ -19,11 +19,11 @@ from core.settings import Settings
 
 
 @pytest.fixture
-def real_sessions(api_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+def real_sessions(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     monkeypatch.setenv("BW_DATABASE_URL", Settings().test_database_url)
     core_db.get_engine.cache_clear()
     core_db._sessionmaker.cache_clear()
-    yield api_engine
+    yield engine
     core_db.get_engine().dispose()
     core_db.get_engine.cache_clear()
     core_db._sessionmaker.cache_clear()

@@ -44,6 +44,7 @@ run: install
 	$(BIN)/borderwatch run
 
 test: install
+	bash scripts/install-system.sh --test-tools
 	BW_RUN_DIR=$(TEST_RUN_DIR) $(BIN)/borderwatch services up
 	BW_RUN_DIR=$(TEST_RUN_DIR) $(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -26,7 +26,8 @@ As root:     apt-get update, then apt-get install -y --no-install-recommends <mi
 Not root:    prints the `sudo apt-get install ...` command to run and exits 1.
 
 Options:
-  --check    only report; exit 1 if something is missing, install nothing
+  --check       only report; exit 1 if something is missing, install nothing
+  --test-tools  also the tools the test suite uses: docker-compose (validates docker-compose.yml)
   -h, --help show this help
 
 Exit status: 0 when everything is present (or was installed), 1 otherwise.
@@ -35,10 +36,12 @@ EOF
 }
 
 CHECK_ONLY=0
+TEST_TOOLS=0
 for arg in "$@"; do
     case "$arg" in
         -h|--help) usage; exit 0 ;;
         --check) CHECK_ONLY=1 ;;
+        --test-tools) TEST_TOOLS=1 ;;
         *) echo "install-system.sh: unknown argument: $arg (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -160,6 +163,15 @@ if venv_works; then
 else
     miss "python3-venv ($SYS_PY -m venv fails)"
     MISSING+=("python3-venv")
+fi
+
+if [ "$TEST_TOOLS" -eq 1 ]; then
+    if have_cmd docker-compose; then
+        ok "docker-compose (compose file validation)"
+    else
+        miss "docker-compose (compose file validation)"
+        MISSING+=("docker-compose")
+    fi
 fi
 
 if [ "${#MISSING[@]}" -eq 0 ]; then

@@ -18,10 +18,12 @@ from sqlalchemy.orm import Session
 _RAISE_ALERTS = text(
     """
     WITH new AS (
-        SELECT d.id, d.observed_at, d.sensor_id, d.agency_code, d.event_id, d.track_key, d.class, d.confidence, d.geom,
+        SELECT d.id, d.observed_at, d.sensor_id, d.agency_code, d.event_id, d.track_key, d.class, d.confidence,
+               ST_SetSRID(ST_MakePoint(d.lon, d.lat), 4326) AS geom,
                coalesce(d.track_key, 'sensor:' || d.sensor_id || ':' || d.class) AS cooldown_key
-        FROM json_to_recordset(CAST(:detections AS json)) AS n(id bigint, observed_at timestamptz)
-        JOIN detections d ON d.id = n.id AND d.observed_at = n.observed_at
+        FROM json_to_recordset(CAST(:detections AS json)) AS d(
+            id bigint, observed_at timestamptz, sensor_id text, agency_code text, event_id text, track_key text,
+            class text, confidence real, lon float8, lat float8)
     ),
     seq AS (
         SELECT id, observed_at, track_key, geom, true AS is_new FROM new WHERE track_key IS NOT NULL
@@ -119,8 +121,12 @@ _RAISE_ALERTS = text(
 
 
 def raise_alerts(*, session: Session, detections_json: str, cooldown_s: int, max_gap_s: int) -> list[dict]:
-    """Evaluate every rule for new detections, given as a JSON array of ``{"id", "observed_at"}``
-    (what ``sensors.service.store_detections`` returns); returns the alerts written."""
+    """Evaluate every rule for new detections; returns the alerts written.
+
+    ``detections_json`` is a JSON array of the new detections as ``sensors.service.store_detections``
+    returns it (id, observed_at, sensor_id, agency_code, event_id, track_key, class, confidence,
+    lon, lat), so the rows are not read back from the table.
+    """
     if detections_json in ("", "[]"):
         return []
     rows = session.execute(

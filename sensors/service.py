@@ -130,9 +130,10 @@ _INSERT_DETECTIONS = text(
         FROM input i
         JOIN fresh f USING (sensor_id, event_id)
         JOIN sensors s ON s.id = i.sensor_id
-        RETURNING id, observed_at
+        RETURNING id, observed_at, sensor_id, agency_code, event_id, track_key, class, confidence,
+                  ST_X(geom) AS lon, ST_Y(geom) AS lat
     )
-    SELECT count(*) AS n, coalesce(json_agg(json_build_object('id', id, 'observed_at', observed_at)), '[]')::text AS new
+    SELECT count(*) AS n, coalesce(json_agg(inserted), '[]')::text AS new
     FROM inserted
     """
 )
@@ -140,7 +141,7 @@ _INSERT_DETECTIONS = text(
 
 @dataclass(frozen=True)
 class StoredBatch:
-    """How many detections of a batch were new, and their keys as JSON for the geofence step."""
+    """How many detections of a batch were new, and those rows as JSON for the geofence step."""
 
     count: int
     keys_json: str

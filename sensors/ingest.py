@@ -37,6 +37,14 @@ from sensors.schemas import DetectionPayload, DetectionRow, GatewayStatus
 
 log = logging.getLogger("borderwatch.ingest")
 
+class _QuietSocket:
+    """Stands in for paho's wake-up socket while a batch of acknowledgements is queued."""
+
+    def send(self, data: bytes) -> int:
+        return len(data)
+
+
+_QUIET = _QuietSocket()
 _REGISTRY_TTL_S = 30.0
 _PARTITION_CHECK_S = 3600.0
 
@@ -393,9 +401,25 @@ class IngestWorker:
 
     def _acknowledge(self, batch: list[Message]) -> None:
         generation = self._generation
-        for msg in batch:
-            if msg.qos > 0 and msg.generation == generation:
-                self.client.ack(msg.mid, msg.qos)
+        mids = [(m.mid, m.qos) for m in batch if m.qos > 0 and m.generation == generation]
+        # paho wakes its network thread once per queued packet (a byte on an internal socket pair);
+        # a batch of PUBACKs needs a single wake-up. Without that internal, ack one by one.
+        wake = getattr(self.client, "_sockpairW", None)
+        if wake is None:
+            for mid, qos in mids:
+                self.client.ack(mid, qos)
+            return
+        self.client._sockpairW = _QUIET
+        try:
+            for mid, qos in mids:
+                self.client.ack(mid, qos)
+        finally:
+            if self.client._sockpairW is _QUIET:
+                self.client._sockpairW = wake
+                try:
+                    wake.send(b"0")
+                except OSError:
+                    pass
 
     def _publish_alerts(self, alerts: list[dict]) -> None:
         root = self.settings.mqtt_topic_root

@@ -44,8 +44,13 @@ NORTH, SOUTH = 6.5600, 6.4900
 
 
 def prepare(settings, engine) -> None:
+    """The bench database starts each run empty of detections, so runs compare like with like."""
     from geo import service as geo_service
 
+    with session_scope(engine) as s:
+        s.execute(text("TRUNCATE detections, detection_keys, alerts, alert_cooldowns, track_positions, dead_letters"))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
     with session_scope(engine) as s:
         if not s.execute(text("SELECT count(*) FROM border_segments")).scalar():
             geo_service.load_shipped_borders(session=s, buffer_m=settings.border_buffer_m)

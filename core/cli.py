@@ -358,12 +358,16 @@ def seed_demo() -> None:
                     )
             out.append({**gw, "password": password})
         for u in DEMO_USERS:
+            known = u["username"] in users
+            password = users.setdefault(u["username"], secrets.token_urlsafe(12))
             if session.query(User).filter_by(username=u["username"]).first() is None:
-                users[u["username"]] = users.get(u["username"]) or secrets.token_urlsafe(12)
                 core_service.create_user(
                     session=session, username=u["username"], agency_code=u["agency"], role=u["role"],
-                    password=users[u["username"]],
+                    password=password,
                 )
+            elif not known:
+                # The demo account exists but its password file was lost: give it a new one.
+                core_service.set_password(session=session, username=u["username"], password=password)
         _sync_broker(session)
     creds_path.parent.mkdir(parents=True, exist_ok=True)
     for path, content in ((creds_path, {"gateways": out}), (users_path, users)):

@@ -70,6 +70,18 @@ def create_user(*, session: Session, username: str, agency_code: str, role: str,
     return user
 
 
+def set_password(*, session: Session, username: str, password: str) -> User:
+    """Replace a user's password (same rules as at creation)."""
+    if not MIN_PASSWORD_LENGTH <= len(password or "") <= MAX_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"password must have {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters", field="password"
+        )
+    user = get_user(session=session, username=username)
+    user.password_hash = hash_password(password)
+    session.flush()
+    return user
+
+
 def get_user(*, session: Session, username: str) -> User:
     user = _find_user(session, username)
     if user is None:

@@ -65,7 +65,7 @@ _RAISE_ALERTS = text(
                'zone:' || z.id, n.geom, NULL
         FROM new n
         JOIN zones z ON z.entry_alert AND ST_Intersects(z.geom, n.geom)
-        LEFT JOIN recent_legs l ON l.id = n.id
+        LEFT JOIN legs l ON l.id = n.id AND l.is_new
         WHERE l.prev_geom IS NULL OR NOT ST_Intersects(z.geom, l.prev_geom)
     ),
     ranked AS (

@@ -127,3 +127,23 @@ def test_a_track_that_stays_on_one_side_raises_no_crossing(session, border, sens
         crossings = _run(session, sensor, points)
         savepoint.rollback()
     assert crossings == []
+
+
+def test_a_tracked_object_that_stays_inside_a_buffer_enters_it_once(session, sensor):
+    """Fixes hours apart at the same spot inside the Thai buffer strip: one entry, not one per cooldown."""
+    track = uuid.uuid4().hex[:10]
+    t0 = datetime.now(timezone.utc) - timedelta(hours=5)
+    rows = [
+        DetectionRow(
+            sensor_id=sensor, agency_code="TH-RTP", event_id=uuid.uuid4().hex, observed_at=t0 + timedelta(hours=i),
+            lon=100.4195, lat=6.5300, confidence=0.9, track_id=track, track_key=f"{sensor}:{track}",
+            speed_mps=None, heading_deg=None, identifiers={}, raw="{}", **{"class": "person"},
+        )
+        for i in range(4)
+    ]
+    entries = []
+    for row in rows:
+        stored = service.store_detections(session=session, rows=[row])
+        entries += [a for a in geofence.raise_alerts(session=session, detections_json=stored.keys_json,
+                                                     cooldown_s=600, max_gap_s=3600) if a["kind"] == "zone_entry"]
+    assert len(entries) == 1

@@ -247,6 +247,8 @@ def gateway_add(
             _, password = service.create_gateway(
                 session=session, gateway_in=GatewayCreate(id=gateway_id, agency_code=agency, name=name)
             )
+        # The broker learns of the gateway once the registry has committed it.
+        with session_scope() as session:
             _sync_broker(session)
     except BorderwatchError as exc:
         _fail(exc.message)
@@ -368,6 +370,7 @@ def seed_demo() -> None:
             elif not known:
                 # The demo account exists but its password file was lost: give it a new one.
                 core_service.set_password(session=session, username=u["username"], password=password)
+    with session_scope() as session:
         _sync_broker(session)
     creds_path.parent.mkdir(parents=True, exist_ok=True)
     for path, content in ((creds_path, {"gateways": out}), (users_path, users)):
@@ -392,6 +395,8 @@ def ingest(
         signal.signal(sig, lambda *_: worker.stop())
     started = time.monotonic()
     worker.run()
+    if worker.failed:
+        _fail("the ingest worker stopped on an error (see the log above)")
     t = worker.totals
     console.print(
         f"ingest stopped after {time.monotonic() - started:.0f} s: {t['messages']} messages, {t['stored']} stored, "

@@ -6,7 +6,8 @@ Rules:
   from state -> to state follows from the segment's left/right states);
 - zone entry: a detection inside a zone that alerts on entry, whose track was outside it
   before (or that has no track).
-One alert per track (or untracked sensor+class) and segment/zone within the cooldown.
+Zone entries count only for zones of the detection's agency (owner or agreement member).
+One alert per agency, track (or untracked sensor+class) and segment/zone within the cooldown.
 The same statement moves each track's last known position forward.
 """
 
@@ -20,7 +21,9 @@ _RAISE_ALERTS = text(
     WITH new AS (
         SELECT d.id, d.observed_at, d.sensor_id, d.agency_code, d.event_id, d.track_key, d.class, d.confidence,
                ST_SetSRID(ST_MakePoint(d.lon, d.lat), 4326) AS geom,
-               coalesce(d.track_key, 'sensor:' || d.sensor_id || ':' || d.class) AS cooldown_key
+               -- per agency: a vessel seen by two agencies' receivers alerts each of them
+               d.agency_code || '|' || coalesce(d.track_key, 'sensor:' || d.sensor_id || ':' || d.class)
+                   AS cooldown_key
         FROM json_to_recordset(CAST(:detections AS json)) AS d(
             id bigint, observed_at timestamptz, sensor_id text, agency_code text, event_id text, track_key text,
             class text, confidence real, lon float8, lat float8)
@@ -65,6 +68,8 @@ _RAISE_ALERTS = text(
                'zone:' || z.id, n.geom, NULL
         FROM new n
         JOIN zones z ON z.entry_alert AND ST_Intersects(z.geom, n.geom)
+             -- only zones of the detection's own agency, or of an agreement that includes it
+             AND (z.owner_agency = n.agency_code OR n.agency_code = ANY (z.member_agencies))
         LEFT JOIN legs l ON l.id = n.id AND l.is_new
         WHERE l.prev_geom IS NULL OR NOT ST_Intersects(z.geom, l.prev_geom)
     ),
@@ -73,6 +78,9 @@ _RAISE_ALERTS = text(
                n.track_key, n.class, n.confidence, n.cooldown_key, n.event_id
         FROM candidates c
         JOIN new n ON n.id = c.detection_id
+        LEFT JOIN alert_cooldowns ac ON ac.track_key = n.cooldown_key AND ac.target = c.target
+        WHERE ac.last_observed_at IS NULL
+           OR ac.last_observed_at <= n.observed_at - make_interval(secs => :cooldown_s)
         ORDER BY n.cooldown_key, c.target, n.observed_at, n.id
     ),
     cooled AS (

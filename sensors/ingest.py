@@ -89,18 +89,25 @@ class Registry:
     def __init__(self) -> None:
         self._sensors: dict[str, service.RegisteredSensor] = {}
         self._gateways: dict[str, str] = {}
+        self._unknown: set[str] = set()
         self._loaded_at = 0.0
 
     def refresh(self, session) -> None:
         self._sensors = service.sensors_by_id(session=session)
-        self._gateways = dict(session.execute(text("SELECT id, agency_code FROM gateways")).tuples().all())
+        self._gateways = service.gateway_agencies(session=session)
         self._loaded_at = time.monotonic()
 
     def prepare(self, engine: Engine, sensor_ids: set[str], gateway_ids: set[str]) -> None:
-        stale = time.monotonic() - self._loaded_at > _REGISTRY_TTL_S
-        if stale or not sensor_ids <= self._sensors.keys() or not gateway_ids <= self._gateways.keys():
+        """Reload when stale, or when a batch names an id not seen since the last reload
+        (an unknown id does not force a reload on every batch: it waits for the next one)."""
+        now = time.monotonic()
+        if now - self._loaded_at > _REGISTRY_TTL_S:
+            self._unknown.clear()
+        unseen = (sensor_ids - self._sensors.keys()) | {f"gw:{g}" for g in gateway_ids - self._gateways.keys()}
+        if now - self._loaded_at > _REGISTRY_TTL_S or unseen - self._unknown:
             with session_scope(engine) as session:
                 self.refresh(session)
+            self._unknown |= unseen
 
     def sensor(self, sensor_id: str) -> service.RegisteredSensor | None:
         return self._sensors.get(sensor_id)
@@ -243,6 +250,7 @@ class IngestWorker:
         self._stop = threading.Event()
         self._generation = 0
         self._connected = threading.Event()
+        self.failed = False
         self.totals = {"messages": 0, "stored": 0, "duplicates": 0, "dead": 0, "alerts": 0, "batches": 0}
         self.client = self._make_client()
 
@@ -323,6 +331,15 @@ class IngestWorker:
 
     def _parse_loop(self) -> None:
         """Stage 1: cut micro-batches and validate them while the database works on the previous one."""
+        try:
+            self._parse_batches()
+        except Exception:
+            # Unacknowledged messages stay with the broker; a supervisor restarts the worker.
+            log.exception("the parse stage failed; stopping the worker")
+            self.failed = True
+            self.stop()
+
+    def _parse_batches(self) -> None:
         while not self._stop.is_set():
             batch = self._take()
             if not batch:
@@ -354,14 +371,17 @@ class IngestWorker:
     def _handle(self, parsed: ParsedBatch) -> None:
         """Stage 2: one transaction, then acknowledgements and alerts; retries while the database is down."""
         delay = 0.1
+        isolate = False
         while True:
             try:
-                result = self.processor.commit(parsed)
+                result = self._isolate(parsed.messages) if isolate else self.processor.commit(parsed)
                 break
             except (OperationalError, DBAPIError) as exc:
                 if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError) and not exc.connection_invalidated:
-                    result = self._isolate(parsed.messages, exc)
-                    break
+                    log.error("batch of %d refused by the database (%s); isolating the message at fault",
+                              len(parsed.messages), exc)
+                    isolate = True
+                    continue
                 log.warning("database unavailable (%s); retrying the batch in %.1f s", exc.__class__.__name__, delay)
                 if self._stop.wait(delay):
                     return
@@ -378,9 +398,9 @@ class IngestWorker:
         t["alerts"] += len(result.alerts)
         t["batches"] += 1
 
-    def _isolate(self, batch: list[Message], exc: Exception) -> BatchResult:
-        """A batch the database refused as data: process one by one, dead-lettering what fails."""
-        log.error("batch of %d refused by the database (%s); isolating the message at fault", len(batch), exc)
+    def _isolate(self, batch: list[Message]) -> BatchResult:
+        """A batch the database refused as data: process one by one, dead-lettering what fails.
+        An outage meanwhile raises ``OperationalError`` and the caller retries the whole batch."""
         total = BatchResult()
         for msg in batch:
             try:
@@ -400,8 +420,12 @@ class IngestWorker:
         return total
 
     def _acknowledge(self, batch: list[Message]) -> None:
-        generation = self._generation
-        mids = [(m.mid, m.qos) for m in batch if m.qos > 0 and m.generation == generation]
+        # Under the lock _on_connect takes: a reconnect cannot slip between the check and the acks.
+        with self._cond:
+            mids = [(m.mid, m.qos) for m in batch if m.qos > 0 and m.generation == self._generation]
+            self._send_acks(mids)
+
+    def _send_acks(self, mids: list[tuple[int, int]]) -> None:
         # paho wakes its network thread once per queued packet (a byte on an internal socket pair);
         # a batch of PUBACKs needs a single wake-up. Without that internal, ack one by one.
         wake = getattr(self.client, "_sockpairW", None)
@@ -447,8 +471,11 @@ class IngestWorker:
                 if parsed is not None:
                     self._handle(parsed)
                 if time.monotonic() - last_partition_check > _PARTITION_CHECK_S:
-                    self.processor.ensure_partitions()
-                    last_partition_check = time.monotonic()
+                    try:
+                        self.processor.ensure_partitions()
+                        last_partition_check = time.monotonic()
+                    except (OperationalError, DBAPIError) as exc:
+                        log.warning("could not check detection partitions (%s); later", exc.__class__.__name__)
         finally:
             parser.join(timeout=5)
             self.client.publish(

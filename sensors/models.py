@@ -169,7 +169,8 @@ class AlertCooldown(Base):
 
     __tablename__ = "alert_cooldowns"
 
-    track_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # The agency, then the track (or the untracked sensor and class): "TH-RTP|cam-1:t7".
+    track_key: Mapped[str] = mapped_column(Text, primary_key=True)
     target: Mapped[str] = mapped_column(String(40), primary_key=True)
     last_observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 

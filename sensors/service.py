@@ -12,7 +12,7 @@ from datetime import datetime
 import orjson
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, NotFound
@@ -87,6 +87,11 @@ def sensors_by_id(*, session: Session, ids: Iterable[str] | None = None) -> dict
     if ids is not None:
         query = query.where(Sensor.id.in_(list(ids)))
     return {row.id: RegisteredSensor(row.id, row.agency_code, row.gateway_id) for row in session.execute(query)}
+
+
+def gateway_agencies(*, session: Session) -> dict[str, str]:
+    """Every gateway's owning agency."""
+    return dict(session.execute(select(Gateway.id, Gateway.agency_code)).tuples().all())
 
 
 def broker_entries(*, session: Session, topic_root: str) -> tuple[list[str], list[str]]:
@@ -174,10 +179,18 @@ def record_dead_letters(*, session: Session, letters: Sequence[tuple[str, bytes,
 
 
 def set_gateway_status(*, session: Session, statuses: dict[str, tuple[str, datetime]]) -> None:
-    for gateway_id, (status, at) in statuses.items():
-        session.execute(
-            update(Gateway)
-            .where(Gateway.id == gateway_id)
-            .where((Gateway.status_at.is_(None)) | (Gateway.status_at <= at))
-            .values(status=status, status_at=at)
-        )
+    """Record each gateway's latest status in one statement (an older report never overwrites a newer one)."""
+    if not statuses:
+        return
+    session.execute(
+        text(
+            "UPDATE gateways g SET status = x.status, status_at = x.at "
+            "FROM unnest(CAST(:ids AS text[]), CAST(:statuses AS text[]), CAST(:ats AS timestamptz[])) "
+            "AS x(id, status, at) WHERE g.id = x.id AND (g.status_at IS NULL OR g.status_at <= x.at)"
+        ),
+        {
+            "ids": list(statuses),
+            "statuses": [status for status, _ in statuses.values()],
+            "ats": [at for _, at in statuses.values()],
+        },
+    )

@@ -105,6 +105,7 @@ def make_gateway(engine: Engine, settings: Settings) -> Callable[..., TestGatewa
                     session=s,
                     sensor_in=SensorCreate(id=sensor_id, gateway_id=gateway_id, kind=kind, lon=lon, lat=lat),
                 )
+        with session_scope(engine) as s:
             access.sync_broker(session=s, settings=settings)
         time.sleep(0.3)  # the broker re-reads its password file on SIGHUP
         return TestGateway(gateway_id, agency, password, sensors)

@@ -64,7 +64,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('code')
     )
     op.create_table('alert_cooldowns',
-    sa.Column('track_key', sa.String(length=200), nullable=False),
+    sa.Column('track_key', sa.Text(), nullable=False),
     sa.Column('target', sa.String(length=40), nullable=False),
     sa.Column('last_observed_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('track_key', 'target')

@@ -62,7 +62,8 @@ def prepare(settings, engine) -> None:
                     session=s,
                     sensor_in=SensorCreate(id=sensor, gateway_id=GATEWAY, kind="camera", lon=100.40 + i * 0.002, lat=6.53),
                 )
-            access.sync_broker(session=s, settings=settings)
+    with session_scope(engine) as s:
+        access.sync_broker(session=s, settings=settings)
 
 
 def make_stream(n: int, root: str, crossing_every: int = 5) -> list[tuple[str, bytes, str]]:

@@ -147,3 +147,28 @@ def test_a_tracked_object_that_stays_inside_a_buffer_enters_it_once(session, sen
         entries += [a for a in geofence.raise_alerts(session=session, detections_json=stored.keys_json,
                                                      cooldown_s=600, max_gap_s=3600) if a["kind"] == "zone_entry"]
     assert len(entries) == 1
+
+
+def test_zone_entries_are_raised_only_for_zones_of_the_detections_agency(session, sensor):
+    """The Thai buffer strip is TH-RTP's: a Malaysian sensor's detection there is no entry alert for it."""
+    gw_id = f"gw-{uuid.uuid4().hex[:8]}"
+    service.create_gateway(session=session, gateway_in=GatewayCreate(id=gw_id, agency_code="MY-PDRM"))
+    my_sensor = f"cam-{uuid.uuid4().hex[:8]}"
+    service.create_sensor(
+        session=session, sensor_in=SensorCreate(id=my_sensor, gateway_id=gw_id, kind="camera", lon=100.42, lat=6.5)
+    )
+    t = datetime.now(timezone.utc) - timedelta(minutes=1)
+    zones = {}
+    for sensor_id, agency in ((sensor, "TH-RTP"), (my_sensor, "MY-PDRM")):
+        row = DetectionRow(
+            sensor_id=sensor_id, agency_code=agency, event_id=uuid.uuid4().hex, observed_at=t, lon=100.4195,
+            lat=6.5300, confidence=0.9, track_id=None, track_key=None, speed_mps=None, heading_deg=None,
+            identifiers={}, raw="{}", **{"class": "person"},
+        )
+        stored = service.store_detections(session=session, rows=[row])
+        alerts = geofence.raise_alerts(session=session, detections_json=stored.keys_json, cooldown_s=600, max_gap_s=3600)
+        zones[agency] = [
+            session.execute(text("SELECT owner_agency FROM zones WHERE id = :z"), {"z": a["zone_id"]}).scalar()
+            for a in alerts if a["kind"] == "zone_entry"
+        ]
+    assert zones == {"TH-RTP": ["TH-RTP"], "MY-PDRM": []}

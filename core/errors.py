@@ -49,6 +49,3 @@ class InvalidPayload(BorderwatchError):
 
     code = "invalid_payload"
 
-
-class InvalidGeometry(InvalidInput):
-    code = "invalid_geometry"

@@ -438,16 +438,6 @@ def _pick_port(start: int, avoid: set[int]) -> int:
     raise ServiceError(f"No free TCP port on 127.0.0.1 in {start}-{start + PORT_SEARCH_SPAN - 1}; free one and retry.")
 
 
-def _port_listening(port: int) -> bool:
-    """Something listens on 127.0.0.1:port (read from /proc/net/tcp: no connection, no log noise)."""
-    try:
-        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
-    except OSError:
-        return _port_accepts(port)
-    wanted = {f"0100007F:{port:04X}", f"00000000:{port:04X}"}
-    return any(len(f := ln.split()) > 3 and f[1] in wanted and f[3] == "0A" for ln in lines)
-
-
 def _listening_on(pid: int, port: int) -> bool:
     """Process ``pid`` itself holds the listening socket on 127.0.0.1:port (not some other process)."""
     inodes: set[str] = set()

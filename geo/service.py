@@ -32,15 +32,6 @@ class ImportReport:
     repaired: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
-        return {
-            "segments": self.segments,
-            "zones": self.zones,
-            "states": self.states,
-            "repaired": self.repaired,
-            "rejected": self.rejected,
-        }
-
 
 def ensure_agencies(*, session: Session, agencies: Iterable[dict] | None = None) -> int:
     """Create the agencies listed (default: the shipped ASEAN agency list) that do not exist yet."""

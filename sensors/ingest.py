@@ -71,7 +71,6 @@ class BatchResult:
     stored: int = 0
     duplicates: int = 0
     dead: int = 0
-    statuses: int = 0
     alerts: list[dict] = field(default_factory=list)
 
 
@@ -225,7 +224,7 @@ class BatchProcessor:
             service.record_dead_letters(session=session, letters=batch.dead)
             service.set_gateway_status(session=session, statuses=batch.statuses)
         result.stored, result.duplicates = stored.count, len(batch.rows) - stored.count
-        result.dead, result.statuses = len(batch.dead), len(batch.statuses)
+        result.dead = len(batch.dead)
         return result
 
     def process(self, messages: list[Message]) -> BatchResult:
@@ -308,9 +307,8 @@ class IngestWorker:
     def _on_message(self, client, userdata, msg) -> None:
         with self._cond:
             self._queue.append(Message(msg.topic, msg.payload, msg.mid, msg.qos, self._generation))
-            if len(self._queue) >= self.settings.ingest_batch_size:
-                self._cond.notify()
-            elif len(self._queue) == 1:
+            # Wake the batcher for the first message (starts the time cap) and when a batch is full.
+            if len(self._queue) in (1, self.settings.ingest_batch_size):
                 self._cond.notify()
 
     # -- batch loop -----------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -82,10 +82,9 @@ def create_sensor(*, session: Session, sensor_in: SensorCreate) -> Sensor:
     return sensor
 
 
-def sensors_by_id(*, session: Session, ids: Iterable[str] | None = None) -> dict[str, RegisteredSensor]:
+def sensors_by_id(*, session: Session) -> dict[str, RegisteredSensor]:
+    """Every registered sensor with its agency and gateway."""
     query = select(Sensor.id, Sensor.agency_code, Sensor.gateway_id)
-    if ids is not None:
-        query = query.where(Sensor.id.in_(list(ids)))
     return {row.id: RegisteredSensor(row.id, row.agency_code, row.gateway_id) for row in session.execute(query)}
 
 

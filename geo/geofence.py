@@ -28,28 +28,29 @@ _RAISE_ALERTS = text(
             id bigint, observed_at timestamptz, sensor_id text, agency_code text, event_id text, track_key text,
             class text, confidence real, lon float8, lat float8)
     ),
+    -- A new fix carries its detection along (det), so no rule has to join back to "new".
     seq AS (
-        SELECT id, observed_at, track_key, geom, true AS is_new FROM new WHERE track_key IS NOT NULL
+        SELECT n.id, n.observed_at, n.track_key, n.geom, true AS is_new, n AS det FROM new n WHERE n.track_key IS NOT NULL
         UNION ALL
-        SELECT tp.detection_id, tp.observed_at, tp.track_key, tp.geom, false
+        SELECT tp.detection_id, tp.observed_at, tp.track_key, tp.geom, false, NULL
         FROM track_positions tp
         WHERE tp.track_key = ANY (ARRAY(SELECT DISTINCT track_key FROM new WHERE track_key IS NOT NULL))
     ),
     legs AS (
-        SELECT id, observed_at, track_key, geom, is_new,
+        SELECT id, observed_at, track_key, geom, is_new, det,
                lag(id) OVER w AS prev_id, lag(geom) OVER w AS prev_geom, lag(observed_at) OVER w AS prev_at
         FROM seq
         WINDOW w AS (PARTITION BY track_key ORDER BY observed_at, id)
     ),
     recent_legs AS (
-        SELECT id, prev_id, prev_geom, ST_MakeLine(prev_geom, geom) AS line
+        SELECT id, det, prev_id, prev_geom, ST_MakeLine(prev_geom, geom) AS line
         FROM legs
         WHERE is_new AND prev_geom IS NOT NULL
           AND observed_at - prev_at <= make_interval(secs => :max_gap_s)
           AND NOT ST_Equals(prev_geom, geom)
     ),
     crossings AS (
-        SELECT l.id, l.prev_id, s.id AS segment_id, s.name, s.impact_level, s.left_state, s.right_state,
+        SELECT l.id, l.det, l.prev_id, s.id AS segment_id, s.name, s.impact_level, s.left_state, s.right_state,
                ST_LineCrossingDirection(s.geom, l.line) AS direction,
                ST_PointOnSurface(ST_Intersection(s.geom, l.line)) AS at_point
         FROM recent_legs l
@@ -60,12 +61,12 @@ _RAISE_ALERTS = text(
                c.segment_id, NULL::int AS zone_id, c.name AS target_name, c.impact_level,
                CASE WHEN c.direction < 0 THEN c.right_state ELSE c.left_state END AS from_state,
                CASE WHEN c.direction < 0 THEN c.left_state ELSE c.right_state END AS to_state,
-               'segment:' || c.segment_id AS target, c.at_point, c.direction
+               'segment:' || c.segment_id AS target, c.at_point, c.direction, c.det
         FROM crossings c
         WHERE c.direction IN (-2, -1, 1, 2)
         UNION ALL
         SELECT 'zone_entry', n.id, ARRAY[n.id], NULL, z.id, z.name, z.impact_level, NULL, z.state,
-               'zone:' || z.id, n.geom, NULL
+               'zone:' || z.id, n.geom, NULL, n
         FROM new n
         JOIN zones z ON z.entry_alert AND ST_Intersects(z.geom, n.geom)
              -- only zones of the detection's own agency, or of an agreement that includes it
@@ -74,14 +75,14 @@ _RAISE_ALERTS = text(
         WHERE l.prev_geom IS NULL OR NOT ST_Intersects(z.geom, l.prev_geom)
     ),
     ranked AS (
-        SELECT DISTINCT ON (n.cooldown_key, c.target) c.*, n.observed_at, n.sensor_id, n.agency_code,
-               n.track_key, n.class, n.confidence, n.cooldown_key, n.event_id
+        SELECT DISTINCT ON ((c.det).cooldown_key, c.target) c.*, (c.det).observed_at, (c.det).sensor_id,
+               (c.det).agency_code, (c.det).track_key, (c.det).class, (c.det).confidence,
+               (c.det).cooldown_key, (c.det).event_id
         FROM candidates c
-        JOIN new n ON n.id = c.detection_id
-        LEFT JOIN alert_cooldowns ac ON ac.track_key = n.cooldown_key AND ac.target = c.target
+        LEFT JOIN alert_cooldowns ac ON ac.track_key = (c.det).cooldown_key AND ac.target = c.target
         WHERE ac.last_observed_at IS NULL
-           OR ac.last_observed_at <= n.observed_at - make_interval(secs => :cooldown_s)
-        ORDER BY n.cooldown_key, c.target, n.observed_at, n.id
+           OR ac.last_observed_at <= (c.det).observed_at - make_interval(secs => :cooldown_s)
+        ORDER BY (c.det).cooldown_key, c.target, (c.det).observed_at, c.detection_id
     ),
     cooled AS (
         INSERT INTO alert_cooldowns (track_key, target, last_observed_at)

@@ -123,7 +123,9 @@ class BatchProcessor:
         self.engine = engine
         self.registry = Registry()
 
-    def parse_detection(self, topic: topics.Topic, payload: bytes, now: datetime) -> DetectionRow:
+    def parse_detection(self, topic: topics.Topic, payload: bytes, window: tuple[datetime, datetime]) -> DetectionRow:
+        """One detection payload checked against the contract and the registry; ``window`` is the
+        (oldest, newest) observation time accepted."""
         if len(payload) > self.settings.max_payload_bytes:
             raise InvalidPayload(
                 f"payload of {len(payload)} bytes exceeds the limit of {self.settings.max_payload_bytes} bytes"
@@ -147,9 +149,10 @@ class BatchProcessor:
             raise InvalidPayload(f"sensor {topic.sensor!r} belongs to gateway {sensor.gateway_id!r}, not {topic.gateway!r}")
         if sensor.agency_code != topic.agency:
             raise InvalidPayload(f"sensor {topic.sensor!r} belongs to agency {sensor.agency_code!r}, not {topic.agency!r}")
-        if det.observed_at > now + timedelta(seconds=self.settings.max_clock_skew_s):
+        oldest, newest = window
+        if det.observed_at > newest:
             raise InvalidPayload(f"observed_at {det.observed_at.isoformat()} is in the future")
-        if det.observed_at < now - timedelta(days=self.settings.max_detection_age_days):
+        if det.observed_at < oldest:
             raise InvalidPayload(
                 f"observed_at {det.observed_at.isoformat()} is older than {self.settings.max_detection_age_days} days"
             )
@@ -186,6 +189,10 @@ class BatchProcessor:
         """Validate a batch against the contract and the registry (no transaction is opened)."""
         root = self.settings.mqtt_topic_root
         now = datetime.now(timezone.utc)
+        window = (
+            now - timedelta(days=self.settings.max_detection_age_days),
+            now + timedelta(seconds=self.settings.max_clock_skew_s),
+        )
         batch = ParsedBatch(messages)
         split: list[tuple[Message, topics.Topic | None, str | None]] = []
         for msg in messages:
@@ -203,7 +210,7 @@ class BatchProcessor:
                 if error:
                     raise InvalidPayload(error)
                 if topic.kind == "detections":
-                    batch.rows.append(self.parse_detection(topic, msg.payload, now))
+                    batch.rows.append(self.parse_detection(topic, msg.payload, window))
                 else:
                     batch.statuses[topic.gateway] = self.parse_status(topic, msg.payload)
             except InvalidPayload as exc:

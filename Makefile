@@ -14,7 +14,7 @@ BENCH_RUN_DIR := $(CURDIR)/.run/bench
 help:
 	@echo "make run    - install, start PostGIS + Mosquitto, load borders, run ingest + API + simulator"
 	@echo "make test   - install, start the test services, run the whole test suite"
-	@echo "make bench  - install, start the bench services, run the ingest benchmark"
+	@echo "make bench  - install, start the bench services, run the benchmark suite (ingest, latency, growth)"
 	@echo "make services-down - stop the project-local services"
 
 system:
@@ -50,7 +50,7 @@ test: install
 
 bench: install
 	BW_RUN_DIR=$(BENCH_RUN_DIR) $(BIN)/borderwatch services up
-	BW_RUN_DIR=$(BENCH_RUN_DIR) $(BIN)/python -m tests.bench.ingest $(BENCH_ARGS)
+	BW_RUN_DIR=$(BENCH_RUN_DIR) $(BIN)/python -m tests.bench.suite $(BENCH_ARGS)
 
 clean: services-down
 	rm -rf .run

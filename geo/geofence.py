@@ -24,7 +24,7 @@ _RAISE_ALERTS = text(
                -- per agency: a vessel seen by two agencies' receivers alerts each of them
                d.agency_code || '|' || coalesce(d.track_key, 'sensor:' || d.sensor_id || ':' || d.class)
                    AS cooldown_key
-        FROM json_to_recordset(CAST(:detections AS json)) AS d(
+        FROM jsonb_to_recordset(CAST(:detections AS jsonb)) AS d(
             id bigint, observed_at timestamptz, sensor_id text, agency_code text, event_id text, track_key text,
             class text, confidence real, lon float8, lat float8)
     ),

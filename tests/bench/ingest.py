@@ -1,13 +1,11 @@
-"""Ingest benchmark: the same stream through (a) raw paho QoS 1 consumption that only counts,
-(b) the naive pipeline (per message: INSERT, ST_Intersects query, commit), (c) Borderwatch's
-ingest worker; then publish -> committed-alert latency at a fixed rate.
-
-Run with `make bench` (its own PostgreSQL and Mosquitto). The last line is ``BENCH {json}``.
+"""Ingest benchmark pieces: the same stream through (a) raw paho QoS 1 consumption that only
+counts, (b) the naive pipeline (per message: INSERT, ST_Intersects query, commit), (c) Borderwatch's
+ingest worker; and publish -> committed-alert latency at a fixed rate. ``tests.bench.suite``
+(``make bench``) runs them and reports.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -25,16 +23,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
 from sqlalchemy import text
 
-from core.cli import migrate_database
-from core.db import make_engine, session_scope
-from core.settings import get_settings
+from core.db import session_scope
 from sensors import access, service, topics
 from sensors.models import Gateway
 from sensors.schemas import GatewayCreate, SensorCreate
+from tests.bench.cpu import CpuMeter
 
 console = Console(stderr=True)
 GATEWAY = "bench-gw"
@@ -131,8 +126,9 @@ def subscribe_then_leave(settings, client_id: str, topic_filter: str) -> None:
     c.loop_stop()
 
 
-def drain(settings, client_id: str, n: int, handle) -> float:
-    """Reconnect to a persistent session holding n messages; seconds until all are handled and acked."""
+def drain(settings, client_id: str, n: int, handle, meter: CpuMeter | None = None) -> tuple[float, dict]:
+    """Reconnect to a persistent session holding n messages; seconds until all are handled and acked,
+    and the CPU per message of each process meanwhile."""
     c = _client(settings, client_id, manual_ack=True)
     count = {"n": 0}
     done = threading.Event()
@@ -145,26 +141,29 @@ def drain(settings, client_id: str, n: int, handle) -> float:
             done.set()
 
     c.on_message = on_message
+    before = meter.sample() if meter else None
     started = time.perf_counter()
     _connect(settings, c, clean=False)
     c.loop_start()
     if not done.wait(600):
         raise RuntimeError(f"drained only {count['n']} of {n}")
     elapsed = time.perf_counter() - started
+    cpu = CpuMeter.per_message(before, meter.sample(), n) if meter else {}
     c.disconnect()
     c.loop_stop()
-    return elapsed
+    return elapsed, cpu
 
 
-def bench_raw(settings, n: int) -> float:
+def bench_raw(settings, n: int, meter: CpuMeter | None = None) -> tuple[float, dict]:
     root = f"borderwatch/bench-raw-{uuid.uuid4().hex[:6]}"
     cid = f"bench-raw-{uuid.uuid4().hex[:6]}"
     subscribe_then_leave(settings, cid, f"{root}/gw/#")
     publish_backlog(settings, make_stream(n, root))
-    return n / drain(settings, cid, n, lambda msg: None)
+    elapsed, cpu = drain(settings, cid, n, lambda msg: None, meter)
+    return n / elapsed, cpu
 
 
-def bench_naive(settings, n: int) -> float:
+def bench_naive(settings, n: int, meter: CpuMeter | None = None) -> tuple[float, dict]:
     """What a first version would do: one INSERT, one ST_Intersects query and one commit per message."""
     root = f"borderwatch/bench-naive-{uuid.uuid4().hex[:6]}"
     cid = f"bench-naive-{uuid.uuid4().hex[:6]}"
@@ -194,12 +193,12 @@ def bench_naive(settings, n: int) -> float:
             cur.fetchall()
         conn.commit()
 
-    rate = n / drain(settings, cid, n, handle)
+    elapsed, cpu = drain(settings, cid, n, handle, meter)
     conn.close()
-    return rate
+    return n / elapsed, cpu
 
 
-def bench_borderwatch(settings, engine, n: int) -> tuple[float, dict]:
+def bench_borderwatch(settings, engine, n: int, meter: CpuMeter | None = None) -> tuple[float, dict, dict]:
     from sensors.ingest import IngestWorker
 
     root = f"borderwatch/bench-bw-{uuid.uuid4().hex[:6]}"
@@ -215,14 +214,16 @@ def bench_borderwatch(settings, engine, n: int) -> tuple[float, dict]:
     publish_backlog(settings, make_stream(n, root))
     worker = IngestWorker(ws, engine, client_id=cid)
     thread = threading.Thread(target=worker.run)
+    before = meter.sample() if meter else None
     started = time.perf_counter()
     thread.start()
     while worker.totals["messages"] < n:
         time.sleep(0.02)
     elapsed = time.perf_counter() - started
+    cpu = CpuMeter.per_message(before, meter.sample(), n) if meter else {}
     worker.stop()
     thread.join()
-    return n / elapsed, dict(worker.totals)
+    return n / elapsed, dict(worker.totals), cpu
 
 
 def bench_latency(settings, rate: int, seconds: float) -> dict:
@@ -291,68 +292,3 @@ def bench_latency(settings, rate: int, seconds: float) -> dict:
         "max_ms": round(lat[-1] * 1000, 1) if lat else None,
         "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None,
     }
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=20_000, help="stream size for raw and Borderwatch ingest")
-    parser.add_argument("--naive-messages", type=int, default=2_000, help="stream size for the naive pipeline")
-    parser.add_argument("--rate", type=int, default=2_000, help="publish rate of the latency run (msg/s)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="duration of the latency run")
-    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (medians are reported)")
-    args = parser.parse_args(argv)
-
-    settings = get_settings()
-    migrate_database(settings.database_url)
-    engine = make_engine(settings.database_url)
-    prepare(settings, engine)
-    results: dict = {}
-    with Progress(console=console) as progress:
-        task = progress.add_task("benchmark", total=3 * args.rounds + 1)
-        raw, bw, naive = [], [], []
-        for _ in range(args.rounds):
-            raw.append(bench_raw(settings, args.messages))
-            progress.advance(task)
-            rate, totals = bench_borderwatch(settings, engine, args.messages)
-            bw.append(rate)
-            progress.advance(task)
-            naive.append(bench_naive(settings, args.naive_messages))
-            progress.advance(task)
-        latency = bench_latency(settings, args.rate, args.seconds)
-        progress.advance(task)
-    # Each round runs (a), (c), (b) back to back; the ratios are taken per round, then the median,
-    # so a slow moment of a shared machine weighs on both sides of a ratio.
-    per_round_ca = [c / a for c, a in zip(bw, raw)]
-    per_round_cb = [c / b for c, b in zip(bw, naive)]
-    results = {
-        "messages": args.messages,
-        "raw_msgs_per_s": round(statistics.median(raw)),
-        "naive_msgs_per_s": round(statistics.median(naive)),
-        "borderwatch_msgs_per_s": round(statistics.median(bw)),
-        "ratio_borderwatch_to_raw": round(statistics.median(per_round_ca), 3),
-        "ratio_borderwatch_to_naive": round(statistics.median(per_round_cb), 1),
-        "ratios_per_round": {"c/a": [round(x, 3) for x in per_round_ca], "c/b": [round(x, 1) for x in per_round_cb]},
-        "rounds": {"raw": [round(x) for x in raw], "borderwatch": [round(x) for x in bw], "naive": [round(x) for x in naive]},
-        "last_borderwatch_totals": totals,
-        "latency": latency,
-    }
-    table = Table(title=f"Borderwatch ingest benchmark: median of {args.rounds} rounds (same broker, same database)")
-    table.add_column("pipeline")
-    table.add_column("msg/s", justify="right")
-    table.add_column("vs raw", justify="right")
-    table.add_row("(a) raw paho QoS 1, count only", f"{results['raw_msgs_per_s']:,}", "1.00")
-    table.add_row("(b) naive: INSERT + ST_Intersects + commit per message", f"{results['naive_msgs_per_s']:,}",
-                  f"{statistics.median(b / a for b, a in zip(naive, raw)):.3f}")
-    table.add_row("(c) Borderwatch ingest (micro-batches, set-based SQL)", f"{results['borderwatch_msgs_per_s']:,}",
-                  f"{results['ratio_borderwatch_to_raw']:.3f}")
-    Console().print(table)
-    Console().print(
-        f"c/a = {results['ratio_borderwatch_to_raw']}, c/b = {results['ratio_borderwatch_to_naive']}; "
-        f"publish->alert at {latency['rate']} msg/s: p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms "
-        f"({latency['alerts_received']}/{latency['alerts_expected']} crossing alerts)"
-    )
-    print("BENCH " + json.dumps(results))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,10 +1,14 @@
 """The ingest worker: MQTT detections in micro-batches -> one transaction -> acknowledgement.
 
-Two stages overlap: one thread cuts and validates the next micro-batch while another runs
-the previous one's transaction. Each batch: validate payloads (bad ones become dead letters with their reason), insert the
-new detections (a resent event id is skipped), geofence them in one statement, commit, and
-only then acknowledge the batch's messages and publish its alerts. If the database is down
-nothing is acknowledged and the batch is retried with back-off, so the broker keeps it.
+Each batch: validate payloads (bad ones become dead letters with their reason), insert the new
+detections (a resent event id is skipped), geofence them in one statement, commit, and only then
+acknowledge the batch's messages and publish its alerts. If the database is down nothing is
+acknowledged and the batch is retried with back-off, so the broker keeps it.
+
+Three stages overlap: one thread cuts and validates micro-batches, a second inserts the next
+batch's detections in a transaction of its own while the main thread geofences and commits the
+current one. Batches commit one at a time and in order, so each sees the track positions of the
+one before.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -27,6 +32,7 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import session_scope
 from core.errors import InvalidPayload
@@ -64,6 +70,25 @@ class ParsedBatch:
     rows: list[DetectionRow] = field(default_factory=list)
     dead: list[tuple[str, bytes, str]] = field(default_factory=list)
     statuses: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+
+
+@dataclass
+class StagedBatch:
+    """A parsed batch whose detections are inserted in a transaction still open on ``session``
+    (``session`` is None while the batch is not staged)."""
+
+    parsed: ParsedBatch
+    session: Session | None = None
+    stored: service.StoredBatch | None = None
+
+    def unstage(self) -> None:
+        """Roll the open transaction back; the batch must then be committed from scratch."""
+        session, self.session, self.stored = self.session, None, None
+        if session is not None:
+            try:
+                session.rollback()
+            finally:
+                session.close()
 
 
 @dataclass
@@ -122,6 +147,7 @@ class BatchProcessor:
         self.settings = settings
         self.engine = engine
         self.registry = Registry()
+        self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
 
     def parse_detection(self, topic: topics.Topic, payload: bytes, window: tuple[datetime, datetime]) -> DetectionRow:
         """One detection payload checked against the contract and the registry; ``window`` is the
@@ -217,22 +243,59 @@ class BatchProcessor:
                 batch.dead.append((msg.topic, msg.payload, exc.message))
         return batch
 
-    def commit(self, batch: ParsedBatch) -> BatchResult:
-        """Store, geofence and dead-letter a parsed batch in one transaction; raises on database failure."""
-        result = BatchResult()
-        with session_scope(self.engine) as session:
+    def stage(self, batch: ParsedBatch) -> StagedBatch:
+        """Open the batch's transaction and insert its detections; raises on database failure.
+
+        Stored detections touch only rows of their own, so this may run while the previous
+        batch is still being geofenced and committed on another connection."""
+        session = self._sessions()
+        try:
             stored = service.store_detections(session=session, rows=batch.rows)
+        except BaseException:
+            session.rollback()
+            session.close()
+            raise
+        return StagedBatch(batch, session, stored)
+
+    def try_stage(self, batch: ParsedBatch) -> StagedBatch:
+        """``stage``, or the batch left unstaged if the database refused (the commit step retries it)."""
+        try:
+            return self.stage(batch)
+        except (OperationalError, DBAPIError) as exc:
+            log.debug("storing ahead failed (%s); the batch is retried in order", exc.__class__.__name__)
+            return StagedBatch(batch)
+
+    def finish(self, staged: StagedBatch) -> BatchResult:
+        """Geofence, dead-letter and commit a staged batch; rolls back and raises on database failure.
+
+        Batches finish one at a time and in order, so each sees the track positions the one
+        before it committed."""
+        batch, session = staged.parsed, staged.session
+        assert session is not None and staged.stored is not None
+        result = BatchResult()
+        try:
             result.alerts = geofence.raise_alerts(
                 session=session,
-                detections_json=stored.keys_json,
+                detections_json=staged.stored.keys_json,
                 cooldown_s=self.settings.alert_cooldown_s,
                 max_gap_s=self.settings.track_max_gap_s,
             )
+            service.mark_sensors_seen(session=session, rows=batch.rows)
             service.record_dead_letters(session=session, letters=batch.dead)
             service.set_gateway_status(session=session, statuses=batch.statuses)
-        result.stored, result.duplicates = stored.count, len(batch.rows) - stored.count
+            session.commit()
+        except BaseException:
+            staged.unstage()
+            raise
+        session.close()
+        staged.session = None
+        result.stored, result.duplicates = staged.stored.count, len(batch.rows) - staged.stored.count
         result.dead = len(batch.dead)
         return result
+
+    def commit(self, batch: ParsedBatch) -> BatchResult:
+        """Store, geofence and dead-letter a parsed batch in one transaction; raises on database failure."""
+        return self.finish(self.stage(batch))
 
     def process(self, messages: list[Message]) -> BatchResult:
         return self.commit(self.parse(messages))
@@ -373,14 +436,42 @@ class IngestWorker:
                     return None  # the broker will redeliver these after the reconnect
         return None
 
-    def _handle(self, parsed: ParsedBatch) -> None:
-        """Stage 2: one transaction, then acknowledgements and alerts; retries while the database is down."""
+    def _handle(self, staged: StagedBatch, ahead: Future[StagedBatch] | None) -> None:
+        """Stage 3: finish the batch's transaction (or, if it could not be staged, run it from
+        scratch with retries while the database is down), then acknowledge and publish alerts.
+        ``ahead`` is the next batch, being stored meanwhile on another connection."""
+        result = None
+        if staged.session is not None:
+            try:
+                result = self.processor.finish(staged)
+            except (OperationalError, DBAPIError) as exc:
+                log.warning("batch of %d could not be committed (%s); retrying it from scratch",
+                            len(staged.parsed.messages), exc.__class__.__name__)
+                # The batch stored ahead may hold rows the retry needs (a redelivered event): roll it back too.
+                if ahead is not None:
+                    ahead.result().unstage()
+        if result is None:
+            result = self._commit_with_retry(staged.parsed)
+            if result is None:
+                return
+        self._acknowledge(staged.parsed.messages)
+        self._publish_alerts(result.alerts)
+        t = self.totals
+        t["messages"] += len(staged.parsed.messages)
+        t["stored"] += result.stored
+        t["duplicates"] += result.duplicates
+        t["dead"] += result.dead
+        t["alerts"] += len(result.alerts)
+        t["batches"] += 1
+
+    def _commit_with_retry(self, parsed: ParsedBatch) -> BatchResult | None:
+        """One transaction for the batch, retried with back-off while the database is down; None if
+        the worker stops or reconnects meanwhile (the broker then redelivers the batch)."""
         delay = 0.1
         isolate = False
         while True:
             try:
-                result = self._isolate(parsed.messages) if isolate else self.processor.commit(parsed)
-                break
+                return self._isolate(parsed.messages) if isolate else self.processor.commit(parsed)
             except (OperationalError, DBAPIError) as exc:
                 if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError) and not exc.connection_invalidated:
                     log.error("batch of %d refused by the database (%s); isolating the message at fault",
@@ -389,19 +480,10 @@ class IngestWorker:
                     continue
                 log.warning("database unavailable (%s); retrying the batch in %.1f s", exc.__class__.__name__, delay)
                 if self._stop.wait(delay):
-                    return
+                    return None
                 delay = min(delay * 2, 10.0)
                 if parsed.messages[0].generation != self._generation:
-                    return  # the broker will redeliver these after the reconnect
-        self._acknowledge(parsed.messages)
-        self._publish_alerts(result.alerts)
-        t = self.totals
-        t["messages"] += len(parsed.messages)
-        t["stored"] += result.stored
-        t["duplicates"] += result.duplicates
-        t["dead"] += result.dead
-        t["alerts"] += len(result.alerts)
-        t["batches"] += 1
+                    return None
 
     def _isolate(self, batch: list[Message]) -> BatchResult:
         """A batch the database refused as data: process one by one, dead-lettering what fails.
@@ -467,14 +549,19 @@ class IngestWorker:
         last_partition_check = time.monotonic()
         parser = threading.Thread(target=self._parse_loop, name="bw-ingest-parse", daemon=True)
         parser.start()
+        # Stage 2 stores the next batch on its own connection while stage 3 commits the current one.
+        storer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bw-ingest-store")
+        current: StagedBatch | None = None
         try:
             while not self._stop.is_set():
                 try:
-                    parsed = self._parsed.get(timeout=0.25)
+                    parsed = self._parsed.get(timeout=0.25) if current is None else self._parsed.get_nowait()
                 except queue.Empty:
                     parsed = None
-                if parsed is not None:
-                    self._handle(parsed)
+                ahead = storer.submit(self.processor.try_stage, parsed) if parsed is not None else None
+                if current is not None:
+                    self._handle(current, ahead)
+                current = ahead.result() if ahead is not None else None
                 if time.monotonic() - last_partition_check > _PARTITION_CHECK_S:
                     try:
                         self.processor.ensure_partitions()
@@ -482,6 +569,9 @@ class IngestWorker:
                     except (OperationalError, DBAPIError) as exc:
                         log.warning("could not check detection partitions (%s); later", exc.__class__.__name__)
         finally:
+            if current is not None:
+                current.unstage()  # not acknowledged: the broker redelivers it
+            storer.shutdown()
             parser.join(timeout=5)
             self.client.publish(
                 topics.worker_status(self.settings.mqtt_topic_root, self.client_id), b'{"status":"offline"}', qos=1, retain=True

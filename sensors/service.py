@@ -118,11 +118,6 @@ _INSERT_DETECTIONS = text(
         ON CONFLICT DO NOTHING
         RETURNING sensor_id, event_id
     ),
-    seen AS (
-        UPDATE sensors s SET last_seen_at = greatest(s.last_seen_at, m.last_seen)
-        FROM (SELECT sensor_id, max(observed_at) AS last_seen FROM input GROUP BY sensor_id) m
-        WHERE s.id = m.sensor_id
-    ),
     inserted AS (
         INSERT INTO detections (observed_at, sensor_id, agency_code, event_id, geom, located_by, class,
                                 confidence, track_id, track_key, speed_mps, heading_deg, identifiers, raw)
@@ -157,6 +152,28 @@ def store_detections(*, session: Session, rows: Sequence[DetectionRow]) -> Store
         return StoredBatch(0, "[]")
     result = session.execute(_INSERT_DETECTIONS, {"batch": orjson.dumps(rows).decode()}).one()
     return StoredBatch(result.n, result.new)
+
+
+def mark_sensors_seen(*, session: Session, rows: Sequence[DetectionRow]) -> None:
+    """Move each sensor's ``last_seen_at`` forward to its newest detection of the batch (one statement).
+
+    Kept apart from ``store_detections``: these rows are shared by every batch of a sensor, so the
+    ingest takes their locks only in its ordered commit step, never while a batch is stored ahead.
+    """
+    newest: dict[str, datetime] = {}
+    for row in rows:
+        seen = newest.get(row["sensor_id"])
+        if seen is None or row["observed_at"] > seen:
+            newest[row["sensor_id"]] = row["observed_at"]
+    if not newest:
+        return
+    session.execute(
+        text(
+            "UPDATE sensors s SET last_seen_at = greatest(s.last_seen_at, m.at) "
+            "FROM unnest(CAST(:ids AS text[]), CAST(:ats AS timestamptz[])) AS m(id, at) WHERE s.id = m.id"
+        ),
+        {"ids": list(newest), "ats": list(newest.values())},
+    )
 
 
 def record_dead_letters(*, session: Session, letters: Sequence[tuple[str, bytes, str]]) -> None:

@@ -55,7 +55,7 @@ _REGISTRY_TTL_S = 30.0
 _PARTITION_CHECK_S = 3600.0
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
     topic: str
     payload: bytes

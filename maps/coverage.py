@@ -40,8 +40,8 @@ def build_coverage(cells: Sequence[tuple[float, float, int]], *, start: datetime
                     tile_attribution=tile_attribution)
     busiest = max((n for _, _, n in cells), default=0)
     if busiest:
-        HeatMap([[lat, lon, n / busiest] for lat, lon, n in cells], name="Detections (heat)", min_opacity=0.35,
-                radius=18, blur=14, max_zoom=12).add_to(m)
+        HeatMap([[lat, lon, n / busiest] for lat, lon, n in cells], name="Detections (heat)", min_opacity=0.5,
+                radius=22, blur=15, max_zoom=10).add_to(m)
     total = sum(n for _, _, n in cells)
     title = (f"Coverage · {total:,} detections · {start:%Y-%m-%d %H:%M}Z – {end:%Y-%m-%d %H:%M}Z · {agency}")
     TitleBar(title, [*VIEW_LINKS, *PERIOD_LINKS]).add_to(m)

@@ -169,8 +169,12 @@ def web(browser, api_server) -> Iterator[BrowserPage]:
             r.abort()
 
     context.route("**/*", route)
+    # Requests cancelled by leaving a page (net::ERR_ABORTED) are not failures; outside ones are
+    # aborted by the route above and recorded there.
     page.on("requestfailed", lambda req: bp.failed.append(f"{req.url} {req.failure}")
-            if _is_local(req.url) else None)
+            if _is_local(req.url) and "ERR_ABORTED" not in (req.failure or "") else None)
+    page.on("response", lambda resp: bp.failed.append(f"{resp.url} HTTP {resp.status}")
+            if resp.status >= 400 else None)
     page.on("console", lambda msg: bp.console_errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: bp.console_errors.append(str(exc)))
     yield bp

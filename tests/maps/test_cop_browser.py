@@ -40,7 +40,7 @@ def test_cop_is_live_and_stays_on_the_machine(settings, engine, ingest, make_gat
     page.wait_for_selector("path.bw-segments", timeout=LIVE_TIMEOUT_MS)
     page.wait_for_selector("path.bw-countries", timeout=LIVE_TIMEOUT_MS)
     page.wait_for_selector(f'path.bw-sensors[data-feature-id="{sensor}"]', timeout=LIVE_TIMEOUT_MS)
-    page.wait_for_function("document.body.getAttribute('data-bw-live') === 'ok'", timeout=LIVE_TIMEOUT_MS)
+    page.wait_for_selector('body[data-bw-live="ok"]', timeout=LIVE_TIMEOUT_MS)
     # Thailand–Malaysia: the land boundary and the two maritime lines either side of the peninsula.
     assert page.locator("path.bw-segments").count() >= 3
     assert page.locator(".leaflet-control-layers").inner_text().count("Border segments") == 1

@@ -28,7 +28,8 @@ from core.settings import get_settings
 from maps.assets import STATIC_DIR, render_page
 from maps.cop import build_cop
 from maps.coverage import build_coverage
-from maps.overview import build_overview
+from maps.layers import MAX_ZOOM, MIN_ZOOM
+from maps.overview import CENTRE, ZOOM, build_overview
 from maps.track import build_track
 
 router = APIRouter(include_in_schema=False)
@@ -176,13 +177,22 @@ def _map_page(m, status_code: int = 200) -> HTMLResponse:
 
 
 @router.get(COP_PATH, response_class=HTMLResponse)
-def cop(principal: OptionalPrincipalDep):
-    """The common operating picture: the page only; the browser loads every layer from the API."""
+def cop(
+    principal: OptionalPrincipalDep,
+    lat: Annotated[float | None, Query(ge=-90, le=90, allow_inf_nan=False)] = None,
+    lon: Annotated[float | None, Query(ge=-180, le=180, allow_inf_nan=False)] = None,
+    zoom: Annotated[int | None, Query(ge=MIN_ZOOM, le=MAX_ZOOM)] = None,
+):
+    """The common operating picture (optionally centred on ``lat``/``lon`` at ``zoom``): the page
+    only; the browser loads every layer from the API."""
     if principal is None:
         return _to_login()
+    if (lat is None) != (lon is None):
+        raise InvalidParameter("lat and lon go together", parameter="lat" if lat is None else "lon")
     settings = get_settings()
     m = build_cop(agency=principal.agency_code, tile_url=settings.map_tile_url,
-                  tile_attribution=settings.map_tile_attribution)
+                  tile_attribution=settings.map_tile_attribution,
+                  centre=(lat, lon) if lat is not None else CENTRE, zoom=zoom or ZOOM)
     return _map_page(m)
 
 

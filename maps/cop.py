@@ -76,7 +76,7 @@ OPEN_ALERTS = LayerDef(
     popup=[("Observed", "observed_at"), ("Severity", "severity"), ("Kind", "kind"), ("From", "from_state"),
            ("To", "to_state"), ("Class", "class"), ("Sensor", "sensor_id")],
     links=[TRACK_LINK],
-    window_s=OPEN_ALERTS_S, refresh_s=3, limit=1000,
+    window_s=OPEN_ALERTS_S, refresh_s=3, limit=1000, top=True,
 )
 
 # The extension point: the COP draws these layers, in this order (later ones on top).
@@ -94,7 +94,7 @@ def build_cop(*, agency: str, layers: Sequence[LayerDef] | None = None, tile_url
     """
     m = new_map(centre, zoom)
     add_live_layers(m, list(COP_LAYERS if layers is None else layers), tile_url=tile_url,
-                    tile_attribution=tile_attribution)
+                    tile_attribution=tile_attribution, options={"legend": True})
     TitleBar(f"Borderwatch · common operating picture · {agency}", VIEW_LINKS).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     return m

@@ -70,6 +70,7 @@ class LayerDef:
     simplify  ask for geometry simplified to about one screen pixel (``simplify=``)
     cluster   points are clustered (Leaflet.markercluster)
     refresh_s seconds between polls
+    top       drawn above everything else, clustered markers included
     """
 
     key: str
@@ -91,6 +92,7 @@ class LayerDef:
     limit: int = 5000
     show: bool = True
     base: bool = False
+    top: bool = False  # drawn above the clustered markers (alerts, incidents, units)
     interactive: bool = True
 
     def __post_init__(self) -> None:

@@ -263,21 +263,64 @@
     document.body.setAttribute("data-bw-live", errors.length ? "error" : pending ? "loading" : "ok");
   }
 
+  function duration(seconds) {
+    if (seconds % 86400 === 0) return seconds / 86400 + " d";
+    if (seconds % 3600 === 0) return seconds / 3600 + " h";
+    return Math.round(seconds / 60) + " min";
+  }
+
+  // What each colour means, per layer, from the same definitions that colour the features.
+  function legendOf(layers) {
+    var root = L.DomUtil.create("div", "bw-legend");
+    layers.forEach(function (entry) {
+      var def = entry.def, s = def.style, rows = [];
+      if (def.base) return;
+      if (s.age_of) {
+        s.age_steps.forEach(function (step) { rows.push(["\u2264 " + duration(step[0]) + " ago", step[1]]); });
+        rows.push(["older or never", s.default]);
+      } else if (s.by) {
+        Object.keys(s.colours).forEach(function (k) { rows.push([k.replace(/_/g, " "), s.colours[k]]); });
+      }
+      if (!rows.length) return;
+      var block = document.createElement("div");
+      var h = document.createElement("strong");
+      h.textContent = def.name;
+      block.appendChild(h);
+      rows.forEach(function (row) {
+        var line = document.createElement("div");
+        var sw = document.createElement("span");
+        sw.className = "bw-swatch";
+        sw.style.background = row[1];
+        line.appendChild(sw);
+        line.appendChild(document.createTextNode(row[0]));
+        block.appendChild(line);
+      });
+      root.appendChild(block);
+    });
+    return root;
+  }
+
   BW.live = function (map, layers, options) {
     options = options || {};
     if (!map.getPane("bw-base")) {
       map.createPane("bw-base");
       map.getPane("bw-base").style.zIndex = 250;   // above tiles, below every overlay
+      map.createPane("bw-top");
+      map.getPane("bw-top").style.zIndex = 620;    // above markers and clusters, below tooltips and popups
     }
     var Status = L.Control.extend({
       onAdd: function () { statusEl = L.DomUtil.create("div", "bw-status"); statusEl.textContent = "Loading\u2026"; return statusEl; },
     });
     new Status({position: "bottomleft"}).addTo(map);
+    if (options.legend) {
+      var Legend = L.Control.extend({onAdd: function () { return legendOf(layers); }});
+      new Legend({position: "bottomright"}).addTo(map);
+    }
     layers.forEach(function (entry) {
       var def = entry.def;
       var state = {
         def: def, group: entry.group, items: new Map(), cache: new Map(), polls: 0, busy: false, again: false,
-        stamp: null, viewKey: null, error: null, updated: null, count: 0, pane: def.base ? "bw-base" : undefined,
+        stamp: null, viewKey: null, error: null, updated: null, count: 0, pane: def.base ? "bw-base" : def.top ? "bw-top" : undefined,
         enabled: function () { return map.hasLayer(entry.group); },
       };
       BW.layers[def.key] = state;

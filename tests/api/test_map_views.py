@@ -174,3 +174,11 @@ def test_map_layers_ask_only_for_their_agencys_data(client, factory):
     theirs = factory.sensor(other, 101.0, 6.2)
     fc = orjson.loads(client.get("/api/v1/sensors", headers=factory.headers(username)).content)
     assert theirs not in {f["id"] for f in fc["features"]}
+
+
+def test_cop_can_be_centred(client, factory):
+    _login(client, factory)
+    page = client.get("/maps/cop", params={"lat": 6.6, "lon": 100.43, "zoom": 11})
+    assert page.status_code == 200 and "[6.6, 100.43]" in page.text and '"zoom": 11' in page.text
+    assert client.get("/maps/cop", params={"lat": 6.6}).status_code == 422
+    assert client.get("/maps/cop", params={"lat": 6.6, "lon": 100.4, "zoom": 40}).status_code == 422

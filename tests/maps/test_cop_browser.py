@@ -44,6 +44,8 @@ def test_cop_is_live_and_stays_on_the_machine(settings, engine, ingest, make_gat
     # Thailand–Malaysia: the land boundary and the two maritime lines either side of the peninsula.
     assert page.locator("path.bw-segments").count() >= 3
     assert page.locator(".leaflet-control-layers").inner_text().count("Border segments") == 1
+    legend = page.locator(".bw-legend").inner_text()
+    assert "Open alerts" in legend and "critical" in legend and "≤ 15 min ago" in legend
     # A marker on the window: a reload would lose it.
     page.evaluate("window.__sameDocument = true")
     assert page.locator(".bw-detections").count() == 0

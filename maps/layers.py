@@ -131,7 +131,7 @@ COUNTRIES = LayerDef(
 
 def js_json(value: object) -> str:
     """JSON that is safe inside an inline <script> (no ``</script>``, no HTML comment openers)."""
-    return (json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return (json.dumps(value, separators=(",", ":"))
             .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 

@@ -85,7 +85,8 @@ def _login_page(*, error: str | None = None, username: str = "", status_code: in
         error=f'<p class="error">{html.escape(error)}</p>' if error else "",
         username=html.escape(username, quote=True),
     )
-    return HTMLResponse(body, status_code=status_code, headers=PAGE_HEADERS)
+    return HTMLResponse(body, status_code=status_code,
+                        headers={**PAGE_HEADERS, "Content-Security-Policy": content_security_policy()})
 
 
 def _to_login() -> RedirectResponse:

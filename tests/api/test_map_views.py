@@ -182,3 +182,9 @@ def test_cop_can_be_centred(client, factory):
     assert page.status_code == 200 and "[6.6, 100.43]" in page.text and '"zoom": 11' in page.text
     assert client.get("/maps/cop", params={"lat": 6.6}).status_code == 422
     assert client.get("/maps/cop", params={"lat": 6.6, "lon": 100.4, "zoom": 40}).status_code == 422
+
+
+def test_login_page_loads_nothing_from_elsewhere(client):
+    page = client.get("/login")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert "http" not in page.text.lower()

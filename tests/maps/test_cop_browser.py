@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import text
 
+from maps.cop import SENSOR_HEALTH_STEPS, SENSOR_SILENT_COLOUR
 from sensors import topics
 from tests.conftest import detection, mosquitto_pub, scalar, unique, wait_for
 
@@ -17,6 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 SENSOR_AT = (101.95, 6.05)
 DETECTION_AT = (101.9512, 6.0507)
 LIVE_TIMEOUT_MS = 20_000
+SILENT, HEALTHY = SENSOR_SILENT_COLOUR, SENSOR_HEALTH_STEPS[0][1]
 
 
 def _insert_alert(engine, agency: str, sensor: str, detection_id: int, lon: float, lat: float) -> int:
@@ -39,7 +41,10 @@ def test_cop_is_live_and_stays_on_the_machine(settings, engine, ingest, make_gat
     # The border segments and the base layer are drawn from the local endpoints.
     page.wait_for_selector("path.bw-segments", timeout=LIVE_TIMEOUT_MS)
     page.wait_for_selector("path.bw-countries", timeout=LIVE_TIMEOUT_MS)
-    page.wait_for_selector(f'path.bw-sensors[data-feature-id="{sensor}"]', timeout=LIVE_TIMEOUT_MS)
+    sensor_path = f'path.bw-sensors[data-feature-id="{sensor}"]'
+    page.wait_for_selector(sensor_path, timeout=LIVE_TIMEOUT_MS)
+    # Never heard from yet: grey.
+    assert page.get_attribute(sensor_path, "stroke") == SILENT
     page.wait_for_selector('body[data-bw-live="ok"]', timeout=LIVE_TIMEOUT_MS)
     # Thailand–Malaysia: the land boundary and the two maritime lines either side of the peninsula.
     assert page.locator("path.bw-segments").count() >= 3
@@ -73,6 +78,9 @@ def test_cop_is_live_and_stays_on_the_machine(settings, engine, ingest, make_gat
     page.wait_for_selector(f'path.bw-alerts[data-feature-id="{alert_id}"]', state="detached",
                            timeout=LIVE_TIMEOUT_MS)
     assert page.evaluate("window.__sameDocument === true")
+
+    # The sensor has been heard from: its health turns green at the next sensors poll.
+    page.wait_for_selector(f'{sensor_path}[stroke="{HEALTHY}"]', timeout=30_000)
 
     # Only this agency's data: another agency's sensors never reach the page.
     foreign = scalar(engine, "SELECT id FROM sensors WHERE agency_code <> :a LIMIT 1", a=operator.agency)

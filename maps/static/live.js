@@ -10,7 +10,7 @@
   "use strict";
 
   var BW = (window.BW = window.BW || {});
-  var OVERLAP_MS = 30000;      // re-ask for this much before the last poll: transactions still committing
+  var OVERLAP_MS = 10000;      // re-ask for this much before the last poll: transactions still committing
   var FULL_EVERY = 12;         // every n-th poll of a since= layer re-reads the whole window
   var MOVE_DEBOUNCE_MS = 300;
 

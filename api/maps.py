@@ -10,17 +10,16 @@ from __future__ import annotations
 import html
 from datetime import datetime, timedelta, timezone
 from typing import Annotated
-
-import orjson
 from urllib.parse import urlsplit
 
+import orjson
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from api import queries
 from api.deps import TOKEN_COOKIE, OptionalPrincipalDep, PrincipalDep, SessionDep
-from api.params import TimeRange, parse_datetime
 from api.errors import InvalidParameter
+from api.params import TimeRange, parse_datetime
 from core import service
 from core.errors import NotAuthenticated, NotFound
 from core.security import issue_token

@@ -106,7 +106,6 @@ class LayerDef:
 
     def to_js(self) -> dict:
         d = asdict(self)
-        d["style"] = {k: v for k, v in asdict(self.style).items()}
         d["style"]["colours"] = dict(self.style.colours)
         d["params"] = dict(self.params)
         d["popup"] = [list(p) for p in self.popup]
@@ -125,7 +124,6 @@ COUNTRIES = LayerDef(
     limit=100,
     base=True,
     interactive=False,
-    tooltip=None,
 )
 
 

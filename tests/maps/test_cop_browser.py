@@ -3,8 +3,6 @@ appears without a reload, a closed alert disappears, and nothing is requested of
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import pytest
 from sqlalchemy import text
 

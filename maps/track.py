@@ -101,6 +101,10 @@ def build_track(track_key: str, detections_fc: Mapping | None, alerts_fc: Mappin
     n_crossings = sum(1 for f, _ in alerts if (f.get("properties") or {}).get("kind") == "crossing")
     title = (f"Track {track_key} · {len(fixes)} fix{'es' if len(fixes) != 1 else ''} · "
              f"{n_crossings} crossing{'s' if n_crossings != 1 else ''} · {agency}")
-    TitleBar(title, VIEW_LINKS).add_to(m)
+    links = list(VIEW_LINKS)
+    if points:
+        lat, lon = points[-1]
+        links.insert(1, ("Latest fix on the COP", f"/maps/cop?lat={lat:.5f}&lon={lon:.5f}&zoom=13"))
+    TitleBar(title, links).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     return m

@@ -67,6 +67,14 @@ def test_cop_is_live_and_stays_on_the_machine(settings, engine, ingest, make_gat
     assert page.locator(".bw-popup-detections a.bw-link").get_attribute("href").startswith("/maps/track?track_key=")
     page.keyboard.press("Escape")
 
+    # A second detection a few hundred metres away: at this zoom the two are one cluster of 2.
+    second = detection(sensor, DETECTION_AT[0] + 0.003, DETECTION_AT[1] + 0.002, object_class="person")
+    assert mosquitto_pub(settings, gw, topics.detections(settings.mqtt_topic_root, gw.agency, gw.id, sensor),
+                         second).returncode == 0
+    page.wait_for_selector(".marker-cluster >> text='2'", timeout=LIVE_TIMEOUT_MS)
+    page.wait_for_selector(f'.bw-detections [data-feature-id="{detection_id}"]', state="detached",
+                           timeout=LIVE_TIMEOUT_MS)
+
     # An alert opened elsewhere appears; once closed it disappears, still without a reload.
     alert_id = _insert_alert(engine, operator.agency, sensor, detection_id, 101.97, 6.10)
     page.wait_for_selector(f'path.bw-alerts[data-feature-id="{alert_id}"]', timeout=LIVE_TIMEOUT_MS)

@@ -42,6 +42,8 @@ def test_track_map_shows_the_path_and_the_crossing_direction(settings, engine, i
     title = web.page.locator(".bw-title").inner_text()
     assert "4 fixes" in title and "1 crossing" in title
     web.page.wait_for_selector('body[data-bw-live="ok"]', timeout=TIMEOUT_MS)
+    assert web.page.locator(".bw-title a", has_text="Latest fix on the COP").get_attribute("href") == \
+        "/maps/cop?lat=6.50000&lon=100.42100&zoom=13"
     web.screenshot("track")
     web.assert_stayed_local()
     assert not web.console_errors, web.console_errors

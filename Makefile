@@ -9,12 +9,12 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 TEST_RUN_DIR := $(CURDIR)/.run/test
 BENCH_RUN_DIR := $(CURDIR)/.run/bench
 
-.PHONY: install system run services-up services-down services-status test bench clean help
+.PHONY: install system run services-up services-down services-status test bench bench-maps clean help
 
 help:
 	@echo "make run    - install, start PostGIS + Mosquitto, load borders, run ingest + API + simulator"
 	@echo "make test   - install, start the test services, run the whole test suite"
-	@echo "make bench  - install, start the bench services, run the benchmark suite (ingest, latency, growth)"
+	@echo "make bench  - install, start the bench services, run the benchmark suite (ingest, latency, growth, map)"
 	@echo "make services-down - stop the project-local services"
 
 system:
@@ -49,8 +49,14 @@ test: install
 	BW_RUN_DIR=$(TEST_RUN_DIR) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
+	bash scripts/install-system.sh --test-tools
 	BW_RUN_DIR=$(BENCH_RUN_DIR) $(BIN)/borderwatch services up
 	BW_RUN_DIR=$(BENCH_RUN_DIR) $(BIN)/python -m tests.bench.suite $(BENCH_ARGS)
+
+bench-maps: install
+	bash scripts/install-system.sh --test-tools
+	BW_RUN_DIR=$(BENCH_RUN_DIR) $(BIN)/borderwatch services up
+	BW_RUN_DIR=$(BENCH_RUN_DIR) $(BIN)/python -m tests.bench.maps $(BENCH_ARGS)
 
 clean: services-down
 	rm -rf .run

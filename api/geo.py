@@ -12,7 +12,7 @@ from pydantic import StringConstraints
 
 from api import queries
 from api.deps import PrincipalDep, SessionDep
-from api.params import DEFAULT_LIMIT, BBoxDep, LimitDep, SimplifyDep, TimeRangeDep
+from api.params import DEFAULT_LIMIT, BBoxDep, LimitDep, SimplifyDep, TimeRangeDep, parse_datetime
 from api.responses import GeoJSONResponse
 from geo.models import IMPACT_LEVELS, SEGMENT_KINDS, ZONE_KINDS
 from sensors.models import ALERT_KINDS, DETECTION_CLASSES, SENSOR_KINDS, SEVERITIES
@@ -34,7 +34,21 @@ ImpactLevel = Literal[IMPACT_LEVELS]  # type: ignore[valid-type]
 Severity = Literal[SEVERITIES]  # type: ignore[valid-type]
 ObjectClass = Literal[DETECTION_CLASSES]  # type: ignore[valid-type]
 SensorId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+TrackKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Status = Annotated[str, StringConstraints(min_length=1, max_length=16)]
+
+
+@router.get("/states", responses=_GEOJSON, summary="Member states' land areas (shared; the maps' base layer)")
+def states(
+    session: SessionDep,
+    principal: PrincipalDep,
+    bbox: BBoxDep,
+    simplify: SimplifyDep = None,
+    limit: LimitDep = DEFAULT_LIMIT,
+) -> GeoJSONResponse:
+    return GeoJSONResponse(queries.states_geojson(
+        session=session, principal=principal, bbox=bbox, simplify=simplify, limit=limit,
+    ))
 
 
 @router.get("/segments", responses=_GEOJSON, summary="Border segments (shared by all agencies)")
@@ -88,11 +102,15 @@ def detections(
     time_range: TimeRangeDep,
     sensor_id: Annotated[list[SensorId] | None, Query()] = None,
     object_class: Annotated[list[ObjectClass] | None, Query(alias="class")] = None,
+    track_key: Annotated[list[TrackKey] | None, Query()] = None,
+    since: Annotated[
+        str | None, Query(description="Only detections received at or after this time (RFC 3339), for polling")
+    ] = None,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
     return GeoJSONResponse(queries.detections_geojson(
         session=session, principal=principal, bbox=bbox, time_range=time_range, sensor_ids=sensor_id,
-        classes=object_class, limit=limit,
+        classes=object_class, track_keys=track_key, received_since=parse_datetime(since, "since"), limit=limit,
     ))
 
 
@@ -107,9 +125,10 @@ def alerts(
     status: Annotated[list[Status] | None, Query()] = None,
     object_class: Annotated[list[ObjectClass] | None, Query(alias="class")] = None,
     sensor_id: Annotated[list[SensorId] | None, Query()] = None,
+    track_key: Annotated[list[TrackKey] | None, Query()] = None,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
     return GeoJSONResponse(queries.alerts_geojson(
         session=session, principal=principal, bbox=bbox, time_range=time_range, kinds=kind, severities=severity,
-        statuses=status, classes=object_class, sensor_ids=sensor_id, limit=limit,
+        statuses=status, classes=object_class, sensor_ids=sensor_id, track_keys=track_key, limit=limit,
     ))

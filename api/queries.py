@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.params import DEFAULT_LIMIT, BBox, TimeRange
+from api.params import DEFAULT_LIMIT, MAX_LIMIT, BBox, TimeRange
 from core.security import Principal
 
 
@@ -84,6 +85,30 @@ def _geometry(column: str, where: _Where, simplify: float | None = None, polygon
         # RFC 7946 section 3.1.6: exterior rings counterclockwise.
         column = f"ST_ForcePolygonCCW({column})"
     return f"ST_AsGeoJSON({column}, 6)::json"
+
+
+def states_geojson(
+    *,
+    session: Session,
+    principal: Principal,
+    bbox: BBox | None = None,
+    simplify: float | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> str:
+    """Member states' land areas (shared geography: the maps' base layer)."""
+    where = _Where(params={"limit": limit})
+    where.bbox("st.geom", bbox)
+    page = f"""
+        SELECT st.code, st.name, {_geometry("st.geom", where, simplify, polygons=True)} AS geometry
+        FROM states st
+        WHERE {where.sql()}
+        ORDER BY st.code
+        LIMIT :limit
+    """
+    feature = """json_build_object(
+        'type', 'Feature', 'id', code, 'geometry', geometry,
+        'properties', json_build_object('code', code, 'name', name))"""
+    return _collection(session, page_sql=page, feature_sql=feature, order_sql="code", params=where.params)
 
 
 def segments_geojson(
@@ -189,12 +214,21 @@ def detections_geojson(
     time_range: TimeRange | None = None,
     sensor_ids: Sequence[str] | None = None,
     classes: Sequence[str] | None = None,
+    track_keys: Sequence[str] | None = None,
+    received_since: datetime | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> str:
-    """The caller's agency's detections, newest first."""
+    """The caller's agency's detections, newest first.
+
+    ``received_since`` keeps only detections stored at or after that time (polling clients ask
+    for what arrived since their last poll, whatever the observation time says).
+    """
     where = _Where(params={"limit": limit, "agency": principal.agency_code})
     where.add("d.agency_code = :agency")
     where.time_range("d.observed_at", time_range)
+    if received_since is not None:
+        where.add("d.received_at >= :received_since", received_since=received_since)
+    where.any_of("d.track_key", "track_keys", track_keys)
     where.bbox("d.geom", bbox)
     where.any_of("d.sensor_id", "sensor_ids", sensor_ids)
     where.any_of("d.class", "classes", classes)
@@ -230,6 +264,7 @@ def alerts_geojson(
     statuses: Sequence[str] | None = None,
     classes: Sequence[str] | None = None,
     sensor_ids: Sequence[str] | None = None,
+    track_keys: Sequence[str] | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> str:
     """The caller's agency's alerts, newest first."""
@@ -242,6 +277,7 @@ def alerts_geojson(
     where.any_of("a.status", "statuses", statuses)
     where.any_of("a.class", "classes", classes)
     where.any_of("a.sensor_id", "sensor_ids", sensor_ids)
+    where.any_of("a.track_key", "track_keys", track_keys)
     page = f"""
         SELECT a.id, a.agency_code, a.kind, a.severity, a.status, a.title, a.observed_at, a.created_at,
                a.sensor_id, a.track_key, a.class, a.from_state, a.to_state, a.segment_id, a.zone_id,
@@ -263,3 +299,31 @@ def alerts_geojson(
     return _collection(
         session, page_sql=page, feature_sql=feature, order_sql="observed_at DESC, id DESC", params=where.params
     )
+
+
+def detection_density(
+    *,
+    session: Session,
+    principal: Principal,
+    time_range: TimeRange,
+    cell_deg: float,
+    bbox: BBox | None = None,
+    limit: int = MAX_LIMIT,
+) -> list[tuple[float, float, int]]:
+    """The caller's agency's detections counted per grid cell: (lat, lon, count) at each cell's
+    centre of mass, busiest cells first. One grouped statement however many detections there are.
+    """
+    where = _Where(params={"limit": limit, "agency": principal.agency_code, "cell": cell_deg})
+    where.add("d.agency_code = :agency")
+    where.time_range("d.observed_at", time_range)
+    where.bbox("d.geom", bbox)
+    sql = f"""
+        SELECT ST_Y(ST_Centroid(ST_Collect(d.geom))) AS lat, ST_X(ST_Centroid(ST_Collect(d.geom))) AS lon,
+               count(*) AS n
+        FROM detections d
+        WHERE {where.sql()}
+        GROUP BY ST_SnapToGrid(d.geom, :cell)
+        ORDER BY n DESC
+        LIMIT :limit
+    """
+    return [(r.lat, r.lon, r.n) for r in session.execute(text(sql), where.params)]

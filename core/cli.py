@@ -490,7 +490,7 @@ def run(
     users = json.loads((run_dir() / "demo-users.json").read_text())
     table = Table(title="Borderwatch is running", show_header=False)
     table.add_row("API", f"http://{settings.api_host}:{port}/api/v1  (docs: http://{settings.api_host}:{port}/docs)")
-    table.add_row("Map", f"http://{settings.api_host}:{port}/maps/overview")
+    table.add_row("Map", f"http://{settings.api_host}:{port}/maps/cop  (also /maps/overview, /maps/coverage)")
     table.add_row("Health", f"http://{settings.api_host}:{port}/health")
     for name, password in users.items():
         table.add_row("Login", f"{name} / {password}")

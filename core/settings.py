@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     max_detection_age_days: int = 30
     max_clock_skew_s: int = 300
 
+    # A tile server on the operators' own network (``https://tiles.example/{z}/{x}/{y}.png``);
+    # empty: the maps draw their base layer from the shipped Natural Earth countries only.
+    map_tile_url: str = ""
+    map_tile_attribution: str = ""
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 

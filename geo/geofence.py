@@ -47,7 +47,7 @@ _RAISE_ALERTS = text(
         FROM legs
         WHERE is_new AND prev_geom IS NOT NULL
           AND observed_at - prev_at <= make_interval(secs => :max_gap_s)
-          AND NOT ST_Equals(prev_geom, geom)
+          AND NOT prev_geom = geom  -- exact coordinate equality (PostGIS 3), much cheaper than ST_Equals
     ),
     crossings AS (
         SELECT l.id, l.det, l.prev_id, s.id AS segment_id, s.name, s.impact_level, s.left_state, s.right_state,

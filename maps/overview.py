@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 
 import folium
 
+from maps.layers import add_live_layers, new_map
+
 # The Thai-Malaysian land border, between the Andaman Sea and the Gulf of Thailand.
 CENTRE = (6.15, 101.2)
 ZOOM = 8
@@ -158,13 +160,15 @@ def _add_alerts(m: folium.Map, alerts: list[dict]) -> None:
 
 
 def build_overview(segments_fc: Mapping | None, zones_fc: Mapping | None, sensors_fc: Mapping | None,
-                   alerts_fc: Mapping | None) -> folium.Map:
+                   alerts_fc: Mapping | None, *, tile_url: str = "", tile_attribution: str = "") -> folium.Map:
     """The overview map centred on the Thai-Malaysian border, one toggleable layer per collection.
 
     Segments are coloured by impact level, zones by kind, alerts by severity (popups give
-    title, time, severity and crossing direction).
+    title, time, severity and crossing direction). The base layer is the local Natural Earth
+    countries layer, or the tile server at ``tile_url`` where one is configured.
     """
-    m = folium.Map(location=CENTRE, zoom_start=ZOOM, tiles="OpenStreetMap", control_scale=True)
+    m = new_map(CENTRE, ZOOM)
+    add_live_layers(m, [], tile_url=tile_url, tile_attribution=tile_attribution)
     _add_zones(m, _features(zones_fc))
     _add_segments(m, _features(segments_fc))
     _add_sensors(m, _features(sensors_fc))

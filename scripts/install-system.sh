@@ -27,7 +27,8 @@ Not root:    prints the `sudo apt-get install ...` command to run and exits 1.
 
 Options:
   --check       only report; exit 1 if something is missing, install nothing
-  --test-tools  also the tools the test suite uses: docker-compose (validates docker-compose.yml)
+  --test-tools  also the tools the test suite uses: docker-compose (validates docker-compose.yml),
+                chromium (the browser the map tests drive headless through Playwright)
   -h, --help show this help
 
 Exit status: 0 when everything is present (or was installed), 1 otherwise.
@@ -171,6 +172,12 @@ if [ "$TEST_TOOLS" -eq 1 ]; then
     else
         miss "docker-compose (compose file validation)"
         MISSING+=("docker-compose")
+    fi
+    if [ -x /usr/bin/chromium ]; then
+        ok "chromium ($(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium))"
+    else
+        miss "chromium (headless browser for the map tests)"
+        MISSING+=("chromium")
     fi
 fi
 

@@ -43,7 +43,7 @@ def test_login_sets_a_strict_httponly_cookie_and_renders_the_map(client, factory
 
     response = client.post("/login", data={"username": username, "password": PASSWORD})
     assert response.status_code == 303
-    assert response.headers["location"] == "/maps/overview"
+    assert response.headers["location"] == "/maps/cop"
     cookie = response.headers["set-cookie"]
     assert cookie.startswith("bw_token=")
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
@@ -59,7 +59,7 @@ def test_login_sets_a_strict_httponly_cookie_and_renders_the_map(client, factory
     assert "Open alerts" in html and "Person crossing MY" in html
     assert sensor in html
     # Signed in: the login page sends the user to the map.
-    assert client.get("/login").headers["location"] == "/maps/overview"
+    assert client.get("/login").headers["location"] == "/maps/cop"
 
 
 def test_logout_clears_the_cookie(client, factory):

@@ -9,6 +9,8 @@
    last hour, the rest over the previous weeks): ingest rate (c), alert latency at one rate,
    and the control-room map's read — the detections GeoJSON of the last hour in the border
    area, 10,000 features — over real HTTP from a running API server.
+4. The map: the control-room page (/maps/cop) in Debian's Chromium with 10,000 recent
+   detections, from opening it until every layer is drawn (tests.bench.maps).
 
 Run with ``make bench`` (its own PostgreSQL and Mosquitto); ``--help`` lists the knobs.
 """
@@ -38,6 +40,7 @@ from core.db import make_engine, session_scope
 from core.errors import NotFound
 from core.settings import get_settings
 from tests.bench import ingest as ingest_bench
+from tests.bench import maps as maps_bench
 from tests.bench.cpu import CpuMeter
 
 console = Console(stderr=True)
@@ -228,7 +231,7 @@ def growth(settings, engine, meter, args, progress) -> list[dict]:
 
 # -- report -------------------------------------------------------------------------------
 def report(results: dict) -> None:
-    out = Console()
+    out = Console(width=140)
     t = results.get("throughput")
     if t:
         cpu = t["cpu_per_message"]
@@ -281,7 +284,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--recent", type=int, default=10_000, help="detections in the last hour (the map's read)")
     parser.add_argument("--days", type=int, default=20, help="the older detections spread over this many days")
     parser.add_argument("--requests", type=int, default=20, help="map reads per growth step")
-    parser.add_argument("--only", choices=["throughput", "latency", "growth"], action="append",
+    parser.add_argument("--map-rounds", type=int, default=5, help="page loads of the map part")
+    parser.add_argument("--only", choices=["throughput", "latency", "growth", "map"], action="append",
                         help="run only these parts (repeatable)")
     args = parser.parse_args(argv)
     args.rates = [int(x) for x in args.rates.split(",") if x]
@@ -291,7 +295,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    parts = set(args.only or ["throughput", "latency", "growth"])
+    parts = set(args.only or ["throughput", "latency", "growth", "map"])
     settings = get_settings()
     migrate_database(settings.database_url)
     engine = make_engine(settings.database_url)
@@ -311,7 +315,11 @@ def main(argv: list[str] | None = None) -> None:
         if "growth" in parts:
             results["growth"] = growth(settings, engine, meter, args, progress)
             progress.advance(task, len(args.growth))
+    if "map" in parts:
+        results["map"] = maps_bench.measure(settings, engine, min(args.recent, 10_000), args.map_rounds)
     report(results)
+    if "map" in results:
+        maps_bench.report(results["map"], args.map_rounds)
     print("BENCH " + json.dumps(results))
 
 

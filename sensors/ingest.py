@@ -32,7 +32,7 @@ from core.db import session_scope
 from core.errors import InvalidPayload
 from core.settings import Settings
 from geo import geofence
-from sensors import service, topics
+from sensors import ais, rules, service, topics
 from sensors.schemas import DetectionPayload, DetectionRow, GatewayStatus
 
 log = logging.getLogger("borderwatch.ingest")
@@ -64,6 +64,7 @@ class ParsedBatch:
     rows: list[DetectionRow] = field(default_factory=list)
     dead: list[tuple[str, bytes, str]] = field(default_factory=list)
     statuses: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    ais: ais.AisBatch = field(default_factory=ais.AisBatch)  # analytics: AIS sentences of the batch
 
 
 @dataclass
@@ -122,6 +123,7 @@ class BatchProcessor:
         self.settings = settings
         self.engine = engine
         self.registry = Registry()
+        self.analytics = rules.Analytics(settings)  # analytics: AIS, watch-lists, track rules, sensor health
 
     def parse_detection(self, topic: topics.Topic, payload: bytes, now: datetime) -> DetectionRow:
         if len(payload) > self.settings.max_payload_bytes:
@@ -204,27 +206,41 @@ class BatchProcessor:
                     raise InvalidPayload(error)
                 if topic.kind == "detections":
                     batch.rows.append(self.parse_detection(topic, msg.payload, now))
+                elif topic.kind == "ais":  # analytics
+                    self.analytics.parse_ais(batch.ais, registry=self.registry, topic=topic, message_topic=msg.topic,
+                                             payload=msg.payload, now=now)
                 else:
                     batch.statuses[topic.gateway] = self.parse_status(topic, msg.payload)
             except InvalidPayload as exc:
                 batch.dead.append((msg.topic, msg.payload, exc.message))
+        ais.finish(batch.ais)  # analytics
+        batch.rows += batch.ais.rows
+        batch.dead += batch.ais.dead
         return batch
 
     def commit(self, batch: ParsedBatch) -> BatchResult:
         """Store, geofence and dead-letter a parsed batch in one transaction; raises on database failure."""
         result = BatchResult()
         with session_scope(self.engine) as session:
-            stored = service.store_detections(session=session, rows=batch.rows)
+            # analytics: multi-part AIS messages completed by this batch, vessel static data
+            assembled = self.analytics.before_store(session=session, batch_ais=batch.ais)
+            rows, dead = batch.rows + assembled.rows, batch.dead + assembled.dead
+            stored = service.store_detections(session=session, rows=rows)
             result.alerts = geofence.raise_alerts(
                 session=session,
                 detections_json=stored.keys_json,
                 cooldown_s=self.settings.alert_cooldown_s,
                 max_gap_s=self.settings.track_max_gap_s,
             )
-            service.record_dead_letters(session=session, letters=batch.dead)
+            # analytics: watch-lists, dark vessels, AIS gaps, rendezvous, loitering, sensor health
+            result.alerts += self.analytics.after_geofence(
+                session=session, rows=rows, stored_json=stored.keys_json, heard_sensors=batch.ais.sensors,
+                statuses=batch.statuses,
+            )
+            service.record_dead_letters(session=session, letters=dead)
             service.set_gateway_status(session=session, statuses=batch.statuses)
-        result.stored, result.duplicates = stored.count, len(batch.rows) - stored.count
-        result.dead = len(batch.dead)
+        result.stored, result.duplicates = stored.count, len(rows) - stored.count
+        result.dead = len(dead)
         return result
 
     def process(self, messages: list[Message]) -> BatchResult:
@@ -457,7 +473,7 @@ class IngestWorker:
         props.ReceiveMaximum = self.settings.ingest_receive_maximum
         self.client.connect_async(host, port, keepalive=30, clean_start=False, properties=props)
         self.client.loop_start()
-        last_partition_check = time.monotonic()
+        last_partition_check = last_sweep = time.monotonic()
         parser = threading.Thread(target=self._parse_loop, name="bw-ingest-parse", daemon=True)
         parser.start()
         try:
@@ -474,6 +490,9 @@ class IngestWorker:
                         last_partition_check = time.monotonic()
                     except (OperationalError, DBAPIError) as exc:
                         log.warning("could not check detection partitions (%s); later", exc.__class__.__name__)
+                if time.monotonic() - last_sweep > self.settings.analytics_sweep_s:  # analytics: time-based rules
+                    last_sweep = time.monotonic()
+                    self._publish_alerts(self.processor.analytics.sweep(self.processor.engine))
         finally:
             parser.join(timeout=5)
             self.client.publish(

@@ -13,9 +13,10 @@
   zone of its agency (ports excepted); once per stay;
 - AIS gap: an AIS vessel silent for longer than ``ais_gap_s`` whose last position was within
   ``ais_gap_boundary_m`` of a maritime boundary or inside a territorial sea. ``sweep_ais_gaps``
-  opens the gap while the vessel is silent (measured against the newest AIS position heard,
-  so a receiver outage does not make every vessel dark); when the vessel reappears the gap is
+  opens the gap while the vessel is silent; when the vessel reappears the gap is
   closed with its end point, duration and distance, or raised then if no sweep saw it.
+  The sweep measures silence by arrival (a replay of old reports is not silence) and against
+  the newest report heard from any vessel (a receiver outage does not make every vessel dark).
 
 Every rule writes alerts like the geofence statement and returns them in the same shape.
 """
@@ -171,31 +172,55 @@ _DARK_VESSEL = text(
 _RENDEZVOUS = text(
     f"""
     WITH {_NEW},
+    -- the other vessels: their last known positions, and this batch's own fixes
+    others AS (
+        SELECT tp.track_key, tp.agency_code, tp.detection_id, tp.observed_at, tp.geom
+        FROM track_positions tp
+        WHERE tp.class IN ('boat', 'vessel')
+          AND tp.agency_code IN (SELECT DISTINCT agency_code FROM new)
+        UNION ALL
+        SELECT track_key, agency_code, id, observed_at, geom FROM new
+        WHERE track_key IS NOT NULL AND class IN ('boat', 'vessel')
+    ),
     close_by AS (
-        SELECT n.agency_code, least(n.track_key, tp.track_key) AS track_a, greatest(n.track_key, tp.track_key) AS track_b,
-               n.id, n.observed_at, n.sensor_id, n.class, n.track_key, n.geom, tp.detection_id AS other_id,
-               ST_Distance(tp.geom::geography, n.geom::geography) AS distance_m
+        SELECT n.agency_code, least(n.track_key, o.track_key) AS track_a, greatest(n.track_key, o.track_key) AS track_b,
+               n.id, n.observed_at, n.sensor_id, n.class, n.track_key, n.geom, o.detection_id AS other_id,
+               ST_Distance(o.geom::geography, n.geom::geography) AS distance_m
         FROM new n
-        JOIN track_positions tp
-          ON tp.track_key <> n.track_key AND tp.agency_code = n.agency_code AND tp.class IN ('boat', 'vessel')
-         AND tp.geom && ST_Expand(n.geom, :distance_m / (111320.0 * cos(radians(n.lat))))
-         AND ST_DWithin(tp.geom::geography, n.geom::geography, :distance_m)
-         AND tp.observed_at BETWEEN n.observed_at - make_interval(secs => :pair_s)
-                                AND n.observed_at + make_interval(secs => :pair_s)
+        JOIN others o
+          ON o.track_key <> n.track_key AND o.agency_code = n.agency_code
+         AND o.geom && ST_Expand(n.geom, :distance_m / (111320.0 * cos(radians(n.lat))))
+         AND ST_DWithin(o.geom::geography, n.geom::geography, :distance_m)
+         AND o.observed_at BETWEEN n.observed_at - make_interval(secs => :pair_s)
+                               AND n.observed_at + make_interval(secs => :pair_s)
         WHERE n.track_key IS NOT NULL AND n.class IN ('boat', 'vessel')
           AND NOT EXISTS (SELECT 1 FROM zones z WHERE z.kind = 'port' AND ST_Intersects(z.geom, n.geom))
     ),
+    -- a batch may hold hours of fixes: split each pair's sightings where they were apart too long
+    marked AS (
+        SELECT c.*,
+               CASE WHEN lag(observed_at) OVER p IS NULL
+                      OR observed_at - lag(observed_at) OVER p > make_interval(secs => :break_s)
+                    THEN 1 ELSE 0 END AS starts
+        FROM close_by c
+        WINDOW p AS (PARTITION BY agency_code, track_a, track_b ORDER BY observed_at, id)
+    ),
+    islands AS (
+        SELECT m.*, sum(starts) OVER (PARTITION BY agency_code, track_a, track_b ORDER BY observed_at, id) AS island
+        FROM marked m
+    ),
     pairs AS (
-        SELECT DISTINCT ON (agency_code, track_a, track_b) agency_code, track_a, track_b,
-               min(observed_at) OVER p AS first_at, observed_at AS last_at, id, other_id, sensor_id, class,
+        SELECT DISTINCT ON (agency_code, track_a, track_b, island) agency_code, track_a, track_b, island,
+               min(observed_at) OVER i AS first_at, observed_at AS last_at, id, other_id, sensor_id, class,
                track_key, geom, distance_m
-        FROM close_by
-        WINDOW p AS (PARTITION BY agency_code, track_a, track_b)
-        ORDER BY agency_code, track_a, track_b, observed_at DESC, id DESC
+        FROM islands
+        WINDOW i AS (PARTITION BY agency_code, track_a, track_b, island)
+        ORDER BY agency_code, track_a, track_b, island, observed_at DESC, id DESC
     ),
     merged AS (
         SELECT p.*, e.started_at AS e_started, e.last_seen_at AS e_last, e.alert_id AS e_alert,
-               (e.last_seen_at IS NULL OR e.last_seen_at < p.first_at - make_interval(secs => :break_s)) AS fresh
+               (p.island > 1 OR e.last_seen_at IS NULL
+                OR e.last_seen_at < p.first_at - make_interval(secs => :break_s)) AS fresh
         FROM pairs p
         LEFT JOIN encounters e USING (agency_code, track_a, track_b)
     ),
@@ -223,11 +248,13 @@ _RENDEZVOUS = text(
     ),
     kept AS (
         INSERT INTO encounters (agency_code, track_a, track_b, started_at, last_seen_at, alert_id)
-        SELECT c.agency_code, c.track_a, c.track_b, c.started_at, c.seen_at,
+        SELECT DISTINCT ON (c.agency_code, c.track_a, c.track_b)
+               c.agency_code, c.track_a, c.track_b, c.started_at, c.seen_at,
                coalesce(c.alert_id, (SELECT i.id FROM inserted i
-                                     WHERE i.agency_code = c.agency_code AND i.details ->> 'track_a' = c.track_a
+                                     WHERE i.detection_id = c.id AND i.details ->> 'track_a' = c.track_a
                                        AND i.details ->> 'track_b' = c.track_b))
         FROM computed c
+        ORDER BY c.agency_code, c.track_a, c.track_b, c.island DESC
         ON CONFLICT (agency_code, track_a, track_b) DO UPDATE
             SET started_at = EXCLUDED.started_at, last_seen_at = EXCLUDED.last_seen_at, alert_id = EXCLUDED.alert_id
     )
@@ -414,13 +441,13 @@ _AIS_GAP_CLOSE = text(
 _AIS_GAP_SWEEP = text(
     f"""
     WITH watermark AS (
-        SELECT least(now(), max(observed_at)) AS at FROM track_positions WHERE track_key LIKE 'mmsi:%'
+        SELECT least(now(), max(updated_at)) AS at FROM track_positions WHERE track_key LIKE 'mmsi:%'
     ),
     silent AS (
         SELECT tp.* FROM track_positions tp, watermark w
         WHERE tp.track_key LIKE 'mmsi:%'
-          AND tp.observed_at < w.at - make_interval(secs => :gap_s)
-          AND tp.observed_at > w.at - interval '7 days'
+          AND tp.updated_at < w.at - make_interval(secs => :gap_s)
+          AND tp.updated_at > w.at - interval '7 days'
           AND NOT EXISTS (SELECT 1 FROM ais_gaps g WHERE g.track_key = tp.track_key AND g.started_at = tp.observed_at)
           AND {_GAP_PLACE.format(p="tp.geom")}
     ),
@@ -430,7 +457,7 @@ _AIS_GAP_SWEEP = text(
         SELECT s.agency_code, 'ais_gap', 'high', {_GAP_TITLE.format(track="s.track_key", at="s.observed_at")},
                s.observed_at, s.sensor_id, s.track_key, s.class, s.detection_id, ARRAY[s.detection_id], s.geom,
                jsonb_build_object('started_at', s.observed_at, 'start_lon', ST_X(s.geom), 'start_lat', ST_Y(s.geom),
-                                  'silent_s', round(extract(epoch FROM w.at - s.observed_at)))
+                                  'silent_s', round(extract(epoch FROM w.at - s.updated_at)))
         FROM silent s, watermark w
         ON CONFLICT DO NOTHING
         RETURNING {ALERT_COLUMNS}
@@ -445,6 +472,11 @@ _AIS_GAP_SWEEP = text(
     SELECT * FROM inserted
     """
 )
+
+
+# Two fixes of different vessels are compared when at most this far apart in time (AIS reports a
+# vessel at anchor every 3 minutes, one under way every few seconds).
+_PAIR_S = 180
 
 
 def _run(session: Session, statement, params: dict) -> list[dict]:
@@ -471,7 +503,7 @@ def raise_alerts(*, session: Session, rows_json: str, settings: Settings, vessel
         })
         alerts += _run(session, _RENDEZVOUS, {
             **base, "distance_m": settings.rendezvous_m, "min_s": settings.rendezvous_s,
-            "break_s": settings.rendezvous_break_s, "pair_s": min(600, settings.rendezvous_break_s),
+            "break_s": settings.rendezvous_break_s, "pair_s": _PAIR_S,
         })
         alerts += _run(session, _LOITERING, {
             **base, "speed_mps": settings.loiter_speed_kn * 0.514444, "speed_kn": settings.loiter_speed_kn,

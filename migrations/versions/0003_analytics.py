@@ -32,7 +32,7 @@ RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     WHEN 'plate' THEN upper(regexp_replace(value, '[^[:alnum:]]', '', 'g'))
     WHEN 'mmsi' THEN regexp_replace(value, '[^0-9]', '', 'g')
     WHEN 'imo' THEN regexp_replace(value, '[^0-9]', '', 'g')
-    ELSE upper(btrim(regexp_replace(regexp_replace(value, '[@_]+', ' ', 'g'), '\s+', ' ', 'g')))
+    ELSE upper(btrim(regexp_replace(value, '[^[:alnum:]]+', ' ', 'g')))
   END
 $$
 """

@@ -6,7 +6,8 @@
 - dark vessel: a boat or vessel seen by radar or camera with no AIS position of any vessel
   within ``dark_vessel_radius_m`` and ``dark_vessel_window_s`` (AIS is a public broadcast, so
   every receiver's positions count); once per track within ``dark_vessel_repeat_s``;
-- rendezvous: two vessel tracks of one agency within ``rendezvous_m`` of each other for at
+- rendezvous: two vessel tracks of one agency (two AIS vessels, or two contacts of one radar or
+  camera) within ``rendezvous_m`` of each other for at
   least ``rendezvous_s``, outside port zones; once per encounter (an encounter ends when the
   two are not seen together for ``rendezvous_break_s``);
 - loitering: a vessel slower than ``loiter_speed_kn`` for longer than ``loiter_s`` inside a
@@ -194,6 +195,10 @@ _RENDEZVOUS = text(
          AND o.observed_at BETWEEN n.observed_at - make_interval(secs => :pair_s)
                                AND n.observed_at + make_interval(secs => :pair_s)
         WHERE n.track_key IS NOT NULL AND n.class IN ('boat', 'vessel')
+          -- AIS with AIS, or two contacts of one radar/camera: a radar contact next to an AIS
+          -- position is most often that same vessel
+          AND CASE WHEN n.track_key LIKE 'mmsi:%' THEN o.track_key LIKE 'mmsi:%'
+                   ELSE split_part(o.track_key, ':', 1) = n.sensor_id END
           AND NOT EXISTS (SELECT 1 FROM zones z WHERE z.kind = 'port' AND ST_Intersects(z.geom, n.geom))
     ),
     -- a batch may hold hours of fixes: split each pair's sightings where they were apart too long
@@ -293,22 +298,28 @@ _LOITERING = text(
         JOIN zones z ON z.id = c.zone_id
         JOIN fixes f ON f.agency_code = c.agency_code AND f.track_key = c.track_key
     ),
+    -- a batch may hold hours of fixes: each run of slow fixes between two others is a stay
+    marked AS (
+        SELECT j.*, sum(CASE WHEN slow_inside THEN 0 ELSE 1 END) OVER w AS run
+        FROM judged j
+        WHERE NOT unknown
+        WINDOW w AS (PARTITION BY agency_code, track_key, zone_id ORDER BY observed_at, id)
+    ),
+    totals AS (
+        SELECT agency_code, track_key, zone_id, max(run) AS runs FROM marked GROUP BY agency_code, track_key, zone_id
+    ),
     runs AS (
-        SELECT agency_code, track_key, zone_id,
-               max(observed_at) FILTER (WHERE NOT unknown AND NOT slow_inside) AS last_break,
-               max(observed_at) FILTER (WHERE slow_inside) AS last_slow
-        FROM judged
-        GROUP BY agency_code, track_key, zone_id
+        SELECT agency_code, track_key, zone_id, run, min(observed_at) AS first_slow, max(observed_at) AS last_slow
+        FROM marked WHERE slow_inside
+        GROUP BY agency_code, track_key, zone_id, run
     ),
     states AS (
-        SELECT r.*, ls.alerted AS was_alerted,
-               CASE WHEN r.last_break IS NULL AND ls.since IS NOT NULL THEN ls.since
-                    ELSE (SELECT min(j.observed_at) FROM judged j
-                          WHERE j.agency_code = r.agency_code AND j.track_key = r.track_key
-                            AND j.zone_id = r.zone_id AND j.slow_inside
-                            AND (r.last_break IS NULL OR j.observed_at > r.last_break)) END AS since,
-               (r.last_break IS NULL AND coalesce(ls.alerted, false)) AS alerted_before
+        SELECT r.*, (r.run = t.runs) AS open,
+               -- the first run continues the stay the last batch ended with
+               CASE WHEN r.run = 0 AND ls.since IS NOT NULL THEN ls.since ELSE r.first_slow END AS since,
+               (r.run = 0 AND coalesce(ls.alerted, false)) AS alerted_before
         FROM runs r
+        JOIN totals t USING (agency_code, track_key, zone_id)
         LEFT JOIN loiter_states ls USING (agency_code, track_key, zone_id)
     ),
     due AS (
@@ -317,13 +328,12 @@ _LOITERING = text(
         JOIN judged j ON j.agency_code = s.agency_code AND j.track_key = s.track_key AND j.zone_id = s.zone_id
                      AND j.observed_at = s.last_slow AND j.slow_inside
         JOIN zones zn ON zn.id = s.zone_id
-        WHERE s.since IS NOT NULL AND NOT s.alerted_before
-          AND s.last_slow - s.since >= make_interval(secs => :loiter_s)
+        WHERE NOT s.alerted_before AND s.last_slow - s.since >= make_interval(secs => :loiter_s)
     ),
     inserted AS (
         INSERT INTO alerts (agency_code, kind, severity, title, observed_at, sensor_id, track_key, class,
                             detection_id, detection_ids, zone_id, geom, details)
-        SELECT DISTINCT ON (d.agency_code, d.track_key, d.zone_id)
+        SELECT DISTINCT ON (d.agency_code, d.track_key, d.zone_id, d.run)
                d.agency_code, 'loitering', bw_severity(d.impact_level, 'loitering', d.class, 1.0),
                format('%s loitering in %s for %s min', d.class, d.zone_name,
                       round(extract(epoch FROM d.last_slow - d.since) / 60)),
@@ -331,7 +341,7 @@ _LOITERING = text(
                jsonb_build_object('since', d.since, 'duration_s', round(extract(epoch FROM d.last_slow - d.since)),
                                   'speed_below_kn', :speed_kn, 'target', d.zone_name)
         FROM due d
-        ORDER BY d.agency_code, d.track_key, d.zone_id, d.id
+        ORDER BY d.agency_code, d.track_key, d.zone_id, d.run, d.id
         ON CONFLICT DO NOTHING
         RETURNING {ALERT_COLUMNS}
     ),
@@ -339,16 +349,17 @@ _LOITERING = text(
         INSERT INTO loiter_states (agency_code, track_key, zone_id, since, last_at, alerted)
         SELECT s.agency_code, s.track_key, s.zone_id, s.since, s.last_slow,
                s.alerted_before OR EXISTS (SELECT 1 FROM due d WHERE d.agency_code = s.agency_code
-                                           AND d.track_key = s.track_key AND d.zone_id = s.zone_id)
-        FROM states s WHERE s.since IS NOT NULL
+                                           AND d.track_key = s.track_key AND d.zone_id = s.zone_id AND d.run = s.run)
+        FROM states s WHERE s.open
         ON CONFLICT (agency_code, track_key, zone_id) DO UPDATE
             SET since = EXCLUDED.since, last_at = EXCLUDED.last_at, alerted = EXCLUDED.alerted
     ),
     ended AS (
         DELETE FROM loiter_states ls
-        USING states s
-        WHERE s.since IS NULL AND ls.agency_code = s.agency_code AND ls.track_key = s.track_key
-          AND ls.zone_id = s.zone_id
+        USING totals t
+        WHERE ls.agency_code = t.agency_code AND ls.track_key = t.track_key AND ls.zone_id = t.zone_id
+          AND NOT EXISTS (SELECT 1 FROM states s WHERE s.open AND s.agency_code = t.agency_code
+                          AND s.track_key = t.track_key AND s.zone_id = t.zone_id)
     )
     SELECT * FROM inserted
     """
@@ -449,6 +460,8 @@ _AIS_GAP_SWEEP = text(
           AND tp.updated_at < w.at - make_interval(secs => :gap_s)
           AND tp.updated_at > w.at - interval '7 days'
           AND NOT EXISTS (SELECT 1 FROM ais_gaps g WHERE g.track_key = tp.track_key AND g.started_at = tp.observed_at)
+          -- a newer fix that did not move the track (too close to a line to count) is not silence
+          AND NOT EXISTS (SELECT 1 FROM detections d WHERE d.track_key = tp.track_key AND d.observed_at > tp.observed_at)
           AND {_GAP_PLACE.format(p="tp.geom")}
     ),
     inserted AS (

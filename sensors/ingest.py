@@ -231,6 +231,7 @@ class BatchProcessor:
                 detections_json=stored.keys_json,
                 cooldown_s=self.settings.alert_cooldown_s,
                 max_gap_s=self.settings.track_max_gap_s,
+                hysteresis_m=self.settings.crossing_hysteresis_m,  # analytics: noise-robust crossings
             )
             # analytics: watch-lists, dark vessels, AIS gaps, rendezvous, loitering, sensor health
             result.alerts += self.analytics.after_geofence(

@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     analytics_sweep_s: float = 10.0
     # A tracked position closer than this to a border line or a zone's edge does not count yet.
     crossing_hysteresis_m: float = 40.0
+    # A tracked object must be inside a zone this long before its entry alerts (0: at once).
+    zone_dwell_s: int = 0
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

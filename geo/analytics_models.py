@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Identity, Index, PrimaryKeyConstraint, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Identity, Index, PrimaryKeyConstraint, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models import Base
@@ -65,6 +65,21 @@ class LoiterState(Base):
     alerted: Mapped[bool] = mapped_column(nullable=False, server_default=text("false"))
 
     __table_args__ = (PrimaryKeyConstraint("agency_code", "track_key", "zone_id"),)
+
+
+class ZonePresence(Base):
+    """A track inside an entry-alert zone since ``since``, for entries that need a dwell time."""
+
+    __tablename__ = "zone_presence"
+
+    # as alert_cooldowns.track_key: the agency, then the track
+    cooldown_key: Mapped[str] = mapped_column(Text)
+    zone_id: Mapped[int] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"))
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    alerted: Mapped[bool] = mapped_column(nullable=False, server_default=text("false"))
+
+    __table_args__ = (PrimaryKeyConstraint("cooldown_key", "zone_id"),)
 
 
 class FenceEdge(Base):

@@ -11,7 +11,8 @@ One alert per agency, track (or untracked sensor+class) and segment/zone within 
 Hysteresis: a tracked position within ``hysteresis_m`` of a border segment or of the edge of a
 zone that alerts on entry (table ``fence_edges``) neither ends a leg nor enters a zone nor moves
 the track; GPS noise near a line cannot flap, and the crossing is seen on the first fix clearly
-past it, however many minutes later.
+past it, however many minutes later. With ``zone_dwell_s`` > 0 a tracked object's zone entry
+is left to ``geo.analytics.raise_zone_entries_after_dwell``.
 The same statement moves each track's last known position forward.
 """
 
@@ -82,6 +83,8 @@ _RAISE_ALERTS = text(
              AND (z.owner_agency = n.agency_code OR n.agency_code = ANY (z.member_agencies))
         LEFT JOIN legs l ON l.id = n.id AND l.is_new
         WHERE (l.prev_geom IS NULL OR NOT ST_Intersects(z.geom, l.prev_geom)) AND NOT n.in_band
+          -- with a dwell time, tracked entries are raised by geo/analytics.py once it has passed
+          AND (:zone_dwell_s = 0 OR n.track_key IS NULL)
     ),
     ranked AS (
         SELECT DISTINCT ON (n.cooldown_key, c.target) c.*, n.observed_at, n.sensor_id, n.agency_code,
@@ -139,7 +142,7 @@ _RAISE_ALERTS = text(
 
 
 def raise_alerts(*, session: Session, detections_json: str, cooldown_s: int, max_gap_s: int,
-                 hysteresis_m: float = 0.0) -> list[dict]:
+                 hysteresis_m: float = 0.0, zone_dwell_s: int = 0) -> list[dict]:
     """Evaluate every rule for new detections; returns the alerts written.
 
     ``detections_json`` is a JSON array of the new detections as ``sensors.service.store_detections``
@@ -150,6 +153,6 @@ def raise_alerts(*, session: Session, detections_json: str, cooldown_s: int, max
         return []
     rows = session.execute(
         _RAISE_ALERTS, {"detections": detections_json, "cooldown_s": cooldown_s, "max_gap_s": max_gap_s,
-                        "hysteresis_m": hysteresis_m}
+                        "hysteresis_m": hysteresis_m, "zone_dwell_s": zone_dwell_s}
     ).mappings()
     return [dict(r) for r in rows]

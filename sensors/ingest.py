@@ -232,6 +232,7 @@ class BatchProcessor:
                 cooldown_s=self.settings.alert_cooldown_s,
                 max_gap_s=self.settings.track_max_gap_s,
                 hysteresis_m=self.settings.crossing_hysteresis_m,  # analytics: noise-robust crossings
+                zone_dwell_s=self.settings.zone_dwell_s,  # analytics: dwell time for zone entries
             )
             # analytics: watch-lists, dark vessels, AIS gaps, rendezvous, loitering, sensor health
             result.alerts += self.analytics.after_geofence(

@@ -62,6 +62,9 @@ class Analytics:
     def after_geofence(self, *, session: Session, rows: list[DetectionRow], stored_json: str,
                        heard_sensors: set[str], statuses: dict[str, tuple[str, datetime]]) -> list[dict]:
         alerts: list[dict] = []
+        if self.settings.zone_dwell_s > 0 and stored_json not in ("", "[]"):
+            alerts += analytics.raise_zone_entries_after_dwell(
+                session=session, detections_json=stored_json, settings=self.settings)
         relevant = self._relevant(rows, stored_json)
         if relevant:
             alerts += analytics.raise_alerts(

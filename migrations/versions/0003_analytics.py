@@ -1,5 +1,5 @@
 """Maritime and track analytics: AIS static data and fragments, watch-lists, sensor health,
-AIS gaps, encounters (rendezvous), loitering, fence edges for crossing hysteresis, new alert kinds.
+AIS gaps, encounters (rendezvous), loitering, zone dwell, fence edges for crossing hysteresis, new alert kinds.
 
 Revision ID: 0003_analytics
 Revises: 0001
@@ -169,6 +169,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("agency_code", "track_key", "zone_id"),
     )
     op.create_table(
+        "zone_presence",
+        sa.Column("cooldown_key", sa.Text(), nullable=False),
+        sa.Column("zone_id", sa.Integer(), sa.ForeignKey("zones.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("since", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("alerted", sa.Boolean(), nullable=False, server_default=sa.text("false")),
+        sa.PrimaryKeyConstraint("cooldown_key", "zone_id"),
+    )
+    op.create_table(
         "fence_edges",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("source", sa.String(8), nullable=False),
@@ -198,9 +207,9 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS bw_fence_edges ON border_segments")
     op.execute("DROP FUNCTION IF EXISTS bw_fence_edges_from_zone()")
     op.execute("DROP FUNCTION IF EXISTS bw_fence_edges_from_segment()")
-    for table in ("fence_edges", "loiter_states", "encounters", "ais_gaps", "sensor_health", "watchlist_entries",
-                  "ais_fragments", "vessels"):
-        op.drop_table(table)
+    for table in ("fence_edges", "zone_presence", "loiter_states", "encounters", "ais_gaps", "sensor_health",
+                  "watchlist_entries", "ais_fragments", "vessels"):
+        op.execute(f"DROP TABLE IF EXISTS {table}")
     op.execute("DROP FUNCTION IF EXISTS bw_watchlist_value(text, text)")
     op.execute("DELETE FROM zones WHERE kind = 'port'")
     op.execute("ALTER TABLE zones DROP CONSTRAINT zone_kind_known")

@@ -79,3 +79,46 @@ def test_a_crossing_between_fixes_ten_minutes_apart_alerts_once_with_its_directi
     assert [(c["from_state"], c["to_state"]) for c in crossings] == [(states[0], states[-1])]
     # the leg is from the last fix clearly on the first side to the first fix clearly on the other
     assert crossings[0]["observed_at"] == rows[4]["observed_at"]
+
+
+def _dwell_alerts(session, rows, dwell_s: int) -> list[dict]:
+    from core.settings import Settings
+    from geo import analytics
+
+    settings = Settings(zone_dwell_s=dwell_s, crossing_hysteresis_m=HYSTERESIS_M)
+    out = []
+    for row in rows:  # one fix per batch, as a slow stream would come
+        stored = service.store_detections(session=session, rows=[row])
+        out += geofence.raise_alerts(session=session, detections_json=stored.keys_json, cooldown_s=600,
+                                     max_gap_s=3600, hysteresis_m=HYSTERESIS_M, zone_dwell_s=dwell_s)
+        out += analytics.raise_zone_entries_after_dwell(session=session, detections_json=stored.keys_json,
+                                                        settings=settings)
+    return [a for a in out if a["kind"] == "zone_entry"]
+
+
+def test_zone_entry_waits_for_the_dwell_time(session, border, sensor):
+    probe = _track(border["line"], 0.45, [(0, 500), (0, -500)])
+    states = [_state_of(Point(p), border["states"]) for p in probe]
+    th = 1 if states[0] == "TH" else -1
+    # outside (Malaysian side), 60 s inside the Thai buffer, out again: shorter than the dwell time
+    brief = _track(border["line"], 0.45, [(0, -th * 600), (10, th * 300), (20, th * 320), (30, -th * 600)])
+    with session.begin_nested() as sp:
+        assert _dwell_alerts(session, _rows(sensor, brief, 30), dwell_s=120) == []
+        sp.rollback()
+    # in for five minutes (fixes a minute apart, one of them in the hysteresis band): one entry,
+    # raised at the first fix two minutes after the first one inside
+    stay = _track(border["line"], 0.45, [(0, -th * 600), (10, th * 300), (20, th * 10), (30, th * 400),
+                                         (40, th * 500), (50, th * 500), (60, th * 600)])
+    with session.begin_nested() as sp:
+        rows = _rows(sensor, stay, 60)
+        entries = _dwell_alerts(session, rows, dwell_s=120)
+        sp.rollback()
+    assert len(entries) == 1
+    assert entries[0]["observed_at"] == rows[3]["observed_at"]
+    assert entries[0]["details"]["dwell_s"] == 120
+    # without a dwell time the same track enters at its first fix inside
+    with session.begin_nested() as sp:
+        rows = _rows(sensor, stay, 60)
+        entries = _dwell_alerts(session, rows, dwell_s=0)
+        sp.rollback()
+    assert [e["observed_at"] for e in entries] == [rows[1]["observed_at"]]

@@ -166,7 +166,8 @@ def _state(p: tuple[float, float], states) -> str | None:
     return None
 
 
-def land_scenarios(geo, rng: random.Random, t0: datetime, duration_s: float, counts: dict, truth: Truth) -> list[Fix]:
+def land_scenarios(geo, rng: random.Random, t0: datetime, duration_s: float, counts: dict, truth: Truth,
+                   dwell_s: float = 0.0) -> list[Fix]:
     fixes: list[Fix] = []
     plans = (["cross"] * counts["cross"] + ["there_and_back"] * counts["there_and_back"]
              + ["along"] * counts["along"] + ["turn_back"] * counts["turn_back"])
@@ -219,19 +220,26 @@ def land_scenarios(geo, rng: random.Random, t0: datetime, duration_s: float, cou
         truth.tracks["zone_entry"].add(track)
         # sample the noise-free path every `interval` seconds (with jitter)
         times, positions = _sample(pts, waits, speed, interval, rng)
-        prev_state, prev_in = None, False
+        prev_state, runs = None, []  # runs: [first, last] times inside the Thai buffer
         for dt, p in zip(times, positions):
             st_now = _state(p, geo["states"])
             inside = geo["th_buffer"].contains(Point(p))
             if prev_state and st_now and st_now != prev_state:
                 truth.crossings[track].append(f"{prev_state}>{st_now}")
-            if inside and not prev_in:
-                truth.entries[track] += 1
-            prev_state, prev_in = st_now or prev_state, inside
+            if inside:
+                if runs and runs[-1][2]:
+                    runs[-1][1] = dt
+                else:
+                    runs.append([dt, dt, True])
+            elif runs:
+                runs[-1][2] = False
+            prev_state = st_now or prev_state
             lon, lat = noisy(p[0], p[1], rng)
             at = start + timedelta(seconds=dt)
             fixes.append(Fix(LAND_SENSOR, LAND_GW, "TH-RTP", at, lon, lat, {
                 "class": kind, "track_id": track}))
+        # an entry counts once the object has been inside for the dwell time
+        truth.entries[track] += sum(1 for first, last, _ in runs if last - first >= dwell_s)
     return fixes
 
 
@@ -412,11 +420,12 @@ def _zones_at_fn(engine):
 
 # -- running and scoring ------------------------------------------------------------------------
 
-def run_worker(settings, root: str, cid: str, hysteresis_m: float | None):
+def run_worker(settings, root: str, cid: str, hysteresis_m: float | None, dwell_s: int):
     env = {**os.environ, "BW_MQTT_TOPIC_ROOT": root, "BW_INGEST_SHARE_GROUP": cid, "BW_INGEST_CLIENT_ID": cid,
            "BW_ANALYTICS_SWEEP_S": "1"}
     if hysteresis_m is not None:
         env["BW_CROSSING_HYSTERESIS_M"] = str(hysteresis_m)
+    env["BW_ZONE_DWELL_S"] = str(dwell_s)
     log_path = REPO_ROOT / ".run" / f"{cid}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "wb")
@@ -526,6 +535,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hours", type=float, default=3.0, help="scenario time span")
     parser.add_argument("--hysteresis-m", type=float, default=None,
                         help="crossing hysteresis of the worker (default: BW_CROSSING_HYSTERESIS_M); 0 turns it off")
+    parser.add_argument("--dwell-s", type=int, default=0, help="dwell time for zone entries (BW_ZONE_DWELL_S)")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     settings = get_settings()
@@ -539,12 +549,12 @@ def main(argv: list[str] | None = None) -> None:
     duration = args.hours * 3600
     t0 = datetime.now(timezone.utc) - timedelta(seconds=duration + 120)
     truth = Truth()
-    fixes = land_scenarios(geo, rng, t0, duration, land_counts, truth)
+    fixes = land_scenarios(geo, rng, t0, duration, land_counts, truth, args.dwell_s)
     fixes += sea_scenarios(geo, engine, rng, t0, duration, sea_counts, truth)
     fixes.sort(key=lambda f: f.at)
     root = f"borderwatch/eval-{uuid.uuid4().hex[:6]}"
     cid = f"eval-{uuid.uuid4().hex[:6]}"
-    proc, log_path = run_worker(settings, root, cid, args.hysteresis_m)
+    proc, log_path = run_worker(settings, root, cid, args.hysteresis_m, args.dwell_s)
     try:
         with Progress(console=console) as progress:
             publish(settings, root, fixes, progress)
@@ -575,7 +585,7 @@ def main(argv: list[str] | None = None) -> None:
     Console(width=140).print(table)
     summary = {"detections": len(fixes), "seed": args.seed, "hours": args.hours, "scale": args.scale,
                "hysteresis_m": args.hysteresis_m if args.hysteresis_m is not None else settings.crossing_hysteresis_m,
-               "dead_letters": dead, "kinds": results}
+               "zone_dwell_s": args.dwell_s, "dead_letters": dead, "kinds": results}
     print("EVAL " + json.dumps(summary))
 
 

@@ -294,6 +294,14 @@ _UPSERT_VESSELS = text(
 )
 
 
+def expire_fragments(*, session: Session, settings: Settings) -> int:
+    """Drop parts of multi-part messages whose other parts did not come within the TTL."""
+    return session.execute(
+        text("DELETE FROM ais_fragments WHERE received_at < now() - make_interval(secs => :ttl_s)"),
+        {"ttl_s": settings.ais_fragment_ttl_s},
+    ).rowcount
+
+
 @dataclass
 class Assembled:
     """Detections, vessel data and dead letters from fragments completed in this transaction."""

@@ -4,7 +4,8 @@ Per micro-batch (inside the batch's transaction): AIS messages are decoded in th
 (``parse_ais``); in the commit stage ``before_store`` assembles multi-part AIS messages across
 batches and writes vessel static data, and ``after_geofence`` runs the track rules
 (geo/analytics.py) and sensor health (sensors/health.py). On a timer, ``sweep`` runs the
-time-based rules (AIS gaps, sensors offline) in a transaction of its own; one worker at a time.
+time-based rules (AIS gaps, sensors offline, expired AIS fragments) in a transaction of its own;
+one worker at a time.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ class Analytics:
                 if any(a["kind"] == "sensor_offline" for a in alerts):
                     self._heard.clear()
                 alerts += analytics.sweep_ais_gaps(session=session, settings=self.settings)
+                ais.expire_fragments(session=session, settings=self.settings)
                 return alerts
         except (OperationalError, DBAPIError) as exc:
             log.warning("analytics sweep skipped (%s); next time", exc.__class__.__name__)

@@ -146,3 +146,15 @@ def test_gateway_publishes_ais_with_mosquitto_pub_through_its_acl(settings, engi
     topic = topics.ais(settings.mqtt_topic_root, gw.agency, gw.id, sensor)
     assert mosquitto_pub(settings, gw, topic, TYPE_19).returncode == 0
     wait_for(lambda: scalar(engine, "SELECT track_key FROM detections WHERE sensor_id = :s", s=sensor) == "mmsi:367059850")
+
+
+def test_a_part_whose_other_parts_never_come_expires(engine, worker, receiver):
+    gw, sensor = receiver
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO ais_fragments (sensor_id, channel, seq_id, frag_cnt, frag_num, sentence, observed_at, topic, "
+            "received_at) VALUES (:s, 'A', 7, 2, 1, :line, now(), 't', now() - interval '1 hour')"),
+            {"s": sensor, "line": TYPE_5[0].replace(",4,A,", ",7,A,")})
+    # the worker's sweep (every 10 s) removes it
+    wait_for(lambda: scalar(engine, "SELECT count(*) FROM ais_fragments WHERE sensor_id = :s", s=sensor) == 0,
+             timeout=30)

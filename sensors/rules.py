@@ -127,3 +127,7 @@ class Analytics:
         except (OperationalError, DBAPIError) as exc:
             log.warning("analytics sweep skipped (%s); next time", exc.__class__.__name__)
             return []
+        except Exception:
+            # the batches must go on whatever a time-based rule does; the log says what failed
+            log.exception("analytics sweep failed; next time")
+            return []

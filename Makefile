@@ -8,13 +8,15 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 # Tests and benchmarks get their own PostgreSQL and Mosquitto, apart from the `make run` ones.
 TEST_RUN_DIR := $(CURDIR)/.run/test
 BENCH_RUN_DIR := $(CURDIR)/.run/bench
+EVAL_RUN_DIR := $(CURDIR)/.run/eval
 
-.PHONY: install system run services-up services-down services-status test bench bench-maps clean help
+.PHONY: install system run services-up services-down services-status test bench bench-maps eval clean help
 
 help:
 	@echo "make run    - install, start PostGIS + Mosquitto, load borders, run ingest + API + simulator"
 	@echo "make test   - install, start the test services, run the whole test suite"
 	@echo "make bench  - install, start the bench services, run the benchmark suite (ingest, latency, growth, map)"
+	@echo "make eval   - install, start the eval services, score the alert rules on labelled scenarios"
 	@echo "make services-down - stop the project-local services"
 
 system:
@@ -36,6 +38,7 @@ services-down:
 	-$(BIN)/borderwatch services down
 	-BW_RUN_DIR=$(TEST_RUN_DIR) $(BIN)/borderwatch services down
 	-BW_RUN_DIR=$(BENCH_RUN_DIR) $(BIN)/borderwatch services down
+	-BW_RUN_DIR=$(EVAL_RUN_DIR) $(BIN)/borderwatch services down
 
 services-status:
 	$(BIN)/borderwatch services status
@@ -57,6 +60,10 @@ bench-maps: install
 	bash scripts/install-system.sh --test-tools
 	BW_RUN_DIR=$(BENCH_RUN_DIR) $(BIN)/borderwatch services up
 	BW_RUN_DIR=$(BENCH_RUN_DIR) $(BIN)/python -m tests.bench.maps $(BENCH_ARGS)
+
+eval: install
+	BW_RUN_DIR=$(EVAL_RUN_DIR) $(BIN)/borderwatch services up
+	BW_RUN_DIR=$(EVAL_RUN_DIR) $(BIN)/python -m tests.eval.run $(EVAL_ARGS)
 
 clean: services-down
 	rm -rf .run

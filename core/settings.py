@@ -63,6 +63,34 @@ class Settings(BaseSettings):
     map_tile_url: str = ""
     map_tile_attribution: str = ""
 
+    # Maritime and track analytics (sensors/ais.py, geo/analytics.py, sensors/health.py).
+    # Incomplete multi-part AIS messages are dropped after this many seconds.
+    ais_fragment_ttl_s: int = 120
+    # A vessel seen by radar/camera with no AIS position within this distance and time is dark.
+    dark_vessel_radius_m: float = 1500.0
+    dark_vessel_window_s: int = 600
+    dark_vessel_repeat_s: int = 21600
+    # An AIS vessel silent longer than this near a maritime boundary or in a territorial sea.
+    ais_gap_s: int = 1800
+    ais_gap_boundary_m: float = 25000.0
+    # Two vessels this close for this long, outside port zones, once per encounter.
+    rendezvous_m: float = 250.0
+    rendezvous_s: int = 1800
+    rendezvous_break_s: int = 900
+    # A vessel slower than this for longer than loiter_s in a zone.
+    loiter_speed_kn: float = 2.0
+    loiter_s: int = 1800
+    # A watch-list entry alerts once per track within this many seconds.
+    watchlist_repeat_s: int = 3600
+    # A sensor not heard of (detections, gateway heartbeats) for this long is offline.
+    sensor_timeout_s: int = 300
+    # How often the worker runs the time-based rules (AIS gaps, sensor offline).
+    analytics_sweep_s: float = 10.0
+    # A tracked position closer than this to a border line or a zone's edge does not count yet.
+    crossing_hysteresis_m: float = 40.0
+    # A tracked object must be inside a zone this long before its entry alerts (0: at once).
+    zone_dwell_s: int = 0
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 

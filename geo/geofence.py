@@ -8,6 +8,11 @@ Rules:
   before (or that has no track).
 Zone entries count only for zones of the detection's agency (owner or agreement member).
 One alert per agency, track (or untracked sensor+class) and segment/zone within the cooldown.
+Hysteresis: a tracked position within ``hysteresis_m`` of a border segment or of the edge of a
+zone that alerts on entry (table ``fence_edges``) neither ends a leg nor enters a zone nor moves
+the track; GPS noise near a line cannot flap, and the crossing is seen on the first fix clearly
+past it, however many minutes later. With ``zone_dwell_s`` > 0 a tracked object's zone entry
+is left to ``geo.analytics.raise_zone_entries_after_dwell``.
 The same statement moves each track's last known position forward.
 """
 
@@ -23,14 +28,21 @@ _RAISE_ALERTS = text(
                ST_SetSRID(ST_MakePoint(d.lon, d.lat), 4326) AS geom,
                -- per agency: a vessel seen by two agencies' receivers alerts each of them
                d.agency_code || '|' || coalesce(d.track_key, 'sensor:' || d.sensor_id || ':' || d.class)
-                   AS cooldown_key
+                   AS cooldown_key,
+               -- hysteresis: a tracked position this close to a border line or an entry zone's edge
+               -- counts only once the track is clearly on one side again (it never ends a leg)
+               d.track_key IS NOT NULL AND EXISTS (
+                   SELECT 1 FROM fence_edges f
+                   WHERE ST_DWithin(f.geom, ST_SetSRID(ST_MakePoint(d.lon, d.lat), 4326),
+                                    :hysteresis_m / (111320.0 * cos(radians(d.lat))))) AS in_band
         FROM jsonb_to_recordset(CAST(:detections AS jsonb)) AS d(
             id bigint, observed_at timestamptz, sensor_id text, agency_code text, event_id text, track_key text,
             class text, confidence real, lon float8, lat float8)
     ),
     -- A new fix carries its detection along (det), so no rule has to join back to "new".
     seq AS (
-        SELECT n.id, n.observed_at, n.track_key, n.geom, true AS is_new, n AS det FROM new n WHERE n.track_key IS NOT NULL
+        SELECT n.id, n.observed_at, n.track_key, n.geom, true AS is_new, n AS det FROM new n
+        WHERE n.track_key IS NOT NULL AND NOT n.in_band
         UNION ALL
         SELECT tp.detection_id, tp.observed_at, tp.track_key, tp.geom, false, NULL
         FROM track_positions tp
@@ -72,7 +84,9 @@ _RAISE_ALERTS = text(
              -- only zones of the detection's own agency, or of an agreement that includes it
              AND (z.owner_agency = n.agency_code OR n.agency_code = ANY (z.member_agencies))
         LEFT JOIN legs l ON l.id = n.id AND l.is_new
-        WHERE l.prev_geom IS NULL OR NOT ST_Intersects(z.geom, l.prev_geom)
+        WHERE (l.prev_geom IS NULL OR NOT ST_Intersects(z.geom, l.prev_geom)) AND NOT n.in_band
+          -- with a dwell time, tracked entries are raised by geo/analytics.py once it has passed
+          AND (:zone_dwell_s = 0 OR n.track_key IS NULL)
     ),
     ranked AS (
         SELECT DISTINCT ON ((c.det).cooldown_key, c.target) c.*, (c.det).observed_at, (c.det).sensor_id,
@@ -116,7 +130,7 @@ _RAISE_ALERTS = text(
         INSERT INTO track_positions (track_key, agency_code, sensor_id, detection_id, observed_at, class, geom)
         SELECT DISTINCT ON (track_key) track_key, agency_code, sensor_id, id, observed_at, class, geom
         FROM new
-        WHERE track_key IS NOT NULL
+        WHERE track_key IS NOT NULL AND NOT in_band
         ORDER BY track_key, observed_at DESC, id DESC
         ON CONFLICT (track_key) DO UPDATE
             SET agency_code = EXCLUDED.agency_code, sensor_id = EXCLUDED.sensor_id,
@@ -129,7 +143,8 @@ _RAISE_ALERTS = text(
 )
 
 
-def raise_alerts(*, session: Session, detections_json: str, cooldown_s: int, max_gap_s: int) -> list[dict]:
+def raise_alerts(*, session: Session, detections_json: str, cooldown_s: int, max_gap_s: int,
+                 hysteresis_m: float = 0.0, zone_dwell_s: int = 0) -> list[dict]:
     """Evaluate every rule for new detections; returns the alerts written.
 
     ``detections_json`` is a JSON array of the new detections as ``sensors.service.store_detections``
@@ -139,6 +154,7 @@ def raise_alerts(*, session: Session, detections_json: str, cooldown_s: int, max
     if detections_json in ("", "[]"):
         return []
     rows = session.execute(
-        _RAISE_ALERTS, {"detections": detections_json, "cooldown_s": cooldown_s, "max_gap_s": max_gap_s}
+        _RAISE_ALERTS, {"detections": detections_json, "cooldown_s": cooldown_s, "max_gap_s": max_gap_s,
+                        "hysteresis_m": hysteresis_m, "zone_dwell_s": zone_dwell_s}
     ).mappings()
     return [dict(r) for r in rows]

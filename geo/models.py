@@ -12,7 +12,7 @@ from core.models import Base
 
 IMPACT_LEVELS = ("low", "medium", "high")
 SEGMENT_KINDS = ("land", "maritime")
-ZONE_KINDS = ("border_buffer", "territorial_sea", "joint_patrol_sector", "restricted_area", "crossing_point")
+ZONE_KINDS = ("border_buffer", "territorial_sea", "joint_patrol_sector", "restricted_area", "crossing_point", "port")
 
 
 class State(Base):

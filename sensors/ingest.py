@@ -38,7 +38,7 @@ from core.db import session_scope
 from core.errors import InvalidPayload
 from core.settings import Settings
 from geo import geofence
-from sensors import service, topics
+from sensors import ais, rules, service, topics
 from sensors.schemas import DetectionPayload, DetectionRow, GatewayStatus
 
 log = logging.getLogger("borderwatch.ingest")
@@ -70,6 +70,7 @@ class ParsedBatch:
     rows: list[DetectionRow] = field(default_factory=list)
     dead: list[tuple[str, bytes, str]] = field(default_factory=list)
     statuses: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    ais: ais.AisBatch = field(default_factory=ais.AisBatch)  # AIS sentences of the batch
 
 
 @dataclass
@@ -148,6 +149,7 @@ class BatchProcessor:
         self.engine = engine
         self.registry = Registry()
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        self.analytics = rules.Analytics(settings)  # AIS, watch-lists, track rules, sensor health
 
     def parse_detection(self, topic: topics.Topic, payload: bytes, window: tuple[datetime, datetime]) -> DetectionRow:
         """One detection payload checked against the contract and the registry; ``window`` is the
@@ -237,10 +239,16 @@ class BatchProcessor:
                     raise InvalidPayload(error)
                 if topic.kind == "detections":
                     batch.rows.append(self.parse_detection(topic, msg.payload, window))
+                elif topic.kind == "ais":
+                    self.analytics.parse_ais(batch.ais, registry=self.registry, topic=topic, message_topic=msg.topic,
+                                             payload=msg.payload, now=now)
                 else:
                     batch.statuses[topic.gateway] = self.parse_status(topic, msg.payload)
             except InvalidPayload as exc:
                 batch.dead.append((msg.topic, msg.payload, exc.message))
+        ais.finish(batch.ais)
+        batch.rows += batch.ais.rows
+        batch.dead += batch.ais.dead
         return batch
 
     def stage(self, batch: ParsedBatch) -> StagedBatch:
@@ -274,14 +282,28 @@ class BatchProcessor:
         assert session is not None and staged.stored is not None
         result = BatchResult()
         try:
+            # Multi-part AIS messages completed by this batch, vessel static data: here, in order,
+            # because the earlier parts are rows that the batch before committed.
+            assembled = self.analytics.before_store(session=session, batch_ais=batch.ais)
+            stored = staged.stored
+            if assembled.rows:
+                stored = stored.merged(service.store_detections(session=session, rows=assembled.rows))
+            rows, dead = batch.rows + assembled.rows, batch.dead + assembled.dead
             result.alerts = geofence.raise_alerts(
                 session=session,
-                detections_json=staged.stored.keys_json,
+                detections_json=stored.keys_json,
                 cooldown_s=self.settings.alert_cooldown_s,
                 max_gap_s=self.settings.track_max_gap_s,
+                hysteresis_m=self.settings.crossing_hysteresis_m,
+                zone_dwell_s=self.settings.zone_dwell_s,
             )
-            service.mark_sensors_seen(session=session, rows=batch.rows)
-            service.record_dead_letters(session=session, letters=batch.dead)
+            # watch-lists, dark vessels, AIS gaps, rendezvous, loitering, sensor health
+            result.alerts += self.analytics.after_geofence(
+                session=session, rows=rows, stored_json=stored.keys_json, heard_sensors=batch.ais.sensors,
+                statuses=batch.statuses,
+            )
+            service.mark_sensors_seen(session=session, rows=rows)
+            service.record_dead_letters(session=session, letters=dead)
             service.set_gateway_status(session=session, statuses=batch.statuses)
             session.commit()
         except BaseException:
@@ -289,8 +311,8 @@ class BatchProcessor:
             raise
         session.close()
         staged.session = None
-        result.stored, result.duplicates = staged.stored.count, len(batch.rows) - staged.stored.count
-        result.dead = len(batch.dead)
+        result.stored, result.duplicates = stored.count, len(rows) - stored.count
+        result.dead = len(dead)
         return result
 
     def commit(self, batch: ParsedBatch) -> BatchResult:
@@ -546,7 +568,7 @@ class IngestWorker:
         props.ReceiveMaximum = self.settings.ingest_receive_maximum
         self.client.connect_async(host, port, keepalive=30, clean_start=False, properties=props)
         self.client.loop_start()
-        last_partition_check = time.monotonic()
+        last_partition_check = last_sweep = time.monotonic()
         parser = threading.Thread(target=self._parse_loop, name="bw-ingest-parse", daemon=True)
         parser.start()
         # Stage 2 stores the next batch on its own connection while stage 3 commits the current one.
@@ -568,6 +590,10 @@ class IngestWorker:
                         last_partition_check = time.monotonic()
                     except (OperationalError, DBAPIError) as exc:
                         log.warning("could not check detection partitions (%s); later", exc.__class__.__name__)
+                # time-based rules (AIS gaps, sensors offline)
+                if time.monotonic() - last_sweep > self.settings.analytics_sweep_s:
+                    last_sweep = time.monotonic()
+                    self._publish_alerts(self.processor.analytics.sweep(self.processor.engine))
         finally:
             if current is not None:
                 current.unstage()  # not acknowledged: the broker redelivers it

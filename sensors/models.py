@@ -26,7 +26,11 @@ from core.models import Base
 
 SENSOR_KINDS = ("camera", "ground_sensor", "radar", "anpr", "ais_receiver", "other")
 DETECTION_CLASSES = ("person", "vehicle", "boat", "vessel", "aircraft", "animal", "unknown")
-ALERT_KINDS = ("crossing", "zone_entry")
+ALERT_KINDS = (
+    "crossing", "zone_entry",
+    # maritime and track analytics
+    "watchlist_hit", "dark_vessel", "ais_gap", "rendezvous", "loitering", "sensor_offline", "sensor_online",
+)
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
 
@@ -160,6 +164,7 @@ class Alert(Base):
             func.coalesce(segment_id, 0),
             func.coalesce(zone_id, 0),
             unique=True,
+            postgresql_where=detection_id > 0,
         ),
     )
 

@@ -145,6 +145,14 @@ class StoredBatch:
     count: int
     keys_json: str
 
+    def merged(self, other: StoredBatch) -> StoredBatch:
+        """Both parts' new rows as one JSON array."""
+        if not other.count:
+            return self
+        if not self.count:
+            return other
+        return StoredBatch(self.count + other.count, self.keys_json[:-1] + "," + other.keys_json[1:])
+
 
 def store_detections(*, session: Session, rows: Sequence[DetectionRow]) -> StoredBatch:
     """Insert a batch in one statement; an event already stored (same sensor and event id) is skipped."""

@@ -9,7 +9,7 @@ from core.errors import InvalidPayload
 
 @dataclass(frozen=True)
 class Topic:
-    kind: str  # "detections" or "status"
+    kind: str  # "detections", "ais" or "status"
     agency: str
     gateway: str
     sensor: str | None = None
@@ -22,6 +22,11 @@ def gateway_prefix(root: str, agency: str, gateway: str) -> str:
 
 def detections(root: str, agency: str, gateway: str, sensor: str) -> str:
     return f"{gateway_prefix(root, agency, gateway)}/{sensor}/detections"
+
+
+def ais(root: str, agency: str, gateway: str, sensor: str) -> str:
+    """Raw NMEA sentences (``!AIVDM``/``!AIVDO``) of an AIS receiver, one or more lines per message."""
+    return f"{gateway_prefix(root, agency, gateway)}/{sensor}/ais"
 
 
 def gateway_status(root: str, agency: str, gateway: str) -> str:
@@ -49,6 +54,8 @@ def parse(root: str, topic: str) -> Topic:
     parts = topic[len(prefix) :].split("/")
     if len(parts) == 4 and parts[3] == "detections":
         return Topic("detections", parts[0], parts[1], parts[2])
+    if len(parts) == 4 and parts[3] == "ais":
+        return Topic("ais", parts[0], parts[1], parts[2])
     if len(parts) == 3 and parts[2] == "status":
         return Topic("status", parts[0], parts[1])
-    raise InvalidPayload(f"topic {topic!r} is not a detections or status topic")
+    raise InvalidPayload(f"topic {topic!r} is not a detections or status topic (nor an ais topic)")

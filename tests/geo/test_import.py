@@ -415,7 +415,7 @@ def test_invalid_features_are_repaired_or_rejected_with_a_message(session, tmp_p
         5: "left_state and right_state must be two different ISO codes",
         6: "owner_agency 'XX-NOPE' is not a known agency",
         7: "zone kind must be one of border_buffer, territorial_sea, joint_patrol_sector, restricted_area, "
-           "crossing_point",
+           "crossing_point, port",
         8: "impact_level must be one of low, medium, high",
         9: "unknown member agencies XX-NOPE",
         10: "a segment's kind is land or maritime, not river",

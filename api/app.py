@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, FastAPI
 
-from api import auth, errors, geo, health, maps
+from api import auth, errors, geo, health, maps, patrols
 from api.responses import CompactJSONResponse
 
 API_PREFIX = "/api/v1"
@@ -39,6 +39,7 @@ def create_app() -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth.router)
     api.include_router(geo.router)
+    api.include_router(patrols.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(maps.router)

@@ -7,6 +7,7 @@ from sqlalchemy import engine_from_config, pool
 import core.models  # noqa: F401  (registers the tables)
 import geo.models  # noqa: F401
 import sensors.models  # noqa: F401
+import patrols.models  # noqa: F401
 from core.models import Base
 from core.settings import get_settings
 

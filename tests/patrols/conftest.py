@@ -4,6 +4,8 @@ TestClient on it, factories) and a small world of agencies, users and units."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
@@ -11,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from core.security import Principal
 from patrols import schemas, service
-from tests.api.conftest import app, client, db, factory, jwt_secret  # noqa: F401  (shared fixtures)
+from tests.api.conftest import client, db, factory, jwt_secret  # noqa: F401  (shared fixtures)
 from tests.api.factories import Factory
 
 # Places (checked against the shipped state polygons and zones).
@@ -59,6 +61,32 @@ class World:
             home_lat=place[1], username=username))
         self.settle()
         return unit.id, (self.factory.headers(username) if username else None)
+
+
+@pytest.fixture
+def app(db: Session):
+    """The application on the test transaction; work after the response (broker files, live feed) too."""
+    from api.app import create_app
+    from api.deps import get_session, get_session_factory
+
+    app = create_app()
+
+    def test_session() -> Iterator[Session]:
+        try:
+            yield db
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+
+    @contextmanager
+    def test_scope() -> Iterator[Session]:
+        yield db
+        db.commit()
+
+    app.dependency_overrides[get_session] = test_session
+    app.dependency_overrides[get_session_factory] = lambda: test_scope
+    return app
 
 
 @pytest.fixture

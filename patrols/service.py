@@ -942,3 +942,76 @@ def coverage(*, session: Session, principal: Principal, buffer_m: float, gaps_ho
         cutoff = datetime.now(timezone.utc) - timedelta(hours=gaps_hours)
         segments = [s for s in segments if s.last_patrolled_at is None or s.last_patrolled_at < cutoff]
     return schemas.Coverage(buffer_m=buffer_m, within_hours=gaps_hours, segments=segments)
+
+
+# -- live feed -----------------------------------------------------------------------------
+# An alert id stays "recent" this long: a slower ingest transaction may commit a lower id later.
+ALERT_ID_SETTLE_S = 10.0
+MAX_LIVE_EVENTS = 500
+
+
+@dataclass
+class LiveCursor:
+    """Where a live feed stands: a sync token for units, incidents and taskings; for alerts the id
+    below which everything was delivered, and the ids above it already sent (with when)."""
+
+    since_xid: int
+    alert_floor: int
+    recent_alerts: dict[int, float]
+
+    def event_id(self) -> str:
+        return f"{self.since_xid}-{self.alert_floor}"
+
+    @classmethod
+    def parse(cls, raw: str) -> "LiveCursor":
+        match = re.fullmatch(r"([0-9]{1,18})-([0-9]{1,18})", raw or "")
+        if not match:
+            raise InvalidInput("Last-Event-ID is not an event id this feed sent", parameter="Last-Event-ID")
+        return cls(int(match.group(1)), int(match.group(2)), {})
+
+
+def live_start(*, session: Session, principal: Principal) -> LiveCursor:
+    """A cursor at this moment: the feed sends what changes from now on."""
+    floor = session.execute(text("SELECT coalesce(max(id), 0) FROM alerts WHERE agency_code = :a"),
+                            {"a": principal.agency_code}).scalar_one()
+    return LiveCursor(int(sync_token(session=session)), int(floor), {})
+
+
+def live_changes(*, session: Session, principal: Principal, cursor: LiveCursor, types: Sequence[str],
+                 clock: float) -> list[tuple[str, dict]]:
+    """Alerts, incidents, units and taskings in the caller's scope that changed since ``cursor``
+    (which moves forward). At least once: a client keys on type and id (and version)."""
+    token = int(sync_token(session=session))
+    params = {"agency": principal.agency_code, "since": cursor.since_xid, "limit": MAX_LIVE_EVENTS}
+    events: list[tuple[str, dict]] = []
+    if "alert" in types:
+        rows = session.execute(text(
+            """SELECT a.id, a.kind, a.severity, a.status, a.title, a.observed_at, a.class AS object_class,
+                      a.from_state, a.to_state, a.segment_id, a.zone_id, ST_X(a.geom) AS lon, ST_Y(a.geom) AS lat
+               FROM alerts a WHERE a.agency_code = :agency AND a.id > :floor ORDER BY a.id LIMIT :limit"""
+        ), {**params, "floor": cursor.alert_floor}).all()
+        for r in rows:
+            if r.id in cursor.recent_alerts:
+                continue
+            cursor.recent_alerts[r.id] = clock
+            data = {k: v for k, v in r._mapping.items() if k not in ("lon", "lat")}
+            events.append(("alert", {**data, "geometry": _point(r.lon, r.lat).model_dump()}))
+        settled = [i for i, seen in cursor.recent_alerts.items() if clock - seen >= ALERT_ID_SETTLE_S]
+        if settled:
+            cursor.alert_floor = max(cursor.alert_floor, max(settled))
+            cursor.recent_alerts = {i: t for i, t in cursor.recent_alerts.items() if i > cursor.alert_floor}
+    if "incident" in types:
+        rows = session.execute(text(f"{_INCIDENT_SELECT} WHERE i.change_xid >= :since AND {_INCIDENT_VISIBLE} "
+                                    "ORDER BY i.id LIMIT :limit"), params).all()
+        events += [("incident", _incident_out(r).model_dump(mode="json")) for r in rows]
+    if "unit" in types:
+        rows = session.execute(text(f"{_UNIT_SELECT} WHERE u.change_xid >= :since AND {_UNIT_VISIBLE} "
+                                    "ORDER BY u.id LIMIT :limit"), params).all()
+        events += [("unit", _unit_out(r).model_dump(mode="json")) for r in rows]
+    if "tasking" in types:
+        rows = session.execute(text(f"{_TASKING_SELECT} WHERE t.change_xid >= :since "
+                                    "AND :agency IN (t.agency_code, t.unit_agency_code) ORDER BY t.id LIMIT :limit"),
+                               params).all()
+        events += [("tasking", _tasking_out(r).model_dump(mode="json")) for r in rows]
+    cursor.since_xid = token
+    return events

@@ -23,7 +23,7 @@ log = logging.getLogger("borderwatch.api.patrols")
 router = APIRouter(tags=["patrols"])
 
 _E = {"model": ErrorOut}
-ERRORS = {401: _E, 403: _E, 404: _E, 409: _E, 422: _E}
+ERRORS = {400: _E, 401: _E, 403: _E, 404: _E, 409: _E, 422: _E}
 READ = {**ERRORS, 304: {"description": "Not modified (If-None-Match matched the ETag)"}}
 IDEM_NOTE = " Send an `Idempotency-Key` header so that a retry replays the first response."
 
@@ -75,7 +75,7 @@ def report_positions(unit_id: UnitId, body: schemas.PositionBatch, session: Sess
 @router.get("/units/{unit_id}/positions", responses={
     **READ, 200: {"description": "The unit's position history, newest first",
                   "content": {"application/geo+json": {"schema": {"type": "object"}}}}},
-    response_class=GeoJSONResponse, summary="Position history as a GeoJSON FeatureCollection")
+    summary="Position history as a GeoJSON FeatureCollection")
 def unit_positions(request: Request, unit_id: UnitId, session: SessionDep, principal: PrincipalDep,
                    time_range: TimeRangeDep, limit: PageLimit = service.MAX_PAGE) -> Response:
     collection = service.unit_track_geojson(session=session, principal=principal, unit_id=unit_id,

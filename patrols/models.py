@@ -17,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
+    Double,
     ForeignKey,
     Identity,
     Index,
@@ -103,9 +104,9 @@ class UnitPosition(Base):
     observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
-    speed_kmh: Mapped[float | None] = mapped_column(REAL)
-    heading_deg: Mapped[float | None] = mapped_column(REAL)
-    accuracy_m: Mapped[float | None] = mapped_column(REAL)
+    speed_kmh: Mapped[float | None] = mapped_column(Double)
+    heading_deg: Mapped[float | None] = mapped_column(Double)
+    accuracy_m: Mapped[float | None] = mapped_column(Double)
 
     __table_args__ = (
         UniqueConstraint("unit_id", "client_id", name="uq_unit_positions_client"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
 from patrols.models import (
     INCIDENT_CATEGORIES,
@@ -33,9 +33,11 @@ Username = Annotated[str, StringConstraints(min_length=2, max_length=64, pattern
 AgencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}-[A-Z0-9]{2,24}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[^\x00]*\S[^\x00]*$")]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$")]
-Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
-Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
-Id = Annotated[int, Field(ge=1, le=2**62)]
+# Strict: a JSON true or "6.5" is not a number here.
+Lon = Annotated[float, Strict(), Field(ge=-180, le=180, allow_inf_nan=False)]
+Lat = Annotated[float, Strict(), Field(ge=-90, le=90, allow_inf_nan=False)]
+Id = Annotated[int, Strict(), Field(ge=1, le=2**62)]
+Number = Annotated[float, Strict()]
 
 MAX_POSITIONS_PER_BATCH = 1000
 
@@ -59,7 +61,7 @@ class UnitCreate(_In):
     callsign: Callsign
     kind: UnitKind
     capabilities: list[Capability] = Field(default_factory=list, max_length=32)
-    cruising_speed_kmh: float = Field(gt=0, le=2000)
+    cruising_speed_kmh: Number = Field(ge=1, le=2000)
     home_lon: Lon
     home_lat: Lat
     username: Username | None = Field(
@@ -99,9 +101,9 @@ class PositionIn(_In):
     observed_at: AwareDatetime
     lon: Lon
     lat: Lat
-    speed_kmh: float | None = Field(default=None, ge=0, le=2000)
-    heading_deg: float | None = Field(default=None, ge=0, le=360)
-    accuracy_m: float | None = Field(default=None, ge=0, le=100000)
+    speed_kmh: Number | None = Field(default=None, ge=0, le=2000)
+    heading_deg: Number | None = Field(default=None, ge=0, le=360)
+    accuracy_m: Number | None = Field(default=None, ge=0, le=100000)
 
 
 class PositionBatch(_In):

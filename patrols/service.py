@@ -301,8 +301,8 @@ _STORE_POSITIONS = text(
     WITH input AS (
         SELECT DISTINCT ON (client_id) *
         FROM json_to_recordset(CAST(:batch AS json)) AS t(
-            client_id text, observed_at timestamptz, lon float8, lat float8, speed_kmh real, heading_deg real,
-            accuracy_m real)
+            client_id text, observed_at timestamptz, lon float8, lat float8, speed_kmh float8, heading_deg float8,
+            accuracy_m float8)
         ORDER BY client_id, observed_at DESC
     ),
     stored AS (

@@ -189,9 +189,9 @@ def upgrade() -> None:
     sa.Column('observed_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('received_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('geom', Geometry(geometry_type='POINT', srid=4326, dimension=2, spatial_index=False, from_text='ST_GeomFromEWKT', name='geometry', nullable=False), nullable=False),
-    sa.Column('speed_kmh', sa.REAL(), nullable=True),
-    sa.Column('heading_deg', sa.REAL(), nullable=True),
-    sa.Column('accuracy_m', sa.REAL(), nullable=True),
+    sa.Column('speed_kmh', sa.Double(), nullable=True),
+    sa.Column('heading_deg', sa.Double(), nullable=True),
+    sa.Column('accuracy_m', sa.Double(), nullable=True),
     sa.ForeignKeyConstraint(['unit_id'], ['patrol_units.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('unit_id', 'client_id', name='uq_unit_positions_client')

@@ -639,6 +639,9 @@ def recommend(*, session: Session, principal: Principal, incident_id: int, limit
     row = _visible_incident_row(session, principal, incident_id)
     if row.agency_code != principal.agency_code:
         raise IncidentNotFound(f"incident {incident_id} is {row.agency_code}'s to dispatch")
+    if row.status not in OPEN_INCIDENT:
+        raise IllegalTransition(f"incident {incident_id} is {row.status}; there is nothing to dispatch",
+                                status=row.status)
     rows, considered = _eligible(session, row, limit=limit)
     own = set(_authority(row).own_state)
     return schemas.Recommendation(

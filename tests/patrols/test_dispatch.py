@@ -227,6 +227,8 @@ def test_busy_units_and_closed_incidents_refuse_taskings(client, world):
     client.put(f"{API}/incidents/{two['id']}/status", json={"status": "closed"}, headers=a.operator_h)
     closed = client.post(f"{API}/incidents/{two['id']}/taskings", json={"unit_id": unit_id}, headers=a.operator_h)
     assert closed.status_code == 409 and "closed" in closed.json()["message"]
+    nothing = client.get(f"{API}/incidents/{two['id']}/recommendation", headers=a.operator_h)
+    assert nothing.status_code == 409 and "closed" in nothing.json()["message"]
     # Closing the first frees the unit (the tasking was never accepted: cancelled).
     client.put(f"{API}/incidents/{one['id']}/status", json={"status": "closed"}, headers=a.operator_h)
     tasks = client.get(f"{API}/incidents/{one['id']}/taskings", headers=a.operator_h).json()

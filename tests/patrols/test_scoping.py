@@ -49,7 +49,6 @@ def requests(o):
         ("GET", f"/incidents/{i}", None),
         ("GET", f"/incidents/{i}/timeline", None),
         ("POST", f"/incidents/{i}/notes", {"note": "mine now"}),
-        ("PUT", f"/incidents/{i}/status", {"status": "closed"}),
         ("GET", f"/incidents/{i}/recommendation", None),
         ("POST", f"/incidents/{i}/taskings", {"unit_id": u}),
         ("GET", f"/incidents/{i}/taskings", None),
@@ -57,6 +56,7 @@ def requests(o):
         ("POST", f"/taskings/{t}/accept", None),
         ("POST", f"/taskings/{t}/decline", None),
         ("GET", f"/joint-patrols/{p}", None),
+        ("PUT", f"/incidents/{i}/status", {"status": "closed"}),
     ]
 
 

@@ -33,9 +33,9 @@ AlertKind = Literal[ALERT_KINDS]  # type: ignore[valid-type]
 ImpactLevel = Literal[IMPACT_LEVELS]  # type: ignore[valid-type]
 Severity = Literal[SEVERITIES]  # type: ignore[valid-type]
 ObjectClass = Literal[DETECTION_CLASSES]  # type: ignore[valid-type]
-SensorId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-TrackKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Status = Annotated[str, StringConstraints(min_length=1, max_length=16)]
+SensorId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00]+$")]
+TrackKey = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
+Status = Annotated[str, StringConstraints(min_length=1, max_length=16, pattern=r"^[^\x00]+$")]
 
 
 @router.get("/states", responses=_GEOJSON, summary="Member states' land areas (shared; the maps' base layer)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -22,3 +22,11 @@ class PrincipalOut(BaseModel):
 class HealthOut(BaseModel):
     status: Literal["ok", "error"]
     database: Literal["ok", "unavailable"]
+
+
+class ErrorOut(BaseModel):
+    """Every error response: a code, a message for people, and details for programs."""
+
+    error: str
+    message: str
+    details: dict[str, Any]

@@ -1,7 +1,8 @@
 """Broker credentials from the sensor registry: Mosquitto's password file and ACL.
 
 The service users' entries (written by ``borderwatch services up``) come first; each gateway
-then gets its own password line and an ACL that lets it write only under its own topic.
+then gets its own password line and an ACL that lets it write only under its own topic, and
+each patrol unit with a credential one that lets it read only its own taskings topic.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _write_like(path: Path, content: str) -> None:
 def sync_broker(*, session: Session, settings: Settings) -> int:
     """Rewrite the broker's password file and ACL from the registry and reload the broker.
 
-    Returns the number of gateways written.
+    Returns the number of credentials written (gateways and units).
     """
     directory = Path(settings.mosquitto_dir) if settings.mosquitto_dir else services.mosquitto_dir()
     base_passwd, base_acl = directory / "service.passwd", directory / "service.acl"
@@ -45,6 +46,11 @@ def sync_broker(*, session: Session, settings: Settings) -> int:
             f"no broker files in {directory}: run `borderwatch services up` (or set BW_MOSQUITTO_DIR)"
         )
     passwd_lines, acl_blocks = service.broker_entries(session=session, topic_root=settings.mqtt_topic_root)
+    # Patrol units with a credential: each may read only its own taskings topic.
+    from patrols.service import broker_entries as unit_broker_entries
+
+    unit_passwd, unit_acl = unit_broker_entries(session=session, topic_root=settings.mqtt_topic_root)
+    passwd_lines, acl_blocks = passwd_lines + unit_passwd, acl_blocks + unit_acl
     passwd = base_passwd.read_text().rstrip("\n") + "\n" + "".join(line + "\n" for line in passwd_lines)
     acl = base_acl.read_text().rstrip("\n") + "\n\n" + "\n".join(acl_blocks)
     _write_like(directory / "passwd", passwd)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from geoalchemy2 import Geometry
 
 revision = "0003_analytics"
-down_revision = "0001"
+down_revision = "0002_patrols"
 branch_labels = None
 depends_on = None
 

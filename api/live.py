@@ -1,0 +1,84 @@
+"""The operators' live feed: server-sent events of alert, incident, unit and tasking changes in
+the caller's agency scope. Load the current state from the list endpoints, then follow this;
+a reconnecting client sends ``Last-Event-ID`` and misses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Literal
+
+import orjson
+from fastapi import APIRouter, Header, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from api.deps import PrincipalDep, SessionDep, SessionFactoryDep
+from api.schemas import ErrorOut
+from patrols import service
+
+router = APIRouter(tags=["live"])
+
+EventType = Literal["alert", "incident", "unit", "tasking"]
+HEARTBEAT_S = 15.0
+
+
+def _event(kind: str, data: dict, event_id: str) -> bytes:
+    return b"event: " + kind.encode() + b"\nid: " + event_id.encode() + b"\ndata: " + orjson.dumps(
+        data, option=orjson.OPT_UTC_Z) + b"\n\n"
+
+
+@router.get(
+    "/live",
+    response_class=StreamingResponse,
+    responses={200: {"description": "text/event-stream: events `alert`, `incident`, `unit`, `tasking` (JSON data); "
+                                    "a first `ready` event carries the id to resume from",
+                     "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+               401: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    summary="Server-sent events of changes in the caller's scope",
+)
+def live(
+    session: SessionDep,
+    principal: PrincipalDep,
+    session_factory: SessionFactoryDep,
+    types: Annotated[list[EventType] | None, Query(description="Event types to receive (all if omitted)")] = None,
+    interval: Annotated[float, Query(ge=0.2, le=30, description="Seconds between looks at the database")] = 1.0,
+    max_seconds: Annotated[int, Query(ge=1, le=3600, description="The stream ends after this; reconnect with "
+                                                                 "Last-Event-ID")] = 600,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
+) -> StreamingResponse:
+    wanted = tuple(types or ("alert", "incident", "unit", "tasking"))
+    cursor = (service.LiveCursor.parse(last_event_id) if last_event_id
+              else service.live_start(session=session, principal=principal))
+
+    def poll() -> list[tuple[str, dict]]:
+        with session_factory() as s:
+            return service.live_changes(session=s, principal=principal, cursor=cursor, types=wanted,
+                                        clock=time.monotonic())
+
+    async def stream():
+        yield b"retry: 2000\n" + _event("ready", {"agency_code": principal.agency_code, "types": list(wanted)},
+                                        cursor.event_id())
+        deadline = time.monotonic() + max_seconds
+        quiet_since = time.monotonic()
+        while True:
+            before = cursor.event_id()
+            events = await run_in_threadpool(poll)
+            # Events carry the position before their batch, and a bare id line the one after it, so a
+            # client cut off within a batch resumes at its start (at least once, never lost).
+            for kind, data in events:
+                yield _event(kind, data, before)
+            if events:
+                yield b"id: " + cursor.event_id().encode() + b"\n\n"
+            now = time.monotonic()
+            if events:
+                quiet_since = now
+            elif now - quiet_since >= HEARTBEAT_S:
+                yield b": keep-alive\n\n"
+                quiet_since = now
+            if now >= deadline:
+                return
+            await asyncio.sleep(min(interval, max(0.0, deadline - now)))
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

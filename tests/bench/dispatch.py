@@ -138,13 +138,21 @@ def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
     migrate_database(settings.database_url)
     engine = make_engine(settings.database_url)
-    with console.status(f"placing {args.units:,} units and {args.incidents} incidents"):
-        prepare(engine, settings, args.units, args.seed)
-        incidents = make_incidents(engine, args.incidents, args.seed)
+    results = measure(settings, engine, units=args.units, incidents=args.incidents, rounds=args.rounds,
+                      seed=args.seed)
+    report(results)
+    print("BENCH " + json.dumps(results))
+
+
+def measure(settings, engine, *, units: int, incidents: int, rounds: int, seed: int) -> dict:
+    """Recommendations for ``incidents`` incidents among ``units`` units, ``rounds`` passes."""
+    with console.status(f"placing {units:,} units and {incidents} incidents"):
+        prepare(engine, settings, units, seed)
+        incidents = make_incidents(engine, incidents, seed)
     knn_ms, naive_ms, statement_ms, agree, non_empty = [], [], [], 0, 0
     with Progress(console=console) as progress, session_scope(engine) as s:
-        task = progress.add_task("recommendations", total=args.rounds * len(incidents))
-        for round_no in range(args.rounds):
+        task = progress.add_task("recommendations", total=rounds * len(incidents))
+        for round_no in range(rounds):
             for incident_id, principal in incidents:
                 t0 = time.perf_counter()
                 rec = service.recommend(session=s, principal=principal, incident_id=incident_id, limit=10)
@@ -165,8 +173,8 @@ def main(argv: list[str] | None = None) -> None:
                     agree += bool(rec.units) and rec.units[0].unit_id == naive[0].id
                 progress.advance(task)
         s.rollback()
-    results = {
-        "units": args.units,
+    return {
+        "units": units,
         "incidents": len(incidents),
         "samples": len(knn_ms),
         "recommend_p50_ms": round(statistics.median(knn_ms), 2),
@@ -179,7 +187,10 @@ def main(argv: list[str] | None = None) -> None:
         "incidents_with_eligible_units": non_empty,
         "same_best_unit_as_naive": agree,
     }
-    table = Table(title=f"Dispatch recommendation, {args.units:,} units, {len(knn_ms):,} requests")
+
+
+def report(results: dict) -> None:
+    table = Table(title=f"Dispatch recommendation, {results['units']:,} units, {results['samples']:,} requests")
     for column in ("query", "p50 ms", "p95 ms"):
         table.add_column(column, justify="right" if column != "query" else "left")
     table.add_row("(a) recommend: authority + KNN <-> on the partial GiST index, ETA ranking",
@@ -188,9 +199,10 @@ def main(argv: list[str] | None = None) -> None:
                   f"{results['knn_statement_p95_ms']}")
     table.add_row("(b) naive: ETA for every eligible unit (full scan), ranked",
                   f"{results['naive_p50_ms']}", f"{results['naive_p95_ms']}")
-    Console().print(table)
-    Console().print(f"best unit identical to the full scan's for {agree} of {non_empty} incidents with eligible units")
-    print("BENCH " + json.dumps(results))
+    out = Console(width=140)
+    out.print(table)
+    out.print(f"best unit identical to the full scan's for {results['same_best_unit_as_naive']} of "
+              f"{results['incidents_with_eligible_units']} incidents with eligible units")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@
    last hour, the rest over the previous weeks): ingest rate (c), alert latency at one rate,
    and the control-room map's read — the detections GeoJSON of the last hour in the border
    area, 10,000 features — over real HTTP from a running API server.
-4. The map: the control-room page (/maps/cop) in Debian's Chromium with 10,000 recent
+4. Dispatch: recommendation latency with 10,000 patrol units across the region, against a
+   full-scan baseline in the same run (tests.bench.dispatch).
+5. The map: the control-room page (/maps/cop) in Debian's Chromium with 10,000 recent
    detections, from opening it until every layer is drawn (tests.bench.maps).
 
 Run with ``make bench`` (its own PostgreSQL and Mosquitto); ``--help`` lists the knobs.
@@ -39,6 +41,7 @@ from core.cli import migrate_database
 from core.db import make_engine, session_scope
 from core.errors import NotFound
 from core.settings import get_settings
+from tests.bench import dispatch as dispatch_bench
 from tests.bench import ingest as ingest_bench
 from tests.bench import maps as maps_bench
 from tests.bench.cpu import CpuMeter
@@ -284,8 +287,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--recent", type=int, default=10_000, help="detections in the last hour (the map's read)")
     parser.add_argument("--days", type=int, default=20, help="the older detections spread over this many days")
     parser.add_argument("--requests", type=int, default=20, help="map reads per growth step")
+    parser.add_argument("--units", type=int, default=10_000, help="patrol units of the dispatch part")
+    parser.add_argument("--incidents", type=int, default=200, help="incidents of the dispatch part")
     parser.add_argument("--map-rounds", type=int, default=5, help="page loads of the map part")
-    parser.add_argument("--only", choices=["throughput", "latency", "growth", "map"], action="append",
+    parser.add_argument("--only", choices=["throughput", "latency", "growth", "dispatch", "map"], action="append",
                         help="run only these parts (repeatable)")
     args = parser.parse_args(argv)
     args.rates = [int(x) for x in args.rates.split(",") if x]
@@ -295,7 +300,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    parts = set(args.only or ["throughput", "latency", "growth", "map"])
+    parts = set(args.only or ["throughput", "latency", "growth", "dispatch", "map"])
     settings = get_settings()
     migrate_database(settings.database_url)
     engine = make_engine(settings.database_url)
@@ -315,9 +320,14 @@ def main(argv: list[str] | None = None) -> None:
         if "growth" in parts:
             results["growth"] = growth(settings, engine, meter, args, progress)
             progress.advance(task, len(args.growth))
+    if "dispatch" in parts:
+        results["dispatch"] = dispatch_bench.measure(settings, engine, units=args.units, incidents=args.incidents,
+                                                     rounds=3, seed=7)
     if "map" in parts:
         results["map"] = maps_bench.measure(settings, engine, min(args.recent, 10_000), args.map_rounds)
     report(results)
+    if "dispatch" in results:
+        dispatch_bench.report(results["dispatch"])
     if "map" in results:
         maps_bench.report(results["map"], args.map_rounds)
     print("BENCH " + json.dumps(results))

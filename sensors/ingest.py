@@ -53,6 +53,7 @@ class _QuietSocket:
 _QUIET = _QuietSocket()
 _REGISTRY_TTL_S = 30.0
 _PARTITION_CHECK_S = 3600.0
+_TOPIC_CACHE_SIZE = 20_000
 
 
 @dataclass(slots=True)
@@ -149,6 +150,7 @@ class BatchProcessor:
         self.engine = engine
         self.registry = Registry()
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        self._topics: dict[str, topics.Topic | str] = {}  # topic -> its parts, or why it is refused
         self.analytics = rules.Analytics(settings)  # AIS, watch-lists, track rules, sensor health
 
     def parse_detection(self, topic: topics.Topic, payload: bytes, window: tuple[datetime, datetime]) -> DetectionRow:
@@ -223,11 +225,22 @@ class BatchProcessor:
         )
         batch = ParsedBatch(messages)
         split: list[tuple[Message, topics.Topic | None, str | None]] = []
+        known = self._topics
+        if len(known) > _TOPIC_CACHE_SIZE:
+            known.clear()
         for msg in messages:
-            try:
-                split.append((msg, topics.parse(root, msg.topic), None))
-            except InvalidPayload as exc:
-                split.append((msg, None, exc.message))
+            # A gateway publishes on the same few topics over and over: split each one once.
+            parsed = known.get(msg.topic)
+            if parsed is None:
+                try:
+                    parsed = topics.parse(root, msg.topic)
+                except InvalidPayload as exc:
+                    parsed = exc.message
+                known[msg.topic] = parsed
+            if isinstance(parsed, str):
+                split.append((msg, None, parsed))
+            else:
+                split.append((msg, parsed, None))
         self.registry.prepare(
             self.engine,
             {t.sensor for _, t, _ in split if t and t.sensor},

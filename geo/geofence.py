@@ -9,9 +9,20 @@ Rules:
 Zone entries count only for zones of the detection's agency (owner or agreement member).
 One alert per agency, track (or untracked sensor+class) and segment/zone within the cooldown.
 The same statement moves each track's last known position forward.
+
+A late fix (not newer than its track's last known position: delivered out of order, e.g. by
+another worker) is stored but raises nothing: the legs around it were judged from the fixes
+that came in order, so it can neither repeat a crossing nor reverse its direction.
+
+Several workers may hold fixes of one track at once: ``lock_tracks`` serialises them per track
+(transaction-level advisory locks, taken in sorted order in a statement of their own before the
+batch's statements), so each batch's geofence statement sees the track positions the previous
+batch of that track committed.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -23,14 +34,18 @@ _RAISE_ALERTS = text(
                ST_SetSRID(ST_MakePoint(d.lon, d.lat), 4326) AS geom,
                -- per agency: a vessel seen by two agencies' receivers alerts each of them
                d.agency_code || '|' || coalesce(d.track_key, 'sensor:' || d.sensor_id || ':' || d.class)
-                   AS cooldown_key
+                   AS cooldown_key,
+               -- a late fix: its track has already moved past it (out-of-order delivery)
+               coalesce(d.observed_at <= tp.observed_at, false) AS late
         FROM json_to_recordset(CAST(:detections AS json)) AS d(
             id bigint, observed_at timestamptz, sensor_id text, agency_code text, event_id text, track_key text,
             class text, confidence real, lon float8, lat float8)
+        LEFT JOIN track_positions tp ON tp.track_key = d.track_key
     ),
     -- A new fix carries its detection along (det), so no rule has to join back to "new".
     seq AS (
-        SELECT n.id, n.observed_at, n.track_key, n.geom, true AS is_new, n AS det FROM new n WHERE n.track_key IS NOT NULL
+        SELECT n.id, n.observed_at, n.track_key, n.geom, true AS is_new, n AS det
+        FROM new n WHERE n.track_key IS NOT NULL AND NOT n.late
         UNION ALL
         SELECT tp.detection_id, tp.observed_at, tp.track_key, tp.geom, false, NULL
         FROM track_positions tp
@@ -72,7 +87,7 @@ _RAISE_ALERTS = text(
              -- only zones of the detection's own agency, or of an agreement that includes it
              AND (z.owner_agency = n.agency_code OR n.agency_code = ANY (z.member_agencies))
         LEFT JOIN legs l ON l.id = n.id AND l.is_new
-        WHERE l.prev_geom IS NULL OR NOT ST_Intersects(z.geom, l.prev_geom)
+        WHERE NOT n.late AND (l.prev_geom IS NULL OR NOT ST_Intersects(z.geom, l.prev_geom))
     ),
     ranked AS (
         SELECT DISTINCT ON ((c.det).cooldown_key, c.target) c.*, (c.det).observed_at, (c.det).sensor_id,
@@ -127,6 +142,23 @@ _RAISE_ALERTS = text(
     SELECT * FROM inserted ORDER BY observed_at, id
     """
 )
+
+
+_LOCK_TRACKS = text(
+    """
+    SELECT pg_advisory_xact_lock(k)
+    FROM (SELECT DISTINCT hashtextextended(t, 0) AS k FROM unnest(CAST(:keys AS text[])) AS t) s
+    ORDER BY k
+    """
+)
+
+
+def lock_tracks(*, session: Session, track_keys: Iterable[str]) -> None:
+    """Hold each track of a batch until the transaction ends; keys are taken in sorted order, so two
+    batches that share tracks wait for each other instead of deadlocking."""
+    keys = sorted(set(track_keys))
+    if keys:
+        session.execute(_LOCK_TRACKS, {"keys": keys}).all()
 
 
 def raise_alerts(*, session: Session, detections_json: str, cooldown_s: int, max_gap_s: int) -> list[dict]:

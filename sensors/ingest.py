@@ -221,6 +221,7 @@ class BatchProcessor:
         """Store, geofence and dead-letter a parsed batch in one transaction; raises on database failure."""
         result = BatchResult()
         with session_scope(self.engine) as session:
+            geofence.lock_tracks(session=session, track_keys=(r["track_key"] for r in batch.rows if r["track_key"]))
             stored = service.store_detections(session=session, rows=batch.rows)
             result.alerts = geofence.raise_alerts(
                 session=session,

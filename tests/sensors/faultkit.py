@@ -187,11 +187,19 @@ def crossing_tracks(gateway: Gateway, n: int, *, tag: str, crossing_every: int =
 
 
 class Worker(IngestProcess):
-    """`borderwatch ingest` as a subprocess of the throw-away instance, with extra settings."""
+    """`borderwatch ingest` as a subprocess, with extra settings in its environment."""
 
     def __init__(self, client_id: str, **env: str) -> None:
         super().__init__(client_id)
         self.env = env
+
+    def totals(self) -> dict[str, int]:
+        """The counts the worker prints when it stops (SIGTERM)."""
+        import re
+
+        tail = " ".join(self.log_path.read_text().split("--- start")[-1].split())
+        found = re.findall(r"(\d+) (messages|stored|duplicates|dead letters|alerts)", tail.split("ingest stopped")[-1])
+        return {name: int(n) for n, name in found}
 
     def start(self) -> None:
         saved = {key: os.environ.get(key) for key in self.env}
@@ -210,8 +218,10 @@ class Publisher:
     """A gateway publishing a stream at QoS 1 at a steady rate. paho keeps every message until the
     broker's PUBACK and resends the unacknowledged ones after it reconnects on its own."""
 
-    def __init__(self, settings: Settings, gateway: Gateway, stream: list[tuple[str, bytes, str]], rate: float) -> None:
+    def __init__(self, settings: Settings, gateway: Gateway, stream: list[tuple[str, bytes, str]], rate: float,
+                 *, credentials: tuple[str, str] | None = None) -> None:
         host, port, _, _ = settings.mqtt_parts()
+        username, password = credentials or (gateway.id, gateway.password)
         self.stream, self.rate = stream, rate
         self.connects = 0
         self.acknowledged = 0
@@ -219,7 +229,7 @@ class Publisher:
         self.infos: list[mqtt.MQTTMessageInfo] = []
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
                                   client_id=f"{gateway.id}-pub", protocol=mqtt.MQTTv5)
-        self.client.username_pw_set(gateway.id, gateway.password)
+        self.client.username_pw_set(username, password)
         self.client.max_inflight_messages_set(0)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(min_delay=1, max_delay=2)

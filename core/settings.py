@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     border_buffer_m: float = 5000.0
     # Detections older than this are rejected as stale (clock errors, replays).
     max_detection_age_days: int = 30
+    # `borderwatch retention` drops monthly detection partitions wholly older than this.
+    detection_retention_days: int = 365
     max_clock_skew_s: int = 300
 
     api_host: str = "127.0.0.1"

@@ -1,0 +1,110 @@
+"""Detection retention: drop the monthly partitions of ``detections`` wholly older than the policy.
+
+Each partition is detached with ``ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY`` (no lock
+that blocks the ingest worker's inserts, which is why it runs outside a transaction, on an
+autocommit connection of its own) and then dropped; the ``detection_keys`` rows of the dropped
+months are deleted in bounded chunks, one short transaction each. A detach interrupted half-way
+(the partition is left "detach pending") is finished with ``DETACH PARTITION ... FINALIZE``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from core.db import session_scope
+
+_PARTITIONS = text(
+    r"""
+    SELECT c.relname AS name, i.inhdetachpending AS pending,
+           (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz AS upper
+    FROM pg_inherits i
+    JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = 'detections'::regclass
+    ORDER BY upper
+    """
+)
+
+
+@dataclass
+class Partition:
+    name: str
+    upper: datetime
+    pending: bool
+    rows: int = 0
+
+
+@dataclass
+class RetentionPlan:
+    """What a run drops: the partitions whose upper bound lies before ``cutoff``."""
+
+    keep_days: int
+    cutoff: datetime
+    partitions: list[Partition] = field(default_factory=list)
+    keys: int = 0
+
+    @property
+    def keys_before(self) -> datetime | None:
+        """Keys older than this belong to dropped partitions (the newest dropped month's end)."""
+        return max((p.upper for p in self.partitions), default=None)
+
+
+@dataclass
+class RetentionReport:
+    partitions_dropped: list[str] = field(default_factory=list)
+    rows_dropped: int = 0
+    keys_deleted: int = 0
+
+
+def plan(engine: Engine, *, keep_days: int) -> RetentionPlan:
+    """The partitions and keys a run with ``keep_days`` would remove (reads only)."""
+    if keep_days < 1:
+        raise ValueError("keep_days must be at least 1")
+    with session_scope(engine) as session:
+        cutoff = session.execute(text("SELECT now() - make_interval(days => :d)"), {"d": keep_days}).scalar_one()
+        result = RetentionPlan(keep_days, cutoff)
+        for row in session.execute(_PARTITIONS):
+            if row.upper is not None and row.upper <= cutoff:
+                rows = session.execute(text(f'SELECT count(*) FROM "{row.name}"')).scalar_one()
+                result.partitions.append(Partition(row.name, row.upper, row.pending, rows))
+        if result.keys_before is not None:
+            result.keys = session.execute(
+                text("SELECT count(*) FROM detection_keys WHERE observed_at < :t"), {"t": result.keys_before}
+            ).scalar_one()
+    return result
+
+
+def apply(engine: Engine, retention: RetentionPlan, *, chunk: int = 10_000,
+          progress: Callable[[str, int], None] | None = None) -> RetentionReport:
+    """Detach and drop the planned partitions, then delete their keys in chunks of ``chunk``.
+    ``progress(what, n)`` is told after each partition (n rows) and each chunk (n keys)."""
+    report = RetentionReport()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for part in retention.partitions:
+            mode = "FINALIZE" if part.pending else "CONCURRENTLY"
+            conn.execute(text(f'ALTER TABLE detections DETACH PARTITION "{part.name}" {mode}'))
+            conn.execute(text(f'DROP TABLE "{part.name}"'))
+            report.partitions_dropped.append(part.name)
+            report.rows_dropped += part.rows
+            if progress:
+                progress(part.name, part.rows)
+    before = retention.keys_before
+    while before is not None:
+        with session_scope(engine) as session:
+            deleted = session.execute(
+                text(
+                    "DELETE FROM detection_keys WHERE ctid = ANY (ARRAY("
+                    "SELECT ctid FROM detection_keys WHERE observed_at < :t LIMIT :n))"
+                ),
+                {"t": before, "n": chunk},
+            ).rowcount
+        report.keys_deleted += deleted
+        if progress:
+            progress("detection_keys", deleted)
+        if deleted < chunk:
+            break
+    return report

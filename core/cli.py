@@ -389,11 +389,13 @@ def retention(
     from core.db import get_engine
     from sensors import retention as policy
 
-    days = keep_days if keep_days is not None else get_settings().detection_retention_days
-    if days < 1:
-        _fail("--keep-days must be at least 1")
+    settings = get_settings()
+    days = keep_days if keep_days is not None else settings.detection_retention_days
     engine = get_engine()
-    todo = policy.plan(engine, keep_days=days)
+    try:
+        todo = policy.plan(engine, keep_days=days, min_days=settings.max_detection_age_days)
+    except policy.PolicyTooShort as exc:
+        _fail(str(exc))
     table = Table(title=f"Detection partitions older than {days} days (before {todo.cutoff:%Y-%m-%d %H:%M} UTC)")
     for col in ("partition", "ends", "rows"):
         table.add_column(col)

@@ -60,10 +60,18 @@ class RetentionReport:
     keys_deleted: int = 0
 
 
-def plan(engine: Engine, *, keep_days: int) -> RetentionPlan:
-    """The partitions and keys a run with ``keep_days`` would remove (reads only)."""
-    if keep_days < 1:
-        raise ValueError("keep_days must be at least 1")
+class PolicyTooShort(ValueError):
+    """The policy would drop months the ingest worker still accepts detections for."""
+
+
+def plan(engine: Engine, *, keep_days: int, min_days: int = 1) -> RetentionPlan:
+    """The partitions and keys a run with ``keep_days`` would remove (reads only). ``min_days`` is
+    the shortest policy allowed (the ingest worker's accepted detection age)."""
+    if keep_days < max(1, min_days):
+        raise PolicyTooShort(
+            f"keep at least {max(1, min_days)} days: the ingest worker accepts detections up to "
+            f"{min_days} days old (BW_MAX_DETECTION_AGE_DAYS), and their partitions must stay"
+        )
     with session_scope(engine) as session:
         cutoff = session.execute(text("SELECT now() - make_interval(days => :d)"), {"d": keep_days}).scalar_one()
         result = RetentionPlan(keep_days, cutoff)

@@ -109,3 +109,10 @@ def test_old_partitions_are_dropped_while_the_worker_keeps_ingesting(settings, e
     assert scalar(engine, "SELECT count(DISTINCT event_id) FROM detections WHERE sensor_id = :s", s=sensor) == 1000
     assert scalar(engine, "SELECT count(*) FROM detection_keys WHERE sensor_id = :s", s=sensor) == 1000
     assert retention.plan(engine, keep_days=365).partitions == []
+
+
+def test_a_policy_shorter_than_the_accepted_detection_age_is_refused(settings):
+    run = subprocess.run([sys.executable, "-m", "core.cli", "retention", "--keep-days", "5"],
+                         capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    assert run.returncode == 1
+    assert f"keep at least {settings.max_detection_age_days} days" in " ".join(run.stderr.split())

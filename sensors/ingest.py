@@ -32,7 +32,7 @@ from core.db import session_scope
 from core.errors import InvalidPayload
 from core.settings import Settings
 from geo import geofence
-from sensors import service, topics
+from sensors import retention, service, topics
 from sensors.schemas import DetectionPayload, DetectionRow, GatewayStatus
 
 log = logging.getLogger("borderwatch.ingest")
@@ -468,6 +468,10 @@ class IngestWorker:
         last_partition_check = time.monotonic()
         parser = threading.Thread(target=self._parse_loop, name="bw-ingest-parse", daemon=True)
         parser.start()
+        if self.settings.retention_interval_s > 0:
+            retention.start_timer(self.processor.engine, interval_s=self.settings.retention_interval_s,
+                                  keep_days=self.settings.detection_retention_days,
+                                  min_days=self.settings.max_detection_age_days, stop=self._stop)
         try:
             while not self._stop.is_set():
                 try:

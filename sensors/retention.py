@@ -9,6 +9,8 @@ months are deleted in bounded chunks, one short transaction each. A detach inter
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +19,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from core.db import session_scope
+
+log = logging.getLogger("borderwatch.retention")
+# One runner at a time across workers (pg_try_advisory_lock; the per-track locks use other keys).
+_RUNNER_LOCK = 0x62770001
 
 _PARTITIONS = text(
     r"""
@@ -116,3 +122,38 @@ def apply(engine: Engine, retention: RetentionPlan, *, chunk: int = 10_000,
         if deleted < chunk:
             break
     return report
+
+
+def run_once(engine: Engine, *, keep_days: int, min_days: int) -> RetentionReport | None:
+    """One timed run: apply the policy unless another process is running it (then None)."""
+    with engine.connect() as conn:
+        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _RUNNER_LOCK}).scalar():
+            return None
+        try:
+            conn.commit()
+            todo = plan(engine, keep_days=keep_days, min_days=min_days)
+            return apply(engine, todo) if todo.partitions else RetentionReport()
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _RUNNER_LOCK})
+            conn.commit()
+
+
+def start_timer(engine: Engine, *, interval_s: float, keep_days: int, min_days: int,
+                stop: threading.Event) -> threading.Thread:
+    """Run the policy every ``interval_s`` in a thread of its own (a detach may wait for long
+    transactions; the batch loop must not wait with it) until ``stop`` is set."""
+
+    def loop() -> None:
+        while not stop.wait(interval_s):
+            try:
+                report = run_once(engine, keep_days=keep_days, min_days=min_days)
+            except Exception:  # a failed run is retried at the next tick; ingest goes on
+                log.exception("retention run failed")
+                continue
+            if report and report.partitions_dropped:
+                log.info("retention dropped %s (%d detections), %d keys", ", ".join(report.partitions_dropped),
+                         report.rows_dropped, report.keys_deleted)
+
+    thread = threading.Thread(target=loop, name="bw-retention", daemon=True)
+    thread.start()
+    return thread

@@ -116,3 +116,25 @@ def test_a_policy_shorter_than_the_accepted_detection_age_is_refused(settings):
                          capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
     assert run.returncode == 1
     assert f"keep at least {settings.max_detection_age_days} days" in " ".join(run.stderr.split())
+
+
+def test_a_worker_applies_the_policy_on_its_timer(engine, make_gateway):
+    from tests.sensors.faultkit import Worker
+
+    gw = make_gateway()
+    sensor = next(iter(gw.sensors))
+    month = date(datetime.now(timezone.utc).year - 4, 6, 1)
+    name = f"detections_{month:%Y_%m}"
+    with session_scope(engine) as s:
+        s.execute(text("SELECT bw_ensure_detection_partitions(:m, 1)"), {"m": month})
+        service.store_detections(session=s, rows=_old_rows(sensor, [month], 10))
+    worker = Worker(f"bw-retention-{uuid.uuid4().hex[:6]}", BW_RETENTION_INTERVAL_S="0.5",
+                    BW_MQTT_TOPIC_ROOT=f"borderwatch/ret-{uuid.uuid4().hex[:6]}")
+    worker.mark()
+    worker.start()
+    try:
+        wait_for(lambda: not scalar(engine, "SELECT to_regclass(:n) IS NOT NULL", n=name), timeout=30)
+    finally:
+        worker.stop()
+    assert scalar(engine, "SELECT count(*) FROM detection_keys WHERE sensor_id = :s", s=sensor) == 0
+    assert f"retention dropped {name}" in worker.log_path.read_text()

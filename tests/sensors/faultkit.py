@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import signal
 import threading
@@ -195,8 +196,6 @@ class Worker(IngestProcess):
 
     def totals(self) -> dict[str, int]:
         """The counts the worker prints when it stops (SIGTERM)."""
-        import re
-
         tail = " ".join(self.log_path.read_text().split("--- start")[-1].split())
         found = re.findall(r"(\d+) (messages|stored|duplicates|dead letters|alerts)", tail.split("ingest stopped")[-1])
         return {name: int(n) for n, name in found}

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 import orjson
 import pytest

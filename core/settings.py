@@ -56,11 +56,11 @@ class Settings(BaseSettings):
     border_buffer_m: float = 5000.0
     # Detections older than this are rejected as stale (clock errors, replays).
     max_detection_age_days: int = 30
+    max_clock_skew_s: int = 300
     # `borderwatch retention` drops monthly detection partitions wholly older than this.
     detection_retention_days: int = 365
     # The ingest worker applies the retention policy this often (seconds; 0: only `borderwatch retention`).
     retention_interval_s: float = 0
-    max_clock_skew_s: int = 300
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

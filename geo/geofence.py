@@ -11,8 +11,10 @@ One alert per agency, track (or untracked sensor+class) and segment/zone within 
 The same statement moves each track's last known position forward.
 
 A late fix (not newer than its track's last known position: delivered out of order, e.g. by
-another worker) is stored but raises nothing: the legs around it were judged from the fixes
-that came in order, so it can neither repeat a crossing nor reverse its direction.
+another worker or resent after a reconnect) is judged between its true neighbours, the stored
+fixes just before and after it, so a leg's direction is the track's real one. What a late fix
+would report again is held back by the cooldown, which refuses an alert for a track and
+segment/zone that already has one at a later time.
 
 Several workers may hold fixes of one track at once: ``lock_tracks`` serialises them per track
 (transaction-level advisory locks, taken in sorted order in a statement of their own before the
@@ -42,27 +44,49 @@ _RAISE_ALERTS = text(
             class text, confidence real, lon float8, lat float8)
         LEFT JOIN track_positions tp ON tp.track_key = d.track_key
     ),
-    -- A new fix carries its detection along (det), so no rule has to join back to "new".
+    -- A late fix is judged between its true neighbours: the stored fixes just before and just
+    -- after it (index on track_key, observed_at). In-order fixes need only the last position.
+    neighbours AS (
+        SELECT DISTINCT ON (x.id) x.id, x.observed_at, x.track_key, x.geom
+        FROM (SELECT * FROM new WHERE late) n
+        CROSS JOIN LATERAL (
+            (SELECT d.id, d.observed_at, d.track_key, d.geom FROM detections d
+             WHERE d.track_key = n.track_key AND d.observed_at < n.observed_at
+             ORDER BY d.observed_at DESC, d.id DESC LIMIT 1)
+            UNION ALL
+            (SELECT d.id, d.observed_at, d.track_key, d.geom FROM detections d
+             WHERE d.track_key = n.track_key AND d.observed_at > n.observed_at
+             ORDER BY d.observed_at, d.id LIMIT 1)
+        ) x
+    ),
     seq AS (
-        SELECT n.id, n.observed_at, n.track_key, n.geom, true AS is_new, n AS det
-        FROM new n WHERE n.track_key IS NOT NULL AND NOT n.late
+        SELECT n.id, n.observed_at, n.track_key, n.geom, true AS is_new FROM new n WHERE n.track_key IS NOT NULL
         UNION ALL
-        SELECT tp.detection_id, tp.observed_at, tp.track_key, tp.geom, false, NULL
+        SELECT tp.detection_id, tp.observed_at, tp.track_key, tp.geom, false
         FROM track_positions tp
         WHERE tp.track_key = ANY (ARRAY(SELECT DISTINCT track_key FROM new WHERE track_key IS NOT NULL))
+        UNION ALL
+        SELECT nb.id, nb.observed_at, nb.track_key, nb.geom, false
+        FROM neighbours nb
+        WHERE nb.id NOT IN (SELECT id FROM new)
+          AND NOT EXISTS (SELECT FROM track_positions tp WHERE tp.track_key = nb.track_key AND tp.detection_id = nb.id)
     ),
     legs AS (
-        SELECT id, observed_at, track_key, geom, is_new, det,
-               lag(id) OVER w AS prev_id, lag(geom) OVER w AS prev_geom, lag(observed_at) OVER w AS prev_at
+        SELECT id, observed_at, track_key, geom, is_new,
+               lag(id) OVER w AS prev_id, lag(geom) OVER w AS prev_geom, lag(observed_at) OVER w AS prev_at,
+               lag(is_new) OVER w AS prev_new
         FROM seq
         WINDOW w AS (PARTITION BY track_key ORDER BY observed_at, id)
     ),
+    -- Every leg with a new end; a leg from a late fix to a stored one is reported on the late fix.
+    -- The leg carries that new fix's detection (det) for the rules below.
     recent_legs AS (
-        SELECT id, det, prev_id, prev_geom, ST_MakeLine(prev_geom, geom) AS line
-        FROM legs
-        WHERE is_new AND prev_geom IS NOT NULL
-          AND observed_at - prev_at <= make_interval(secs => :max_gap_s)
-          AND NOT ST_Equals(prev_geom, geom)
+        SELECT l.id, n AS det, l.prev_id, l.prev_geom, ST_MakeLine(l.prev_geom, l.geom) AS line
+        FROM legs l
+        JOIN new n ON n.id = CASE WHEN l.is_new THEN l.id ELSE l.prev_id END
+        WHERE (l.is_new OR l.prev_new) AND l.prev_geom IS NOT NULL
+          AND l.observed_at - l.prev_at <= make_interval(secs => :max_gap_s)
+          AND NOT ST_Equals(l.prev_geom, l.geom)
     ),
     crossings AS (
         SELECT l.id, l.det, l.prev_id, s.id AS segment_id, s.name, s.impact_level, s.left_state, s.right_state,
@@ -72,7 +96,7 @@ _RAISE_ALERTS = text(
         JOIN border_segments s ON ST_Intersects(s.geom, l.line)
     ),
     candidates AS (
-        SELECT 'crossing'::text AS kind, c.id AS detection_id, ARRAY[c.prev_id, c.id] AS detection_ids,
+        SELECT 'crossing'::text AS kind, (c.det).id AS detection_id, ARRAY[c.prev_id, c.id] AS detection_ids,
                c.segment_id, NULL::int AS zone_id, c.name AS target_name, c.impact_level,
                CASE WHEN c.direction < 0 THEN c.right_state ELSE c.left_state END AS from_state,
                CASE WHEN c.direction < 0 THEN c.left_state ELSE c.right_state END AS to_state,
@@ -87,7 +111,7 @@ _RAISE_ALERTS = text(
              -- only zones of the detection's own agency, or of an agreement that includes it
              AND (z.owner_agency = n.agency_code OR n.agency_code = ANY (z.member_agencies))
         LEFT JOIN legs l ON l.id = n.id AND l.is_new
-        WHERE NOT n.late AND (l.prev_geom IS NULL OR NOT ST_Intersects(z.geom, l.prev_geom))
+        WHERE l.prev_geom IS NULL OR NOT ST_Intersects(z.geom, l.prev_geom)
     ),
     ranked AS (
         SELECT DISTINCT ON ((c.det).cooldown_key, c.target) c.*, (c.det).observed_at, (c.det).sensor_id,

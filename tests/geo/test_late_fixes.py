@@ -1,5 +1,7 @@
-"""Out-of-order fixes (another worker, a redelivery) raise no second or reversed crossing and no
-zone entry; the per-track advisory locks serialise two transactions on the same track."""
+"""Out-of-order fixes (another worker, a publisher resending after a reconnect) are judged between
+their stored neighbours: no second or reversed crossing, no repeated zone entry, and a crossing
+that only late fixes show is still reported. The per-track advisory locks serialise two
+transactions on the same track."""
 
 from __future__ import annotations
 
@@ -72,12 +74,31 @@ def test_a_late_fix_on_the_other_side_raises_no_reversed_crossing(session, senso
     assert [a for a in late if a["kind"] == "zone_entry"] == []
 
 
-def test_a_late_fix_inside_a_zone_raises_no_entry(session, sensor):
-    """A late fix has no known predecessor; it must not count as entering the buffer strip."""
+def test_a_late_fix_is_judged_between_its_neighbours(session, sensor):
+    """The first fixes of a crossing track arrive after the last ones (a publisher resending after a
+    reconnect): the crossing is reported once, north -> south, on the leg to the stored fix."""
+    n1, n2, n3, s1, s2, s3 = _fixes(sensor, "resent", NORTH + SOUTH)
+    first = _batch(session, [s1, s2, s3])
+    late = _batch(session, [n1, n2, n3])
+    again = _batch(session, [n2])  # a second delivery of the same position with another event id
+    assert [a for a in first if a["kind"] == "crossing"] == []
+    crossings = [a for a in late if a["kind"] == "crossing"]
+    assert [(a["from_state"], a["to_state"], a["detection_ids"]) for a in crossings] == [("TH", "MY", [late_id(session, n3), late_id(session, s1)])]
+    assert [a for a in again if a["kind"] == "crossing"] == []
+
+
+def late_id(session, row) -> int:
+    return session.execute(text("SELECT id FROM detections WHERE event_id = :e"), {"e": row["event_id"]}).scalar_one()
+
+
+def test_a_late_fix_inside_a_zone_enters_it_once(session, sensor):
+    """out -> in -> out where the inside fix arrives last: one entry; an earlier late inside fix adds none."""
     outside, inside = (100.4190, 6.6500), (100.4195, 6.5300)
-    a, b, c = _fixes(sensor, "zone", [outside, inside, outside])
+    a, b0, b, c = _fixes(sensor, "zone", [outside, inside, inside, outside])
     _batch(session, [a, c])
-    assert [x for x in _batch(session, [b]) if x["kind"] == "zone_entry"] == []
+    entries = [x for x in _batch(session, [b]) if x["kind"] == "zone_entry"]
+    assert len(entries) == 1 and entries[0]["detection_id"] == late_id(session, b)
+    assert [x for x in _batch(session, [b0]) if x["kind"] == "zone_entry"] == []
 
 
 def test_track_locks_serialise_two_transactions_on_one_track(engine):

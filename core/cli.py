@@ -379,6 +379,51 @@ def seed_demo() -> None:
     console.print(f"[green]{len(out)} demo gateways and {len(DEMO_USERS)} demo users ready[/] ({creds_path}, {users_path})")
 
 
+@app.command()
+def retention(
+    keep_days: Annotated[Optional[int], typer.Option(
+        help="Keep detections of this many days (default: BW_DETECTION_RETENTION_DAYS).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be dropped.")] = False,
+) -> None:
+    """Drop the monthly detection partitions wholly older than the retention policy (without blocking ingest)."""
+    from core.db import get_engine
+    from sensors import retention as policy
+
+    settings = get_settings()
+    days = keep_days if keep_days is not None else settings.detection_retention_days
+    engine = get_engine()
+    try:
+        todo = policy.plan(engine, keep_days=days, min_days=settings.max_detection_age_days)
+    except policy.PolicyTooShort as exc:
+        _fail(str(exc))
+    table = Table(title=f"Detection partitions older than {days} days (before {todo.cutoff:%Y-%m-%d %H:%M} UTC)")
+    for col in ("partition", "ends", "rows"):
+        table.add_column(col)
+    for part in todo.partitions:
+        table.add_row(part.name, f"{part.upper:%Y-%m-%d}", f"{part.rows:,}" + (" (detach pending)" if part.pending else ""))
+    console.print(table)
+    console.print(f"detection_keys rows to delete: {todo.keys:,}")
+    if dry_run or not todo.partitions:
+        console.print("dry run: nothing dropped" if dry_run else "nothing to drop")
+        return
+    with _progress() as progress:
+        parts = progress.add_task("detaching and dropping partitions", total=len(todo.partitions))
+        keys = progress.add_task("deleting detection keys", total=max(todo.keys, 1))
+
+        def step(what: str, n: int) -> None:
+            if what == "detection_keys":
+                progress.update(keys, advance=n)
+            else:
+                progress.update(parts, advance=1, description=f"dropped {what}")
+
+        report = policy.apply(engine, todo, progress=step)
+        progress.update(keys, completed=max(todo.keys, 1))
+    console.print(
+        f"[green]dropped {len(report.partitions_dropped)} partitions ({report.rows_dropped:,} detections), "
+        f"deleted {report.keys_deleted:,} detection keys"
+    )
+
+
 # -- long-running processes -----------------------------------------------------------------
 @app.command()
 def ingest(

@@ -41,7 +41,9 @@ class Settings(BaseSettings):
 
     # Topic root of the MQTT contract (docs/mqtt.md).
     mqtt_topic_root: str = "borderwatch/v1"
-    ingest_share_group: str = "bw-ingest"
+    # Empty: one worker on the plain subscription ROOT/gw/#, which Mosquitto 2.0 restores intact
+    # after a restart. Several workers set the same group (e.g. "bw-ingest") to split the stream.
+    ingest_share_group: str = ""
     ingest_client_id: str = "bw-ingest-1"
     # Micro-batches: whichever cap is reached first closes a batch.
     ingest_batch_size: int = 1000
@@ -57,6 +59,10 @@ class Settings(BaseSettings):
     # Detections older than this are rejected as stale (clock errors, replays).
     max_detection_age_days: int = 30
     max_clock_skew_s: int = 300
+    # `borderwatch retention` drops monthly detection partitions wholly older than this.
+    detection_retention_days: int = 365
+    # The ingest worker applies the retention policy this often (seconds; 0: only `borderwatch retention`).
+    retention_interval_s: float = 0
 
     # A tile server on the operators' own network (``https://tiles.example/{z}/{x}/{y}.png``);
     # empty: the maps draw their base layer from the shipped Natural Earth countries only.

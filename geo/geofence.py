@@ -8,15 +8,29 @@ Rules:
   before (or that has no track).
 Zone entries count only for zones of the detection's agency (owner or agreement member).
 One alert per agency, track (or untracked sensor+class) and segment/zone within the cooldown.
+The same statement moves each track's last known position forward.
+
 Hysteresis: a tracked position within ``hysteresis_m`` of a border segment or of the edge of a
 zone that alerts on entry (table ``fence_edges``) neither ends a leg nor enters a zone nor moves
 the track; GPS noise near a line cannot flap, and the crossing is seen on the first fix clearly
 past it, however many minutes later. With ``zone_dwell_s`` > 0 a tracked object's zone entry
 is left to ``geo.analytics.raise_zone_entries_after_dwell``.
-The same statement moves each track's last known position forward.
+
+A late fix (not newer than its track's last known position: delivered out of order, e.g. by
+another worker or resent after a reconnect) is judged between its true neighbours, the stored
+fixes just before and after it, so a leg's direction is the track's real one. What a late fix
+would report again is held back by the cooldown, which refuses an alert for a track and
+segment/zone that already has one at a later time.
+
+Several workers may hold fixes of one track at once: ``lock_tracks`` serialises them per track
+(transaction-level advisory locks, taken in sorted order in a statement of their own before the
+batch's statements), so each batch's geofence statement sees the track positions the previous
+batch of that track committed.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -29,6 +43,8 @@ _RAISE_ALERTS = text(
                -- per agency: a vessel seen by two agencies' receivers alerts each of them
                d.agency_code || '|' || coalesce(d.track_key, 'sensor:' || d.sensor_id || ':' || d.class)
                    AS cooldown_key,
+               -- a late fix: its track has already moved past it (out-of-order delivery)
+               coalesce(d.observed_at <= tp.observed_at, false) AS late,
                -- hysteresis: a tracked position this close to a border line or an entry zone's edge
                -- counts only once the track is clearly on one side again (it never ends a leg)
                d.track_key IS NOT NULL AND EXISTS (
@@ -38,28 +54,56 @@ _RAISE_ALERTS = text(
         FROM jsonb_to_recordset(CAST(:detections AS jsonb)) AS d(
             id bigint, observed_at timestamptz, sensor_id text, agency_code text, event_id text, track_key text,
             class text, confidence real, lon float8, lat float8)
+        LEFT JOIN track_positions tp ON tp.track_key = d.track_key
     ),
-    -- A new fix carries its detection along (det), so no rule has to join back to "new".
+    -- A late fix is judged between its true neighbours: the stored fixes just before and just
+    -- after it (index on track_key, observed_at). In-order fixes need only the last position.
+    neighbours AS (
+        SELECT DISTINCT ON (x.id) x.id, x.observed_at, x.track_key, x.geom
+        FROM (SELECT * FROM new WHERE late AND NOT in_band) n
+        CROSS JOIN LATERAL (
+            (SELECT d.id, d.observed_at, d.track_key, d.geom FROM detections d
+             WHERE d.track_key = n.track_key AND d.observed_at < n.observed_at
+               AND NOT EXISTS (SELECT 1 FROM fence_edges f WHERE ST_DWithin(
+                   f.geom, d.geom, :hysteresis_m / (111320.0 * cos(radians(ST_Y(d.geom))))))
+             ORDER BY d.observed_at DESC, d.id DESC LIMIT 1)
+            UNION ALL
+            (SELECT d.id, d.observed_at, d.track_key, d.geom FROM detections d
+             WHERE d.track_key = n.track_key AND d.observed_at > n.observed_at
+               AND NOT EXISTS (SELECT 1 FROM fence_edges f WHERE ST_DWithin(
+                   f.geom, d.geom, :hysteresis_m / (111320.0 * cos(radians(ST_Y(d.geom))))))
+             ORDER BY d.observed_at, d.id LIMIT 1)
+        ) x
+    ),
     seq AS (
-        SELECT n.id, n.observed_at, n.track_key, n.geom, true AS is_new, n AS det FROM new n
+        SELECT n.id, n.observed_at, n.track_key, n.geom, true AS is_new FROM new n
         WHERE n.track_key IS NOT NULL AND NOT n.in_band
         UNION ALL
-        SELECT tp.detection_id, tp.observed_at, tp.track_key, tp.geom, false, NULL
+        SELECT tp.detection_id, tp.observed_at, tp.track_key, tp.geom, false
         FROM track_positions tp
         WHERE tp.track_key = ANY (ARRAY(SELECT DISTINCT track_key FROM new WHERE track_key IS NOT NULL))
+        UNION ALL
+        SELECT nb.id, nb.observed_at, nb.track_key, nb.geom, false
+        FROM neighbours nb
+        WHERE nb.id NOT IN (SELECT id FROM new)
+          AND NOT EXISTS (SELECT FROM track_positions tp WHERE tp.track_key = nb.track_key AND tp.detection_id = nb.id)
     ),
     legs AS (
-        SELECT id, observed_at, track_key, geom, is_new, det,
-               lag(id) OVER w AS prev_id, lag(geom) OVER w AS prev_geom, lag(observed_at) OVER w AS prev_at
+        SELECT id, observed_at, track_key, geom, is_new,
+               lag(id) OVER w AS prev_id, lag(geom) OVER w AS prev_geom, lag(observed_at) OVER w AS prev_at,
+               lag(is_new) OVER w AS prev_new
         FROM seq
         WINDOW w AS (PARTITION BY track_key ORDER BY observed_at, id)
     ),
+    -- Every leg with a new end; a leg from a late fix to a stored one is reported on the late fix.
+    -- The leg carries that new fix's detection (det) for the rules below.
     recent_legs AS (
-        SELECT id, det, prev_id, prev_geom, ST_MakeLine(prev_geom, geom) AS line
-        FROM legs
-        WHERE is_new AND prev_geom IS NOT NULL
-          AND observed_at - prev_at <= make_interval(secs => :max_gap_s)
-          AND NOT prev_geom = geom  -- exact coordinate equality (PostGIS 3), much cheaper than ST_Equals
+        SELECT l.id, n AS det, l.prev_id, l.prev_geom, ST_MakeLine(l.prev_geom, l.geom) AS line
+        FROM legs l
+        JOIN new n ON n.id = CASE WHEN l.is_new THEN l.id ELSE l.prev_id END
+        WHERE (l.is_new OR l.prev_new) AND l.prev_geom IS NOT NULL
+          AND l.observed_at - l.prev_at <= make_interval(secs => :max_gap_s)
+          AND NOT l.prev_geom = l.geom  -- exact coordinate equality (PostGIS 3), cheaper than ST_Equals
     ),
     crossings AS (
         SELECT l.id, l.det, l.prev_id, s.id AS segment_id, s.name, s.impact_level, s.left_state, s.right_state,
@@ -69,7 +113,7 @@ _RAISE_ALERTS = text(
         JOIN border_segments s ON ST_Intersects(s.geom, l.line)
     ),
     candidates AS (
-        SELECT 'crossing'::text AS kind, c.id AS detection_id, ARRAY[c.prev_id, c.id] AS detection_ids,
+        SELECT 'crossing'::text AS kind, (c.det).id AS detection_id, ARRAY[c.prev_id, c.id] AS detection_ids,
                c.segment_id, NULL::int AS zone_id, c.name AS target_name, c.impact_level,
                CASE WHEN c.direction < 0 THEN c.right_state ELSE c.left_state END AS from_state,
                CASE WHEN c.direction < 0 THEN c.left_state ELSE c.right_state END AS to_state,
@@ -141,6 +185,23 @@ _RAISE_ALERTS = text(
     SELECT * FROM inserted ORDER BY observed_at, id
     """
 )
+
+
+_LOCK_TRACKS = text(
+    """
+    SELECT pg_advisory_xact_lock(k)
+    FROM (SELECT DISTINCT hashtextextended(t, 0) AS k FROM unnest(CAST(:keys AS text[])) AS t) s
+    ORDER BY k
+    """
+)
+
+
+def lock_tracks(*, session: Session, track_keys: Iterable[str]) -> None:
+    """Hold each track of a batch until the transaction ends; keys are taken in sorted order, so two
+    batches that share tracks wait for each other instead of deadlocking."""
+    keys = sorted(set(track_keys))
+    if keys:
+        session.execute(_LOCK_TRACKS, {"keys": keys}).all()
 
 
 def raise_alerts(*, session: Session, detections_json: str, cooldown_s: int, max_gap_s: int,

@@ -38,7 +38,7 @@ from core.db import session_scope
 from core.errors import InvalidPayload
 from core.settings import Settings
 from geo import geofence
-from sensors import ais, rules, service, topics
+from sensors import ais, retention, rules, service, topics
 from sensors.schemas import DetectionPayload, DetectionRow, GatewayStatus
 
 log = logging.getLogger("borderwatch.ingest")
@@ -302,6 +302,8 @@ class BatchProcessor:
             if assembled.rows:
                 stored = stored.merged(service.store_detections(session=session, rows=assembled.rows))
             rows, dead = batch.rows + assembled.rows, batch.dead + assembled.dead
+            # Other workers may hold fixes of the same tracks: wait for their batches to commit.
+            geofence.lock_tracks(session=session, track_keys=(r["track_key"] for r in rows if r["track_key"]))
             result.alerts = geofence.raise_alerts(
                 session=session,
                 detections_json=stored.keys_json,
@@ -584,6 +586,10 @@ class IngestWorker:
         last_partition_check = last_sweep = time.monotonic()
         parser = threading.Thread(target=self._parse_loop, name="bw-ingest-parse", daemon=True)
         parser.start()
+        if self.settings.retention_interval_s > 0:
+            retention.start_timer(self.processor.engine, interval_s=self.settings.retention_interval_s,
+                                  keep_days=self.settings.detection_retention_days,
+                                  min_days=self.settings.max_detection_age_days, stop=self._stop)
         # Stage 2 stores the next batch on its own connection while stage 3 commits the current one.
         storer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bw-ingest-store")
         current: StagedBatch | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, TypedDict
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from sensors.models import DETECTION_CLASSES, SENSOR_KINDS
 
@@ -13,6 +13,15 @@ Token = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r
 IdentifierKey = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$")]
 IdentifierValue = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
 ObjectClass = Literal[DETECTION_CLASSES]  # type: ignore[valid-type]
+_REAL_MIN = 1.18e-38  # smallest normal PostgreSQL `real` (float4); below it the database refuses the value
+
+
+def _as_real(value: float | None) -> float | None:
+    """Values stored as `real` that are too small for it become 0 (a confidence of 1e-300 is 0)."""
+    return 0.0 if value is not None and 0 < abs(value) < _REAL_MIN else value
+
+
+Real = AfterValidator(_as_real)
 
 
 class DetectionPayload(BaseModel):
@@ -26,10 +35,10 @@ class DetectionPayload(BaseModel):
     lon: float | None = Field(default=None, ge=-180, le=180)
     lat: float | None = Field(default=None, ge=-90, le=90)
     object_class: ObjectClass = Field(alias="class")
-    confidence: float = Field(ge=0, le=1)
+    confidence: Annotated[float, Real] = Field(ge=0, le=1)
     track_id: Token | None = None
-    speed_mps: float | None = Field(default=None, ge=0, le=400)
-    heading_deg: float | None = Field(default=None, ge=0, le=360)
+    speed_mps: Annotated[float | None, Real] = Field(default=None, ge=0, le=400)
+    heading_deg: Annotated[float | None, Real] = Field(default=None, ge=0, le=360)
     identifiers: dict[IdentifierKey, IdentifierValue] = Field(default_factory=dict, max_length=16)
 
     @model_validator(mode="after")

@@ -43,6 +43,11 @@ def worker_status(root: str, client_id: str) -> str:
 
 def ingest_subscriptions(root: str, share_group: str) -> list[str]:
     # Everything under gw/, so a message on a wrong topic still reaches the dead letters.
+    # No share group: one worker with a plain subscription, which Mosquitto 2.0 restores intact
+    # from its persistence file after a restart (a restored $share subscription receives nothing
+    # until its worker subscribes again).
+    if not share_group:
+        return [f"{root}/gw/#"]
     return [f"$share/{share_group}/{root}/gw/#"]
 
 

@@ -356,6 +356,10 @@ class IngestWorker:
         self._stop = threading.Event()
         self._generation = 0
         self._connected = threading.Event()
+        self._filters = topics.ingest_subscriptions(settings.mqtt_topic_root, settings.ingest_share_group)
+        # Filters the broker session still holds from an earlier run with other settings.
+        self._stale: list[str] = []
+        self._unsubscribed = threading.Event()
         self.failed = False
         self.totals = {"messages": 0, "stored": 0, "duplicates": 0, "dead": 0, "alerts": 0, "batches": 0}
         self.client = self._make_client()
@@ -379,6 +383,7 @@ class IngestWorker:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_unsubscribe = lambda *args: self._unsubscribed.set()
         self._address = (host, port)
         return client
 
@@ -393,10 +398,11 @@ class IngestWorker:
             self._queue.clear()
         with self._parsed.mutex:
             self._parsed.queue.clear()
+        if self._stale:
+            # The session outlives the worker: drop what it no longer wants, or it gets each message twice.
+            client.unsubscribe(self._stale)
         options = SubscribeOptions(qos=1)
-        client.subscribe(
-            [(t, options) for t in topics.ingest_subscriptions(self.settings.mqtt_topic_root, self.settings.ingest_share_group)]
-        )
+        client.subscribe([(t, options) for t in self._filters])
         client.publish(
             topics.worker_status(self.settings.mqtt_topic_root, self.client_id),
             b'{"status":"online"}',
@@ -574,9 +580,30 @@ class IngestWorker:
         for alert in alerts:
             self.client.publish(topics.alerts(root, alert["agency_code"]), orjson.dumps(alert), qos=1)
 
+    def _load_session_filters(self) -> None:
+        with session_scope(self.processor.engine) as session:
+            previous = service.session_filters(session=session, client_id=self.client_id)
+            if not previous:
+                # Nothing recorded yet: the session may hold the earlier default, the shared group
+                # "bw-ingest" (unsubscribing a filter the session does not hold is harmless).
+                previous = set(topics.ingest_subscriptions(self.settings.mqtt_topic_root, "bw-ingest"))
+            self._stale = sorted(previous - set(self._filters))
+            if not self._stale:
+                service.record_session_filters(session=session, client_id=self.client_id, filters=self._filters)
+
+    def _record_session_filters(self) -> None:
+        """Once the broker confirmed the unsubscription, the session holds just our filters."""
+        try:
+            with session_scope(self.processor.engine) as session:
+                service.record_session_filters(session=session, client_id=self.client_id, filters=self._filters)
+            self._stale = []
+        except (OperationalError, DBAPIError) as exc:
+            log.warning("could not record the session's subscriptions (%s); later", exc.__class__.__name__)
+
     def run(self) -> None:
         """Connect and process until ``stop()``; reconnects and retries on its own."""
         self.processor.ensure_partitions()
+        self._load_session_filters()
         host, port = self._address
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 7 * 24 * 3600
@@ -603,6 +630,8 @@ class IngestWorker:
                 if current is not None:
                     self._handle(current, ahead)
                 current = ahead.result() if ahead is not None else None
+                if self._stale and self._unsubscribed.is_set():
+                    self._record_session_filters()
                 if time.monotonic() - last_partition_check > _PARTITION_CHECK_S:
                     try:
                         self.processor.ensure_partitions()

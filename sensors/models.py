@@ -180,6 +180,16 @@ class AlertCooldown(Base):
     last_observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
+class IngestSubscription(Base):
+    """A topic filter an ingest worker's persistent broker session holds (see sensors.ingest)."""
+
+    __tablename__ = "ingest_subscriptions"
+
+    client_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    topic_filter: Mapped[str] = mapped_column(Text, primary_key=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
 class DeadLetter(Base):
     __tablename__ = "dead_letters"
 

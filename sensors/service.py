@@ -12,13 +12,13 @@ from datetime import datetime
 import orjson
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, NotFound
 from core.models import Agency
 from sensors import topics
-from sensors.models import Gateway, Sensor
+from sensors.models import Gateway, IngestSubscription, Sensor
 from sensors.schemas import DetectionRow, GatewayCreate, SensorCreate
 
 # Mosquitto's own password-file format ($7$ = PBKDF2-SHA512), so the broker checks gateways itself.
@@ -182,6 +182,18 @@ def mark_sensors_seen(*, session: Session, rows: Sequence[DetectionRow]) -> None
         ),
         {"ids": list(newest), "ats": list(newest.values())},
     )
+
+
+def session_filters(*, session: Session, client_id: str) -> set[str]:
+    """The topic filters recorded for an ingest worker's broker session."""
+    return set(session.scalars(select(IngestSubscription.topic_filter).where(IngestSubscription.client_id == client_id)))
+
+
+def record_session_filters(*, session: Session, client_id: str, filters: Sequence[str]) -> None:
+    """Record exactly these filters for the worker's session (after the stale ones were unsubscribed)."""
+    session.execute(delete(IngestSubscription).where(IngestSubscription.client_id == client_id))
+    session.add_all(IngestSubscription(client_id=client_id, topic_filter=f) for f in filters)
+    session.flush()
 
 
 def record_dead_letters(*, session: Session, letters: Sequence[tuple[str, bytes, str]]) -> None:

@@ -7,7 +7,7 @@ around now every hour (``bw_ensure_detection_partitions``). Any rows the default
 holds move into monthly partitions created for them.
 
 Revision ID: 0005_retention
-Revises: 0001
+Revises: 0003_analytics
 """
 from alembic import op
 

@@ -5,6 +5,7 @@ one alert with the right direction although fixes of one track reach both worker
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -61,3 +62,39 @@ def test_two_workers_split_one_stream_and_alert_each_crossing_once(settings, eng
     assert alerts["crossing_found"] == alerts["crossing_expected"] == MESSAGES // faultkit.FIXES_PER_TRACK // 5
     assert alerts["crossing_doubled"] == alerts["crossing_wrong_direction"] == alerts["crossing_unexpected"] == 0
     assert alerts["zone_doubled"] == alerts["zone_unexpected"] == 0
+
+
+def test_a_worker_that_leaves_its_share_group_gets_each_message_once(settings, engine, make_gateway):
+    """The broker session outlives the worker, subscriptions included: a worker that comes back
+    without its share group unsubscribes the group's filter, or it would get everything twice."""
+    gw = make_gateway(sensors={unique("cam"): (100.40 + i * 0.002, 6.53) for i in range(faultkit.SENSORS_PER_GATEWAY)})
+    gateway = faultkit.Gateway(gw.id, gw.agency, gw.password, list(gw.sensors))
+    root = f"borderwatch/switch-{uuid.uuid4().hex[:6]}"
+    client_id = unique("bw-switch")
+    n = 200
+    stream = faultkit.make_stream(gateway, root, n, tag=unique("w"))
+    shared = faultkit.Worker(client_id, BW_MQTT_TOPIC_ROOT=root, BW_INGEST_SHARE_GROUP=unique("bw-group"))
+    shared.mark()
+    shared.start()
+    shared.stop()
+    plain = faultkit.Worker(client_id, BW_MQTT_TOPIC_ROOT=root, BW_INGEST_SHARE_GROUP="")
+    _, _, user, password = settings.mqtt_parts(settings.mqtt_api_url)
+    publisher = None
+    try:
+        plain.mark()
+        plain.start()
+        # Both filters were held by the session until the worker's unsubscription was confirmed.
+        wait_for(lambda: scalar(engine, "SELECT count(*) FROM ingest_subscriptions WHERE client_id = :c",
+                                c=client_id) == 1, timeout=30, interval=0.1)
+        publisher = faultkit.Publisher(settings, gateway, stream, 1000, credentials=(user, password)).start()
+        publisher.thread.join(60)
+        count = lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = ANY(:s)", s=gateway.sensors)  # noqa: E731
+        wait_for(lambda: count() == n, timeout=60, interval=0.2)
+        time.sleep(1.0)
+    finally:
+        if publisher:
+            publisher.close()
+        plain.stop()
+    totals = plain.totals()
+    assert totals["messages"] == n and totals["duplicates"] == 0, totals
+    assert scalar(engine, "SELECT topic_filter FROM ingest_subscriptions WHERE client_id = :c", c=client_id) == f"{root}/gw/#"

@@ -43,7 +43,7 @@ def prepare(settings, engine) -> None:
     from geo import service as geo_service
 
     with session_scope(engine) as s:
-        s.execute(text("TRUNCATE detections, detection_keys, alerts, alert_cooldowns, track_positions, dead_letters"))
+        s.execute(text("TRUNCATE detections, detection_keys, alerts, alert_cooldowns, track_positions, dead_letters CASCADE"))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE"))
     with session_scope(engine) as s:

@@ -209,7 +209,7 @@ class ApiServer:
 
 def growth(settings, engine, meter, args, progress) -> list[dict]:
     with session_scope(engine) as s:
-        s.execute(text("TRUNCATE detections, detection_keys, alerts, alert_cooldowns, track_positions"))
+        s.execute(text("TRUNCATE detections, detection_keys, alerts, alert_cooldowns, track_positions CASCADE"))
     run = secrets.token_hex(3)
     stored, rows = 0, []
     api = ApiServer(settings, engine)

@@ -98,7 +98,7 @@ def prepare(settings, engine) -> dict:
     with session_scope(engine) as s:
         s.execute(text(
             "TRUNCATE detections, detection_keys, alerts, alert_cooldowns, track_positions, dead_letters, "
-            "ais_fragments, ais_gaps, encounters, loiter_states, sensor_health"))
+            "ais_fragments, ais_gaps, encounters, loiter_states, sensor_health CASCADE"))
     with session_scope(engine) as s:
         if not s.execute(text("SELECT count(*) FROM border_segments")).scalar():
             geo_service.load_shipped_borders(session=s, buffer_m=settings.border_buffer_m)

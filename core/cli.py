@@ -514,5 +514,34 @@ def run(
                 p.kill()
 
 
+@app.command("cot-serve")
+def cot_serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback: the stream is plain TCP).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (8087 is TAK's usual plain CoT input).")] = 8087,
+    interval: Annotated[float, typer.Option(help="Seconds between looks for changes.")] = 1.0,
+    refresh: Annotated[float, typer.Option(help="Seconds between full pictures (markers stay fresh).")] = 60.0,
+    alert_hours: Annotated[float, typer.Option(help="Alerts observed within this many hours are in the picture.")] = 24.0,
+) -> None:
+    """Stream Cursor-on-Target events of units, alerts and incidents over TCP to TAK clients.
+
+    A client's first line is its access token (POST /api/v1/auth/token); it then receives its
+    agency's picture and one event per change.
+    """
+    import asyncio
+
+    from interop.cot_server import CotServer
+
+    server = CotServer(interval=interval, refresh=refresh, alert_hours=alert_hours,
+                       on_event=lambda message: console.log(message))
+
+    def ready(bound: int) -> None:
+        console.print(f"[green]CoT stream on {host}:{bound}[/] (first line: an access token)")
+
+    try:
+        asyncio.run(server.serve(host, port, ready))
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
 if __name__ == "__main__":
     app()

@@ -287,6 +287,25 @@ def gateway_add_sensor(
     console.print(f"[green]sensor {sensor_id} registered")
 
 
+@gateway_app.command("frigate-zone")
+def gateway_frigate_zone(
+    sensor_id: Annotated[str, typer.Argument(help="The camera's sensor id.")],
+    zone: Annotated[str, typer.Argument(help="The zone's name in the camera's Frigate configuration.")],
+    polygon: Annotated[str, typer.Option(help="The zone on the ground: WKT POLYGON in lon/lat (WGS 84).")],
+) -> None:
+    """Place a Frigate zone of a camera on the map: its detections in that zone are put there."""
+    from core.db import session_scope
+    from core.errors import BorderwatchError
+    from sensors import frigate
+
+    try:
+        with session_scope() as session:
+            frigate.set_zone(session=session, sensor_id=sensor_id, name=zone, polygon_wkt=polygon)
+    except BorderwatchError as exc:
+        _fail(exc.message)
+    console.print(f"[green]Frigate zone {zone} of {sensor_id} placed")
+
+
 @gateway_app.command("sync-broker")
 def gateway_sync_broker() -> None:
     """Rewrite the broker's password file and ACL from the registry and reload it."""

@@ -562,5 +562,40 @@ def cot_serve(
         console.print("stopped")
 
 
+
+@app.command("webhooks-deliver")
+def webhooks_deliver(
+    interval: Annotated[float, typer.Option(help="Seconds between cycles when there is nothing to do.")] = 1.0,
+    timeout: Annotated[float, typer.Option(help="Seconds a receiver has to answer.")] = 10.0,
+    max_attempts: Annotated[int, typer.Option(help="Attempts before a delivery is given up.")] = 6,
+    backoff: Annotated[float, typer.Option(help="Seconds before the first retry; doubled each time.")] = 30.0,
+    once: Annotated[bool, typer.Option(help="Run one cycle and exit.")] = False,
+) -> None:
+    """Deliver the agencies' alerts to their webhook subscriptions (signed POSTs, retries with back-off)."""
+    from core.db import session_scope
+    from interop.webhooks import Deliverer
+
+    deliverer = Deliverer(session_scope, timeout_s=timeout, max_attempts=max_attempts, backoff_s=backoff)
+    delivered = failed = 0
+    try:
+        with console.status("delivering webhooks") as status:
+            while True:
+                queued, outcomes = deliverer.run_once()
+                delivered += sum(o.delivered for o in outcomes)
+                failed += sum(not o.delivered for o in outcomes)
+                status.update(f"delivering webhooks: {delivered} delivered, {failed} failed attempts")
+                if queued or outcomes:
+                    console.log(f"queued {queued}, attempted {len(outcomes)}")
+                if once:
+                    break
+                if not outcomes:
+                    time.sleep(interval)
+    except KeyboardInterrupt:
+        console.print("stopped")
+    finally:
+        deliverer.close()
+    console.print(f"{delivered} delivered, {failed} failed attempts")
+
+
 if __name__ == "__main__":
     app()

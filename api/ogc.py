@@ -16,8 +16,10 @@ from fastapi import APIRouter, Path, Query, Request
 from api import ogc_features as ogc
 from api.deps import PrincipalDep, SessionDep
 from api.responses import CompactJSONResponse, GeoJSONResponse
+from api.schemas import ErrorOut
 
-router = APIRouter(prefix="/ogc", tags=["ogc api features"])
+router = APIRouter(prefix="/ogc", tags=["ogc api features"],
+                   responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 404: {"model": ErrorOut}})
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"

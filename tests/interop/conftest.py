@@ -4,6 +4,7 @@ OWSLib, CoT parsers) read only this test's data."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 import pytest
@@ -18,6 +19,19 @@ class CommittedAgency:
     operator: str
     token: str
     factory: Factory
+
+    def commit(self) -> None:
+        """Commit what the factory wrote; its test gateways get a real (unused) broker password hash
+        first, so the broker's password file stays loadable for the other tests."""
+        from sqlalchemy import text
+
+        from sensors.service import mosquitto_password_hash
+
+        self.factory.session.execute(
+            text("UPDATE gateways SET mqtt_password_hash = :h WHERE mqtt_password_hash = 'x' AND name = 'test gateway'"),
+            {"h": mosquitto_password_hash(secrets.token_urlsafe(24))},
+        )
+        self.factory.session.commit()
 
 
 @pytest.fixture

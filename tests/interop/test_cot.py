@@ -63,7 +63,7 @@ def cot_world(committed_agency):
     alert = f.alert(sensor, committed_agency.code, 100.421, 6.631, now(), kind="crossing", object_class="person")
     other = f.agency()
     other_alert = f.alert(f.sensor(other, 100.42, 6.63), other, 100.42, 6.63, now())
-    f.session.commit()
+    committed_agency.commit()
     return committed_agency, {"land": land.id, "boat": boat.id, "open": open_incident.id, "closed": closed.id,
                               "alert": alert, "other_alert": other_alert, "sensor": sensor}
 
@@ -158,7 +158,7 @@ def test_tcp_stream_sends_the_picture_then_each_change(cot_stream, cot_world):
         # A new alert is one more event on the open stream.
         f = agency.factory
         alert = f.alert(ids["sensor"], agency.code, 100.45, 6.65, now(), kind="zone_entry", object_class="vehicle")
-        f.session.commit()
+        agency.commit()
         (event,) = _read_events(sock, buffer, 1)
         assert event.uid == f"borderwatch.alert.{alert}" and event.type == "a-u-G-E-V"
 

@@ -28,7 +28,7 @@ def ogc_world(committed_agency):
     alerts = [f.alert(sensor, committed_agency.code, 100.42, 6.63, t0 + timedelta(minutes=i)) for i in (0, 30)]
     other = f.agency()
     other_alert = f.alert(f.sensor(other, 100.42, 6.63), other, 100.42, 6.63, t0)
-    f.session.commit()
+    committed_agency.commit()
     return committed_agency, sensor, detections, alerts, other_alert
 
 

@@ -60,7 +60,7 @@ def hooks_world(committed_agency):
     f = committed_agency.factory
     supervisor = f.user(committed_agency.code, role="supervisor")
     sensor = f.sensor(committed_agency.code, 100.42, 6.63)
-    f.session.commit()
+    committed_agency.commit()
     principal = Principal(username=supervisor, agency_code=committed_agency.code, role="supervisor")
     return committed_agency, principal, f.token(supervisor), sensor
 
@@ -101,7 +101,7 @@ def test_signed_delivery_retried_after_a_500_and_logged(engine, api_server, hook
         f.alert(sensor, agency.code, 100.42, 6.63, now(), kind="zone_entry", severity="high")  # kind filtered
         other = f.agency()
         f.alert(f.sensor(other, 100.42, 6.63), other, 100.42, 6.63, now(), kind="crossing", severity="high")
-        f.session.commit()
+        agency.commit()
 
         deliverer = _deliverer(engine, timeout_s=5, max_attempts=4, backoff_s=0.3)
         try:
@@ -157,7 +157,7 @@ def test_failures_are_retried_until_given_up_and_a_4xx_is_final(engine, hooks_wo
             subs = [webhooks.create(session=s, principal=principal, webhook_in=webhooks.WebhookCreate(url=r.url)).id
                     for r in (broken, gone, slow)]
         alert = f.alert(sensor, agency.code, 100.42, 6.63, now())
-        f.session.commit()
+        agency.commit()
         deliverer = _deliverer(engine, timeout_s=0.5, max_attempts=3, backoff_s=0.1)
         try:
             wait_for(lambda: deliverer.run_once() is not None and all(

@@ -22,6 +22,14 @@ from api.params import DEFAULT_LIMIT, MAX_LIMIT, BBox, TimeRange
 from core.security import Principal
 
 
+# The agency scope of each feature table, as a WHERE condition on the alias used below (the
+# caller's agency is the :agency bind parameter). Segments and states are shared geography.
+ZONE_SCOPE = "(z.owner_agency = :agency OR z.member_agencies @> ARRAY[CAST(:agency AS varchar)])"
+SENSOR_SCOPE = "s.agency_code = :agency"
+DETECTION_SCOPE = "d.agency_code = :agency"
+ALERT_SCOPE = "a.agency_code = :agency"
+
+
 def _rfc3339(column: str) -> str:
     return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 
@@ -153,7 +161,7 @@ def zones_geojson(
 ) -> str:
     """Zones the caller's agency owns or is a member of (joint sectors)."""
     where = _Where(params={"limit": limit, "agency": principal.agency_code})
-    where.add("(z.owner_agency = :agency OR z.member_agencies @> ARRAY[CAST(:agency AS varchar)])")
+    where.add(ZONE_SCOPE)
     where.bbox("z.geom", bbox)
     where.any_of("z.kind", "kinds", kinds)
     page = f"""
@@ -184,7 +192,7 @@ def sensors_geojson(
 ) -> str:
     """The caller's agency's sensors, with the status of the gateway they publish through."""
     where = _Where(params={"limit": limit, "agency": principal.agency_code})
-    where.add("s.agency_code = :agency")
+    where.add(SENSOR_SCOPE)
     where.bbox("s.location", bbox)
     where.any_of("s.kind", "kinds", kinds)
     page = f"""
@@ -224,7 +232,7 @@ def detections_geojson(
     for what arrived since their last poll, whatever the observation time says).
     """
     where = _Where(params={"limit": limit, "agency": principal.agency_code})
-    where.add("d.agency_code = :agency")
+    where.add(DETECTION_SCOPE)
     where.time_range("d.observed_at", time_range)
     if received_since is not None:
         where.add("d.received_at >= :received_since", received_since=received_since)
@@ -269,7 +277,7 @@ def alerts_geojson(
 ) -> str:
     """The caller's agency's alerts, newest first."""
     where = _Where(params={"limit": limit, "agency": principal.agency_code})
-    where.add("a.agency_code = :agency")
+    where.add(ALERT_SCOPE)
     where.time_range("a.observed_at", time_range)
     where.bbox("a.geom", bbox)
     where.any_of("a.kind", "kinds", kinds)
@@ -314,7 +322,7 @@ def detection_density(
     centre of mass, busiest cells first. One grouped statement however many detections there are.
     """
     where = _Where(params={"limit": limit, "agency": principal.agency_code, "cell": cell_deg})
-    where.add("d.agency_code = :agency")
+    where.add(DETECTION_SCOPE)
     where.time_range("d.observed_at", time_range)
     where.bbox("d.geom", bbox)
     sql = f"""

@@ -30,6 +30,7 @@ def _require_editor(principal: Principal) -> None:
         raise NotAuthorised(f"role {principal.role} may not change the watch-list")
 
 
+
 @router.get("", response_model=list[WatchlistEntryOut], summary="The caller's agency's watch-list entries")
 def list_entries(
     session: SessionDep,

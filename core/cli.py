@@ -287,6 +287,25 @@ def gateway_add_sensor(
     console.print(f"[green]sensor {sensor_id} registered")
 
 
+@gateway_app.command("frigate-zone")
+def gateway_frigate_zone(
+    sensor_id: Annotated[str, typer.Argument(help="The camera's sensor id.")],
+    zone: Annotated[str, typer.Argument(help="The zone's name in the camera's Frigate configuration.")],
+    polygon: Annotated[str, typer.Option(help="The zone on the ground: WKT POLYGON in lon/lat (WGS 84).")],
+) -> None:
+    """Place a Frigate zone of a camera on the map: its detections in that zone are put there."""
+    from core.db import session_scope
+    from core.errors import BorderwatchError
+    from sensors import frigate
+
+    try:
+        with session_scope() as session:
+            frigate.set_zone(session=session, sensor_id=sensor_id, name=zone, polygon_wkt=polygon)
+    except BorderwatchError as exc:
+        _fail(exc.message)
+    console.print(f"[green]Frigate zone {zone} of {sensor_id} placed")
+
+
 @gateway_app.command("sync-broker")
 def gateway_sync_broker() -> None:
     """Rewrite the broker's password file and ACL from the registry and reload it."""
@@ -557,6 +576,70 @@ def run(
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+@app.command("cot-serve")
+def cot_serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback: the stream is plain TCP).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (8087 is TAK's usual plain CoT input).")] = 8087,
+    interval: Annotated[float, typer.Option(help="Seconds between looks for changes.")] = 1.0,
+    refresh: Annotated[float, typer.Option(help="Seconds between full pictures (markers stay fresh).")] = 60.0,
+    alert_hours: Annotated[float, typer.Option(help="Alerts observed within this many hours are in the picture.")] = 24.0,
+) -> None:
+    """Stream Cursor-on-Target events of units, alerts and incidents over TCP to TAK clients.
+
+    A client's first line is its access token (POST /api/v1/auth/token); it then receives its
+    agency's picture and one event per change.
+    """
+    import asyncio
+
+    from interop.cot_server import CotServer
+
+    server = CotServer(interval=interval, refresh=refresh, alert_hours=alert_hours,
+                       on_event=lambda message: console.log(message))
+
+    def ready(bound: int) -> None:
+        console.print(f"[green]CoT stream on {host}:{bound}[/] (first line: an access token)")
+
+    try:
+        asyncio.run(server.serve(host, port, ready))
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+
+@app.command("webhooks-deliver")
+def webhooks_deliver(
+    interval: Annotated[float, typer.Option(help="Seconds between cycles when there is nothing to do.")] = 1.0,
+    timeout: Annotated[float, typer.Option(help="Seconds a receiver has to answer.")] = 10.0,
+    max_attempts: Annotated[int, typer.Option(help="Attempts before a delivery is given up.")] = 6,
+    backoff: Annotated[float, typer.Option(help="Seconds before the first retry; doubled each time.")] = 30.0,
+    once: Annotated[bool, typer.Option(help="Run one cycle and exit.")] = False,
+) -> None:
+    """Deliver the agencies' alerts to their webhook subscriptions (signed POSTs, retries with back-off)."""
+    from core.db import session_scope
+    from interop.webhooks import Deliverer
+
+    deliverer = Deliverer(session_scope, timeout_s=timeout, max_attempts=max_attempts, backoff_s=backoff)
+    delivered = failed = 0
+    try:
+        with console.status("delivering webhooks") as status:
+            while True:
+                queued, outcomes = deliverer.run_once()
+                delivered += sum(o.delivered for o in outcomes)
+                failed += sum(not o.delivered for o in outcomes)
+                status.update(f"delivering webhooks: {delivered} delivered, {failed} failed attempts")
+                if queued or outcomes:
+                    console.log(f"queued {queued}, attempted {len(outcomes)}")
+                if once:
+                    break
+                if not outcomes:
+                    time.sleep(interval)
+    except KeyboardInterrupt:
+        console.print("stopped")
+    finally:
+        deliverer.close()
+    console.print(f"{delivered} delivered, {failed} failed attempts")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import geo.models  # noqa: F401
 import sensors.models  # noqa: F401
 import geo.analytics_models  # noqa: F401
 import sensors.analytics_models  # noqa: F401
+import sensors.frigate_models  # noqa: F401
+import interop.webhook_models  # noqa: F401
 import watchlists.models  # noqa: F401
 import patrols.models  # noqa: F401
 from core.models import Base

@@ -28,7 +28,8 @@ Not root:    prints the `sudo apt-get install ...` command to run and exits 1.
 Options:
   --check       only report; exit 1 if something is missing, install nothing
   --test-tools  also the tools the test suite uses: docker-compose (validates docker-compose.yml),
-                chromium (the browser the map tests drive headless through Playwright)
+                chromium (the browser the map tests drive headless through Playwright),
+                gdal-bin (ogrinfo/ogr2ogr open the OGC API Features endpoint)
   -h, --help show this help
 
 Exit status: 0 when everything is present (or was installed), 1 otherwise.
@@ -178,6 +179,12 @@ if [ "$TEST_TOOLS" -eq 1 ]; then
     else
         miss "chromium (headless browser for the map tests)"
         MISSING+=("chromium")
+    fi
+    if have_cmd ogrinfo; then
+        ok "gdal-bin (ogrinfo/ogr2ogr read the OGC API Features endpoint)"
+    else
+        miss "gdal-bin (ogrinfo/ogr2ogr read the OGC API Features endpoint)"
+        MISSING+=("gdal-bin")
     fi
 fi
 

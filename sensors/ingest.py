@@ -38,7 +38,7 @@ from core.db import session_scope
 from core.errors import InvalidPayload
 from core.settings import Settings
 from geo import geofence
-from sensors import ais, retention, rules, service, topics
+from sensors import ais, frigate, retention, rules, service, topics
 from sensors.schemas import DetectionPayload, DetectionRow, GatewayStatus
 
 log = logging.getLogger("borderwatch.ingest")
@@ -152,6 +152,7 @@ class BatchProcessor:
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
         self._topics: dict[str, topics.Topic | str] = {}  # topic -> its parts, or why it is refused
         self.analytics = rules.Analytics(settings)  # AIS, watch-lists, track rules, sensor health
+        self.frigate_zones = frigate.FrigateZones()
 
     def parse_detection(self, topic: topics.Topic, payload: bytes, window: tuple[datetime, datetime]) -> DetectionRow:
         """One detection payload checked against the contract and the registry; ``window`` is the
@@ -203,6 +204,15 @@ class BatchProcessor:
             "raw": raw,
         }
 
+    def parse_frigate(self, topic: topics.Topic, payload: bytes, window: tuple[datetime, datetime]) -> list[DetectionRow]:
+        """A Frigate camera event relayed by the camera's gateway (sensors/frigate.py)."""
+        sensor = self.registry.sensor(topic.sensor)
+        if sensor is None or sensor.gateway_id != topic.gateway or sensor.agency_code != topic.agency:
+            raise InvalidPayload(f"sensor {topic.sensor!r} is not registered to gateway {topic.gateway!r} of {topic.agency!r}")
+        self.frigate_zones.prepare(self.engine, {sensor.id})
+        return frigate.parse_event(payload, sensor=sensor, zones=self.frigate_zones, window=window,
+                                   max_bytes=self.settings.max_payload_bytes)
+
     def parse_status(self, topic: topics.Topic, payload: bytes) -> tuple[str, datetime]:
         if self.registry.gateway_agency(topic.gateway) != topic.agency:
             raise InvalidPayload(f"gateway {topic.gateway!r} is not registered for agency {topic.agency!r}")
@@ -252,6 +262,8 @@ class BatchProcessor:
                     raise InvalidPayload(error)
                 if topic.kind == "detections":
                     batch.rows.append(self.parse_detection(topic, msg.payload, window))
+                elif topic.kind == "frigate":
+                    batch.rows += self.parse_frigate(topic, msg.payload, window)
                 elif topic.kind == "ais":
                     self.analytics.parse_ais(batch.ais, registry=self.registry, topic=topic, message_topic=msg.topic,
                                              payload=msg.payload, now=now)

@@ -9,7 +9,7 @@ from core.errors import InvalidPayload
 
 @dataclass(frozen=True)
 class Topic:
-    kind: str  # "detections", "ais" or "status"
+    kind: str  # "detections", "ais", "frigate" or "status"
     agency: str
     gateway: str
     sensor: str | None = None
@@ -27,6 +27,11 @@ def detections(root: str, agency: str, gateway: str, sensor: str) -> str:
 def ais(root: str, agency: str, gateway: str, sensor: str) -> str:
     """Raw NMEA sentences (``!AIVDM``/``!AIVDO``) of an AIS receiver, one or more lines per message."""
     return f"{gateway_prefix(root, agency, gateway)}/{sensor}/ais"
+
+
+def frigate(root: str, agency: str, gateway: str, sensor: str) -> str:
+    """Frigate's ``frigate/events`` messages of the camera ``sensor``, relayed as they are."""
+    return f"{gateway_prefix(root, agency, gateway)}/{sensor}/frigate"
 
 
 def gateway_status(root: str, agency: str, gateway: str) -> str:
@@ -61,6 +66,8 @@ def parse(root: str, topic: str) -> Topic:
         return Topic("detections", parts[0], parts[1], parts[2])
     if len(parts) == 4 and parts[3] == "ais":
         return Topic("ais", parts[0], parts[1], parts[2])
+    if len(parts) == 4 and parts[3] == "frigate":
+        return Topic("frigate", parts[0], parts[1], parts[2])
     if len(parts) == 3 and parts[2] == "status":
         return Topic("status", parts[0], parts[1])
-    raise InvalidPayload(f"topic {topic!r} is not a detections or status topic (nor an ais topic)")
+    raise InvalidPayload(f"topic {topic!r} is not a detections or status topic (nor an ais or frigate topic)")

@@ -1,0 +1,2 @@
+"""The standards other tools speak: Cursor-on-Target for TAK clients, Frigate camera events,
+signed outbound webhooks."""

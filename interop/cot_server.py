@@ -1,0 +1,110 @@
+"""``borderwatch cot-serve``: a Cursor-on-Target stream over plain TCP, the way TAK clients take a
+"TCP input" (ATAK: *Network Preferences → Manage Inputs*, or a TAK Server federation input).
+
+A client authenticates with its first line: a Borderwatch access token (``POST
+/api/v1/auth/token``) followed by a newline, so the stream has the same identity, roles and
+agency scope as the HTTP API and no second credential store. A missing, invalid or expired
+token closes the connection without a byte sent. Then the server sends the current picture
+(units, incidents, recent alerts), then one event per change as the live feed sees it, and
+the whole picture again every ``refresh`` seconds so markers do not go stale. Each event is a
+stand-alone XML document (declaration included) followed by a newline.
+
+The listener binds to loopback by default: the stream is plain TCP, so anything beyond the
+host belongs behind a TLS terminator (stunnel, nginx stream) or a VPN.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+from core.db import session_scope
+from core.errors import NotAuthenticated
+from core.security import Principal
+from interop import cot
+from patrols import service as patrols
+
+log = logging.getLogger("borderwatch.cot")
+MAX_TOKEN_LINE = 8192
+TYPES = ("unit", "alert", "incident")
+
+
+class CotServer:
+    def __init__(self, *, interval: float = 1.0, refresh: float = 60.0, alert_hours: float = 24.0,
+                 auth_timeout: float = 10.0, on_event: Callable[[str], None] | None = None) -> None:
+        self.interval, self.refresh, self.alert_hours, self.auth_timeout = interval, refresh, alert_hours, auth_timeout
+        self.on_event = on_event or (lambda message: None)
+        self.connections = 0
+
+    @property
+    def stale_after(self) -> timedelta:
+        # A marker outlives two missed refreshes.
+        return timedelta(seconds=3 * self.refresh)
+
+    def _authenticate(self, token: str) -> Principal:
+        from api.deps import resolve_principal
+
+        with session_scope() as session:
+            return resolve_principal(session=session, token=token)
+
+    def _start(self, principal: Principal) -> tuple[list[bytes], patrols.LiveCursor]:
+        with session_scope() as session:
+            cursor = cot.picture_cursor(session=session, principal=principal, alert_hours=self.alert_hours)
+            changes = patrols.live_changes(session=session, principal=principal, cursor=cursor, types=TYPES,
+                                           clock=time.monotonic())
+        return cot.events(changes, now=datetime.now(timezone.utc), stale_after=self.stale_after), cursor
+
+    def _changes(self, principal: Principal, cursor: patrols.LiveCursor) -> list[bytes]:
+        with session_scope() as session:
+            changes = patrols.live_changes(session=session, principal=principal, cursor=cursor, types=TYPES,
+                                           clock=time.monotonic())
+        return cot.events(changes, now=datetime.now(timezone.utc), stale_after=self.stale_after)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        try:
+            line = await asyncio.wait_for(reader.readline(), self.auth_timeout)
+            token = line[:MAX_TOKEN_LINE].strip().decode("ascii", "replace")
+            principal = await asyncio.to_thread(self._authenticate, token)
+        except (asyncio.TimeoutError, NotAuthenticated, ConnectionError) as exc:
+            self.on_event(f"refused {peer}: {getattr(exc, 'message', None) or type(exc).__name__}")
+            writer.close()
+            return
+        self.connections += 1
+        self.on_event(f"{peer} connected as {principal.username} ({principal.agency_code})")
+        try:
+            picture, cursor = await asyncio.to_thread(self._start, principal)
+            await self._send(writer, picture)
+            next_refresh = time.monotonic() + self.refresh
+            while not reader.at_eof():
+                await asyncio.sleep(self.interval)  # what a client sends after its token is ignored
+                if time.monotonic() >= next_refresh:
+                    picture, cursor = await asyncio.to_thread(self._start, principal)
+                    await self._send(writer, picture)
+                    next_refresh = time.monotonic() + self.refresh
+                else:
+                    await self._send(writer, await asyncio.to_thread(self._changes, principal, cursor))
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except Exception:  # one client's failure must not stop the others
+            log.exception("CoT stream to %s failed", peer)
+        finally:
+            self.connections -= 1
+            self.on_event(f"{peer} disconnected")
+            writer.close()
+
+    @staticmethod
+    async def _send(writer: asyncio.StreamWriter, events: list[bytes]) -> None:
+        if events:
+            writer.write(b"".join(cot.document(e) + b"\n" for e in events))
+            await writer.drain()
+
+    async def serve(self, host: str, port: int, ready: Callable[[int], None] | None = None) -> None:
+        server = await asyncio.start_server(self.handle, host, port, limit=MAX_TOKEN_LINE * 2)
+        if ready:
+            ready(server.sockets[0].getsockname()[1])
+        async with server:
+            await server.serve_forever()

@@ -1,0 +1,58 @@
+"""Tamper-evident audit trail: audit_log, chained by SHA-256, append-only by trigger.
+
+Revision ID: 0007_audit
+Revises: 0003_analytics
+Create Date: 2026-11-22 16:40:00
+"""
+from alembic import op
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+revision = "0007_audit"
+down_revision = "0003_analytics"
+branch_labels = None
+depends_on = None
+
+# Refuses every UPDATE, DELETE and TRUNCATE, whoever sends it. The table's owner (the
+# application's role runs the migrations, so it owns the table) or a superuser can still
+# disable or drop the trigger: the hash chain, checked by `borderwatch audit verify`, is what
+# reveals such edits, and an anchor kept outside the database what reveals a rewritten chain.
+APPEND_ONLY = """
+CREATE FUNCTION bw_audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'audit_log is append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+  FOR EACH ROW EXECUTE FUNCTION bw_audit_log_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+  FOR EACH STATEMENT EXECUTE FUNCTION bw_audit_log_append_only();
+"""
+
+
+def upgrade() -> None:
+    op.create_table(
+        "audit_log",
+        sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("agencies", postgresql.ARRAY(sa.String(32)), nullable=False),
+        sa.Column("actor", sa.String(96), nullable=False),
+        sa.Column("action", sa.String(64), nullable=False),
+        sa.Column("entity_type", sa.String(32), nullable=False),
+        sa.Column("entity_id", sa.String(96), nullable=False),
+        sa.Column("details", postgresql.JSONB(), nullable=False),
+        sa.Column("prev_hash", sa.String(64), nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("seq"),
+        sa.UniqueConstraint("hash", name="audit_log_hash_key"),
+        sa.CheckConstraint("seq >= 1", name="audit_seq_positive"),
+        sa.CheckConstraint("hash ~ '^[0-9a-f]{64}$' AND prev_hash ~ '^[0-9a-f]{64}$'", name="audit_hash_hex"),
+    )
+    op.create_index("ix_audit_log_agencies", "audit_log", ["agencies"], postgresql_using="gin")
+    op.create_index("ix_audit_log_entity", "audit_log", ["entity_type", "entity_id"])
+    op.execute(APPEND_ONLY)
+
+
+def downgrade() -> None:
+    op.drop_table("audit_log")
+    op.execute("DROP FUNCTION IF EXISTS bw_audit_log_append_only()")

@@ -1,4 +1,5 @@
-"""Tamper-evident audit trail: audit_log, chained by SHA-256, append-only by trigger.
+"""Tamper-evident audit trail: audit_log, chained by SHA-256, append-only by trigger; pushes of alerts
+and incidents to partner agencies (the liaison hotline).
 
 Revision ID: 0007_audit
 Revises: 0003_analytics
@@ -51,8 +52,26 @@ def upgrade() -> None:
     op.create_index("ix_audit_log_agencies", "audit_log", ["agencies"], postgresql_using="gin")
     op.create_index("ix_audit_log_entity", "audit_log", ["entity_type", "entity_id"])
     op.execute(APPEND_ONLY)
+    op.create_table(
+        "partner_pushes",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("from_agency", sa.String(32), sa.ForeignKey("agencies.code"), nullable=False),
+        sa.Column("to_agency", sa.String(32), sa.ForeignKey("agencies.code"), nullable=False),
+        sa.Column("item_type", sa.String(16), nullable=False),
+        sa.Column("item_id", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("pushed_by", sa.String(64), nullable=False),
+        sa.Column("pushed_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column("item", postgresql.JSONB(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.CheckConstraint("item_type IN ('alert', 'incident')", name="partner_push_item_type_known"),
+        sa.CheckConstraint("from_agency <> to_agency", name="partner_push_to_a_partner"),
+    )
+    op.create_index("ix_partner_pushes_to", "partner_pushes", ["to_agency", "id"])
+    op.create_index("ix_partner_pushes_from", "partner_pushes", ["from_agency", "id"])
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE IF EXISTS partner_pushes")
     op.drop_table("audit_log")
     op.execute("DROP FUNCTION IF EXISTS bw_audit_log_append_only()")

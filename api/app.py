@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, FastAPI
 
-from api import audit, auth, errors, geo, health, liaison, live, maps, patrols, watchlists
+from api import audit, auth, errors, geo, health, liaison, live, maps, patrols, reports, watchlists
 from api.responses import CompactJSONResponse
 
 API_PREFIX = "/api/v1"
@@ -44,6 +44,7 @@ def create_app() -> FastAPI:
     api.include_router(live.router)
     api.include_router(audit.router)
     api.include_router(liaison.router)
+    api.include_router(reports.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(maps.router)

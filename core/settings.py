@@ -41,6 +41,8 @@ class Settings(BaseSettings):
 
     # Topic root of the MQTT contract (docs/mqtt.md).
     mqtt_topic_root: str = "borderwatch/v1"
+    # Report cells counting fewer persons than this are suppressed (people/service.py).
+    report_min_cell: int = 5
     ingest_share_group: str = "bw-ingest"
     ingest_client_id: str = "bw-ingest-1"
     # Micro-batches: whichever cap is reached first closes a batch.

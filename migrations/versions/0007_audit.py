@@ -1,5 +1,5 @@
 """Tamper-evident audit trail: audit_log, chained by SHA-256, append-only by trigger; pushes of alerts
-and incidents to partner agencies (the liaison hotline).
+and incidents to partner agencies (the liaison hotline); persons involved in incidents.
 
 Revision ID: 0007_audit
 Revises: 0003_analytics
@@ -69,9 +69,30 @@ def upgrade() -> None:
     )
     op.create_index("ix_partner_pushes_to", "partner_pushes", ["to_agency", "id"])
     op.create_index("ix_partner_pushes_from", "partner_pushes", ["from_agency", "id"])
+    op.create_table(
+        "incident_persons",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("incident_id", sa.BigInteger(), sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("agency_code", sa.String(32), nullable=False),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("sex", sa.String(16), nullable=False),
+        sa.Column("age_group", sa.String(16), nullable=False),
+        sa.Column("nationality", sa.String(2)),
+        sa.Column("created_by", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.CheckConstraint("role IN ('victim', 'suspect', 'witness')", name="person_role_known"),
+        sa.CheckConstraint("sex IN ('female', 'male', 'other', 'unknown')", name="person_sex_known"),
+        sa.CheckConstraint("age_group IN ('0-11', '12-17', '18-29', '30-49', '50+', 'unknown')",
+                           name="person_age_group_known"),
+        sa.CheckConstraint("nationality ~ '^[A-Z]{2}$'", name="person_nationality_iso2"),
+    )
+    op.create_index("ix_incident_persons_incident", "incident_persons", ["incident_id"])
+    op.create_index("ix_incident_persons_agency", "incident_persons", ["agency_code"])
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE IF EXISTS incident_persons")
     op.execute("DROP TABLE IF EXISTS partner_pushes")
     op.drop_table("audit_log")
     op.execute("DROP FUNCTION IF EXISTS bw_audit_log_append_only()")

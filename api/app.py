@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, FastAPI
 
-from api import auth, cot, errors, geo, health, live, maps, ogc, patrols, watchlists, webhooks
+from api import audit, auth, cot, errors, geo, health, liaison, live, maps, ogc, patrols, reports, watchlists, webhooks
 from api.responses import CompactJSONResponse
 
 API_PREFIX = "/api/v1"
@@ -45,6 +45,9 @@ def create_app() -> FastAPI:
     api.include_router(ogc.router)
     api.include_router(cot.router)
     api.include_router(webhooks.router)
+    api.include_router(audit.router)
+    api.include_router(liaison.router)
+    api.include_router(reports.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(maps.router)

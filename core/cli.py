@@ -25,12 +25,24 @@ services_app = typer.Typer(help="Start, stop and inspect the project-local Postg
 gateway_app = typer.Typer(help="Register sensor gateways and their sensors (and their broker credentials).")
 app.add_typer(services_app, name="services")
 app.add_typer(gateway_app, name="gateway")
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 
 
 def _fail(message: str) -> None:
     console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(1)
+
+
+def _cli_actor() -> str:
+    """Who the audit trail records for a command: the operating-system user who ran it."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return f"cli:uid-{os.getuid()}"
 
 
 def _progress() -> Progress:
@@ -41,6 +53,45 @@ def _progress() -> Progress:
         TimeElapsedColumn(),
         console=console,
     )
+
+
+# -- audit ----------------------------------------------------------------------------------
+@audit_app.command("verify")
+def audit_verify(
+    anchor: Annotated[Optional[str], typer.Option(
+        help="SEQ:HASH printed by an earlier verify and kept outside the database: also catches entries "
+             "cut from the end and a chain rewritten from there.")] = None,
+) -> None:
+    """Check the whole hash chain; say where it breaks (altered, removed, reordered entries), exit 1 if it does."""
+    from audit import service as audit
+    from core.db import session_scope
+    from core.errors import BorderwatchError
+
+    try:
+        pinned = audit.parse_anchor(anchor) if anchor else None
+    except BorderwatchError as exc:
+        _fail(exc.message)
+    with session_scope() as session:
+        # One snapshot for the whole walk: entries appended meanwhile are checked next time.
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        total = audit.count_entries(session=session)
+        with _progress() as progress:
+            task = progress.add_task("verifying the audit chain", total=total)
+            result = audit.verify(session=session, anchor=pinned,
+                                  progress=lambda n: progress.update(task, completed=n))
+            progress.update(task, completed=result.checked, total=max(total, result.checked))
+    for problem in result.problems:
+        console.print(f"[bold red]{problem.kind}[/] at {problem.seq}: {problem.message}")
+    if result.more_problems:
+        console.print(f"[red]... and {result.more_problems} more")
+    if not result.ok:
+        console.print(f"[bold red]audit chain broken[/]: {len(result.problems) + result.more_problems} problem(s) "
+                      f"in {result.checked} entries; first at entry {result.problems[0].seq}")
+        raise typer.Exit(1)
+    console.print(f"[green]audit chain intact[/]: {result.checked} entries")
+    if result.head_seq:
+        # The head, to keep elsewhere and pass back as --anchor next time.
+        print(f"{result.head_seq}:{result.head_hash}")
 
 
 # -- services -------------------------------------------------------------------------------
@@ -195,7 +246,8 @@ def create_agency(
 
     try:
         with session_scope() as session:
-            service.create_agency(session=session, code=code, country=country or code[:2], name=name)
+            service.create_agency(session=session, code=code, country=country or code[:2], name=name,
+                                  actor=_cli_actor())
     except BorderwatchError as exc:
         _fail(exc.message)
     console.print(f"[green]agency {code} created")
@@ -218,7 +270,8 @@ def create_user(
     )
     try:
         with session_scope() as session:
-            service.create_user(session=session, username=username, agency_code=agency, role=role, password=password)
+            service.create_user(session=session, username=username, agency_code=agency, role=role, password=password,
+                                actor=_cli_actor())
     except BorderwatchError as exc:
         _fail(exc.message)
     console.print(f"[green]user {username} ({agency}, {role}) created")
@@ -384,11 +437,12 @@ def seed_demo() -> None:
             if session.query(User).filter_by(username=u["username"]).first() is None:
                 core_service.create_user(
                     session=session, username=u["username"], agency_code=u["agency"], role=u["role"],
-                    password=password,
+                    password=password, actor=_cli_actor(),
                 )
             elif not known:
                 # The demo account exists but its password file was lost: give it a new one.
-                core_service.set_password(session=session, username=u["username"], password=password)
+                core_service.set_password(session=session, username=u["username"], password=password,
+                                          actor=_cli_actor())
     with session_scope() as session:
         _sync_broker(session)
     creds_path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from audit import service as audit
 from core.errors import Conflict, InvalidInput, NotFound
 from core.models import ROLES, Agency, User
 from core.security import (
@@ -22,11 +23,13 @@ from core.security import (
 MIN_PASSWORD_LENGTH = 12
 AGENCY_CODE = re.compile(r"^[A-Z]{2}-[A-Z0-9]{2,24}$")
 COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
+# The actor recorded for changes made outside a signed-in request (migrations, scripts, tests).
+SYSTEM_ACTOR = "system"
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
 
 
-def create_agency(*, session: Session, code: str, country: str, name: str) -> Agency:
-    """Create an agency ``CC-NAME`` of the member state ``CC``."""
+def create_agency(*, session: Session, code: str, country: str, name: str, actor: str = SYSTEM_ACTOR) -> Agency:
+    """Create an agency ``CC-NAME`` of the member state ``CC`` (recorded in the audit trail as ``actor``'s)."""
     if not AGENCY_CODE.match(code or ""):
         raise InvalidInput(f"agency code {code!r} must look like TH-RTP (country code, dash, 2-24 of A-Z 0-9)",
                            field="code")
@@ -42,10 +45,13 @@ def create_agency(*, session: Session, code: str, country: str, name: str) -> Ag
     agency = Agency(code=code, country=country, name=name)
     session.add(agency)
     session.flush()
+    audit.record(session=session, actor=actor, action="agency.create", entity_type="agency", entity_id=code,
+                 agencies=[code], details={"country": country, "name": name})
     return agency
 
 
-def create_user(*, session: Session, username: str, agency_code: str, role: str, password: str) -> User:
+def create_user(*, session: Session, username: str, agency_code: str, role: str, password: str,
+                actor: str = SYSTEM_ACTOR) -> User:
     """Create an active user of an existing agency; the password is stored only as an argon2 hash."""
     if not USERNAME.match(username or ""):
         raise InvalidInput(
@@ -67,11 +73,13 @@ def create_user(*, session: Session, username: str, agency_code: str, role: str,
     )
     session.add(user)
     session.flush()
+    audit.record(session=session, actor=actor, action="user.create", entity_type="user", entity_id=username,
+                 agencies=[agency_code], details={"role": role})
     return user
 
 
-def set_password(*, session: Session, username: str, password: str) -> User:
-    """Replace a user's password (same rules as at creation)."""
+def set_password(*, session: Session, username: str, password: str, actor: str = SYSTEM_ACTOR) -> User:
+    """Replace a user's password (same rules as at creation); the audit trail records that, not the password."""
     if not MIN_PASSWORD_LENGTH <= len(password or "") <= MAX_PASSWORD_LENGTH:
         raise InvalidInput(
             f"password must have {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters", field="password"
@@ -79,6 +87,8 @@ def set_password(*, session: Session, username: str, password: str) -> User:
     user = get_user(session=session, username=username)
     user.password_hash = hash_password(password)
     session.flush()
+    audit.record(session=session, actor=actor, action="user.password", entity_type="user", entity_id=username,
+                 agencies=[user.agency_code])
     return user
 
 

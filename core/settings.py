@@ -41,6 +41,8 @@ class Settings(BaseSettings):
 
     # Topic root of the MQTT contract (docs/mqtt.md).
     mqtt_topic_root: str = "borderwatch/v1"
+    # Report cells counting fewer persons than this are suppressed (people/service.py).
+    report_min_cell: int = 5
     # Empty: one worker on the plain subscription ROOT/gw/#, which Mosquitto 2.0 restores intact
     # after a restart. Several workers set the same group (e.g. "bw-ingest") to split the stream.
     ingest_share_group: str = ""

@@ -13,6 +13,9 @@ import sensors.frigate_models  # noqa: F401
 import interop.webhook_models  # noqa: F401
 import watchlists.models  # noqa: F401
 import patrols.models  # noqa: F401
+import audit.models  # noqa: F401
+import liaison.models  # noqa: F401
+import people.models  # noqa: F401
 from core.models import Base
 from core.settings import get_settings
 

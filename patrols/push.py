@@ -61,3 +61,18 @@ def publish_tasking(tasking: TaskingOut, *, settings: Settings | None = None, ti
     except (OSError, RuntimeError, ValueError) as exc:
         log.error("tasking %s not pushed to %s: %s", tasking.id, topic, exc)
         return False
+
+
+def publish_json(topic: str, body: dict, *, settings: Settings | None = None, timeout_s: float = 5.0) -> bool:
+    """Publish one JSON object (QoS 1) with the API's broker user; False (and a log line) if it cannot."""
+    settings = settings or get_settings()
+    if not settings.mqtt_api_url:
+        log.warning("BW_MQTT_API_URL is not set: nothing published on %s", topic)
+        return False
+    try:
+        info = _connected_client(settings).publish(topic, orjson.dumps(body), qos=1)
+        info.wait_for_publish(timeout=timeout_s)
+        return info.is_published()
+    except (OSError, RuntimeError, ValueError) as exc:
+        log.error("not published on %s: %s", topic, exc)
+        return False

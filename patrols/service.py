@@ -20,6 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from audit import service as audit
+from audit.service import Change
 from core.errors import Conflict, InvalidInput, NotAuthorised, NotFound
 from core.models import User
 from core.security import Principal
@@ -58,6 +60,7 @@ UNIT_TRANSITIONS = {
     "returning": ("available", "off_duty"),
     "off_duty": ("available",),
 }
+ENDED_TASKING_ACTIONS = {"completed": "tasking.complete", "cancelled": "tasking.cancel"}
 DOMAIN_KINDS = {"maritime": ("maritime", "air"), "land": ("land", "air")}
 
 
@@ -187,6 +190,10 @@ def create_unit(*, session: Session, principal: Principal, unit_in: schemas.Unit
     )
     session.add(unit)
     session.flush()
+    audit.record(session=session, actor=principal.username, action="unit.create", entity_type="unit",
+                 entity_id=unit.id, agencies=[unit.agency_code],
+                 details={"callsign": unit.callsign, "kind": unit.kind, "status": "available",
+                          "username": unit.username})
     return get_unit(session=session, principal=principal, unit_id=unit.id)
 
 
@@ -240,6 +247,8 @@ def issue_unit_credential(*, session: Session, principal: Principal, unit_id: in
     password = secrets.token_urlsafe(24)
     unit.mqtt_password_hash = mosquitto_password_hash(password)
     session.flush()
+    audit.record(session=session, actor=principal.username, action="unit.credential", entity_type="unit",
+                 entity_id=unit.id, agencies=[unit.agency_code], details={"mqtt_username": mqtt_username(unit.id)})
     return schemas.UnitCredential(
         mqtt_username=mqtt_username(unit.id), mqtt_password=password,
         taskings_topic=taskings_topic(topic_root, unit.agency_code, unit.id),
@@ -287,6 +296,9 @@ def change_unit_status(*, session: Session, principal: Principal, unit_id: int,
     if target == "off_duty" and tasking is not None:
         raise IllegalTransition(f"unit {unit.callsign} has open tasking {tasking.id}; it cannot go off duty",
                                 tasking_id=tasking.id)
+    audit.record(session=session, actor=principal.username, action="unit.status", entity_type="unit",
+                 entity_id=unit.id, agencies=[unit.agency_code, principal.agency_code],
+                 details={"from": unit.status, "to": target})
     unit.status = target
     unit.status_at = datetime.now(timezone.utc)
     session.flush()
@@ -449,6 +461,11 @@ def create_incident(*, session: Session, principal: Principal,
         session.execute(text("UPDATE alerts SET status = 'incident' WHERE id = ANY(CAST(:ids AS bigint[]))"),
                         {"ids": [a.id for a in alerts]})
     session.flush()
+    audit.record(session=session, actor=principal.username, action="incident.create", entity_type="incident",
+                 entity_id=incident.id, agencies=[incident.agency_code],
+                 details={"title": incident.title, "category": incident.category, "priority": incident.priority,
+                          "domain": domain, "state": state, "lon": lon, "lat": lat,
+                          "alert_ids": [a.id for a in alerts]})
     return get_incident(session=session, principal=principal, incident_id=incident.id)
 
 
@@ -492,6 +509,8 @@ def add_note(*, session: Session, principal: Principal, incident_id: int, note: 
     _add_event(session, incident.id, principal.username, "note", note=note)
     incident.updated_at = datetime.now(timezone.utc)
     session.flush()
+    audit.record(session=session, actor=principal.username, action="incident.note", entity_type="incident",
+                 entity_id=incident.id, agencies=[incident.agency_code], details={"note": note})
     return timeline(session=session, principal=principal, incident_id=incident_id)
 
 
@@ -512,6 +531,9 @@ def _incident_follows(session: Session, incident_id: int, target: str, actor: st
     if incident.status in order and order[target] > order[incident.status]:
         _add_event(session, incident.id, actor, "status", status_from=incident.status, status_to=target, note=note,
                    details=details)
+        audit.record(session=session, actor=actor, action="incident.status", entity_type="incident",
+                     entity_id=incident.id, agencies=[incident.agency_code],
+                     details={"from": incident.status, "to": target, "reason": note, **details})
         incident.status = target
         session.flush()
 
@@ -527,6 +549,7 @@ def change_incident_status(*, session: Session, principal: Principal, incident_i
     if incident.status == "closed" or (incident.status in CLOSED_INCIDENT and target != "closed"):
         raise IllegalTransition(f"incident {incident_id} is {incident.status}; it can only be closed",
                                 status=incident.status, requested=target)
+    status_from = incident.status
     _add_event(session, incident.id, principal.username, "status", status_from=incident.status, status_to=target,
                note=change.note)
     incident.status = target
@@ -536,18 +559,28 @@ def change_incident_status(*, session: Session, principal: Principal, incident_i
         """WITH ended AS (
                UPDATE taskings SET status = CASE status WHEN 'accepted' THEN 'completed' ELSE 'cancelled' END
                WHERE incident_id = :id AND status IN ('assigned', 'accepted')
-               RETURNING id, unit_id, status)
+               RETURNING id, unit_id, unit_agency_code, status)
            , freed AS (
                UPDATE patrol_units u SET status = 'available', status_at = now()
                FROM ended WHERE u.id = ended.unit_id AND u.status IN ('en_route', 'on_scene', 'returning')
-               RETURNING u.id)
+               RETURNING u.id, u.agency_code, (SELECT p.status FROM patrol_units p WHERE p.id = u.id) AS was)
            SELECT (SELECT coalesce(json_agg(ended), '[]') FROM ended)::text AS ended,
-                  (SELECT coalesce(json_agg(id), '[]') FROM freed)::text AS freed"""
+                  (SELECT coalesce(json_agg(freed), '[]') FROM freed)::text AS freed"""
     ), {"id": incident.id}).one()
+    changes = [Change(principal.username, "incident.status", "incident", incident.id, [incident.agency_code],
+                      {"from": status_from, "to": target, "note": change.note})]
     for ended in orjson.loads(freed.ended):
         _add_event(session, incident.id, principal.username, "tasking", status_to=ended["status"],
                    details={"tasking_id": ended["id"], "unit_id": ended["unit_id"]})
+        changes.append(Change(principal.username, ENDED_TASKING_ACTIONS[ended["status"]],
+                              "tasking", ended["id"], [incident.agency_code, ended["unit_agency_code"]],
+                              {"incident_id": incident.id, "unit_id": ended["unit_id"], "to": ended["status"]}))
+    for unit in orjson.loads(freed.freed):
+        changes.append(Change(principal.username, "unit.status", "unit", unit["id"],
+                              [unit["agency_code"], incident.agency_code],
+                              {"from": unit["was"], "to": "available", "incident_id": incident.id}))
     session.flush()
+    audit.record_many(session=session, changes=changes)
     return get_incident(session=session, principal=principal, incident_id=incident_id)
 
 
@@ -724,6 +757,10 @@ def assign(*, session: Session, principal: Principal, incident_id: int,
     _add_event(session, incident.id, principal.username, "tasking", status_to="assigned",
                details={"tasking_id": tasking.id, "unit_id": unit.id, "callsign": unit.callsign,
                         "eta_s": tasking.eta_s})
+    audit.record(session=session, actor=principal.username, action="tasking.create", entity_type="tasking",
+                 entity_id=tasking.id, agencies=[tasking.agency_code, tasking.unit_agency_code],
+                 details={"incident_id": incident.id, "unit_id": unit.id, "callsign": unit.callsign,
+                          "eta_s": tasking.eta_s, "note": tasking.note})
     _incident_follows(session, incident.id, "assigned", principal.username, f"unit {unit.callsign} tasked",
                       {"tasking_id": tasking.id, "unit_id": unit.id})
     return get_tasking(session=session, principal=principal, tasking_id=tasking.id)
@@ -756,6 +793,13 @@ def accept(*, session: Session, principal: Principal, tasking_id: int,
     note = response.note if response else None
     _add_event(session, tasking.incident_id, principal.username, "tasking", status_from="assigned",
                status_to="accepted", note=note, details={"tasking_id": tasking.id, "unit_id": unit.id})
+    audit.record_many(session=session, changes=[
+        Change(principal.username, "tasking.accept", "tasking", tasking.id,
+               [tasking.agency_code, tasking.unit_agency_code],
+               {"incident_id": tasking.incident_id, "unit_id": unit.id, "note": note}),
+        Change(principal.username, "unit.status", "unit", unit.id, [unit.agency_code, tasking.agency_code],
+               {"from": "available", "to": "en_route", "tasking_id": tasking.id}),
+    ])
     _incident_follows(session, tasking.incident_id, "en_route", principal.username,
                       f"unit {unit.callsign} en route", {"tasking_id": tasking.id, "unit_id": unit.id})
     return get_tasking(session=session, principal=principal, tasking_id=tasking_id)
@@ -775,6 +819,10 @@ def decline(*, session: Session, principal: Principal, tasking_id: int,
     _add_event(session, tasking.incident_id, principal.username, "tasking", status_from="assigned",
                status_to="declined", note=response.note if response else None,
                details={"tasking_id": tasking.id, "unit_id": unit.id})
+    audit.record(session=session, actor=principal.username, action="tasking.decline", entity_type="tasking",
+                 entity_id=tasking.id, agencies=[tasking.agency_code, tasking.unit_agency_code],
+                 details={"incident_id": tasking.incident_id, "unit_id": unit.id,
+                          "note": response.note if response else None})
     incident = session.get(Incident, tasking.incident_id, with_for_update=True)
     still_open = session.execute(text(
         "SELECT count(*) FROM taskings WHERE incident_id = :i AND status IN ('assigned', 'accepted')"
@@ -782,6 +830,9 @@ def decline(*, session: Session, principal: Principal, tasking_id: int,
     if incident.status == "assigned" and not still_open:
         _add_event(session, incident.id, principal.username, "status", status_from="assigned", status_to="new",
                    note=f"unit {unit.callsign} declined", details={"tasking_id": tasking.id})
+        audit.record(session=session, actor=principal.username, action="incident.status", entity_type="incident",
+                     entity_id=incident.id, agencies=[incident.agency_code],
+                     details={"from": "assigned", "to": "new", "tasking_id": tasking.id})
         incident.status = "new"
         session.flush()
     return get_tasking(session=session, principal=principal, tasking_id=tasking_id)
@@ -857,6 +908,10 @@ def create_joint_patrol(*, session: Session, principal: Principal,
         session.add(HandoverPoint(patrol_id=patrol.id, seq=seq, name=h.name, from_agency=h.from_agency,
                                   to_agency=h.to_agency, geom=f"SRID=4326;POINT({h.lon} {h.lat})"))
     session.flush()
+    audit.record(session=session, actor=principal.username, action="joint_patrol.create", entity_type="joint_patrol",
+                 entity_id=patrol.id, agencies=list(patrol_in.agencies),
+                 details={"name": patrol.name, "zone_id": zone.id, "unit_ids": list(patrol_in.unit_ids),
+                          "starts_at": patrol.starts_at.isoformat(), "ends_at": patrol.ends_at.isoformat()})
     return get_joint_patrol(session=session, principal=principal, patrol_id=patrol.id)
 
 

@@ -2,7 +2,7 @@
 AIS gaps, encounters (rendezvous), loitering, zone dwell, fence edges for crossing hysteresis, new alert kinds.
 
 Revision ID: 0003_analytics
-Revises: 0001
+Revises: 0002_patrols
 Create Date: 2026-11-22 15:40:00
 """
 from alembic import op

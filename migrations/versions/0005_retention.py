@@ -7,12 +7,12 @@ around now every hour (``bw_ensure_detection_partitions``). Any rows the default
 holds move into monthly partitions created for them.
 
 Revision ID: 0005_retention
-Revises: 0003_analytics
+Revises: 0004_ingest_subscriptions
 """
 from alembic import op
 
 revision = '0005_retention'
-down_revision = '0003_analytics'
+down_revision = '0004_ingest_subscriptions'
 branch_labels = None
 depends_on = None
 

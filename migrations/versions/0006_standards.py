@@ -1,7 +1,7 @@
 """Standards other tools speak: Frigate zones on the ground, outbound webhooks and their delivery log.
 
 Revision ID: 0006_standards
-Revises: 0008_ingest_subscriptions
+Revises: 0005_retention
 Create Date: 2026-11-22 17:00:00
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from geoalchemy2 import Geometry
 
 revision = "0006_standards"
-down_revision = "0008_ingest_subscriptions"
+down_revision = "0005_retention"
 branch_labels = None
 depends_on = None
 

@@ -5,14 +5,14 @@ included. When a worker comes back with another filter (a share group set or rem
 unsubscribes the filters recorded here that it no longer wants, so its session does not
 receive every message twice.
 
-Revision ID: 0008_ingest_subscriptions
-Revises: 0005_retention
+Revision ID: 0004_ingest_subscriptions
+Revises: 0003_analytics
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0008_ingest_subscriptions'
-down_revision = '0005_retention'
+revision = '0004_ingest_subscriptions'
+down_revision = '0003_analytics'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,23 @@
+"""Fixtures for the audit tests: the patrol world (agencies, users, units, a TestClient on the
+rolled-back test transaction) and a way to tamper with audit_log behind the trigger's back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from tests.patrols.conftest import app, world  # noqa: F401  (shared fixtures)
+from tests.api.conftest import client, db, factory, jwt_secret  # noqa: F401
+
+
+@pytest.fixture
+def tamper(db: Session) -> Callable[[str, dict | None], None]:
+    """Run a statement on audit_log with the append-only trigger off (inside the test's transaction only)."""
+    def run(sql: str, params: dict | None = None) -> None:
+        db.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
+        db.execute(text(sql), params or {})
+        db.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"))
+    return run

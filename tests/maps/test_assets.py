@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import folium
@@ -126,12 +127,21 @@ def test_layer_definitions_must_stay_on_this_server():
 
 
 def test_more_layers_plug_into_the_cop():
-    units = LayerDef(key="units", name="Patrol units", endpoint="/api/v1/units", refresh_s=3,
-                     links=[Link("Open", "/maps/units/{id}")])
-    page = render_page(build_cop(agency="TH-RTP", layers=[*COP_LAYERS, units]))
-    assert '"endpoint":"/api/v1/units"' in page and "Patrol units" in page
+    boats = LayerDef(key="boats", name="Boats", endpoint="/api/v1/features/units", params={"kind": "maritime"},
+                     refresh_s=3, links=[Link("Open its incident", "/maps/incident?id={incident_id}")])
+    page = render_page(build_cop(agency="TH-RTP", layers=[*COP_LAYERS, boats]))
+    assert '"key":"boats"' in page and '"kind":"maritime"' in page and "Boats" in page
     with pytest.raises(ValueError, match="unique"):
-        build_cop(agency="TH-RTP", layers=[units, units])
+        build_cop(agency="TH-RTP", layers=[*COP_LAYERS, replace(boats, key="units")])
+
+
+def test_cop_draws_units_incidents_and_joint_patrols():
+    page = render_page(build_cop(agency="TH-RTP"))
+    for endpoint in ("/api/v1/features/units", "/api/v1/features/incidents", "/api/v1/features/joint-patrol-routes",
+                     "/api/v1/features/handover-points"):
+        assert f'"endpoint":"{endpoint}"' in page
+    assert "fa-solid fa-ship" in page and "fa-solid fa-helicopter" in page
+    assert "/maps/promote?alert_id={id}" in page and "/maps/incident?id={id}" in page
 
 
 def test_layer_definitions_cannot_close_the_script_element():

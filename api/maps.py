@@ -285,7 +285,7 @@ def incident(
                                                       limit=INCIDENT_CANDIDATES)
             candidates = [c.model_dump(mode="json") for c in recommendation.units]
             if not candidates:
-                note = "no eligible unit"
+                note = "no eligible unit available"
         except (NotFound, NotAuthorised) as exc:
             # A partner's incident, or a role that may not dispatch: the map shows the rest.
             note = f"no recommendation ({exc.message})"
@@ -364,8 +364,9 @@ def _promote_page(session, principal, alert_id: int, *, error: str | None = None
         priorities=_options(INCIDENT_PRIORITIES, _SEVERITY_PRIORITY.get(p.get("severity"), "medium")),
         back=COP_PATH,
     )
-    return HTMLResponse(body, status_code=status_code,
-                        headers={**PAGE_HEADERS, "Content-Security-Policy": content_security_policy()})
+    # Referrer-Policy same-origin: the browser then sends this page's Origin with the form.
+    return HTMLResponse(body, status_code=status_code, headers={
+        **PAGE_HEADERS, "Referrer-Policy": "same-origin", "Content-Security-Policy": content_security_policy()})
 
 
 @router.get(PROMOTE_PATH, response_class=HTMLResponse)
@@ -382,18 +383,17 @@ class CrossSiteRequest(NotAuthorised):
 
 
 def _require_same_origin(request: Request) -> None:
-    """The browser says where a POST comes from (``Origin``, else ``Sec-Fetch-Site``): only this site."""
+    """Only a form of this site may post: the browser's ``Origin`` (when it names one) must be this
+    server, and its ``Sec-Fetch-Site`` (when sent) ``same-origin``; a request with neither is refused."""
     own = f"{request.url.scheme}://{request.url.netloc}"
     origin = request.headers.get("origin")
-    if origin is not None:
-        if origin != own:
-            raise CrossSiteRequest(f"a form from {origin} may not post here")
-        return
-    if request.headers.get("sec-fetch-site") not in ("same-origin", None):
-        raise CrossSiteRequest("a form from another site may not post here")
-    referer = request.headers.get("referer")
-    if referer is None or urlsplit(referer).netloc != request.url.netloc:
-        raise CrossSiteRequest("the request does not say it comes from this site")
+    fetch_site = request.headers.get("sec-fetch-site")
+    if origin not in (None, "null") and origin != own:
+        raise CrossSiteRequest(f"a form from {origin} may not post here")
+    if fetch_site is not None and fetch_site != "same-origin":
+        raise CrossSiteRequest(f"a form from another site ({fetch_site}) may not post here")
+    if origin in (None, "null") and fetch_site is None:
+        raise CrossSiteRequest("the request does not say it comes from this site (no Origin, no Sec-Fetch-Site)")
 
 
 @router.post(PROMOTE_PATH, response_class=HTMLResponse)

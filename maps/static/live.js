@@ -146,6 +146,7 @@
           return L.circleMarker(latlng, {radius: s.radius, color: colour, className: cls, pane: pane});
         },
       });
+      layer.eachLayer(function (part) { tag(part, id); });
     }
     if (def.interactive) {
       layer.bindPopup(function () { return popupContent(def, f); }, {maxWidth: 360});

@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from api import queries
 from api.deps import TOKEN_COOKIE, OptionalPrincipalDep, PrincipalDep, SessionDep
-from api.errors import InvalidParameter
+from api.errors import CrossSiteRequest, InvalidParameter
 from api.params import TimeRange, parse_datetime
 from core import service
 from core.errors import BorderwatchError, NotAuthenticated, NotAuthorised, NotFound
@@ -276,7 +276,7 @@ def incident(
         return _to_login()
     found = patrol_service.get_incident(session=session, principal=principal, incident_id=id)
     item = found.model_dump(mode="json")
-    alerts = orjson.loads(queries.alerts_geojson(session=session, principal=principal, ids=found.alert_ids or [0],
+    alerts = orjson.loads(queries.alerts_geojson(session=session, principal=principal, ids=found.alert_ids,
                                                  limit=1000)) if found.alert_ids else None
     candidates, note = [], ""
     if found.status in patrol_service.OPEN_INCIDENT:
@@ -376,10 +376,6 @@ def promote_form(session: SessionDep, principal: OptionalPrincipalDep,
     if principal is None:
         return _to_login()
     return _promote_page(session, principal, alert_id)
-
-
-class CrossSiteRequest(NotAuthorised):
-    code = "cross_site_request"
 
 
 def _require_same_origin(request: Request) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from api.deps import PrincipalDep, SessionDep
 from api.params import DEFAULT_LIMIT, LimitDep
@@ -48,14 +48,18 @@ def create_entry(entry_in: WatchlistEntryIn, session: SessionDep, principal: Pri
     return WatchlistEntryOut.model_validate(entry)
 
 
+# The entries' ids are 32-bit integers: a larger id is a 422, not a database error.
+EntryId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
 @router.get("/{entry_id}", response_model=WatchlistEntryOut, summary="One watch-list entry")
-def get_entry(entry_id: int, session: SessionDep, principal: PrincipalDep) -> WatchlistEntryOut:
+def get_entry(entry_id: EntryId, session: SessionDep, principal: PrincipalDep) -> WatchlistEntryOut:
     return WatchlistEntryOut.model_validate(
         service.get_entry(session=session, agency_code=principal.agency_code, entry_id=entry_id))
 
 
 @router.patch("/{entry_id}", response_model=WatchlistEntryOut, summary="Change reason, severity, expiry or activity")
-def update_entry(entry_id: int, update: WatchlistEntryUpdate, session: SessionDep,
+def update_entry(entry_id: EntryId, update: WatchlistEntryUpdate, session: SessionDep,
                  principal: PrincipalDep) -> WatchlistEntryOut:
     _require_editor(principal)
     return WatchlistEntryOut.model_validate(service.update_entry(
@@ -63,7 +67,7 @@ def update_entry(entry_id: int, update: WatchlistEntryUpdate, session: SessionDe
 
 
 @router.delete("/{entry_id}", status_code=204, response_class=Response, summary="Remove a watch-list entry")
-def delete_entry(entry_id: int, session: SessionDep, principal: PrincipalDep) -> Response:
+def delete_entry(entry_id: EntryId, session: SessionDep, principal: PrincipalDep) -> Response:
     _require_editor(principal)
     service.delete_entry(session=session, agency_code=principal.agency_code, entry_id=entry_id)
     return Response(status_code=204)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.responses import CompactJSONResponse
-from core.errors import BorderwatchError, InvalidInput, NotAuthenticated
+from core.errors import BorderwatchError, InvalidInput, NotAuthenticated, NotAuthorised
 from core.security import InvalidToken
 
 log = logging.getLogger("borderwatch.api")
@@ -24,6 +24,12 @@ class InvalidParameter(InvalidInput):
     """A query parameter that parses but makes no sense (a bbox with min > max, start after end)."""
 
     code = "invalid_parameter"
+
+
+class CrossSiteRequest(NotAuthorised):
+    """A cookie-authenticated form posted from another site (or from a page that does not say where it is)."""
+
+    code = "cross_site_request"
 
 
 class DatabaseUnavailable(BorderwatchError):

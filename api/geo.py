@@ -5,6 +5,7 @@ Filters repeat to mean "any of": ``?severity=high&severity=critical``.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -14,7 +15,10 @@ from api import queries
 from api.deps import PrincipalDep, SessionDep
 from api.params import DEFAULT_LIMIT, BBoxDep, LimitDep, SimplifyDep, TimeRangeDep, parse_datetime
 from api.responses import GeoJSONResponse
+from core.settings import get_settings
 from geo.models import IMPACT_LEVELS, SEGMENT_KINDS, ZONE_KINDS
+from patrols import service as patrol_service
+from patrols.models import INCIDENT_PRIORITIES, INCIDENT_STATUSES, UNIT_KINDS, UNIT_STATUSES
 from sensors.models import ALERT_KINDS, DETECTION_CLASSES, SENSOR_KINDS, SEVERITIES
 
 router = APIRouter(tags=["features"], default_response_class=GeoJSONResponse)
@@ -33,6 +37,10 @@ AlertKind = Literal[ALERT_KINDS]  # type: ignore[valid-type]
 ImpactLevel = Literal[IMPACT_LEVELS]  # type: ignore[valid-type]
 Severity = Literal[SEVERITIES]  # type: ignore[valid-type]
 ObjectClass = Literal[DETECTION_CLASSES]  # type: ignore[valid-type]
+UnitStatus = Literal[UNIT_STATUSES]  # type: ignore[valid-type]
+UnitKind = Literal[UNIT_KINDS]  # type: ignore[valid-type]
+IncidentStatus = Literal[INCIDENT_STATUSES]  # type: ignore[valid-type]
+IncidentPriority = Literal[INCIDENT_PRIORITIES]  # type: ignore[valid-type]
 SensorId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00]+$")]
 TrackKey = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
 Status = Annotated[str, StringConstraints(min_length=1, max_length=16, pattern=r"^[^\x00]+$")]
@@ -131,4 +139,87 @@ def alerts(
     return GeoJSONResponse(queries.alerts_geojson(
         session=session, principal=principal, bbox=bbox, time_range=time_range, kinds=kind, severities=severity,
         statuses=status, classes=object_class, sensor_ids=sensor_id, track_keys=track_key, limit=limit,
+    ))
+
+
+# -- patrol coordination as map features (the COP's unit, incident and joint patrol layers) ---
+@router.get("/features/units", responses=_GEOJSON,
+            summary="Patrol units at their last position (own, and partners' inside a shared joint sector)")
+def unit_features(
+    session: SessionDep,
+    principal: PrincipalDep,
+    bbox: BBoxDep,
+    status: Annotated[list[UnitStatus] | None, Query()] = None,
+    kind: Annotated[list[UnitKind] | None, Query()] = None,
+    limit: LimitDep = DEFAULT_LIMIT,
+) -> GeoJSONResponse:
+    return GeoJSONResponse(queries.units_geojson(
+        session=session, principal=principal, bbox=bbox, statuses=status, kinds=kind, limit=limit,
+    ))
+
+
+@router.get("/features/incidents", responses=_GEOJSON,
+            summary="Incidents (own, and partners' inside a shared joint sector), newest first")
+def incident_features(
+    session: SessionDep,
+    principal: PrincipalDep,
+    bbox: BBoxDep,
+    status: Annotated[list[IncidentStatus] | None, Query()] = None,
+    priority: Annotated[list[IncidentPriority] | None, Query()] = None,
+    limit: LimitDep = DEFAULT_LIMIT,
+) -> GeoJSONResponse:
+    return GeoJSONResponse(queries.incidents_geojson(
+        session=session, principal=principal, bbox=bbox, statuses=status, priorities=priority, limit=limit,
+    ))
+
+
+Ended = Annotated[bool, Query(description="include joint patrols that have ended")]
+
+
+@router.get("/features/joint-patrol-routes", responses=_GEOJSON,
+            summary="Routes of the joint patrols the caller's agency takes part in (not ended, unless asked)")
+def joint_patrol_route_features(
+    session: SessionDep,
+    principal: PrincipalDep,
+    bbox: BBoxDep,
+    ended: Ended = False,
+    limit: LimitDep = DEFAULT_LIMIT,
+) -> GeoJSONResponse:
+    return GeoJSONResponse(queries.joint_patrol_routes_geojson(
+        session=session, principal=principal, bbox=bbox, at=None if ended else datetime.now(timezone.utc),
+        limit=limit,
+    ))
+
+
+@router.get("/features/handover-points", responses=_GEOJSON,
+            summary="Hand-over points of the joint patrols the caller's agency takes part in (not ended, unless asked)")
+def handover_point_features(
+    session: SessionDep,
+    principal: PrincipalDep,
+    bbox: BBoxDep,
+    ended: Ended = False,
+    limit: LimitDep = DEFAULT_LIMIT,
+) -> GeoJSONResponse:
+    return GeoJSONResponse(queries.handover_points_geojson(
+        session=session, principal=principal, bbox=bbox, at=None if ended else datetime.now(timezone.utc),
+        limit=limit,
+    ))
+
+
+@router.get("/features/segment-coverage", responses=_GEOJSON,
+            summary="Border segments of the caller's state: when its units last patrolled each, and the gaps")
+def segment_coverage_features(
+    session: SessionDep,
+    principal: PrincipalDep,
+    bbox: BBoxDep,
+    simplify: SimplifyDep = None,
+    hours: Annotated[int, Query(ge=1, le=24 * 365, description="a segment not patrolled within this many hours "
+                                                                "is a gap")] = 24,
+    gaps: Annotated[bool, Query(description="only the gaps")] = False,
+    limit: LimitDep = DEFAULT_LIMIT,
+) -> GeoJSONResponse:
+    return GeoJSONResponse(patrol_service.coverage_geojson(
+        session=session, principal=principal, buffer_m=get_settings().border_buffer_m, gaps_hours=hours,
+        bbox=(bbox.minlon, bbox.minlat, bbox.maxlon, bbox.maxlat) if bbox else None, simplify=simplify,
+        only_gaps=gaps, limit=limit,
     ))

@@ -18,18 +18,22 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from api import queries
 from api.deps import TOKEN_COOKIE, OptionalPrincipalDep, PrincipalDep, SessionDep
-from api.errors import InvalidParameter
+from api.errors import CrossSiteRequest, InvalidParameter
 from api.params import TimeRange, parse_datetime
 from core import service
-from core.errors import NotAuthenticated, NotFound
-from core.security import issue_token
+from core.errors import BorderwatchError, NotAuthenticated, NotAuthorised, NotFound
+from core.security import form_token, form_token_valid, issue_token
 from core.settings import get_settings
 from maps.assets import STATIC_DIR, render_page
 from maps.cop import build_cop
 from maps.coverage import build_coverage
+from maps.incident import build_incident
 from maps.layers import MAX_ZOOM, MIN_ZOOM
 from maps.overview import CENTRE, ZOOM, build_overview
 from maps.track import build_track
+from patrols import schemas as patrol_schemas
+from patrols import service as patrol_service
+from patrols.models import INCIDENT_CATEGORIES, INCIDENT_PRIORITIES
 
 router = APIRouter(include_in_schema=False)
 
@@ -37,6 +41,12 @@ OVERVIEW_PATH = "/maps/overview"
 COP_PATH = "/maps/cop"
 TRACK_PATH = "/maps/track"
 COVERAGE_PATH = "/maps/coverage"
+INCIDENT_PATH = "/maps/incident"
+PROMOTE_PATH = "/maps/promote"
+INCIDENT_CANDIDATES = 5
+UNIT_TRACK_LIMIT = 2000
+# The tasked unit's track starts this long before it was tasked.
+TRACK_LEAD = timedelta(minutes=30)
 STATIC_PATH = "/maps/static"
 LOGIN_PATH = "/login"
 # Where the login form sends the operator.
@@ -253,3 +263,157 @@ def static_file(path: str, principal: PrincipalDep):
         raise NotFound(f"no such file: {path}")
     return FileResponse(file, media_type=STATIC_TYPES[file.suffix], headers={
         "Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})
+
+
+@router.get(INCIDENT_PATH, response_class=HTMLResponse)
+def incident(
+    session: SessionDep,
+    principal: OptionalPrincipalDep,
+    id: Annotated[int, Query(ge=1, le=2**62)],
+):
+    """One incident: its alerts, the recommended units with their ETA, the tasked unit's track."""
+    if principal is None:
+        return _to_login()
+    found = patrol_service.get_incident(session=session, principal=principal, incident_id=id)
+    item = found.model_dump(mode="json")
+    alerts = orjson.loads(queries.alerts_geojson(session=session, principal=principal, ids=found.alert_ids,
+                                                 limit=1000)) if found.alert_ids else None
+    candidates, note = [], ""
+    if found.status in patrol_service.OPEN_INCIDENT:
+        try:
+            recommendation = patrol_service.recommend(session=session, principal=principal, incident_id=id,
+                                                      limit=INCIDENT_CANDIDATES)
+            candidates = [c.model_dump(mode="json") for c in recommendation.units]
+            if not candidates:
+                note = "no eligible unit available"
+        except (NotFound, NotAuthorised) as exc:
+            # A partner's incident, or a role that may not dispatch: the map shows the rest.
+            note = f"no recommendation ({exc.message})"
+    taskings = patrol_service.incident_taskings(session=session, principal=principal, incident_id=id)
+    # The open tasking, else the latest one.
+    tasking = next((t for t in reversed(taskings) if t.status in patrol_service.OPEN_TASKING),
+                   taskings[-1] if taskings else None)
+    tasked_unit, track = None, None
+    if tasking is not None:
+        try:
+            unit = patrol_service.get_unit(session=session, principal=principal, unit_id=tasking.unit_id)
+            track = patrol_service.unit_track_geojson(session=session, principal=principal, unit_id=unit.id,
+                                                      start=tasking.created_at - TRACK_LEAD, end=None,
+                                                      limit=UNIT_TRACK_LIMIT)
+            tasked_unit = {**unit.model_dump(mode="json"), "tasking_status": tasking.status}
+            track = orjson.loads(orjson.dumps(track))
+        except NotFound:
+            tasked_unit = None
+    settings = get_settings()
+    m = build_incident(item, alerts, candidates, agency=principal.agency_code, recommendation_note=note,
+                       tasked_unit=tasked_unit, track_fc=track, tile_url=settings.map_tile_url,
+                       tile_attribution=settings.map_tile_attribution)
+    return _map_page(m)
+
+
+# -- promoting an alert to an incident: a form on a cookie-authenticated page ------------------
+_PROMOTE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Borderwatch - promote alert {alert_id}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+ body {{ font-family: system-ui, sans-serif; background: #eceff1; display: flex; justify-content: center;
+        margin: 0; padding: 2em; }}
+ form {{ background: #fff; padding: 2em; border-radius: 6px; box-shadow: 0 1px 4px #0003; min-width: 24em; }}
+ label {{ display: block; margin-top: 1em; }} select, input, textarea {{ width: 100%; padding: .4em;
+        box-sizing: border-box; }}
+ button {{ margin-top: 1.5em; padding: .6em 1.2em; }} .error {{ color: #b71c1c; }} th {{ text-align: left;
+        padding-right: 1em; }}
+</style></head>
+<body><form method="post" action="{action}" class="bw-form">
+<h1>Promote alert {alert_id} to an incident</h1>{error}
+<table>{facts}</table>
+<input type="hidden" name="alert_id" value="{alert_id}">
+<input type="hidden" name="form_token" value="{token}">
+<label>Category <select name="category">{categories}</select></label>
+<label>Priority <select name="priority">{priorities}</select></label>
+<label>Note <textarea name="note" maxlength="2000" rows="3"></textarea></label>
+<button type="submit">Open the incident</button> <a href="{back}">Back to the COP</a>
+</form></body></html>
+"""
+_SEVERITY_PRIORITY = {"critical": "critical", "high": "high", "medium": "medium", "low": "low", "info": "low"}
+
+
+def _promote_purpose(alert_id: int) -> str:
+    return f"promote-alert:{alert_id}"
+
+
+def _options(values, selected: str) -> str:
+    return "".join(f'<option value="{v}"{" selected" if v == selected else ""}>{v.replace("_", " ")}</option>'
+                   for v in values)
+
+
+def _promote_page(session, principal, alert_id: int, *, error: str | None = None,
+                  status_code: int = 200) -> HTMLResponse:
+    found = orjson.loads(queries.alerts_geojson(session=session, principal=principal, ids=[alert_id], limit=1))
+    if not found["features"]:
+        raise NotFound(f"alert {alert_id} does not exist or is not {principal.agency_code}'s")
+    p = found["features"][0]["properties"]
+    rows = [("Alert", p.get("title")), ("Kind", p.get("kind")), ("Severity", p.get("severity")),
+            ("Status", p.get("status")), ("Observed", p.get("observed_at")), ("Sensor", p.get("sensor_id")),
+            ("Direction", f"{p.get('from_state')} → {p.get('to_state')}" if p.get("from_state") else None)]
+    facts = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows if v)
+    body = _PROMOTE_PAGE.format(
+        action=PROMOTE_PATH, alert_id=alert_id, token=form_token(principal, _promote_purpose(alert_id)),
+        error=f'<p class="error">{html.escape(error)}</p>' if error else "", facts=facts,
+        categories=_options(INCIDENT_CATEGORIES, "other"),
+        priorities=_options(INCIDENT_PRIORITIES, _SEVERITY_PRIORITY.get(p.get("severity"), "medium")),
+        back=COP_PATH,
+    )
+    # Referrer-Policy same-origin: the browser then sends this page's Origin with the form.
+    return HTMLResponse(body, status_code=status_code, headers={
+        **PAGE_HEADERS, "Referrer-Policy": "same-origin", "Content-Security-Policy": content_security_policy()})
+
+
+@router.get(PROMOTE_PATH, response_class=HTMLResponse)
+def promote_form(session: SessionDep, principal: OptionalPrincipalDep,
+                 alert_id: Annotated[int, Query(ge=1, le=2**62)]):
+    """The form that opens an incident from one of the agency's alerts."""
+    if principal is None:
+        return _to_login()
+    return _promote_page(session, principal, alert_id)
+
+
+def _require_same_origin(request: Request) -> None:
+    """Only a form of this site may post: the browser's ``Origin`` (when it names one) must be this
+    server, and its ``Sec-Fetch-Site`` (when sent) ``same-origin``; a request with neither is refused."""
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    origin = request.headers.get("origin")
+    fetch_site = request.headers.get("sec-fetch-site")
+    if origin not in (None, "null") and origin != own:
+        raise CrossSiteRequest(f"a form from {origin} may not post here")
+    if fetch_site is not None and fetch_site != "same-origin":
+        raise CrossSiteRequest(f"a form from another site ({fetch_site}) may not post here")
+    if origin in (None, "null") and fetch_site is None:
+        raise CrossSiteRequest("the request does not say it comes from this site (no Origin, no Sec-Fetch-Site)")
+
+
+@router.post(PROMOTE_PATH, response_class=HTMLResponse)
+def promote(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    alert_id: Annotated[int, Form(ge=1, le=2**62)],
+    form_token_: Annotated[str, Form(alias="form_token", max_length=128)],
+    category: Annotated[str, Form(max_length=32)] = "other",
+    priority: Annotated[str, Form(max_length=16)] = "medium",
+    note: Annotated[str, Form(max_length=2000)] = "",
+):
+    """Open the incident (same-origin form with a token bound to the user and the alert), then show it."""
+    _require_same_origin(request)
+    if not form_token_valid(principal, _promote_purpose(alert_id), form_token_):
+        raise CrossSiteRequest("the form token is not valid for this user and alert; reload the form")
+    try:
+        incident_in = patrol_schemas.IncidentCreate(alert_ids=[alert_id], category=category, priority=priority,
+                                                    note=note.strip() or None)
+        created = patrol_service.create_incident(session=session, principal=principal, incident_in=incident_in)
+    except (BorderwatchError, ValueError) as exc:
+        session.rollback()
+        message = getattr(exc, "message", None) or str(exc)
+        status = getattr(exc, "status_code", 422)
+        return _promote_page(session, principal, alert_id, error=message, status_code=status)
+    return RedirectResponse(f"{INCIDENT_PATH}?id={created.id}", status_code=303)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from api.params import DEFAULT_LIMIT, MAX_LIMIT, BBox, TimeRange
 from core.security import Principal
+from patrols.service import INCIDENT_VISIBLE_SQL, UNIT_VISIBLE_SQL
 
 
 # The agency scope of each feature table, as a WHERE condition on the alias used below (the
@@ -273,6 +274,7 @@ def alerts_geojson(
     classes: Sequence[str] | None = None,
     sensor_ids: Sequence[str] | None = None,
     track_keys: Sequence[str] | None = None,
+    ids: Sequence[int] | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> str:
     """The caller's agency's alerts, newest first."""
@@ -286,6 +288,8 @@ def alerts_geojson(
     where.any_of("a.class", "classes", classes)
     where.any_of("a.sensor_id", "sensor_ids", sensor_ids)
     where.any_of("a.track_key", "track_keys", track_keys)
+    if ids:
+        where.add("a.id = ANY(CAST(:ids AS bigint[]))", ids=list(ids))
     page = f"""
         SELECT a.id, a.agency_code, a.kind, a.severity, a.status, a.title, a.observed_at, a.created_at,
                a.sensor_id, a.track_key, a.class, a.from_state, a.to_state, a.segment_id, a.zone_id,
@@ -335,3 +339,147 @@ def detection_density(
         LIMIT :limit
     """
     return [(r.lat, r.lon, r.n) for r in session.execute(text(sql), where.params)]
+
+
+# -- patrol coordination as map features -----------------------------------------------------
+def units_geojson(
+    *,
+    session: Session,
+    principal: Principal,
+    bbox: BBox | None = None,
+    statuses: Sequence[str] | None = None,
+    kinds: Sequence[str] | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> str:
+    """Patrol units the caller may see (its own, and partners' inside a shared joint sector) at
+    their last reported position, with their open tasking if any."""
+    where = _Where(params={"limit": limit, "agency": principal.agency_code})
+    where.add(UNIT_VISIBLE_SQL)
+    where.bbox("u.geom", bbox)
+    where.any_of("u.status", "statuses", statuses)
+    where.any_of("u.kind", "kinds", kinds)
+    page = f"""
+        SELECT u.id, u.agency_code, u.callsign, u.kind, u.status, u.status_at, u.capabilities,
+               u.cruising_speed_kmh, u.position_at, u.updated_at, t.id AS tasking_id, t.incident_id,
+               {_geometry("u.geom", where)} AS geometry
+        FROM patrol_units u
+        LEFT JOIN taskings t ON t.unit_id = u.id AND t.status IN ('assigned', 'accepted')
+        WHERE {where.sql()}
+        ORDER BY u.id
+        LIMIT :limit
+    """
+    feature = f"""json_build_object(
+        'type', 'Feature', 'id', id, 'geometry', geometry,
+        'properties', json_build_object(
+            'callsign', callsign, 'agency_code', agency_code, 'kind', kind, 'status', status,
+            'status_at', {_rfc3339("status_at")}, 'capabilities', capabilities,
+            'cruising_speed_kmh', cruising_speed_kmh, 'position_at', {_rfc3339("position_at")},
+            'updated_at', {_rfc3339("updated_at")}, 'tasking_id', tasking_id, 'incident_id', incident_id))"""
+    return _collection(session, page_sql=page, feature_sql=feature, order_sql="id", params=where.params)
+
+
+def incidents_geojson(
+    *,
+    session: Session,
+    principal: Principal,
+    bbox: BBox | None = None,
+    statuses: Sequence[str] | None = None,
+    priorities: Sequence[str] | None = None,
+    ids: Sequence[int] | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> str:
+    """Incidents the caller may see, newest first, with the callsigns of the units tasked to them."""
+    where = _Where(params={"limit": limit, "agency": principal.agency_code})
+    where.add(INCIDENT_VISIBLE_SQL)
+    where.bbox("i.geom", bbox)
+    where.any_of("i.status", "statuses", statuses)
+    where.any_of("i.priority", "priorities", priorities)
+    if ids:
+        where.add("i.id = ANY(CAST(:ids AS bigint[]))", ids=list(ids))
+    page = f"""
+        SELECT i.id, i.agency_code, i.title, i.category, i.priority, i.status, i.domain, i.state, i.created_by,
+               i.created_at, i.updated_at,
+               ARRAY(SELECT ia.alert_id FROM incident_alerts ia WHERE ia.incident_id = i.id ORDER BY ia.alert_id)
+                 AS alert_ids,
+               ARRAY(SELECT u.callsign FROM taskings t JOIN patrol_units u ON u.id = t.unit_id
+                     WHERE t.incident_id = i.id AND t.status IN ('assigned', 'accepted') ORDER BY t.id) AS units,
+               {_geometry("i.geom", where)} AS geometry
+        FROM incidents i
+        WHERE {where.sql()}
+        ORDER BY i.id DESC
+        LIMIT :limit
+    """
+    feature = f"""json_build_object(
+        'type', 'Feature', 'id', id, 'geometry', geometry,
+        'properties', json_build_object(
+            'title', title, 'agency_code', agency_code, 'category', category, 'priority', priority,
+            'status', status, 'domain', domain, 'state', state, 'created_by', created_by,
+            'created_at', {_rfc3339("created_at")}, 'updated_at', {_rfc3339("updated_at")},
+            'alert_ids', alert_ids, 'tasked_units', units))"""
+    return _collection(session, page_sql=page, feature_sql=feature, order_sql="id DESC", params=where.params)
+
+
+def joint_patrol_routes_geojson(
+    *,
+    session: Session,
+    principal: Principal,
+    bbox: BBox | None = None,
+    at: datetime | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> str:
+    """Routes of the joint patrols the caller's agency takes part in that have not ended by ``at``."""
+    where = _Where(params={"limit": limit, "agency": principal.agency_code})
+    where.add("p.agencies @> ARRAY[CAST(:agency AS varchar)]")
+    where.add("p.route IS NOT NULL")
+    if at is not None:
+        where.add("p.ends_at > :at", at=at)
+    where.bbox("p.route", bbox)
+    page = f"""
+        SELECT p.id, p.name, p.owner_agency, p.agencies, p.starts_at, p.ends_at, z.name AS zone_name,
+               ARRAY(SELECT u.callsign FROM joint_patrol_units pu JOIN patrol_units u ON u.id = pu.unit_id
+                     WHERE pu.patrol_id = p.id ORDER BY u.callsign) AS units,
+               (SELECT count(*) FROM handover_points h WHERE h.patrol_id = p.id) AS handovers,
+               {_geometry("p.route", where)} AS geometry
+        FROM joint_patrols p JOIN zones z ON z.id = p.zone_id
+        WHERE {where.sql()}
+        ORDER BY p.starts_at, p.id
+        LIMIT :limit
+    """
+    feature = f"""json_build_object(
+        'type', 'Feature', 'id', id, 'geometry', geometry,
+        'properties', json_build_object(
+            'name', name, 'owner_agency', owner_agency, 'agencies', array_to_string(agencies, ', '),
+            'sector', zone_name, 'starts_at', {_rfc3339("starts_at")}, 'ends_at', {_rfc3339("ends_at")},
+            'units', array_to_string(units, ', '), 'handover_points', handovers))"""
+    return _collection(session, page_sql=page, feature_sql=feature, order_sql="starts_at, id", params=where.params)
+
+
+def handover_points_geojson(
+    *,
+    session: Session,
+    principal: Principal,
+    bbox: BBox | None = None,
+    at: datetime | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> str:
+    """Hand-over points of the joint patrols the caller's agency takes part in that have not ended by ``at``."""
+    where = _Where(params={"limit": limit, "agency": principal.agency_code})
+    where.add("p.agencies @> ARRAY[CAST(:agency AS varchar)]")
+    if at is not None:
+        where.add("p.ends_at > :at", at=at)
+    where.bbox("h.geom", bbox)
+    page = f"""
+        SELECT h.id, h.seq, h.name, h.from_agency, h.to_agency, p.id AS patrol_id, p.name AS patrol,
+               p.starts_at, p.ends_at, {_geometry("h.geom", where)} AS geometry
+        FROM handover_points h JOIN joint_patrols p ON p.id = h.patrol_id
+        WHERE {where.sql()}
+        ORDER BY p.id, h.seq
+        LIMIT :limit
+    """
+    feature = f"""json_build_object(
+        'type', 'Feature', 'id', id, 'geometry', geometry,
+        'properties', json_build_object(
+            'name', name, 'seq', seq, 'from_agency', from_agency, 'to_agency', to_agency,
+            'patrol_id', patrol_id, 'patrol', patrol, 'starts_at', {_rfc3339("starts_at")},
+            'ends_at', {_rfc3339("ends_at")}))"""
+    return _collection(session, page_sql=page, feature_sql=feature, order_sql="patrol_id, seq", params=where.params)

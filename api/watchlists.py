@@ -52,6 +52,8 @@ def create_entry(entry_in: WatchlistEntryIn, session: SessionDep, principal: Pri
     return WatchlistEntryOut.model_validate(entry)
 
 
+
+
 @router.get("/{entry_id}", response_model=WatchlistEntryOut, summary="One watch-list entry")
 def get_entry(entry_id: EntryId, session: SessionDep, principal: PrincipalDep) -> WatchlistEntryOut:
     return WatchlistEntryOut.model_validate(

@@ -391,11 +391,12 @@ def gateway_init_broker(
 
 @app.command("seed-demo")
 def seed_demo() -> None:
-    """Create the demo gateways, sensors and operator accounts (idempotent); credentials go to .run/."""
+    """Create the demo gateways, sensors, operator accounts and patrol units (idempotent); credentials go to .run/."""
     from core import service as core_service
     from core.db import session_scope
     from core.models import User
     from geo import service as geo_service
+    from patrols.demo import seed_demo_units
     from sensors import service
     from sensors.demo import DEMO_GATEWAYS, DEMO_USERS
     from sensors.models import Gateway, Sensor
@@ -443,13 +444,15 @@ def seed_demo() -> None:
                 # The demo account exists but its password file was lost: give it a new one.
                 core_service.set_password(session=session, username=u["username"], password=password,
                                           actor=_cli_actor())
+        new_units = seed_demo_units(session=session)
     with session_scope() as session:
         _sync_broker(session)
     creds_path.parent.mkdir(parents=True, exist_ok=True)
     for path, content in ((creds_path, {"gateways": out}), (users_path, users)):
         path.write_text(json.dumps(content, indent=2))
         path.chmod(0o600)
-    console.print(f"[green]{len(out)} demo gateways and {len(DEMO_USERS)} demo users ready[/] ({creds_path}, {users_path})")
+    console.print(f"[green]{len(out)} demo gateways and {len(DEMO_USERS)} demo users ready, {new_units} new demo "
+                  f"patrol units[/] ({creds_path}, {users_path})")
 
 
 @app.command()

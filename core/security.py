@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -139,3 +142,15 @@ def verify_token(token: str, *, settings: Settings | None = None) -> Principal:
     if not all(isinstance(v, str) and v for v in (sub, agency, role)) or role not in ROLES:
         raise InvalidToken("the access token is not valid")
     return Principal(username=sub, agency_code=agency, role=role)
+
+
+def form_token(principal: Principal, purpose: str, *, settings: Settings | None = None) -> str:
+    """A token a page's form carries back: bound to the signed-in user and what the form does, so a
+    form another site makes cannot present it (with the same-origin check, against cross-site POSTs)."""
+    secret, _ = _signing(settings or get_settings())
+    message = f"{principal.username}\n{principal.agency_code}\n{purpose}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def form_token_valid(principal: Principal, purpose: str, token: str, *, settings: Settings | None = None) -> bool:
+    return hmac.compare_digest(form_token(principal, purpose, settings=settings), token or "")

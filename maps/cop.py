@@ -18,6 +18,7 @@ Each endpoint must return an RFC 7946 FeatureCollection with a feature ``id`` an
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import folium
 
@@ -79,8 +80,59 @@ OPEN_ALERTS = LayerDef(
     window_s=OPEN_ALERTS_S, refresh_s=3, limit=1000, top=True,
 )
 
+UNIT_STATUS_COLOURS = {
+    "available": "#2e7d32", "en_route": "#1565c0", "on_scene": "#6a1b9a", "returning": "#00838f",
+    "off_duty": "#757575",
+}
+UNIT_KIND_ICONS = {"land": "fa-solid fa-car-side", "maritime": "fa-solid fa-ship", "air": "fa-solid fa-helicopter"}
+PRIORITY_COLOURS = {"low": "#43a047", "medium": "#fbc02d", "high": "#ef6c00", "critical": "#b71c1c"}
+OPEN_INCIDENT_STATUSES = ("new", "assigned", "en_route", "on_scene")
+ROUTE_COLOUR = "#00695c"
+INCIDENT_LINK = Link("Open the incident", "/maps/incident?id={id}")
+
+UNITS = LayerDef(
+    key="units", name="Patrol units", endpoint="/api/v1/features/units",
+    style=Style(by="status", colours=UNIT_STATUS_COLOURS, icon_by="kind", icons=UNIT_KIND_ICONS),
+    title="callsign", tooltip="callsign",
+    popup=[("Agency", "agency_code"), ("Kind", "kind"), ("Status", "status"), ("Since", "status_at"),
+           ("Position at", "position_at"), ("Speed km/h", "cruising_speed_kmh"), ("Capabilities", "capabilities"),
+           ("Tasked to incident", "incident_id")],
+    links=[Link("Open its incident", "/maps/incident?id={incident_id}")],
+    refresh_s=3, limit=1000, top=True,
+)
+INCIDENTS = LayerDef(
+    key="incidents", name="Open incidents", endpoint="/api/v1/features/incidents",
+    params={"status": list(OPEN_INCIDENT_STATUSES)},
+    style=Style(by="priority", colours=PRIORITY_COLOURS, icons={"*": "fa-solid fa-triangle-exclamation"}),
+    title="title", tooltip="title",
+    popup=[("Priority", "priority"), ("Status", "status"), ("Category", "category"), ("Domain", "domain"),
+           ("State", "state"), ("Agency", "agency_code"), ("Opened", "created_at"), ("Units", "tasked_units"),
+           ("Alerts", "alert_ids")],
+    links=[INCIDENT_LINK],
+    refresh_s=3, limit=1000, top=True,
+)
+JOINT_PATROL_ROUTES = LayerDef(
+    key="patrol_routes", name="Joint patrol routes", endpoint="/api/v1/features/joint-patrol-routes",
+    geometry="shape", style=Style(default=ROUTE_COLOUR, weight=3, dash="8 6"),
+    title="name", tooltip="name",
+    popup=[("Sector", "sector"), ("Agencies", "agencies"), ("Starts", "starts_at"), ("Ends", "ends_at"),
+           ("Units", "units"), ("Hand-over points", "handover_points")],
+    refresh_s=60, limit=500,
+)
+HANDOVER_POINTS = LayerDef(
+    key="handovers", name="Hand-over points", endpoint="/api/v1/features/handover-points",
+    style=Style(default=ROUTE_COLOUR, icons={"*": "fa-solid fa-right-left"}),
+    title="name", tooltip="name",
+    popup=[("Patrol", "patrol"), ("From", "from_agency"), ("To", "to_agency"), ("Order", "seq"),
+           ("Starts", "starts_at"), ("Ends", "ends_at")],
+    refresh_s=60, limit=1000,
+)
+PROMOTE_LINK = Link("Promote to an incident", "/maps/promote?alert_id={id}")
+OPEN_ALERTS = replace(OPEN_ALERTS, links=[TRACK_LINK, PROMOTE_LINK])
+
 # The extension point: the COP draws these layers, in this order (later ones on top).
-COP_LAYERS: list[LayerDef] = [ZONES, SEGMENTS, SENSORS, DETECTIONS, OPEN_ALERTS]
+COP_LAYERS: list[LayerDef] = [ZONES, SEGMENTS, JOINT_PATROL_ROUTES, SENSORS, DETECTIONS, HANDOVER_POINTS,
+                              OPEN_ALERTS, INCIDENTS, UNITS]
 
 VIEW_LINKS = (("COP", "/maps/cop"), ("Coverage", "/maps/coverage"), ("Overview", "/maps/overview"))
 

@@ -44,6 +44,10 @@ class Style:
     fill_opacity: float = 0.6
     radius: float = 6
     dash: str | None = None
+    # Points drawn as a badge with a Font Awesome glyph: the glyph's classes by the value of
+    # ``icon_by`` ("*" for every feature), the badge in the feature's colour.
+    icon_by: str | None = None
+    icons: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,7 @@ class LayerDef:
     def to_js(self) -> dict:
         d = asdict(self)
         d["style"]["colours"] = dict(self.style.colours)
+        d["style"]["icons"] = dict(self.style.icons)
         d["params"] = dict(self.params)
         d["popup"] = [list(p) for p in self.popup]
         return d

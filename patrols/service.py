@@ -153,6 +153,8 @@ _UNIT_VISIBLE = """(u.agency_code = :agency OR EXISTS (
     SELECT 1 FROM zones z WHERE z.kind = 'joint_patrol_sector'
       AND z.member_agencies @> ARRAY[CAST(:agency AS varchar), CAST(u.agency_code AS varchar)]
       AND ST_Intersects(z.geom, u.geom)))"""
+# For read queries elsewhere (the map features): the same scope, binding :agency.
+UNIT_VISIBLE_SQL = _UNIT_VISIBLE
 
 
 def _unit_out(row) -> schemas.UnitOut:
@@ -396,6 +398,7 @@ _INCIDENT_VISIBLE = """(i.agency_code = :agency OR EXISTS (
     SELECT 1 FROM zones z WHERE z.kind = 'joint_patrol_sector'
       AND z.member_agencies @> ARRAY[CAST(:agency AS varchar), CAST(i.agency_code AS varchar)]
       AND ST_Intersects(z.geom, i.geom)))"""
+INCIDENT_VISIBLE_SQL = _INCIDENT_VISIBLE
 
 
 def _incident_out(row) -> schemas.IncidentOut:
@@ -1000,6 +1003,71 @@ def coverage(*, session: Session, principal: Principal, buffer_m: float, gaps_ho
         cutoff = datetime.now(timezone.utc) - timedelta(hours=gaps_hours)
         segments = [s for s in segments if s.last_patrolled_at is None or s.last_patrolled_at < cutoff]
     return schemas.Coverage(buffer_m=buffer_m, within_hours=gaps_hours, segments=segments)
+
+
+_COVERAGE_FEATURES = text(
+    """
+    WITH page AS (
+        SELECT s.id, s.name, s.kind, s.impact_level, s.left_state, s.right_state,
+               last.observed_at AS last_patrolled_at, last.unit_id AS last_unit_id, u.callsign AS last_callsign,
+               ST_AsGeoJSON(CASE WHEN CAST(:simplify AS float8) IS NULL THEN s.geom
+                                 ELSE ST_SimplifyPreserveTopology(s.geom, :simplify) END, 6)::json AS geometry
+        FROM border_segments s
+        LEFT JOIN LATERAL (
+            SELECT p.observed_at, p.unit_id
+            FROM unit_positions p
+            WHERE p.agency_code = :agency
+              AND p.geom && ST_Expand(s.geom, :buffer_deg)
+              AND ST_DWithin(p.geom::geography, s.geom::geography, :buffer_m)
+              AND p.observed_at >= :since
+            ORDER BY p.observed_at DESC
+            LIMIT 1
+        ) last ON true
+        LEFT JOIN patrol_units u ON u.id = last.unit_id
+        WHERE :country IN (s.left_state, s.right_state)
+          AND (NOT :only_gaps OR last.observed_at IS NULL OR last.observed_at < :gap_cutoff)
+          AND (CAST(:minlon AS float8) IS NULL
+               OR s.geom && ST_MakeEnvelope(:minlon, :minlat, :maxlon, :maxlat, 4326))
+        ORDER BY s.id
+        LIMIT :limit
+    )
+    SELECT json_build_object(
+        'type', 'FeatureCollection',
+        'timeStamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'numberReturned', count(*),
+        'features', coalesce(json_agg(json_build_object(
+            'type', 'Feature', 'id', id, 'geometry', geometry,
+            'properties', json_build_object(
+                'name', name, 'kind', kind, 'impact_level', impact_level, 'left_state', left_state,
+                'right_state', right_state,
+                'last_patrolled_at', to_char(last_patrolled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                'last_unit_id', last_unit_id, 'last_callsign', last_callsign,
+                'gap', last_patrolled_at IS NULL OR last_patrolled_at < :gap_cutoff,
+                'coverage', CASE WHEN last_patrolled_at IS NULL OR last_patrolled_at < :gap_cutoff
+                                 THEN 'gap' ELSE 'patrolled' END)) ORDER BY id), '[]'::json)
+    )::text
+    FROM page
+    """
+)
+
+
+def coverage_geojson(*, session: Session, principal: Principal, buffer_m: float, gaps_hours: int,
+                     bbox: tuple[float, float, float, float] | None = None, simplify: float | None = None,
+                     only_gaps: bool = False, limit: int = 10000, lookback_hours: int = 24 * 30) -> str:
+    """The coverage of :func:`coverage` as a GeoJSON FeatureCollection of the segments: when the
+    agency's units last patrolled each (``last_patrolled_at``) and whether it is a gap (not within
+    ``gaps_hours``); with ``only_gaps`` the gaps alone."""
+    country = session.execute(text("SELECT country FROM agencies WHERE code = :a"),
+                              {"a": principal.agency_code}).scalar_one()
+    now = datetime.now(timezone.utc)
+    minlon, minlat, maxlon, maxlat = bbox or (None, None, None, None)
+    return session.execute(_COVERAGE_FEATURES, {
+        "agency": principal.agency_code, "country": country, "buffer_m": buffer_m,
+        "buffer_deg": _buffer_deg(buffer_m), "since": now - timedelta(hours=lookback_hours),
+        "gap_cutoff": now - timedelta(hours=gaps_hours), "simplify": simplify, "limit": limit,
+        "only_gaps": only_gaps,
+        "minlon": minlon, "minlat": minlat, "maxlon": maxlon, "maxlat": maxlat,
+    }).scalar_one()
 
 
 # -- live feed -----------------------------------------------------------------------------

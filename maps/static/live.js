@@ -112,6 +112,21 @@
           icon: L.divIcon({className: cls + " bw-pin", html: dot, iconSize: [14, 14]}),
           keyboard: false, interactive: def.interactive,
         });
+      } else if (Object.keys(s.icons || {}).length) {
+        var badge = document.createElement("span");
+        badge.className = "bw-badge";
+        badge.style.background = colour;
+        var glyph = document.createElement("i");
+        var key = s.icon_by ? text((f.properties || {})[s.icon_by]) : "";
+        glyph.className = s.icons[key] || s.icons["*"] || "fa-solid fa-circle";
+        badge.appendChild(glyph);
+        var opts = {
+          icon: L.divIcon({className: cls + " bw-pin", html: badge, iconSize: [24, 24]}),
+          keyboard: false, interactive: def.interactive, riseOnHover: true,
+        };
+        if (pane) opts.pane = pane;
+        layer = L.marker(ll, opts);
+        tag(layer, id);
       } else {
         layer = L.circleMarker(ll, {
           radius: s.radius, color: colour, weight: s.weight, opacity: s.opacity, fillColor: s.fill || colour,
@@ -131,6 +146,7 @@
           return L.circleMarker(latlng, {radius: s.radius, color: colour, className: cls, pane: pane});
         },
       });
+      layer.eachLayer(function (part) { tag(part, id); });
     }
     if (def.interactive) {
       layer.bindPopup(function () { return popupContent(def, f); }, {maxWidth: 360});

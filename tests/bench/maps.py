@@ -1,8 +1,10 @@
-"""Map benchmark: the COP with N recent detections of one agency (default 10,000).
+"""Map benchmark: the COP with N recent detections of one agency (default 10,000) and its 500
+patrol units.
 
 Measures (a) the detections endpoint as the COP asks for it (bbox, start, limit) on the server,
 (b) in Debian's Chromium driven by Playwright: from opening /maps/cop until every layer has
-loaded and all N detections are in the cluster layer, and (c) one incremental poll (since=).
+loaded, all N detections are in the cluster layer and all units are drawn, (c) one incremental
+poll (since=), and (d) the units endpoint as the COP asks for it.
 Run with `make bench-maps` (its own PostgreSQL and Mosquitto). The last line is ``BENCH_MAPS {json}``.
 """
 
@@ -38,16 +40,19 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # The COP's default view (centre 6.15, 101.2 at zoom 8 in 1280x800), padded as live.js pads it.
 BBOX = "95.9271,2.8709,106.4740,9.4231"
+UNITS = 500
 
 
 def prepare(settings, engine, detections: int) -> str:
-    """The bench agency with one operator and ``detections`` detections in the last 5 hours."""
+    """The bench agency with one operator, ``detections`` detections in the last 5 hours and
+    :data:`UNITS` patrol units (land, maritime and air, in every status) along the border."""
     from geo import service as geo_service
 
     password = secrets.token_urlsafe(16)
     with session_scope(engine) as s:
         if not s.execute(text("SELECT count(*) FROM border_segments")).scalar():
             geo_service.load_shipped_borders(session=s, buffer_m=settings.border_buffer_m)
+        s.execute(text("DELETE FROM patrol_units WHERE agency_code = :a"), {"a": AGENCY})
         s.execute(text("DELETE FROM users WHERE agency_code = :a"), {"a": AGENCY})
         s.execute(text("DELETE FROM detections WHERE agency_code = :a"), {"a": AGENCY})
         s.execute(text("DELETE FROM sensors WHERE agency_code = :a"), {"a": AGENCY})
@@ -73,8 +78,18 @@ def prepare(settings, engine, detections: int) -> str:
                    'payload', (ARRAY['person', 'vehicle', 'boat'])[1 + g % 3], 0.8, 't' || (g / 10),
                    'bench-maps-cam-' || (g % 20) || chr(58) || 't' || (g / 10), '{}'
             FROM generate_series(1, :n) AS g"""), {"a": AGENCY, "n": detections})
+        s.execute(text("""
+            INSERT INTO patrol_units (agency_code, callsign, kind, capabilities, cruising_speed_kmh, home_base, geom,
+                                      position_at, status, mqtt_password_hash)
+            SELECT :a, 'Bench ' || g, (ARRAY['land', 'land', 'maritime', 'air'])[1 + g % 4], '{}',
+                   (ARRAY[60, 60, 40, 180])[1 + g % 4], p, p, now() - (g * interval '1 second'),
+                   (ARRAY['available', 'available', 'en_route', 'on_scene', 'returning', 'off_duty'])[1 + g % 6], '!'
+            FROM generate_series(1, :n) AS g,
+                 LATERAL (SELECT ST_SetSRID(ST_MakePoint(100.3 + (g % 50) * 0.032, 6.7 - (g / 50) * 0.06),
+                                            4326) AS p) AS place"""), {"a": AGENCY, "n": UNITS})
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE detections"))
+        conn.execute(text("ANALYZE patrol_units"))
     return password
 
 
@@ -100,12 +115,12 @@ def start_api() -> tuple[subprocess.Popen, str]:
     raise SystemExit("the API server did not start")
 
 
-def bench_endpoint(base: str, password: str, n: int, rounds: int) -> tuple[list[float], int, list[float]]:
+def bench_endpoint(base: str, password: str, n: int, rounds: int) -> tuple[list[float], int, list[float], list[float]]:
     token = httpx.post(base + "/api/v1/auth/token", data={"username": USER, "password": password}).json()
     headers = {"Authorization": f"Bearer {token['access_token']}"}
     start = (datetime.now(timezone.utc) - timedelta(hours=6)).isoformat()
     params = {"bbox": BBOX, "start": start, "limit": n}
-    full, size, incremental = [], 0, []
+    full, size, incremental, units = [], 0, [], []
     with httpx.Client(base_url=base, headers=headers, timeout=60) as c:
         for _ in range(rounds):
             t0 = time.perf_counter()
@@ -116,10 +131,15 @@ def bench_endpoint(base: str, password: str, n: int, rounds: int) -> tuple[list[
             t0 = time.perf_counter()
             c.get("/api/v1/detections", params={**params, "since": since})
             incremental.append(time.perf_counter() - t0)
-    return full, size, incremental
+            t0 = time.perf_counter()
+            r = c.get("/api/v1/features/units", params={"bbox": BBOX, "limit": 1000})
+            units.append(time.perf_counter() - t0)
+            if r.json()["numberReturned"] != UNITS:
+                raise SystemExit(f"the units endpoint returned {r.json()['numberReturned']} units, not {UNITS}")
+    return full, size, incremental, units
 
 
-def bench_browser(base: str, password: str, n: int, rounds: int) -> list[float]:
+def bench_browser(base: str, password: str, n: int, rounds: int, units: int = UNITS) -> list[float]:
     from playwright.sync_api import sync_playwright
 
     times = []
@@ -137,8 +157,9 @@ def bench_browser(base: str, password: str, n: int, rounds: int) -> list[float]:
             t0 = time.perf_counter()
             page.goto(base + "/maps/cop")
             page.wait_for_function(
-                "n => window.BW && BW.layers.detections && BW.layers.detections.count >= n"
-                " && document.body.getAttribute('data-bw-live') === 'ok'", arg=n, timeout=60_000, polling=20)
+                "([n, u]) => window.BW && BW.layers.detections && BW.layers.detections.count >= n"
+                " && BW.layers.units && BW.layers.units.count >= u"
+                " && document.body.getAttribute('data-bw-live') === 'ok'", arg=[n, units], timeout=60_000, polling=20)
             times.append(time.perf_counter() - t0)
         browser.close()
     return times
@@ -161,12 +182,12 @@ def main(argv: list[str] | None = None) -> None:
 
 def measure(settings, engine, detections: int, rounds: int) -> dict:
     """The endpoint and the page with ``detections`` recent detections; medians of ``rounds``."""
-    with console.status(f"inserting {detections:,} detections"):
+    with console.status(f"inserting {detections:,} detections and {UNITS} units"):
         password = prepare(settings, engine, detections)
     proc, base = start_api()
     try:
         with console.status("endpoint"):
-            full, size, incremental = bench_endpoint(base, password, detections, rounds)
+            full, size, incremental, units = bench_endpoint(base, password, detections, rounds)
         with console.status("browser"):
             page = bench_browser(base, password, detections, rounds)
     finally:
@@ -174,6 +195,8 @@ def measure(settings, engine, detections: int, rounds: int) -> dict:
         proc.wait(timeout=15)
     return {
         "detections": detections,
+        "units": UNITS,
+        "endpoint_units_s_median": round(statistics.median(units), 3),
         "endpoint_full_s_median": round(statistics.median(full), 3),
         "endpoint_full_bytes": size,
         "endpoint_since_s_median": round(statistics.median(incremental), 3),
@@ -184,14 +207,17 @@ def measure(settings, engine, detections: int, rounds: int) -> dict:
 
 def report(results: dict, rounds: int) -> None:
     size = results["endpoint_full_bytes"]
-    table = Table(title=f"COP with {results['detections']:,} recent detections ({rounds} rounds)")
+    table = Table(title=f"COP with {results['detections']:,} recent detections and {results.get('units', 0)} units "
+                        f"({rounds} rounds)")
     table.add_column("measure")
     table.add_column("median", justify="right")
     table.add_row("GET /api/v1/detections (bbox, start, limit)", f"{results['endpoint_full_s_median'] * 1000:.0f} ms"
                   f" ({size / 1e6:.1f} MB)")
     table.add_row("GET /api/v1/detections?since= (incremental poll)",
                   f"{results['endpoint_since_s_median'] * 1000:.0f} ms")
-    table.add_row("open /maps/cop until every layer and all detections are drawn",
+    if "endpoint_units_s_median" in results:
+        table.add_row("GET /api/v1/features/units (bbox, limit)", f"{results['endpoint_units_s_median'] * 1000:.0f} ms")
+    table.add_row("open /maps/cop until every layer, all detections and all units are drawn",
                   f"{results['cop_loaded_s_median']:.2f} s (max {results['cop_loaded_s_max']:.2f} s)")
     Console(width=140).print(table)
 

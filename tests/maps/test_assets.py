@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import folium
@@ -14,6 +15,7 @@ from maps.assets import FOLIUM_RESOURCES, STATIC_DIR, STATIC_URL, VENDOR_DIR, Ou
     manifest, render_page
 from maps.cop import COP_LAYERS, build_cop
 from maps.coverage import build_coverage
+from maps.incident import build_incident, eta_text
 from maps.layers import LayerDef, Link
 from maps.overview import build_overview
 from maps.track import bearing, build_track
@@ -126,12 +128,21 @@ def test_layer_definitions_must_stay_on_this_server():
 
 
 def test_more_layers_plug_into_the_cop():
-    units = LayerDef(key="units", name="Patrol units", endpoint="/api/v1/units", refresh_s=3,
-                     links=[Link("Open", "/maps/units/{id}")])
-    page = render_page(build_cop(agency="TH-RTP", layers=[*COP_LAYERS, units]))
-    assert '"endpoint":"/api/v1/units"' in page and "Patrol units" in page
+    boats = LayerDef(key="boats", name="Boats", endpoint="/api/v1/features/units", params={"kind": "maritime"},
+                     refresh_s=3, links=[Link("Open its incident", "/maps/incident?id={incident_id}")])
+    page = render_page(build_cop(agency="TH-RTP", layers=[*COP_LAYERS, boats]))
+    assert '"key":"boats"' in page and '"kind":"maritime"' in page and "Boats" in page
     with pytest.raises(ValueError, match="unique"):
-        build_cop(agency="TH-RTP", layers=[units, units])
+        build_cop(agency="TH-RTP", layers=[*COP_LAYERS, replace(boats, key="units")])
+
+
+def test_cop_draws_units_incidents_and_joint_patrols():
+    page = render_page(build_cop(agency="TH-RTP"))
+    for endpoint in ("/api/v1/features/units", "/api/v1/features/incidents", "/api/v1/features/joint-patrol-routes",
+                     "/api/v1/features/handover-points"):
+        assert f'"endpoint":"{endpoint}"' in page
+    assert "fa-solid fa-ship" in page and "fa-solid fa-helicopter" in page
+    assert "/maps/promote?alert_id={id}" in page and "/maps/incident?id={id}" in page
 
 
 def test_layer_definitions_cannot_close_the_script_element():
@@ -161,3 +172,21 @@ def test_track_map_labels_crossings_with_their_direction_and_escapes_text():
     assert "<b>person</b>" not in page and "&lt;b&gt;person&lt;/b&gt;" in page
     # Heading south: the arrows point at 180 degrees (the glyph is rotated from east).
     assert "rotate(90deg)" in page
+
+
+def test_incident_map_draws_eta_lines_and_escapes_text():
+    incident = {"id": 7, "title": "<img src=x onerror=alert(1)>", "priority": "high", "status": "assigned",
+                "category": "drugs", "domain": "land", "state": "TH", "created_by": "op",
+                "geometry": {"type": "Point", "coordinates": [100.42, 6.63]}}
+    candidates = [{"callsign": "<b>Sadao 1</b>", "kind": "land", "agency_code": "TH-RTP", "eta_s": 754.0,
+                   "distance_m": 9000, "travel_distance_m": 12600, "capabilities": ["k9"],
+                   "geometry": {"type": "Point", "coordinates": [100.5, 6.7]}}]
+    unit = {"callsign": "Kolok 3", "kind": "land", "status": "en_route", "tasking_status": "accepted",
+            "geometry": {"type": "Point", "coordinates": [100.45, 6.65]}}
+    track = _fc(*[{"type": "Feature", "id": i, "geometry": {"type": "Point", "coordinates": [100.47 - 0.01 * i, 6.67]},
+                   "properties": {"observed_at": f"2026-11-22T07:0{i}:00Z"}} for i in range(2)])
+    page = render_page(build_incident(incident, None, candidates, agency="TH-RTP", tasked_unit=unit, track_fc=track))
+    assert "<img src=x" not in page and "<b>Sadao 1</b>" not in page
+    assert "1. &lt;b&gt;Sadao 1&lt;/b&gt; · 13 min" in page
+    assert page.count("bw-eta-line") == 1 and "bw-unit-track" in page and "bw-tasked-unit" in page
+    assert eta_text(45) == "45 s" and eta_text(754) == "13 min" and eta_text(7500) == "2 h 05 min"

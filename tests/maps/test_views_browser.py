@@ -7,8 +7,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
+from maps.coverage import GAP_COLOUR, NEVER_PATROLLED_COLOUR, PATROL_AGE_STEPS
 from sensors import topics
 from tests.conftest import detection, mosquitto_pub, scalar, unique, wait_for
+from tests.maps.test_patrol_browser import _unit
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -49,7 +51,8 @@ def test_track_map_shows_the_path_and_the_crossing_direction(settings, engine, i
     assert not web.console_errors, web.console_errors
 
 
-def test_coverage_map_draws_a_heat_map_of_the_period(engine, make_gateway, operator, web):
+def test_coverage_map_draws_a_heat_map_of_the_period(settings, engine, make_gateway, operator, web):
+    """The heat map of the period, and the segments by last patrol with the gaps highlighted."""
     sensor = unique("cam")
     make_gateway(agency=operator.agency, sensors={sensor: (100.42, 6.56)})
     # Activity as the sensors would have stored it: 300 detections in the last 12 hours, two hot spots.
@@ -62,6 +65,21 @@ def test_coverage_map_draws_a_heat_map_of_the_period(engine, make_gateway, opera
                        CASE WHEN g % 3 = 0 THEN 6.05 ELSE 6.56 END + (g % 5) * 0.002), 4326),
                    'payload', 'person', 0.8, '{}'
             FROM generate_series(1, 300) AS g"""), {"s": sensor, "a": operator.agency})
+    # One of the agency's units passed along the land border at Sadao an hour ago: that segment
+    # is patrolled, the others of the Thai border are gaps.
+    unit_id, _, _ = _unit(engine, operator.agency, (100.43, 6.60))
+    with engine.begin() as conn:
+        conn.execute(text("""
+            INSERT INTO unit_positions (unit_id, agency_code, client_id, observed_at, geom)
+            VALUES (:u, :a, 'p1', now() - interval '1 hour', ST_SetSRID(ST_MakePoint(100.4205, 6.5065), 4326))"""),
+            {"u": unit_id, "a": operator.agency})
+        patrolled = conn.execute(text("""
+            SELECT id FROM border_segments WHERE 'TH' IN (left_state, right_state)
+              AND ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint(100.4205, 6.5065), 4326)::geography, :m)"""),
+            {"m": settings.border_buffer_m}).scalars().all()
+        gaps = conn.execute(text("SELECT count(*) FROM border_segments WHERE 'TH' IN (left_state, right_state)")
+                            ).scalar() - len(patrolled)
+    assert patrolled and gaps > 0
 
     web.login(operator)
     web.page.goto(f"{web.base_url}/maps/coverage?hours=24")
@@ -76,6 +94,16 @@ def test_coverage_map_draws_a_heat_map_of_the_period(engine, make_gateway, opera
         let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
         return n; }""")
     assert painted > 100
+    # Segments by last patrol: the patrolled one green (within 6 h), the gaps highlighted.
+    for segment in patrolled:
+        web.page.wait_for_selector(f'path.bw-patrolled[data-feature-id="{segment}"][stroke="{PATROL_AGE_STEPS[0][1]}"]',
+                                   timeout=TIMEOUT_MS)
+        assert web.page.locator(f'path.bw-gaps[data-feature-id="{segment}"]').count() == 0
+    web.page.wait_for_selector(f'path.bw-gaps[stroke="{GAP_COLOUR}"]', timeout=TIMEOUT_MS)
+    assert web.page.locator("path.bw-gaps").count() >= 1
+    assert web.page.locator(f'path.bw-patrolled[stroke="{NEVER_PATROLLED_COLOUR}"]').count() >= 1
+    legend = web.page.locator(".bw-legend").inner_text()
+    assert "Segments by last patrol" in legend and "≤ 6 h ago" in legend
     web.screenshot("coverage")
     web.assert_stayed_local()
     assert not web.console_errors, web.console_errors

@@ -51,7 +51,7 @@ _RAISE_ALERTS = text(
                    SELECT 1 FROM fence_edges f
                    WHERE ST_DWithin(f.geom, ST_SetSRID(ST_MakePoint(d.lon, d.lat), 4326),
                                     :hysteresis_m / (111320.0 * cos(radians(d.lat))))) AS in_band
-        FROM jsonb_to_recordset(CAST(:detections AS jsonb)) AS d(
+        FROM json_to_recordset(CAST(:detections AS json)) AS d(
             id bigint, observed_at timestamptz, sensor_id text, agency_code text, event_id text, track_key text,
             class text, confidence real, lon float8, lat float8)
         LEFT JOIN track_positions tp ON tp.track_key = d.track_key

@@ -106,7 +106,7 @@ _INSERT_DETECTIONS = text(
     """
     WITH input AS (
         SELECT DISTINCT ON (sensor_id, event_id) *
-        FROM jsonb_to_recordset(CAST(:batch AS jsonb)) AS t(
+        FROM json_to_recordset(CAST(:batch AS json)) AS t(
             sensor_id text, agency_code text, event_id text, observed_at timestamptz, lon float8, lat float8,
             class text, confidence real, track_id text, track_key text, speed_mps real, heading_deg real,
             identifiers jsonb, raw text)

@@ -22,6 +22,15 @@ def _as_real(value: float | None) -> float | None:
 
 
 Real = AfterValidator(_as_real)
+_DOUBLE_MIN = 2.2250738585072014e-308  # smallest normal double; PostgreSQL refuses subnormal input
+
+
+def _as_double(value: float | None) -> float | None:
+    """Coordinates too small for a normal double (below a nanometre's worth by far) become 0."""
+    return 0.0 if value is not None and 0 < abs(value) < _DOUBLE_MIN else value
+
+
+Double = AfterValidator(_as_double)
 
 
 class DetectionPayload(BaseModel):
@@ -32,8 +41,8 @@ class DetectionPayload(BaseModel):
     event_id: Token
     sensor_id: Token
     observed_at: AwareDatetime
-    lon: float | None = Field(default=None, ge=-180, le=180)
-    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: Annotated[float | None, Double] = Field(default=None, ge=-180, le=180)
+    lat: Annotated[float | None, Double] = Field(default=None, ge=-90, le=90)
     object_class: ObjectClass = Field(alias="class")
     confidence: Annotated[float, Real] = Field(ge=0, le=1)
     track_id: Token | None = None

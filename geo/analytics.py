@@ -250,6 +250,7 @@ _RENDEZVOUS = text(
                                   'distance_m', round(CAST(c.distance_m AS numeric), 1))
         FROM computed c
         WHERE c.alert_id IS NULL AND c.seen_at - c.started_at >= make_interval(secs => :min_s)
+        ORDER BY c.seen_at, c.id  -- one batch's encounters get their alert ids in time order
         ON CONFLICT DO NOTHING
         RETURNING {ALERT_COLUMNS}
     ),

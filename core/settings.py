@@ -94,8 +94,9 @@ class Settings(BaseSettings):
     sensor_timeout_s: int = 300
     # How often the worker runs the time-based rules (AIS gaps, sensor offline).
     analytics_sweep_s: float = 10.0
-    # A tracked position closer than this to a border line or a zone's edge does not count yet.
-    crossing_hysteresis_m: float = 40.0
+    # A tracked position closer than this to a border line or a zone's edge does not count yet
+    # (at most 1,000 m: the geofencing grid keeps fence edges within about 1 km of each cell).
+    crossing_hysteresis_m: float = Field(default=40.0, ge=0, le=1000)
     # A tracked object must be inside a zone this long before its entry alerts (0: at once).
     zone_dwell_s: int = 0
 

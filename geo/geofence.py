@@ -39,7 +39,7 @@ _RAISE_ALERTS = text(
     """
     WITH new AS (
         SELECT d.id, d.observed_at, d.sensor_id, d.agency_code, d.event_id, d.track_key, d.class, d.confidence,
-               ST_SetSRID(ST_MakePoint(d.lon, d.lat), 4326) AS geom,
+               ST_SetSRID(ST_MakePoint(d.lon, d.lat), 4326) AS geom, bw_cell(d.lon) AS ci, bw_cell(d.lat) AS cj,
                -- per agency: a vessel seen by two agencies' receivers alerts each of them
                d.agency_code || '|' || coalesce(d.track_key, 'sensor:' || d.sensor_id || ':' || d.class)
                    AS cooldown_key,
@@ -47,9 +47,11 @@ _RAISE_ALERTS = text(
                coalesce(d.observed_at <= tp.observed_at, false) AS late,
                -- hysteresis: a tracked position this close to a border line or an entry zone's edge
                -- counts only once the track is clearly on one side again (it never ends a leg)
+               -- (the fence pieces near the point's grid cell: fence_cells)
                d.track_key IS NOT NULL AND EXISTS (
-                   SELECT 1 FROM fence_edges f
-                   WHERE ST_DWithin(f.geom, ST_SetSRID(ST_MakePoint(d.lon, d.lat), 4326),
+                   SELECT 1 FROM fence_cells f
+                   WHERE f.i = bw_cell(d.lon) AND f.j = bw_cell(d.lat)
+                     AND ST_DWithin(f.geom, ST_SetSRID(ST_MakePoint(d.lon, d.lat), 4326),
                                     :hysteresis_m / (111320.0 * cos(radians(d.lat))))) AS in_band
         FROM json_to_recordset(CAST(:detections AS json)) AS d(
             id bigint, observed_at timestamptz, sensor_id text, agency_code text, event_id text, track_key text,
@@ -123,12 +125,20 @@ _RAISE_ALERTS = text(
         UNION ALL
         SELECT 'zone_entry', n.id, ARRAY[n.id], NULL, z.id, z.name, z.impact_level, NULL, z.state,
                'zone:' || z.id, n.geom, NULL, n
-        FROM new n
-        JOIN zones z ON z.entry_alert AND ST_Intersects(z.geom, n.geom)
+        -- points looked up in the zones' grid cells (zone_cells): a cell wholly inside a zone needs no
+        -- geometry test; a point on the line between two pieces of a zone meets both, hence DISTINCT
+        FROM (SELECT DISTINCT n.id, c.zone_id FROM new n
+              JOIN zone_cells c ON c.i = n.ci AND c.j = n.cj AND (c.inside OR ST_Intersects(c.geom, n.geom))
+              WHERE NOT n.in_band) hit
+        JOIN new n ON n.id = hit.id
+        JOIN zones z ON z.id = hit.zone_id AND z.entry_alert
              -- only zones of the detection's own agency, or of an agreement that includes it
              AND (z.owner_agency = n.agency_code OR n.agency_code = ANY (z.member_agencies))
         LEFT JOIN legs l ON l.id = n.id AND l.is_new
-        WHERE (l.prev_geom IS NULL OR NOT ST_Intersects(z.geom, l.prev_geom)) AND NOT n.in_band
+        WHERE (l.prev_geom IS NULL OR NOT EXISTS (
+                  SELECT 1 FROM zone_cells c
+                  WHERE c.i = bw_cell(ST_X(l.prev_geom)) AND c.j = bw_cell(ST_Y(l.prev_geom)) AND c.zone_id = z.id
+                    AND (c.inside OR ST_Intersects(c.geom, l.prev_geom))))
           -- with a dwell time, tracked entries are raised by geo/analytics.py once it has passed
           AND (:zone_dwell_s = 0 OR n.track_key IS NULL)
     ),

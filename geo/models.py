@@ -70,3 +70,19 @@ class Zone(Base):
         CheckConstraint(f"impact_level IN {IMPACT_LEVELS!r}", name="zone_impact_known"),
         Index("ix_zones_member_agencies", "member_agencies", postgresql_using="gin"),
     )
+
+
+class ZoneCell(Base):
+    """A zone within one cell of the geofencing grid (0.02 degrees; kept by a trigger on zones):
+    ``inside`` when the cell lies wholly in the zone, otherwise ``geom`` is the zone's piece in it."""
+
+    __tablename__ = "zone_cells"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    zone_id: Mapped[int] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"), nullable=False, index=True)
+    i: Mapped[int] = mapped_column(nullable=False)
+    j: Mapped[int] = mapped_column(nullable=False)
+    inside: Mapped[bool] = mapped_column(nullable=False)
+    geom = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=False))
+
+    __table_args__ = (Index("ix_zone_cells_cell", "i", "j", "zone_id"),)

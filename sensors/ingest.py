@@ -39,18 +39,11 @@ from core.errors import InvalidPayload
 from core.settings import Settings
 from geo import geofence
 from sensors import ais, frigate, retention, rules, service, topics
+from sensors.mqtt_client import IngestClient
 from sensors.schemas import DetectionPayload, DetectionRow, GatewayStatus
 
 log = logging.getLogger("borderwatch.ingest")
 
-class _QuietSocket:
-    """Stands in for paho's wake-up socket while a batch of acknowledgements is queued."""
-
-    def send(self, data: bytes) -> int:
-        return len(data)
-
-
-_QUIET = _QuietSocket()
 _REGISTRY_TTL_S = 30.0
 _PARTITION_CHECK_S = 3600.0
 _TOPIC_CACHE_SIZE = 20_000
@@ -378,12 +371,10 @@ class IngestWorker:
 
     def _make_client(self) -> mqtt.Client:
         host, port, user, password = self.settings.mqtt_parts()
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
+        options = dict(callback_api_version=CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                       protocol=mqtt.MQTTv5, manual_ack=True)
+        # The lean inbound path where this paho has the internals it relies on; paho's own otherwise.
+        client = IngestClient(deliver=self._deliver, **options) if IngestClient.supported() else mqtt.Client(**options)
         if user:
             client.username_pw_set(user, password)
         status_topic = topics.worker_status(self.settings.mqtt_topic_root, self.client_id)
@@ -430,8 +421,11 @@ class IngestWorker:
             log.warning("disconnected from the broker (%s); reconnecting", reason_code)
 
     def _on_message(self, client, userdata, msg) -> None:
+        self._deliver(msg.topic, msg.payload, msg.mid, msg.qos)
+
+    def _deliver(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         with self._cond:
-            self._queue.append(Message(msg.topic, msg.payload, msg.mid, msg.qos, self._generation))
+            self._queue.append(Message(topic, payload, mid, qos, self._generation))
             # Wake the batcher for the first message (starts the time cap) and when a batch is full.
             if len(self._queue) in (1, self.settings.ingest_batch_size):
                 self._cond.notify()
@@ -568,24 +562,11 @@ class IngestWorker:
             self._send_acks(mids)
 
     def _send_acks(self, mids: list[tuple[int, int]]) -> None:
-        # paho wakes its network thread once per queued packet (a byte on an internal socket pair);
-        # a batch of PUBACKs needs a single wake-up. Without that internal, ack one by one.
-        wake = getattr(self.client, "_sockpairW", None)
-        if wake is None:
-            for mid, qos in mids:
-                self.client.ack(mid, qos)
-            return
-        self.client._sockpairW = _QUIET
-        try:
-            for mid, qos in mids:
-                self.client.ack(mid, qos)
-        finally:
-            if self.client._sockpairW is _QUIET:
-                self.client._sockpairW = wake
-                try:
-                    wake.send(b"0")
-                except OSError:
-                    pass
+        if isinstance(self.client, IngestClient):
+            self.client.ack_many(mid for mid, qos in mids if qos == 1)
+            mids = [(mid, qos) for mid, qos in mids if qos != 1]
+        for mid, qos in mids:
+            self.client.ack(mid, qos)
 
     def _publish_alerts(self, alerts: list[dict]) -> None:
         root = self.settings.mqtt_topic_root

@@ -13,11 +13,13 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
+    JSON,
     LargeBinary,
     PrimaryKeyConstraint,
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, REAL
 from sqlalchemy.orm import Mapped, mapped_column
@@ -91,12 +93,13 @@ class Detection(Base):
     speed_mps: Mapped[float | None] = mapped_column(REAL)
     heading_deg: Mapped[float | None] = mapped_column(REAL)
     identifiers: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
-    raw: Mapped[dict] = mapped_column(JSONB, nullable=False)
+    # The payload exactly as received (json keeps its text; jsonb would rebuild it).
+    raw: Mapped[dict] = mapped_column(JSON, nullable=False)
 
     __table_args__ = (
         PrimaryKeyConstraint("id", "observed_at"),
         Index("ix_detections_geom", "geom", postgresql_using="gist"),
-        Index("ix_detections_observed_at", "observed_at"),
+        Index("ix_detections_observed_brin", "observed_at", postgresql_using="brin"),
         Index("ix_detections_sensor_observed", "sensor_id", "observed_at"),
         Index("ix_detections_agency_observed", "agency_code", "observed_at"),
         Index("ix_detections_track_observed", "track_key", "observed_at"),
@@ -115,18 +118,25 @@ class DetectionKey(Base):
 
 
 class TrackPosition(Base):
-    """The last known position of each tracked object."""
+    """The last known position of each tracked object (rewritten by every fix: few indexes)."""
 
     __tablename__ = "track_positions"
 
     track_key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    agency_code: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    agency_code: Mapped[str] = mapped_column(String(32), nullable=False)
     sensor_id: Mapped[str] = mapped_column(String(64), nullable=False)
     detection_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
     observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     object_class: Mapped[str] = mapped_column("class", String(16), nullable=False)
-    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        # the rendezvous rule searches vessels' positions; other tracks need no spatial index
+        Index("ix_track_positions_vessel_geom", "geom", postgresql_using="gist",
+              postgresql_where=text("class IN ('boat', 'vessel')")),
+        {"postgresql_with": {"fillfactor": 70}},
+    )
 
 
 class Alert(Base):

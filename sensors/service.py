@@ -125,7 +125,7 @@ _INSERT_DETECTIONS = text(
                CASE WHEN i.lon IS NULL THEN s.location ELSE ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326) END,
                CASE WHEN i.lon IS NULL THEN 'sensor' ELSE 'payload' END,
                i.class, i.confidence, i.track_id, i.track_key, i.speed_mps, i.heading_deg,
-               coalesce(i.identifiers, '{}'::jsonb), i.raw::jsonb
+               coalesce(i.identifiers, '{}'::jsonb), i.raw::json
         FROM input i
         JOIN fresh f USING (sensor_id, event_id)
         JOIN sensors s ON s.id = i.sensor_id

@@ -7,6 +7,9 @@ Rules:
 - zone entry: a detection inside a zone that alerts on entry, whose track was outside it
   before (or that has no track).
 Zone entries count only for zones of the detection's agency (owner or agreement member).
+Which zones a point is in and how far it is from the nearest fence edge are found when it is
+stored (``sensors.service.store_detections``, on the geofencing grid); a track's last position
+keeps its zones (``track_positions.zone_ids``).
 One alert per agency, track (or untracked sensor+class) and segment/zone within the cooldown.
 The same statement moves each track's last known position forward.
 
@@ -39,7 +42,7 @@ _RAISE_ALERTS = text(
     """
     WITH new AS (
         SELECT d.id, d.observed_at, d.sensor_id, d.agency_code, d.event_id, d.track_key, d.class, d.confidence,
-               ST_SetSRID(ST_MakePoint(d.lon, d.lat), 4326) AS geom, bw_cell(d.lon) AS ci, bw_cell(d.lat) AS cj,
+               ST_SetSRID(ST_MakePoint(d.lon, d.lat), 4326) AS geom, d.zone_ids,
                -- per agency: a vessel seen by two agencies' receivers alerts each of them
                d.agency_code || '|' || coalesce(d.track_key, 'sensor:' || d.sensor_id || ':' || d.class)
                    AS cooldown_key,
@@ -47,21 +50,19 @@ _RAISE_ALERTS = text(
                coalesce(d.observed_at <= tp.observed_at, false) AS late,
                -- hysteresis: a tracked position this close to a border line or an entry zone's edge
                -- counts only once the track is clearly on one side again (it never ends a leg)
-               -- (the fence pieces near the point's grid cell: fence_cells)
-               d.track_key IS NOT NULL AND EXISTS (
-                   SELECT 1 FROM fence_cells f
-                   WHERE f.i = bw_cell(d.lon) AND f.j = bw_cell(d.lat)
-                     AND ST_DWithin(f.geom, ST_SetSRID(ST_MakePoint(d.lon, d.lat), 4326),
-                                    :hysteresis_m / (111320.0 * cos(radians(d.lat))))) AS in_band
+               d.track_key IS NOT NULL AND coalesce(d.edge_m <= :hysteresis_m, false) AS in_band
         FROM json_to_recordset(CAST(:detections AS json)) AS d(
             id bigint, observed_at timestamptz, sensor_id text, agency_code text, event_id text, track_key text,
-            class text, confidence real, lon float8, lat float8)
+            class text, confidence real, lon float8, lat float8, zone_ids int[], edge_m float8)
         LEFT JOIN track_positions tp ON tp.track_key = d.track_key
     ),
     -- A late fix is judged between its true neighbours: the stored fixes just before and just
     -- after it (index on track_key, observed_at). In-order fixes need only the last position.
     neighbours AS (
-        SELECT DISTINCT ON (x.id) x.id, x.observed_at, x.track_key, x.geom
+        SELECT DISTINCT ON (x.id) x.id, x.observed_at, x.track_key, x.geom,
+               ARRAY(SELECT DISTINCT c.zone_id FROM zone_cells c
+                     WHERE c.i = bw_cell(ST_X(x.geom)) AND c.j = bw_cell(ST_Y(x.geom))
+                       AND (c.inside OR ST_Intersects(c.geom, x.geom))) AS zone_ids
         FROM (SELECT * FROM new WHERE late AND NOT in_band) n
         CROSS JOIN LATERAL (
             (SELECT d.id, d.observed_at, d.track_key, d.geom FROM detections d
@@ -78,14 +79,14 @@ _RAISE_ALERTS = text(
         ) x
     ),
     seq AS (
-        SELECT n.id, n.observed_at, n.track_key, n.geom, true AS is_new FROM new n
+        SELECT n.id, n.observed_at, n.track_key, n.geom, n.zone_ids, true AS is_new FROM new n
         WHERE n.track_key IS NOT NULL AND NOT n.in_band
         UNION ALL
-        SELECT tp.detection_id, tp.observed_at, tp.track_key, tp.geom, false
+        SELECT tp.detection_id, tp.observed_at, tp.track_key, tp.geom, tp.zone_ids, false
         FROM track_positions tp
         WHERE tp.track_key = ANY (ARRAY(SELECT DISTINCT track_key FROM new WHERE track_key IS NOT NULL))
         UNION ALL
-        SELECT nb.id, nb.observed_at, nb.track_key, nb.geom, false
+        SELECT nb.id, nb.observed_at, nb.track_key, nb.geom, nb.zone_ids, false
         FROM neighbours nb
         WHERE nb.id NOT IN (SELECT id FROM new)
           AND NOT EXISTS (SELECT FROM track_positions tp WHERE tp.track_key = nb.track_key AND tp.detection_id = nb.id)
@@ -93,7 +94,7 @@ _RAISE_ALERTS = text(
     legs AS (
         SELECT id, observed_at, track_key, geom, is_new,
                lag(id) OVER w AS prev_id, lag(geom) OVER w AS prev_geom, lag(observed_at) OVER w AS prev_at,
-               lag(is_new) OVER w AS prev_new
+               lag(is_new) OVER w AS prev_new, lag(zone_ids) OVER w AS prev_zone_ids
         FROM seq
         WINDOW w AS (PARTITION BY track_key ORDER BY observed_at, id)
     ),
@@ -125,20 +126,15 @@ _RAISE_ALERTS = text(
         UNION ALL
         SELECT 'zone_entry', n.id, ARRAY[n.id], NULL, z.id, z.name, z.impact_level, NULL, z.state,
                'zone:' || z.id, n.geom, NULL, n
-        -- points looked up in the zones' grid cells (zone_cells): a cell wholly inside a zone needs no
-        -- geometry test; a point on the line between two pieces of a zone meets both, hence DISTINCT
-        FROM (SELECT DISTINCT n.id, c.zone_id FROM new n
-              JOIN zone_cells c ON c.i = n.ci AND c.j = n.cj AND (c.inside OR ST_Intersects(c.geom, n.geom))
-              WHERE NOT n.in_band) hit
-        JOIN new n ON n.id = hit.id
+        -- the zones the point is in (found when it was stored), against those of the track's
+        -- position before
+        FROM new n
+        CROSS JOIN LATERAL unnest(n.zone_ids) AS hit(zone_id)
         JOIN zones z ON z.id = hit.zone_id AND z.entry_alert
              -- only zones of the detection's own agency, or of an agreement that includes it
              AND (z.owner_agency = n.agency_code OR n.agency_code = ANY (z.member_agencies))
         LEFT JOIN legs l ON l.id = n.id AND l.is_new
-        WHERE (l.prev_geom IS NULL OR NOT EXISTS (
-                  SELECT 1 FROM zone_cells c
-                  WHERE c.i = bw_cell(ST_X(l.prev_geom)) AND c.j = bw_cell(ST_Y(l.prev_geom)) AND c.zone_id = z.id
-                    AND (c.inside OR ST_Intersects(c.geom, l.prev_geom))))
+        WHERE (l.prev_geom IS NULL OR NOT hit.zone_id = ANY (l.prev_zone_ids)) AND NOT n.in_band
           -- with a dwell time, tracked entries are raised by geo/analytics.py once it has passed
           AND (:zone_dwell_s = 0 OR n.track_key IS NULL)
     ),
@@ -181,15 +177,16 @@ _RAISE_ALERTS = text(
                   ST_X(geom) AS lon, ST_Y(geom) AS lat
     ),
     moved AS (
-        INSERT INTO track_positions (track_key, agency_code, sensor_id, detection_id, observed_at, class, geom)
-        SELECT DISTINCT ON (track_key) track_key, agency_code, sensor_id, id, observed_at, class, geom
+        INSERT INTO track_positions (track_key, agency_code, sensor_id, detection_id, observed_at, class, geom,
+                                     zone_ids)
+        SELECT DISTINCT ON (track_key) track_key, agency_code, sensor_id, id, observed_at, class, geom, zone_ids
         FROM new
         WHERE track_key IS NOT NULL AND NOT in_band
         ORDER BY track_key, observed_at DESC, id DESC
         ON CONFLICT (track_key) DO UPDATE
             SET agency_code = EXCLUDED.agency_code, sensor_id = EXCLUDED.sensor_id,
                 detection_id = EXCLUDED.detection_id, observed_at = EXCLUDED.observed_at,
-                class = EXCLUDED.class, geom = EXCLUDED.geom, updated_at = now()
+                class = EXCLUDED.class, geom = EXCLUDED.geom, zone_ids = EXCLUDED.zone_ids, updated_at = now()
             WHERE track_positions.observed_at < EXCLUDED.observed_at
     )
     SELECT * FROM inserted ORDER BY observed_at, id

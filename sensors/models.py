@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
+    Integer,
     JSON,
     LargeBinary,
     PrimaryKeyConstraint,
@@ -129,6 +130,8 @@ class TrackPosition(Base):
     observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     object_class: Mapped[str] = mapped_column("class", String(16), nullable=False)
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
+    # the zones this position is in (a zone entry is a new position in a zone not listed here)
+    zone_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), nullable=False, server_default="{}")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (

@@ -129,18 +129,33 @@ _INSERT_DETECTIONS = text(
         FROM input i
         JOIN fresh f USING (sensor_id, event_id)
         JOIN sensors s ON s.id = i.sensor_id
-        RETURNING id, observed_at, sensor_id, agency_code, event_id, track_key, class, confidence,
+        RETURNING id, observed_at, sensor_id, agency_code, event_id, track_key, class, confidence, geom,
                   ST_X(geom) AS lon, ST_Y(geom) AS lat
+    ),
+    -- Where each new detection lies, for the geofence step (geo/geofence.py), found here so that it
+    -- is done while the batch before is still being geofenced: the zones it is in (zone_ids), and
+    -- its distance in metres to the nearest border line or entry-zone edge when under about 1 km
+    -- (edge_m; the hysteresis band). Both read the point's own cell of the grid.
+    placed AS (
+        SELECT d.id, d.observed_at, d.sensor_id, d.agency_code, d.event_id, d.track_key, d.class, d.confidence,
+               d.lon, d.lat,
+               ARRAY(SELECT DISTINCT c.zone_id FROM zone_cells c
+                     WHERE c.i = bw_cell(d.lon) AND c.j = bw_cell(d.lat)
+                       AND (c.inside OR ST_Intersects(c.geom, d.geom))) AS zone_ids,
+               (SELECT min(ST_Distance(f.geom, d.geom)) FROM fence_cells f
+                WHERE f.i = bw_cell(d.lon) AND f.j = bw_cell(d.lat)) * 111320.0 * cos(radians(d.lat)) AS edge_m
+        FROM inserted d
     )
-    SELECT count(*) AS n, coalesce(json_agg(inserted), '[]')::text AS new
-    FROM inserted
+    SELECT count(*) AS n, coalesce(json_agg(placed), '[]')::text AS new
+    FROM placed
     """
 )
 
 
 @dataclass(frozen=True)
 class StoredBatch:
-    """How many detections of a batch were new, and those rows as JSON for the geofence step."""
+    """How many detections of a batch were new, and those rows as JSON for the geofence step (with
+    the zones each is in and its distance to the nearest fence edge)."""
 
     count: int
     keys_json: str

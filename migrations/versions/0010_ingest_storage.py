@@ -6,7 +6,9 @@
   of the cell (the hysteresis band). A batch's points join these on the cell number (a B-tree
   look-up) and test only small pieces, where a GiST probe per point walked hundreds of boxes.
   Triggers keep both in step with ``zones`` and ``fence_edges``; fence edges themselves are now
-  stored in pieces of at most 32 vertices.
+  stored in pieces of at most 32 vertices. The ingest looks a batch's points up while it stores
+  them (``sensors/service.py``), and ``track_positions.zone_ids`` keeps the zones of each track's
+  last position, so a zone entry is told from array membership, not from a second geometry test.
 * ``detections.raw`` becomes ``json``: the payload's text exactly as received (key order, spacing),
   checked as JSON but not rebuilt into jsonb for every detection.
 * ``detections.observed_at`` gets a BRIN index instead of a B-tree: detections arrive in time
@@ -135,6 +137,13 @@ def upgrade() -> None:
     op.execute("CREATE TRIGGER bw_fence_cells AFTER INSERT ON fence_edges FOR EACH ROW EXECUTE FUNCTION bw_fence_cells()")
     # the zones there are already
     op.execute("SELECT bw_fill_zone_cells(id, geom) FROM zones")
+    op.add_column("track_positions", sa.Column("zone_ids", sa.ARRAY(sa.Integer()), nullable=False,
+                                               server_default="{}"))
+    op.execute(
+        "UPDATE track_positions tp SET zone_ids = ARRAY(SELECT DISTINCT c.zone_id FROM zone_cells c "
+        "WHERE c.i = bw_cell(ST_X(tp.geom)) AND c.j = bw_cell(ST_Y(tp.geom)) "
+        "AND (c.inside OR ST_Intersects(c.geom, tp.geom)))"
+    )
     # fence edges again, in pieces (the insert trigger cuts them into cells)
     op.execute("DELETE FROM fence_edges")
     op.execute(
@@ -148,6 +157,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("track_positions", "zone_ids")
     op.execute("ALTER TABLE track_positions RESET (fillfactor)")
     op.execute("DROP INDEX ix_track_positions_vessel_geom")
     op.execute("CREATE INDEX idx_track_positions_geom ON track_positions USING gist (geom)")

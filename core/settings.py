@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     # after a restart. Several workers set the same group (e.g. "bw-ingest") to split the stream.
     ingest_share_group: str = ""
     ingest_client_id: str = "bw-ingest-1"
-    # Micro-batches: whichever cap is reached first closes a batch.
+    # Micro-batches: a batch grows while the previous one is in the database, until one of these
+    # caps; with nothing in the database it leaves at once.
     ingest_batch_size: int = 1000
     ingest_batch_ms: int = 20
     # How many unacknowledged QoS 1 messages the broker may send us at once.

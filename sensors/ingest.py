@@ -358,6 +358,8 @@ class IngestWorker:
         # One parsed batch may wait while the previous one is in the database.
         self._parsed: queue.Queue[ParsedBatch] = queue.Queue(maxsize=1)
         self._cond = threading.Condition()
+        # True while the commit stage waits for a batch with none in the database (under _cond).
+        self._idle = False
         self._stop = threading.Event()
         self._generation = 0
         self._connected = threading.Event()
@@ -438,13 +440,22 @@ class IngestWorker:
                 self._cond.wait(timeout=0.25)
                 if not self._queue:
                     return []
+            # A batch grows while the database is busy with the one before, up to the size and time
+            # caps; when nothing is in the database it leaves at once (low latency at low rates, big
+            # batches under load).
             deadline = time.monotonic() + self.settings.ingest_batch_ms / 1000
-            while len(self._queue) < size:
+            while len(self._queue) < size and not self._idle:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._stop.is_set():
                     break
                 self._cond.wait(timeout=remaining)
             return [self._queue.popleft() for _ in range(min(size, len(self._queue)))]
+
+    def _set_idle(self, idle: bool) -> None:
+        with self._cond:
+            self._idle = idle
+            if idle:
+                self._cond.notify()
 
     def _parse_loop(self) -> None:
         """Stage 1: cut micro-batches and validate them while the database works on the previous one."""
@@ -616,7 +627,12 @@ class IngestWorker:
         try:
             while not self._stop.is_set():
                 try:
-                    parsed = self._parsed.get(timeout=0.25) if current is None else self._parsed.get_nowait()
+                    if current is None:
+                        self._set_idle(True)
+                        parsed = self._parsed.get(timeout=0.25)
+                        self._set_idle(False)
+                    else:
+                        parsed = self._parsed.get_nowait()
                 except queue.Empty:
                     parsed = None
                 ahead = storer.submit(self.processor.try_stage, parsed) if parsed is not None else None

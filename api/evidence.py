@@ -18,7 +18,7 @@ from evidence import schemas, service
 router = APIRouter(tags=["evidence"])
 
 _E = {"model": ErrorOut}
-ERRORS = {401: _E, 403: _E, 404: _E, 409: _E, 422: _E}
+ERRORS = {400: _E, 401: _E, 403: _E, 404: _E, 409: _E, 422: _E}
 READ = {**ERRORS, 304: {"description": "Not modified (If-None-Match matched the ETag)"}}
 IDEM_NOTE = " Send an `Idempotency-Key` header so that a retry replays the first response."
 

@@ -39,13 +39,11 @@ from core.security import Principal
 from evidence import schemas
 from evidence.models import FINAL_STATUSES, GENESIS, CustodyEvent, EvidenceItem
 from patrols.models import PatrolUnit
+from patrols.schemas import PointGeometry
 from patrols.service import (
-    DEFAULT_PAGE,
     DISPATCHERS,
     MANAGERS,
-    MAX_PAGE,  # noqa: F401  (the routes' page cap)
     RoleNotAllowed,
-    _point,
     decode_cursor,
     encode_cursor,
     get_incident,
@@ -53,6 +51,8 @@ from patrols.service import (
 )
 
 REGISTRARS = (*DISPATCHERS, "patrol_unit")
+DEFAULT_PAGE = 100
+MAX_PAGE = 500
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 # How far from its place a moved event is looked for (only for events whose hash does not match).
 MOVE_WINDOW = 64
@@ -241,7 +241,7 @@ def _item_out(row) -> schemas.EvidenceOut:
                              "status", "pending_agency", "pending_custodian", "pending_unit_id", "head_hash",
                              "created_by", "created_at", "updated_at")},
         content_stored=m["content_stored_at"] is not None,
-        location=_point(m["lon"], m["lat"]) if m["lon"] is not None else None,
+        location=PointGeometry(coordinates=_location(m["lon"], m["lat"])) if m["lon"] is not None else None,
         agencies=sorted(m["agencies"]), events=m["head_seq"],
     )
 
@@ -309,6 +309,17 @@ def chain(*, session: Session, principal: Principal, item_id: int) -> schemas.Ch
         problems=[schemas.ChainProblem(kind=p.kind, seq=p.seq, message=p.message) for p in problems],
         events=[schemas.CustodyEventOut(**{k: v for k, v in e.items() if k != "item_id"}) for e in events],
     )
+
+
+def incident_evidence(*, session: Session, principal: Principal, incident_id: int,
+                      limit: int = MAX_PAGE) -> list[tuple[schemas.EvidenceOut, bool]]:
+    """The incident's items the caller may see (at most ``limit``, newest first), each with whether its
+    chain holds: for the incident map (two queries, whatever the number of items)."""
+    rows = session.execute(text(
+        f"{_ITEM_SELECT} WHERE e.incident_id = :incident AND {_ITEM_VISIBLE} ORDER BY e.id DESC LIMIT :limit"
+    ), {"incident": incident_id, "agency": principal.agency_code, "limit": limit}).all()
+    events = _event_rows(session, [r.id for r in rows])
+    return [(_item_out(r), not check_chain(_item_for_check(r), events[r.id])) for r in rows]
 
 
 # -- changes -------------------------------------------------------------------------------

@@ -187,3 +187,24 @@ def test_the_command_names_item_and_event_and_exits_non_zero(engine):
     assert _verify_cli(f"--item={eid}").returncode == 0
     missing = _verify_cli("--item=999999999")
     assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def test_the_incident_map_counts_evidence_and_names_broken_chains(client, world, db, tamper):
+    th = world.agency("TH")
+    iid = incident(client, th)
+    eid = client.post(f"{API}/incidents/{iid}/evidence", json=snapshot(description="<script>x</script> frame"),
+                      headers=th.operator_h).json()["id"]
+    client.post(f"{API}/incidents/{iid}/evidence", json={"kind": "seized_item", "description": "sack"},
+                headers=th.operator_h)
+
+    def page(headers) -> str:
+        r = client.get("/maps/incident", params={"id": iid}, headers=headers)
+        assert r.status_code == 200, r.text
+        return r.text
+
+    text_ = page(th.operator_h)
+    assert "evidence: 2 (chains verified)" in text_
+    # Only the item with a place is drawn; its text is escaped.
+    assert text_.count("bw-evidence") == 1 and "<script>x</script>" not in text_
+    tamper("UPDATE custody_events SET note = 'forged' WHERE item_id = :i AND seq = 1", {"i": eid})
+    assert f"evidence: 2 (chain broken: items {eid})" in page(th.operator_h)

@@ -162,11 +162,14 @@ def _fact_text(value) -> object:
     return audit.timestamp_text(value) if isinstance(value, datetime) else value
 
 
-def check_chain(item: dict, events: Sequence[dict]) -> list[Problem]:
+def check_chain(item: dict, events: Sequence[dict], audited: dict[int, str] | None = None) -> list[Problem]:
     """Where one item's chain breaks: events altered (their fields do not match their hash, or the
     next event was chained to another one), removed (a gap, or events cut from the end: the item
     keeps the number and hash of its last event), reordered (an intact event at another place),
-    and an item record that no longer says what its collected event recorded."""
+    and an item record that no longer says what its collected event recorded.
+
+    ``audited`` (event number → hash, as the audit trail recorded them when the events were
+    written) also catches a chain recomputed from some event on, which no chain reveals alone."""
     problems: list[Problem] = []
     expected_seq, expected_prev, previous_intact = 1, GENESIS, True
     last_seq = events[-1]["seq"] if events else 0
@@ -198,6 +201,17 @@ def check_chain(item: dict, events: Sequence[dict]) -> list[Problem]:
     elif events and previous_intact and head_seq == last_seq and head_hash != expected_prev:
         problems.append(Problem("altered", last_seq, f"event {last_seq} was rewritten: the item recorded another "
                                                      f"last event (hash {head_hash[:12]}…)"))
+    flagged = {p.seq for p in problems}
+    held = {e["seq"]: e["hash"] for e in events}
+    for seq, recorded in sorted((audited or {}).items()):
+        if seq in flagged:
+            continue
+        if seq not in held:
+            problems.append(Problem("removed", seq, f"event {seq} is missing: the audit trail recorded it (hash "
+                                                    f"{recorded[:12]}…)"))
+        elif held[seq] != recorded:
+            problems.append(Problem("altered", seq, f"event {seq} was rewritten: the audit trail recorded it with "
+                                                    f"another hash ({recorded[:12]}…)"))
     first = events[0] if events else None
     if first is not None and first["seq"] == 1 and first["kind"] == "collected" \
             and event_hash(first) == first["hash"]:
@@ -294,6 +308,20 @@ def _event_rows(session: Session, item_ids: Sequence[int]) -> dict[int, list[dic
     return events
 
 
+def _audited_hashes(session: Session, item_ids: Sequence[int]) -> dict[int, dict[int, str]]:
+    """For each item, the hash of each custody event as the audit trail recorded it when it was written."""
+    rows = session.execute(text(
+        """SELECT CAST(entity_id AS bigint) AS item_id, CAST(details->>'event_seq' AS int) AS seq,
+                  details->>'event_hash' AS hash
+           FROM audit_log WHERE entity_type = 'evidence' AND entity_id = ANY(CAST(:ids AS text[]))
+             AND details ? 'event_hash'"""
+    ), {"ids": [str(i) for i in item_ids]}).all()
+    audited: dict[int, dict[int, str]] = {i: {} for i in item_ids}
+    for r in rows:
+        audited[r.item_id][r.seq] = r.hash
+    return audited
+
+
 def _item_for_check(row) -> dict:
     return {**_facts(row), "head_seq": row.head_seq, "head_hash": row.head_hash}
 
@@ -302,7 +330,7 @@ def chain(*, session: Session, principal: Principal, item_id: int) -> schemas.Ch
     """The item's custody events in order, with whether the chain holds and where it breaks."""
     row = _visible_row(session, principal, item_id)
     events = _event_rows(session, [item_id])[item_id]
-    problems = check_chain(_item_for_check(row), events)
+    problems = check_chain(_item_for_check(row), events, _audited_hashes(session, [item_id])[item_id])
     _audit_read(session, principal, row, "chain_read")
     return schemas.ChainOut(
         item_id=item_id, verified=not problems, broken_at=min((p.seq for p in problems), default=None),
@@ -318,8 +346,9 @@ def incident_evidence(*, session: Session, principal: Principal, incident_id: in
     rows = session.execute(text(
         f"{_ITEM_SELECT} WHERE e.incident_id = :incident AND {_ITEM_VISIBLE} ORDER BY e.id DESC LIMIT :limit"
     ), {"incident": incident_id, "agency": principal.agency_code, "limit": limit}).all()
-    events = _event_rows(session, [r.id for r in rows])
-    return [(_item_out(r), not check_chain(_item_for_check(r), events[r.id])) for r in rows]
+    ids = [r.id for r in rows]
+    events, audited = _event_rows(session, ids), _audited_hashes(session, ids)
+    return [(_item_out(r), not check_chain(_item_for_check(r), events[r.id], audited[r.id])) for r in rows]
 
 
 # -- changes -------------------------------------------------------------------------------
@@ -657,9 +686,10 @@ def verify(*, session: Session, item_id: int | None = None, progress: Callable[[
         ), {"after": after, "id": item_id, "n": batch}).all()
         if not rows:
             break
-        events = _event_rows(session, [r.id for r in rows])
+        ids = [r.id for r in rows]
+        events, audited = _event_rows(session, ids), _audited_hashes(session, ids)
         for row in rows:
-            problems = check_chain(_item_for_check(row), events[row.id])
+            problems = check_chain(_item_for_check(row), events[row.id], audited[row.id])
             if problems:
                 result.broken[row.id] = problems
             result.items += 1

@@ -79,6 +79,35 @@ def test_the_chain_names_the_event_where_it_breaks(client, world, db, tamper):
         restore()
         assert problems() == [], name
 
+    # A chain recomputed from event 2 on (each hash, each link, the item's last hash): only the audit
+    # trail, which recorded every event's hash when it was written, gives it away.
+    rows = [dict(r) for r in original]
+    rows.sort(key=lambda r: r["seq"])
+    prev = rows[0]["hash"]
+    for r in rows[1:]:
+        if r["seq"] == 2:
+            r["note"] = "routine"
+        r["prev_hash"] = prev
+        r["hash"] = prev = evidence.event_hash(r)
+    tamper("DELETE FROM custody_events WHERE item_id = :i", where)
+    db.execute(insert(CustodyEvent), rows)
+    db.execute(text("UPDATE evidence_items SET head_hash = :h WHERE id = :i"), {"h": prev, "i": eid})
+    assert problems() == [("altered", 2), ("altered", 3), ("altered", 4)]
+    assert "the audit trail recorded it with another hash" in chain()["problems"][0]["message"]
+    # The last event cut and the item made to end one event earlier: the audit trail still has it.
+    restore()
+    last = next(r for r in original if r["seq"] == 3)
+    db.execute(text("UPDATE evidence_items SET head_hash = :h, head_seq = 3 WHERE id = :i"),
+               {"h": last["hash"], "i": eid})
+    tamper("DELETE FROM custody_events WHERE item_id = :i AND seq = 4", where)
+    assert problems() == [("removed", 4)]
+    assert "the audit trail recorded it" in chain()["problems"][0]["message"]
+    restore()
+    head = next(r for r in original if r["seq"] == 4)
+    db.execute(text("UPDATE evidence_items SET head_hash = :h, head_seq = 4 WHERE id = :i"),
+               {"h": head["hash"], "i": eid})
+    assert problems() == []
+
     # The item's own record changed: its content hash no longer says what the collected event recorded.
     db.execute(text("UPDATE evidence_items SET content_sha256 = :h WHERE id = :i"), {"h": "0" * 64, "i": eid})
     assert problems() == [("item_altered", 1)]

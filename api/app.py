@@ -10,7 +10,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, FastAPI
 
-from api import audit, auth, cot, errors, evidence, geo, health, liaison, live, maps, ogc, patrols, reports, watchlists, webhooks
+from api import (audit, auth, cot, errors, evidence, geo, health, liaison, live, maps, ogc, patrols, reports,
+                 watchlists, webhooks)
 from api.responses import CompactJSONResponse
 
 API_PREFIX = "/api/v1"

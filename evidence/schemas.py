@@ -20,7 +20,8 @@ RecordedKind = Literal["sealed", "unsealed", "examined", "released", "destroyed"
 Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$")]
 Short = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$")]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True)]
-MediaType = Annotated[str, StringConstraints(max_length=127, pattern=r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")]
+_TOKEN = r"[a-z0-9][a-z0-9!#$&^_.+-]*"
+MediaType = Annotated[str, StringConstraints(max_length=127, pattern=rf"^{_TOKEN}/{_TOKEN}$")]
 Uri = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[\x21-\x7e]+$")]
 # A receiver's signature as the device captured it (e.g. a base64 PNG of a signed pad), kept in the chain.
 Signature = Annotated[str, StringConstraints(min_length=1, max_length=16000, pattern=r"^[\x20-\x7e]+$")]

@@ -489,7 +489,8 @@ def accept(*, session: Session, principal: Principal, item_id: int, accept_in: s
                     details={"handover_seq": item.head_seq, "received_by": accept_in.received_by,
                              "seal_intact": accept_in.seal_intact, "signature": accept_in.signature,
                              "to_unit_id": item.pending_unit_id})
-    item.custodian_agency, item.custodian, item.custodian_unit_id = principal.agency_code, custodian, item.pending_unit_id
+    item.custodian_agency, item.custodian = principal.agency_code, custodian
+    item.custodian_unit_id = item.pending_unit_id
     item.status, item.pending_agency, item.pending_custodian, item.pending_unit_id = "in_custody", None, None, None
     session.flush()
     _record(session, principal, item, "accept", row.incident_agency, event, [giver],
@@ -497,7 +498,8 @@ def accept(*, session: Session, principal: Principal, item_id: int, accept_in: s
     return _reload(session, principal, item.id)
 
 
-def decline(*, session: Session, principal: Principal, item_id: int, decline_in: schemas.DeclineIn) -> schemas.EvidenceOut:
+def decline(*, session: Session, principal: Principal, item_id: int,
+            decline_in: schemas.DeclineIn) -> schemas.EvidenceOut:
     """The receiving agency refuses the pending hand-over, or the giver withdraws it: back in the giver's custody."""
     item, row = _item_for_update(session, principal, item_id)
     _pending(item)

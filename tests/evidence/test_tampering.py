@@ -118,8 +118,8 @@ def test_the_chain_names_the_event_where_it_breaks(client, world, db, tamper):
 
 def test_the_trigger_refuses_update_delete_and_truncate(client, world, db):
     eid, _ = four_events(client, world)
-    for sql in ("UPDATE custody_events SET note = 'x' WHERE item_id = :i", "DELETE FROM custody_events WHERE item_id = :i",
-                "TRUNCATE custody_events CASCADE"):
+    for sql in ("UPDATE custody_events SET note = 'x' WHERE item_id = :i",
+                "DELETE FROM custody_events WHERE item_id = :i", "TRUNCATE custody_events CASCADE"):
         savepoint = db.begin_nested()
         with pytest.raises(DBAPIError, match="append-only"):
             db.execute(text(sql), {"i": eid})

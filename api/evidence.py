@@ -4,9 +4,11 @@ the recorded hash. Thin: each route calls one service function inside the reques
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from api.deps import PrincipalDep, SessionDep
@@ -90,21 +92,21 @@ def record_event(item_id: ItemId, body: schemas.EventIn, session: SessionDep, pr
         session=session, principal=principal, item_id=item_id, event_in=body))
 
 
-async def _upload(request: Request, principal: PrincipalDep) -> service.ContentSpool:
-    """The request body, hashed and spooled to the evidence directory as it arrives (refused past the cap)."""
+async def _upload(request: Request, principal: PrincipalDep) -> AsyncIterator[service.ContentSpool]:
+    """The request body, hashed and spooled to the evidence directory as it arrives (refused past the
+    cap); the spool file is gone once the request is over, whether the bytes were kept or not."""
     settings = get_settings()
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.evidence_max_bytes:
         raise service.ContentTooLarge(f"the upload is larger than {settings.evidence_max_bytes} bytes",
                                       max_bytes=settings.evidence_max_bytes)
-    spool = service.ContentSpool(settings.evidence_dir, settings.evidence_max_bytes)
+    spool = await run_in_threadpool(service.ContentSpool, settings.evidence_dir, settings.evidence_max_bytes)
     try:
         async for chunk in request.stream():
-            spool.write(chunk)
-    except BaseException:
+            await run_in_threadpool(spool.write, chunk)
+        yield spool
+    finally:
         spool.discard()
-        raise
-    return spool
 
 
 @router.put("/evidence/{item_id}/content", response_model=schemas.EvidenceOut,

@@ -159,6 +159,10 @@ def test_uploaded_bytes_are_kept_only_if_they_match(client, world, db, evidence_
     get_settings.cache_clear()
     r = client.put(url, content=PHOTO, headers=th.operator_h)
     assert r.status_code == 413 and r.json()["error"] == "content_too_large"
+    # Sent in chunks without a length: refused once past the cap, nothing left behind.
+    r = client.put(url, content=iter([PHOTO[:10], PHOTO[10:20], PHOTO[20:]]), headers=th.operator_h)
+    assert r.status_code == 413 and r.json()["error"] == "content_too_large"
+    assert not list((evidence_dir / "incoming").iterdir())
     monkeypatch.delenv("BW_EVIDENCE_MAX_BYTES")
     get_settings.cache_clear()
     sack = client.post(f"{API}/incidents/{iid}/evidence", json={"kind": "seized_item", "description": "sack"},

@@ -241,3 +241,49 @@ def test_the_incident_map_counts_evidence_and_names_broken_chains(client, world,
     assert text_.count("bw-evidence") == 1 and "<script>x</script>" not in text_
     tamper("UPDATE custody_events SET note = 'forged' WHERE item_id = :i AND seq = 1", {"i": eid})
     assert f"evidence: 2 (chain broken: items {eid})" in page(th.operator_h)
+
+
+def test_concurrent_events_never_fork_an_items_chain(engine):
+    """Six transactions record events on one item at once, each committing: one chain, no gaps."""
+    import threading
+
+    from core import service as core_service
+    from core.db import session_scope
+    from core.security import Principal
+    from evidence import schemas as ev_schemas
+    from patrols import schemas as p_schemas
+    from patrols import service as patrols
+
+    code = f"TH-C{uuid.uuid4().hex[:8].upper()}"
+    boss = Principal(username="concurrency-admin", agency_code=code, role="admin")
+    with session_scope(engine) as s:
+        core_service.create_agency(session=s, code=code, country="TH", name="Evidence concurrency", actor="cli:test")
+        iid = patrols.create_incident(session=s, principal=boss, incident_in=p_schemas.IncidentCreate(
+            lon=100.42, lat=6.63, title="race", category="drugs", priority="low")).id
+        eid = evidence.create_item(session=s, principal=boss, incident_id=iid, item_in=ev_schemas.EvidenceCreate(
+            kind="seized_item", description="one sack")).id
+    barrier, errors = threading.Barrier(6), []
+
+    def worker(i: int) -> None:
+        try:
+            for round_ in range(3):
+                with session_scope(engine) as s:
+                    s.execute(text("SELECT 1"))
+                    if round_ == 0:
+                        barrier.wait(timeout=30)
+                    evidence.record_event(session=s, principal=boss, item_id=eid,
+                                          event_in=ev_schemas.EventIn(kind="examined", note=f"worker {i} {round_}"))
+        except BaseException as exc:  # noqa: BLE001  (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    with session_scope(engine) as s:
+        seqs = s.execute(text("SELECT seq FROM custody_events WHERE item_id = :i ORDER BY seq"), {"i": eid}).scalars()
+        assert list(seqs) == list(range(1, 20))
+        result = evidence.verify(session=s, item_id=eid)
+        assert result.ok and result.events == 19, result.broken

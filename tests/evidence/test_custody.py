@@ -105,8 +105,9 @@ def test_an_item_passes_three_agencies_in_one_verified_chain(client, world, fact
     assert events[0]["prev_hash"] == GENESIS
     for before, after in zip(events, events[1:]):
         assert after["prev_hash"] == before["hash"]
-    for e in events:  # each hash is the SHA-256 of the event's canonical form
-        assert e["hash"] == evidence.event_hash({**e, "at": _parse(e["at"]), "item_id": eid})
+    for e in events:  # each hash is the SHA-256 of the event's canonical form (docs/evidence-chain.md)
+        assert e["hash"] == evidence.event_hash({**e, "at": _parse(e["at"]), "item_id": eid}) == \
+            documented_hash(eid, e)
     assert events[0]["details"]["content_sha256"] == PHOTO_SHA
     assert events[2]["details"]["received_by"] == "Sgt. Rahman" and events[2]["details"]["seal_intact"] is True
     assert events[4]["details"]["received_by"] == "Bripka Sitorus"
@@ -145,6 +146,19 @@ def test_an_item_passes_three_agencies_in_one_verified_chain(client, world, fact
     assert [r.details["event_hash"] for r in changes] == [e["hash"] for e in all_events]
     assert {my.code, th.code} <= set(changes[1].agencies)
     assert any(r.action == "evidence.chain_read" and idn.code in r.agencies for r in rows)
+
+
+def documented_hash(item_id: int, e: dict) -> str:
+    """The hash as docs/evidence-chain.md tells an outside verifier to compute it."""
+    import json
+    from datetime import datetime, timezone
+
+    at = datetime.fromisoformat(e["at"].replace("Z", "+00:00")).astimezone(timezone.utc)
+    body = {k: e[k] for k in ("seq", "kind", "actor", "actor_agency", "from_agency", "from_custodian",
+                              "to_agency", "to_custodian", "note", "details", "prev_hash")}
+    body |= {"item_id": item_id, "at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+    raw = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return hashlib.sha256(raw).hexdigest()
 
 
 def _parse(value: str):

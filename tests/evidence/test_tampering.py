@@ -209,14 +209,46 @@ def test_the_command_names_item_and_event_and_exits_non_zero(engine):
             s.execute(text("UPDATE custody_events SET note = :n WHERE item_id = :i AND seq = 2"), {"n": note, "i": eid})
             s.execute(text("ALTER TABLE custody_events ENABLE TRIGGER custody_events_append_only"))
 
+    def behind_the_trigger(*statements: str) -> None:
+        with session_scope(engine) as s:
+            s.execute(text("ALTER TABLE custody_events DISABLE TRIGGER custody_events_append_only"))
+            for statement in statements:
+                s.execute(text(statement), {"i": eid})
+            s.execute(text("ALTER TABLE custody_events ENABLE TRIGGER custody_events_append_only"))
+
+    swap = ("UPDATE custody_events SET seq = 100 WHERE item_id = :i AND seq = 1",
+            "UPDATE custody_events SET seq = 1 WHERE item_id = :i AND seq = 2",
+            "UPDATE custody_events SET seq = 2 WHERE item_id = :i AND seq = 100")
     edit("nothing found")
     try:
         for args in ((f"--item={eid}",), ()):
             broken = _verify_cli(*args)
             assert broken.returncode == 1, broken.stderr
             assert f"item {eid}: altered at event 2: event 2 was altered" in broken.stderr
+            assert f"first: item {eid} at event 2" in broken.stderr or not args
     finally:
         edit("original")
+    assert _verify_cli(f"--item={eid}").returncode == 0
+    behind_the_trigger(*swap)
+    try:
+        broken = _verify_cli(f"--item={eid}")
+        assert broken.returncode == 1
+        assert f"item {eid}: reordered at event 1: event 1 is the event written as 2" in broken.stderr
+        assert f"item {eid}: reordered at event 2" in broken.stderr
+    finally:
+        behind_the_trigger(*swap)
+    assert _verify_cli(f"--item={eid}").returncode == 0
+    with session_scope(engine) as s:
+        last = dict(s.execute(text("SELECT * FROM custody_events WHERE item_id = :i AND seq = 2"),
+                              {"i": eid}).one()._mapping)
+    behind_the_trigger("DELETE FROM custody_events WHERE item_id = :i AND seq = 2")
+    try:
+        broken = _verify_cli(f"--item={eid}")
+        assert broken.returncode == 1
+        assert f"item {eid}: removed at event 2: event 2 is missing: cut from the end" in broken.stderr
+    finally:
+        with session_scope(engine) as s:
+            s.execute(insert(CustodyEvent), [last])
     assert _verify_cli(f"--item={eid}").returncode == 0
     missing = _verify_cli("--item=999999999")
     assert missing.returncode == 1 and "does not exist" in missing.stderr

@@ -292,8 +292,13 @@ def list_items(*, session: Session, principal: Principal, incident_id: int, curs
     ), {"incident": incident_id, "agency": principal.agency_code, "before": before, "limit": limit + 1}).all()
     if not rows and before is None:
         get_incident(session=session, principal=principal, incident_id=incident_id)
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return schemas.EvidencePage(items=[_item_out(r) for r in rows[:limit]], next_cursor=next_cursor)
+    rows, next_cursor = rows[:limit], (encode_cursor(rows[limit - 1].id) if len(rows) > limit else None)
+    others = [r for r in rows if r.agency_code != principal.agency_code]
+    if others:
+        audit.record(session=session, actor=principal.username, action="evidence.list_read", entity_type="incident",
+                     entity_id=incident_id, agencies={principal.agency_code, *(r.agency_code for r in others)},
+                     details={"item_ids": [r.id for r in others]})
+    return schemas.EvidencePage(items=[_item_out(r) for r in rows], next_cursor=next_cursor)
 
 
 def _event_rows(session: Session, item_ids: Sequence[int]) -> dict[int, list[dict]]:

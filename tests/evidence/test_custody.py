@@ -146,6 +146,9 @@ def test_an_item_passes_three_agencies_in_one_verified_chain(client, world, fact
     assert [r.details["event_hash"] for r in changes] == [e["hash"] for e in all_events]
     assert {my.code, th.code} <= set(changes[1].agencies)
     assert any(r.action == "evidence.chain_read" and idn.code in r.agencies for r in rows)
+    listed = db.execute(text("SELECT agencies, details FROM audit_log WHERE action = 'evidence.list_read' "
+                             "AND entity_id = :i"), {"i": str(iid)}).all()
+    assert [(sorted(r.agencies), r.details["item_ids"]) for r in listed] == [(sorted([my.code, th.code]), [eid])]
 
 
 def documented_hash(item_id: int, e: dict) -> str:

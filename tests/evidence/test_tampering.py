@@ -257,13 +257,21 @@ def test_the_incident_map_counts_evidence_and_names_broken_chains(client, world,
     iid = incident(client, th)
     eid = client.post(f"{API}/incidents/{iid}/evidence", json=snapshot(description="<script>x</script> frame"),
                       headers=th.operator_h).json()["id"]
-    client.post(f"{API}/incidents/{iid}/evidence", json={"kind": "seized_item", "description": "sack"},
-                headers=th.operator_h)
+    sack = client.post(f"{API}/incidents/{iid}/evidence", json={"kind": "seized_item", "description": "sack"},
+                       headers=th.operator_h).json()["id"]
 
     def page(headers) -> str:
         r = client.get("/maps/incident", params={"id": iid}, headers=headers)
         assert r.status_code == 200, r.text
         return r.text
+
+    # The list, page by page, newest first.
+    first = client.get(f"{API}/incidents/{iid}/evidence", params={"limit": 1}, headers=th.operator_h).json()
+    second = client.get(f"{API}/incidents/{iid}/evidence", params={"limit": 1, "cursor": first["next_cursor"]},
+                        headers=th.operator_h).json()
+    assert [i["id"] for i in first["items"] + second["items"]] == [sack, eid] and second["next_cursor"] is None
+    assert client.get(f"{API}/incidents/{iid}/evidence", params={"cursor": "bm9wZQ"},
+                      headers=th.operator_h).status_code == 422
 
     text_ = page(th.operator_h)
     assert "evidence: 2 (chains verified)" in text_

@@ -10,7 +10,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, FastAPI
 
-from api import audit, auth, cot, errors, geo, health, liaison, live, maps, ogc, patrols, reports, watchlists, webhooks
+from api import (audit, auth, cot, errors, evidence, geo, health, liaison, live, maps, ogc, patrols, reports,
+                 watchlists, webhooks)
 from api.responses import CompactJSONResponse
 
 API_PREFIX = "/api/v1"
@@ -48,6 +49,7 @@ def create_app() -> FastAPI:
     api.include_router(audit.router)
     api.include_router(liaison.router)
     api.include_router(reports.router)
+    api.include_router(evidence.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(maps.router)

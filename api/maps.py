@@ -24,6 +24,7 @@ from core import service
 from core.errors import BorderwatchError, NotAuthenticated, NotAuthorised, NotFound
 from core.security import form_token, form_token_valid, issue_token
 from core.settings import get_settings
+from evidence import service as evidence_service
 from maps.assets import STATIC_DIR, render_page
 from maps.cop import build_cop
 from maps.coverage import build_coverage
@@ -304,9 +305,12 @@ def incident(
             track = orjson.loads(orjson.dumps(track))
         except NotFound:
             tasked_unit = None
+    evidence = [{**e.model_dump(mode="json"), "chain_verified": verified}
+                for e, verified in evidence_service.incident_evidence(session=session, principal=principal,
+                                                                      incident_id=id)]
     settings = get_settings()
     m = build_incident(item, alerts, candidates, agency=principal.agency_code, recommendation_note=note,
-                       tasked_unit=tasked_unit, track_fc=track, tile_url=settings.map_tile_url,
+                       tasked_unit=tasked_unit, track_fc=track, evidence=evidence, tile_url=settings.map_tile_url,
                        tile_attribution=settings.map_tile_attribution)
     return _map_page(m)
 

@@ -57,18 +57,23 @@ class Change:
 
 
 # -- the chain -----------------------------------------------------------------------------
-def _at_text(at: datetime) -> str:
+def timestamp_text(at: datetime) -> str:
+    """A timestamp as hashed: UTC, microseconds, ``Z``."""
     return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_json(body: dict) -> bytes:
+    """Sorted, compact JSON (UTF-8): the bytes a chained record's hash is taken over."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def canonical(entry: dict) -> bytes:
     """The bytes an entry's hash is taken over: its fields and ``prev_hash`` as sorted, compact JSON (UTF-8)."""
-    body = {
-        "seq": entry["seq"], "at": _at_text(entry["at"]), "agencies": list(entry["agencies"]),
+    return canonical_json({
+        "seq": entry["seq"], "at": timestamp_text(entry["at"]), "agencies": list(entry["agencies"]),
         "actor": entry["actor"], "action": entry["action"], "entity_type": entry["entity_type"],
         "entity_id": entry["entity_id"], "details": entry["details"], "prev_hash": entry["prev_hash"],
-    }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    })
 
 
 def entry_hash(entry: dict) -> str:

@@ -1,8 +1,9 @@
 """The incident map: one incident, its alerts, the units recommended for it with lines to it
-labelled with their ETA, and the track of the unit tasked to it.
+labelled with their ETA, the track of the unit tasked to it, and its evidence with the state of
+each item's chain of custody.
 
-Pure: the incident, its alerts (a GeoJSON FeatureCollection), the recommendation's candidates
-and the tasked unit with its position history in; a ``folium.Map`` out. Every text from the
+Pure: the incident, its alerts (a GeoJSON FeatureCollection), the recommendation's candidates,
+the tasked unit with its position history and the evidence items in; a ``folium.Map`` out. Every text from the
 data is escaped (``maps.overview.safe``) before folium places it in the page.
 """
 
@@ -18,6 +19,8 @@ from maps.overview import SEVERITY_COLOURS, safe
 
 CANDIDATE_COLOUR = "#1565c0"
 TRACK_COLOUR = "#6a1b9a"
+EVIDENCE_COLOUR = "#00695c"
+BROKEN_CHAIN_COLOUR = "#c62828"
 
 
 def _latlon(geometry: Mapping | None) -> tuple[float, float] | None:
@@ -37,11 +40,22 @@ def eta_text(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
+def _evidence_text(evidence: Sequence[Mapping]) -> str:
+    if not evidence:
+        return ""
+    broken = sorted(e.get("id") for e in evidence if not e.get("chain_verified"))
+    state = f"chain broken: items {', '.join(map(str, broken))}" if broken else "chains verified"
+    return f" · evidence: {len(evidence)} ({state})"
+
+
 def build_incident(incident: Mapping, alerts_fc: Mapping | None, candidates: Sequence[Mapping], *,
                    agency: str, recommendation_note: str = "", tasked_unit: Mapping | None = None,
-                   track_fc: Mapping | None = None, tile_url: str = "", tile_attribution: str = "") -> folium.Map:
+                   track_fc: Mapping | None = None, evidence: Sequence[Mapping] = (), tile_url: str = "",
+                   tile_attribution: str = "") -> folium.Map:
     """The incident at its place, its alerts, a dashed line from each recommended unit with its
-    ETA, and the tasked unit's path (oldest to newest position) up to where it is now."""
+    ETA, the tasked unit's path (oldest to newest position) up to where it is now, and the
+    evidence collected at a known place (each item with ``chain_verified``); the title counts the
+    evidence and names the items whose chain of custody is broken."""
     at = _latlon(incident.get("geometry"))
     m = new_map(at, 12)
     add_live_layers(m, [SEGMENTS], tile_url=tile_url, tile_attribution=tile_attribution)
@@ -118,13 +132,31 @@ def build_incident(incident: Mapping, alerts_fc: Mapping | None, candidates: Seq
                                 fill_opacity=1, popup=folium.Popup(popup, max_width=300), class_name="bw-tasked-unit",
                                 tooltip=folium.Tooltip(safe(tasked_unit.get("callsign")))).add_to(tasked)
 
+    if evidence:
+        held = folium.FeatureGroup(name="Evidence", show=True).add_to(m)
+        for e in evidence:
+            where = _latlon(e.get("location"))
+            if where is None:
+                continue
+            points.append(where)
+            chain = "verified" if e.get("chain_verified") else "BROKEN"
+            popup = (f"<b>Evidence {safe(e.get('id'))}</b> · {safe(e.get('kind'))}<br>{safe(e.get('description'))}"
+                     f"<br>Held by: {safe(e.get('custodian'))} ({safe(e.get('custodian_agency'))})<br>"
+                     f"Status: {safe(e.get('status'))}<br>Chain of custody: {chain} ({safe(e.get('events'))} events)")
+            folium.CircleMarker(
+                where, radius=6, color="#fff", weight=2, fill=True, fill_opacity=1,
+                fill_color=EVIDENCE_COLOUR if e.get("chain_verified") else BROKEN_CHAIN_COLOUR,
+                popup=folium.Popup(popup, max_width=320), class_name="bw-evidence",
+                tooltip=folium.Tooltip(f"Evidence {safe(e.get('id'))} · {safe(e.get('kind'))}")).add_to(held)
+
     if len(points) > 1:
         lats, lons = [p[0] for p in points], [p[1] for p in points]
         m.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]], padding=(50, 50), max_zoom=14)
     title = (f"Incident {incident.get('id')} · {incident.get('title')} · {incident.get('priority')} · "
              f"{incident.get('status')} · {len(candidates)} recommended"
              + (f" · tasked: {tasked_unit.get('callsign')}" if tasked_unit else "")
-             + (f" · {recommendation_note}" if recommendation_note else "") + f" · {agency}")
+             + (f" · {recommendation_note}" if recommendation_note else "") + _evidence_text(evidence)
+             + f" · {agency}")
     lat, lon = at
     TitleBar(title, [("On the COP", f"/maps/cop?lat={lat:.5f}&lon={lon:.5f}&zoom=12"), *VIEW_LINKS]).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)

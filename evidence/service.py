@@ -1,0 +1,709 @@
+"""What evidence does: items attached to incidents, their custody events chained by SHA-256, hand-overs
+between agencies in two steps (the giver hands over, the receiving agency accepts), the check of a
+chain, and uploaded bytes checked against the recorded hash. Callers own the transaction.
+
+Who sees an item: the incident's agency and every agency that held the item or was asked to take
+it (``evidence_items.agencies``). Sharing an incident does not share its evidence; an item is
+attached only to an incident the caller can see (the incident rule in force, through
+``patrols.service.get_incident``). Who acts on it:
+
+- register: admins, supervisors, operators and patrol unit devices (the unit becomes the custodian);
+- hand over: supervisors and admins of the custodian agency, or the device of the custodian unit;
+- accept or decline a hand-over: admins, supervisors and operators of the receiving agency, or the
+  device of the unit it is handed to; the giver's supervisors may withdraw it (decline);
+- seal, unseal, examine: the custodian agency's admins, supervisors, operators, or the custodian unit;
+- release, destroy, return: the custodian agency's supervisors and admins.
+
+Appends to one item's chain are serialised by a lock on the item's row; every change is also in
+the audit trail, with the hash of the custody event it wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from audit import service as audit
+from core.errors import BorderwatchError, Conflict, InvalidInput, NotAuthorised, NotFound
+from core.models import Agency
+from core.security import Principal
+from evidence import schemas
+from evidence.models import FINAL_STATUSES, GENESIS, CustodyEvent, EvidenceItem
+from patrols.models import PatrolUnit
+from patrols.schemas import PointGeometry
+from patrols.service import (
+    DISPATCHERS,
+    MANAGERS,
+    RoleNotAllowed,
+    decode_cursor,
+    encode_cursor,
+    get_incident,
+    require_role,
+)
+
+REGISTRARS = (*DISPATCHERS, "patrol_unit")
+DEFAULT_PAGE = 100
+MAX_PAGE = 500
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+# How far from its place a moved event is looked for (only for events whose hash does not match).
+MOVE_WINDOW = 64
+VERIFY_BATCH = 500
+# The item's facts as its first (collected) event recorded them; the item row must still agree.
+FACTS = ("incident_id", "kind", "description", "content_uri", "content_sha256", "content_size", "media_type",
+         "quantity", "collected_by", "collected_at", "location")
+CHUNK = 1024 * 1024
+
+
+# -- errors --------------------------------------------------------------------------------
+class EvidenceNotFound(NotFound):
+    code = "evidence_not_found"
+
+
+class NotCustodian(NotAuthorised):
+    code = "not_custodian"
+
+
+class NotReceiver(NotAuthorised):
+    code = "not_receiver"
+
+
+class NotInTransit(Conflict):
+    code = "not_in_transit"
+
+
+class EvidenceInTransit(Conflict):
+    code = "evidence_in_transit"
+
+
+class EvidenceDisposed(Conflict):
+    code = "evidence_disposed"
+
+
+class SealConflict(Conflict):
+    code = "seal_conflict"
+
+
+class NoContent(Conflict):
+    code = "evidence_has_no_content"
+
+
+class ContentMismatch(InvalidInput):
+    code = "content_hash_mismatch"
+
+
+class ContentTooLarge(BorderwatchError):
+    status_code = 413
+    code = "content_too_large"
+
+
+# -- the chain -----------------------------------------------------------------------------
+def canonical(event: dict) -> bytes:
+    """The bytes an event's hash is taken over: its fields and ``prev_hash`` as sorted, compact JSON."""
+    return audit.canonical_json({
+        "item_id": event["item_id"], "seq": event["seq"], "at": audit.timestamp_text(event["at"]),
+        "kind": event["kind"], "actor": event["actor"], "actor_agency": event["actor_agency"],
+        "from_agency": event["from_agency"], "from_custodian": event["from_custodian"],
+        "to_agency": event["to_agency"], "to_custodian": event["to_custodian"], "note": event["note"],
+        "details": event["details"], "prev_hash": event["prev_hash"],
+    })
+
+
+def event_hash(event: dict) -> str:
+    """SHA-256 (hex) of :func:`canonical`."""
+    return hashlib.sha256(canonical(event)).hexdigest()
+
+
+def _append(session: Session, item: EvidenceItem, principal: Principal, kind: str, *,
+            from_agency: str | None = None, from_custodian: str | None = None, to_agency: str | None = None,
+            to_custodian: str | None = None, note: str | None = None, details: dict | None = None) -> dict:
+    """Write the item's next custody event, chained to its last one (the item's row is locked)."""
+    head = session.execute(
+        text("SELECT clock_timestamp() AS now, CAST(CAST(:details AS jsonb) AS text) AS details"),
+        # Through jsonb once before hashing: what is hashed is what jsonb gives back.
+        {"details": json.dumps(details or {}, default=str)},
+    ).one()
+    event = {
+        "item_id": item.id, "seq": item.head_seq + 1, "at": head.now, "kind": kind, "actor": principal.username,
+        "actor_agency": principal.agency_code, "from_agency": from_agency, "from_custodian": from_custodian,
+        "to_agency": to_agency, "to_custodian": to_custodian, "note": note, "details": json.loads(head.details),
+        "prev_hash": item.head_hash,
+    }
+    event["hash"] = event_hash(event)
+    session.add(CustodyEvent(**event))
+    item.head_seq, item.head_hash, item.updated_at = event["seq"], event["hash"], head.now
+    session.flush()
+    return event
+
+
+@dataclass
+class Problem:
+    kind: str  # altered, removed, reordered, item_altered
+    seq: int
+    message: str
+
+
+def _moved_from(event: dict, last_seq: int) -> int | None:
+    for written_at in range(max(1, event["seq"] - MOVE_WINDOW), max(last_seq, event["seq"]) + MOVE_WINDOW + 1):
+        if written_at != event["seq"] and event_hash({**event, "seq": written_at}) == event["hash"]:
+            return written_at
+    return None
+
+
+def _fact_text(value) -> object:
+    return audit.timestamp_text(value) if isinstance(value, datetime) else value
+
+
+def check_chain(item: dict, events: Sequence[dict], audited: dict[int, str] | None = None) -> list[Problem]:
+    """Where one item's chain breaks: events altered (their fields do not match their hash, or the
+    next event was chained to another one), removed (a gap, or events cut from the end: the item
+    keeps the number and hash of its last event), reordered (an intact event at another place),
+    and an item record that no longer says what its collected event recorded.
+
+    ``audited`` (event number → hash, as the audit trail recorded them when the events were
+    written) also catches a chain recomputed from some event on, which no chain reveals alone."""
+    problems: list[Problem] = []
+    expected_seq, expected_prev, previous_intact = 1, GENESIS, True
+    last_seq = events[-1]["seq"] if events else 0
+    for event in events:
+        seq = event["seq"]
+        gap = seq != expected_seq
+        if gap:
+            missing = f"event {expected_seq} is" if seq == expected_seq + 1 else \
+                f"events {expected_seq} to {seq - 1} are"
+            problems.append(Problem("removed", expected_seq, f"{missing} missing: removed from the chain"))
+        intact = event_hash(event) == event["hash"]
+        if not intact:
+            moved = _moved_from(event, last_seq)
+            if moved is not None:
+                problems.append(Problem("reordered", seq, f"event {seq} is the event written as {moved}: "
+                                                          "events were reordered"))
+            else:
+                problems.append(Problem("altered", seq, f"event {seq} was altered: its fields do not match its "
+                                                        "hash"))
+        elif not gap and previous_intact and event["prev_hash"] != expected_prev:
+            problems.append(Problem("altered", seq - 1, f"event {seq - 1} was rewritten: event {seq} was chained "
+                                                        f"to another event {seq - 1} (hash "
+                                                        f"{event['prev_hash'][:12]}…)"))
+        expected_seq, expected_prev, previous_intact = seq + 1, event["hash"], intact
+    head_seq, head_hash = item["head_seq"], item["head_hash"]
+    if head_seq > last_seq:
+        missing = f"event {head_seq} is" if head_seq == last_seq + 1 else f"events {last_seq + 1} to {head_seq} are"
+        problems.append(Problem("removed", last_seq + 1, f"{missing} missing: cut from the end of the chain"))
+    elif events and previous_intact and head_seq == last_seq and head_hash != expected_prev:
+        problems.append(Problem("altered", last_seq, f"event {last_seq} was rewritten: the item recorded another "
+                                                     f"last event (hash {head_hash[:12]}…)"))
+    flagged = {p.seq for p in problems}
+    held = {e["seq"]: e["hash"] for e in events}
+    for seq, recorded in sorted((audited or {}).items()):
+        if seq in flagged:
+            continue
+        if seq not in held:
+            problems.append(Problem("removed", seq, f"event {seq} is missing: the audit trail recorded it (hash "
+                                                    f"{recorded[:12]}…)"))
+        elif held[seq] != recorded:
+            problems.append(Problem("altered", seq, f"event {seq} was rewritten: the audit trail recorded it with "
+                                                    f"another hash ({recorded[:12]}…)"))
+    first = events[0] if events else None
+    if first is not None and first["seq"] == 1 and first["kind"] == "collected" \
+            and event_hash(first) == first["hash"]:
+        recorded = first["details"]
+        differ = [f for f in FACTS if _fact_text(item.get(f)) != recorded.get(f)]
+        if differ:
+            problems.append(Problem("item_altered", 1, f"the item's record does not match its collected event "
+                                                       f"(event 1): {', '.join(differ)} changed"))
+    return problems
+
+
+# -- reading -------------------------------------------------------------------------------
+_ITEM_SELECT = """
+    SELECT e.id, e.incident_id, e.agency_code, e.kind, e.description, e.content_uri, e.content_sha256,
+           e.content_size, e.media_type, e.content_stored_at, e.quantity, e.seal_number, e.sealed, e.collected_by,
+           e.collected_at, ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat, e.custodian_agency, e.custodian,
+           e.custodian_unit_id, e.status, e.pending_agency, e.pending_custodian, e.pending_unit_id, e.agencies,
+           e.head_seq, e.head_hash, e.created_by, e.created_at, e.updated_at, i.agency_code AS incident_agency
+    FROM evidence_items e JOIN incidents i ON i.id = e.incident_id
+"""
+# The incident's agency and every agency that held the item or was asked to take it.
+_ITEM_VISIBLE = "(e.agencies @> ARRAY[CAST(:agency AS varchar)] OR i.agency_code = :agency)"
+
+
+def _location(lon: float | None, lat: float | None) -> list[float] | None:
+    return None if lon is None else [round(lon, 7), round(lat, 7)]
+
+
+def _facts(row) -> dict:
+    """The item's facts as the collected event records them."""
+    m = row._mapping
+    return {**{f: _fact_text(m[f]) for f in FACTS if f != "location"}, "location": _location(m["lon"], m["lat"])}
+
+
+def _item_out(row) -> schemas.EvidenceOut:
+    m = row._mapping
+    return schemas.EvidenceOut(
+        **{k: m[k] for k in ("id", "incident_id", "agency_code", "kind", "description", "content_uri",
+                             "content_sha256", "content_size", "media_type", "quantity", "seal_number", "sealed",
+                             "collected_by", "collected_at", "custodian_agency", "custodian", "custodian_unit_id",
+                             "status", "pending_agency", "pending_custodian", "pending_unit_id", "head_hash",
+                             "created_by", "created_at", "updated_at")},
+        content_stored=m["content_stored_at"] is not None,
+        location=PointGeometry(coordinates=_location(m["lon"], m["lat"])) if m["lon"] is not None else None,
+        agencies=sorted(m["agencies"]), events=m["head_seq"],
+    )
+
+
+def _visible_row(session: Session, principal: Principal, item_id: int):
+    row = session.execute(text(f"{_ITEM_SELECT} WHERE e.id = :id AND {_ITEM_VISIBLE}"),
+                          {"id": item_id, "agency": principal.agency_code}).one_or_none()
+    if row is None:
+        raise EvidenceNotFound(f"evidence {item_id} does not exist or is not visible to {principal.agency_code}")
+    return row
+
+
+def _audit_read(session: Session, principal: Principal, row, what: str) -> None:
+    """Reads by an agency other than the collecting one are reads of shared data: recorded."""
+    if principal.agency_code != row.agency_code:
+        audit.record(session=session, actor=principal.username, action=f"evidence.{what}", entity_type="evidence",
+                     entity_id=row.id, agencies=[principal.agency_code, row.agency_code, row.incident_agency],
+                     details={"head_seq": row.head_seq, "head_hash": row.head_hash})
+
+
+def get_item(*, session: Session, principal: Principal, item_id: int) -> schemas.EvidenceOut:
+    row = _visible_row(session, principal, item_id)
+    _audit_read(session, principal, row, "read")
+    return _item_out(row)
+
+
+def list_items(*, session: Session, principal: Principal, incident_id: int, cursor: str | None = None,
+               limit: int = DEFAULT_PAGE) -> schemas.EvidencePage:
+    """The incident's items the caller may see, newest first; 404 if it sees neither the incident nor any item."""
+    before = decode_cursor(cursor)
+    rows = session.execute(text(
+        f"""{_ITEM_SELECT} WHERE e.incident_id = :incident AND {_ITEM_VISIBLE}
+            AND (CAST(:before AS bigint) IS NULL OR e.id < :before) ORDER BY e.id DESC LIMIT :limit"""
+    ), {"incident": incident_id, "agency": principal.agency_code, "before": before, "limit": limit + 1}).all()
+    if not rows and before is None:
+        get_incident(session=session, principal=principal, incident_id=incident_id)
+    rows, next_cursor = rows[:limit], (encode_cursor(rows[limit - 1].id) if len(rows) > limit else None)
+    others = [r for r in rows if r.agency_code != principal.agency_code]
+    if others:
+        audit.record(session=session, actor=principal.username, action="evidence.list_read", entity_type="incident",
+                     entity_id=incident_id, agencies={principal.agency_code, *(r.agency_code for r in others)},
+                     details={"item_ids": [r.id for r in others]})
+    return schemas.EvidencePage(items=[_item_out(r) for r in rows], next_cursor=next_cursor)
+
+
+def _event_rows(session: Session, item_ids: Sequence[int]) -> dict[int, list[dict]]:
+    rows = session.execute(text(
+        """SELECT item_id, seq, at, kind, actor, actor_agency, from_agency, from_custodian, to_agency, to_custodian,
+                  note, CAST(details AS text) AS details, prev_hash, hash
+           FROM custody_events WHERE item_id = ANY(CAST(:ids AS bigint[])) ORDER BY item_id, seq"""
+    ), {"ids": list(item_ids)}).all()
+    events: dict[int, list[dict]] = {i: [] for i in item_ids}
+    for r in rows:
+        events[r.item_id].append({**r._mapping, "details": json.loads(r.details)})
+    return events
+
+
+def _audited_hashes(session: Session, item_ids: Sequence[int]) -> dict[int, dict[int, str]]:
+    """For each item, the hash of each custody event as the audit trail recorded it when it was written."""
+    rows = session.execute(text(
+        """SELECT CAST(entity_id AS bigint) AS item_id, CAST(details->>'event_seq' AS int) AS seq,
+                  details->>'event_hash' AS hash
+           FROM audit_log WHERE entity_type = 'evidence' AND entity_id = ANY(CAST(:ids AS text[]))
+             AND details ? 'event_hash'"""
+    ), {"ids": [str(i) for i in item_ids]}).all()
+    audited: dict[int, dict[int, str]] = {i: {} for i in item_ids}
+    for r in rows:
+        audited[r.item_id][r.seq] = r.hash
+    return audited
+
+
+def _item_for_check(row) -> dict:
+    return {**_facts(row), "head_seq": row.head_seq, "head_hash": row.head_hash}
+
+
+def chain(*, session: Session, principal: Principal, item_id: int) -> schemas.ChainOut:
+    """The item's custody events in order, with whether the chain holds and where it breaks."""
+    row = _visible_row(session, principal, item_id)
+    events = _event_rows(session, [item_id])[item_id]
+    problems = check_chain(_item_for_check(row), events, _audited_hashes(session, [item_id])[item_id])
+    _audit_read(session, principal, row, "chain_read")
+    return schemas.ChainOut(
+        item_id=item_id, verified=not problems, broken_at=min((p.seq for p in problems), default=None),
+        problems=[schemas.ChainProblem(kind=p.kind, seq=p.seq, message=p.message) for p in problems],
+        events=[schemas.CustodyEventOut(**{k: v for k, v in e.items() if k != "item_id"}) for e in events],
+    )
+
+
+def incident_evidence(*, session: Session, principal: Principal, incident_id: int,
+                      limit: int = MAX_PAGE) -> list[tuple[schemas.EvidenceOut, bool]]:
+    """The incident's items the caller may see (at most ``limit``, newest first), each with whether its
+    chain holds: for the incident map (two queries, whatever the number of items)."""
+    rows = session.execute(text(
+        f"{_ITEM_SELECT} WHERE e.incident_id = :incident AND {_ITEM_VISIBLE} ORDER BY e.id DESC LIMIT :limit"
+    ), {"incident": incident_id, "agency": principal.agency_code, "limit": limit}).all()
+    ids = [r.id for r in rows]
+    events, audited = _event_rows(session, ids), _audited_hashes(session, ids)
+    return [(_item_out(r), not check_chain(_item_for_check(r), events[r.id], audited[r.id])) for r in rows]
+
+
+# -- changes -------------------------------------------------------------------------------
+def _own_unit(session: Session, principal: Principal) -> PatrolUnit | None:
+    if principal.role != "patrol_unit":
+        return None
+    return session.execute(select(PatrolUnit).where(PatrolUnit.username == principal.username)).scalar_one_or_none()
+
+
+def _item_for_update(session: Session, principal: Principal, item_id: int) -> tuple[EvidenceItem, object]:
+    """The item, locked (its chain grows one event at a time), if the caller may see it."""
+    row = _visible_row(session, principal, item_id)
+    item = session.get(EvidenceItem, item_id, with_for_update=True, populate_existing=True)
+    return item, row
+
+
+def _record(session: Session, principal: Principal, item: EvidenceItem, action: str, incident_agency: str,
+            event: dict, extra: Iterable[str | None] = (), details: dict | None = None) -> None:
+    audit.record(session=session, actor=principal.username, action=f"evidence.{action}", entity_type="evidence",
+                 entity_id=item.id, agencies=[item.agency_code, incident_agency, principal.agency_code, *extra],
+                 details={"incident_id": item.incident_id, "event_seq": event["seq"], "event_hash": event["hash"],
+                          **(details or {})})
+
+
+def _reload(session: Session, principal: Principal, item_id: int) -> schemas.EvidenceOut:
+    return _item_out(_visible_row(session, principal, item_id))
+
+
+def create_item(*, session: Session, principal: Principal, incident_id: int,
+                item_in: schemas.EvidenceCreate) -> schemas.EvidenceOut:
+    """Register an item on an incident the caller can see; the caller's agency is its first custodian."""
+    require_role(principal, REGISTRARS, "register evidence")
+    incident = get_incident(session=session, principal=principal, incident_id=incident_id)
+    now = datetime.now(timezone.utc)
+    collected_at = item_in.collected_at or now
+    if collected_at > now + MAX_CLOCK_SKEW:
+        raise InvalidInput("collected_at lies in the future", field="collected_at")
+    unit = _own_unit(session, principal)
+    collected_by = item_in.collected_by or (unit.callsign if unit else principal.username)
+    custodian = item_in.custodian or collected_by
+    item = EvidenceItem(
+        incident_id=incident_id, agency_code=principal.agency_code, kind=item_in.kind,
+        description=item_in.description, content_uri=item_in.content_uri, content_sha256=item_in.content_sha256,
+        content_size=item_in.content_size, media_type=item_in.media_type, quantity=item_in.quantity,
+        seal_number=item_in.seal_number, sealed=item_in.seal_number is not None, collected_by=collected_by,
+        collected_at=collected_at,
+        geom=f"SRID=4326;POINT({item_in.lon} {item_in.lat})" if item_in.lon is not None else None,
+        custodian_agency=principal.agency_code, custodian=custodian, custodian_unit_id=unit.id if unit else None,
+        status="in_custody", agencies=sorted({principal.agency_code}), head_seq=0, head_hash=GENESIS,
+        created_by=principal.username,
+    )
+    session.add(item)
+    session.flush()
+    # The facts as stored (the database's rounding of time and place), so the check compares like with like.
+    facts = _facts(session.execute(text(f"{_ITEM_SELECT} WHERE e.id = :id"), {"id": item.id}).one())
+    event = _append(session, item, principal, "collected", to_agency=principal.agency_code, to_custodian=custodian,
+                    note=item_in.note, details={**facts, "seal_number": item.seal_number,
+                                                "custodian_unit_id": item.custodian_unit_id})
+    _record(session, principal, item, "create", incident.agency_code, event,
+            details={"kind": item.kind, "content_sha256": item.content_sha256})
+    return _reload(session, principal, item.id)
+
+
+def _ensure_open(item: EvidenceItem) -> None:
+    if item.status in FINAL_STATUSES:
+        raise EvidenceDisposed(f"evidence {item.id} was {item.status}: its chain of custody has ended")
+    if item.status == "in_transit":
+        raise EvidenceInTransit(f"evidence {item.id} is being handed to {item.pending_agency}: it must be accepted "
+                                "or declined first")
+
+
+def _ensure_custodian(item: EvidenceItem, principal: Principal, action: str) -> None:
+    if item.custodian_agency != principal.agency_code:
+        raise NotCustodian(f"evidence {item.id} is held by {item.custodian_agency}: only the custodian agency may "
+                           f"{action}", custodian_agency=item.custodian_agency)
+
+
+def _ensure_role_or_unit(session: Session, principal: Principal, roles: Sequence[str], unit_id: int | None,
+                         action: str) -> None:
+    """One of ``roles``, or the device of the unit ``unit_id``."""
+    if principal.role in roles:
+        return
+    unit = _own_unit(session, principal)
+    if unit is None or unit_id is None or unit.id != unit_id:
+        who = f", or the device of unit {unit_id}" if unit_id is not None else ""
+        raise RoleNotAllowed(f"role {principal.role} may not {action} (needs one of {', '.join(roles)}{who})")
+
+
+def handover(*, session: Session, principal: Principal, item_id: int,
+             handover_in: schemas.HandoverCreate) -> schemas.EvidenceOut:
+    """The custodian hands the item to another agency: in transit until that agency accepts."""
+    item, row = _item_for_update(session, principal, item_id)
+    _ensure_custodian(item, principal, "hand it over")
+    _ensure_role_or_unit(session, principal, MANAGERS, item.custodian_unit_id, "hand evidence over")
+    _ensure_open(item)
+    if handover_in.to_agency == item.custodian_agency:
+        raise InvalidInput("to_agency must be another agency than the custodian", field="to_agency")
+    if session.get(Agency, handover_in.to_agency) is None:
+        raise NotFound(f"agency {handover_in.to_agency} does not exist", field="to_agency")
+    if handover_in.to_unit_id is not None:
+        unit = session.get(PatrolUnit, handover_in.to_unit_id)
+        if unit is None or unit.agency_code != handover_in.to_agency:
+            raise NotFound(f"unit {handover_in.to_unit_id} is not a unit of {handover_in.to_agency}",
+                           field="to_unit_id")
+    event = _append(session, item, principal, "handover", from_agency=item.custodian_agency,
+                    from_custodian=item.custodian, to_agency=handover_in.to_agency,
+                    to_custodian=handover_in.to_custodian, note=handover_in.reason,
+                    details={"to_unit_id": handover_in.to_unit_id})
+    item.status, item.pending_agency = "in_transit", handover_in.to_agency
+    item.pending_custodian, item.pending_unit_id = handover_in.to_custodian, handover_in.to_unit_id
+    item.agencies = sorted({*item.agencies, handover_in.to_agency})
+    session.flush()
+    _record(session, principal, item, "handover", row.incident_agency, event, [handover_in.to_agency],
+            details={"to_agency": handover_in.to_agency, "reason": handover_in.reason})
+    return _reload(session, principal, item.id)
+
+
+def _pending(item: EvidenceItem) -> None:
+    if item.status != "in_transit":
+        raise NotInTransit(f"evidence {item.id} is not being handed over (it is {item.status})")
+
+
+def accept(*, session: Session, principal: Principal, item_id: int, accept_in: schemas.AcceptIn) -> schemas.EvidenceOut:
+    """The receiving agency takes the item: its custodian from now on, with the receiver's acknowledgement."""
+    item, row = _item_for_update(session, principal, item_id)
+    _pending(item)
+    if principal.agency_code != item.pending_agency:
+        raise NotReceiver(f"evidence {item.id} is being handed to {item.pending_agency}: only that agency may "
+                          "accept it", pending_agency=item.pending_agency)
+    _ensure_role_or_unit(session, principal, DISPATCHERS, item.pending_unit_id, "accept evidence")
+    if accept_in.handover_seq is not None and accept_in.handover_seq != item.head_seq:
+        raise Conflict(f"the pending hand-over of evidence {item.id} is event {item.head_seq}, not "
+                       f"{accept_in.handover_seq}", pending_seq=item.head_seq)
+    giver, giver_custodian = item.custodian_agency, item.custodian
+    custodian = accept_in.custodian or item.pending_custodian
+    event = _append(session, item, principal, "received", from_agency=giver, from_custodian=giver_custodian,
+                    to_agency=principal.agency_code, to_custodian=custodian, note=accept_in.acknowledgement,
+                    details={"handover_seq": item.head_seq, "received_by": accept_in.received_by,
+                             "seal_intact": accept_in.seal_intact, "signature": accept_in.signature,
+                             "to_unit_id": item.pending_unit_id})
+    item.custodian_agency, item.custodian = principal.agency_code, custodian
+    item.custodian_unit_id = item.pending_unit_id
+    item.status, item.pending_agency, item.pending_custodian, item.pending_unit_id = "in_custody", None, None, None
+    session.flush()
+    _record(session, principal, item, "accept", row.incident_agency, event, [giver],
+            details={"from_agency": giver, "received_by": accept_in.received_by})
+    return _reload(session, principal, item.id)
+
+
+def decline(*, session: Session, principal: Principal, item_id: int,
+            decline_in: schemas.DeclineIn) -> schemas.EvidenceOut:
+    """The receiving agency refuses the pending hand-over, or the giver withdraws it: back in the giver's custody."""
+    item, row = _item_for_update(session, principal, item_id)
+    _pending(item)
+    if principal.agency_code == item.pending_agency:
+        _ensure_role_or_unit(session, principal, DISPATCHERS, item.pending_unit_id, "decline evidence")
+        by = "receiver"
+    elif principal.agency_code == item.custodian_agency:
+        _ensure_role_or_unit(session, principal, MANAGERS, item.custodian_unit_id, "withdraw a hand-over")
+        by = "giver"
+    else:
+        raise NotReceiver(f"evidence {item.id} is being handed from {item.custodian_agency} to "
+                          f"{item.pending_agency}: only they may call it off")
+    receiver = item.pending_agency
+    event = _append(session, item, principal, "handover_declined", from_agency=item.custodian_agency,
+                    from_custodian=item.custodian, to_agency=receiver, to_custodian=item.pending_custodian,
+                    note=decline_in.reason, details={"handover_seq": item.head_seq, "by": by})
+    item.status, item.pending_agency, item.pending_custodian, item.pending_unit_id = "in_custody", None, None, None
+    session.flush()
+    _record(session, principal, item, "decline", row.incident_agency, event, [receiver],
+            details={"by": by, "reason": decline_in.reason})
+    return _reload(session, principal, item.id)
+
+
+_DISPOSALS = {"released": "released", "destroyed": "destroyed", "returned": "returned"}
+
+
+def record_event(*, session: Session, principal: Principal, item_id: int,
+                 event_in: schemas.EventIn) -> schemas.EvidenceOut:
+    """The custodian seals, unseals, examines, releases, destroys or returns the item."""
+    item, row = _item_for_update(session, principal, item_id)
+    _ensure_custodian(item, principal, f"record {event_in.kind}")
+    roles = MANAGERS if event_in.kind in _DISPOSALS else DISPATCHERS
+    _ensure_role_or_unit(session, principal, roles, item.custodian_unit_id if roles is DISPATCHERS else None,
+                         f"record {event_in.kind} evidence")
+    _ensure_open(item)
+    details: dict = {}
+    if event_in.kind == "sealed":
+        if item.sealed:
+            raise SealConflict(f"evidence {item.id} is already sealed ({item.seal_number}): unseal it first")
+        details["seal_number"] = event_in.seal_number
+    elif event_in.kind == "unsealed":
+        if not item.sealed:
+            raise SealConflict(f"evidence {item.id} is not sealed")
+        details["seal_number"] = item.seal_number
+    event = _append(session, item, principal, event_in.kind, from_agency=item.custodian_agency,
+                    from_custodian=item.custodian, to_custodian=event_in.recipient, note=event_in.note,
+                    details=details)
+    if event_in.kind == "sealed":
+        item.sealed, item.seal_number = True, event_in.seal_number
+    elif event_in.kind == "unsealed":
+        item.sealed = False
+    elif event_in.kind in _DISPOSALS:
+        item.status = _DISPOSALS[event_in.kind]
+    session.flush()
+    _record(session, principal, item, event_in.kind, row.incident_agency, event,
+            details={"note": event_in.note, **details})
+    return _reload(session, principal, item.id)
+
+
+# -- content -------------------------------------------------------------------------------
+class ContentSpool:
+    """Bytes arriving in chunks: hashed as they come, written to a file under the evidence directory,
+    refused once they pass the size cap."""
+
+    def __init__(self, directory: str | Path, max_bytes: int) -> None:
+        incoming = Path(directory) / "incoming"
+        incoming.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._sha = hashlib.sha256()
+        fd, name = tempfile.mkstemp(dir=incoming, prefix="upload-")
+        self.path = Path(name)
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            self.discard()
+            raise ContentTooLarge(f"the upload is larger than {self.max_bytes} bytes", max_bytes=self.max_bytes)
+        self._sha.update(chunk)
+        self._file.write(chunk)
+
+    def finish(self) -> str:
+        self._file.close()
+        return self._sha.hexdigest()
+
+    def discard(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+def content_path(directory: str | Path, sha256: str) -> Path:
+    """Where stored bytes live: named by their SHA-256 (the same bytes are kept once)."""
+    return Path(directory) / sha256[:2] / sha256
+
+
+def _sha256_of(path: Path) -> tuple[str, int]:
+    sha, size = hashlib.sha256(), 0
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            sha.update(chunk)
+            size += len(chunk)
+    return sha.hexdigest(), size
+
+
+def store_content(*, session: Session, principal: Principal, item_id: int, spool: ContentSpool,
+                  directory: str | Path) -> schemas.EvidenceOut:
+    """Keep the uploaded bytes of a media item if their SHA-256 (and size, if declared) is the one recorded.
+
+    The bytes are written before the transaction commits; if it rolls back they stay, named by
+    their hash, unreferenced (the next upload of the same bytes reuses them).
+    """
+    try:
+        actual = spool.finish()
+        item, row = _item_for_update(session, principal, item_id)
+        _ensure_custodian(item, principal, "upload its content")
+        require_role(principal, REGISTRARS, "upload evidence content")
+        if item.content_sha256 is None:
+            raise NoContent(f"evidence {item.id} is a {item.kind} without recorded content")
+        if actual != item.content_sha256 or (item.content_size is not None and spool.size != item.content_size):
+            raise ContentMismatch(
+                f"the uploaded bytes do not match evidence {item.id}: SHA-256 {actual} ({spool.size} bytes), "
+                f"recorded {item.content_sha256} ({item.content_size if item.content_size is not None else '?'} "
+                "bytes)", recorded_sha256=item.content_sha256, actual_sha256=actual, size=spool.size)
+        target = content_path(directory, actual)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(spool.path, target)
+    finally:
+        spool.discard()
+    first = item.content_stored_at is None
+    item.content_stored_at = item.content_stored_at or datetime.now(timezone.utc)
+    session.flush()
+    if first:
+        audit.record(session=session, actor=principal.username, action="evidence.content_store",
+                     entity_type="evidence", entity_id=item.id,
+                     agencies=[item.agency_code, row.incident_agency, principal.agency_code],
+                     details={"content_sha256": actual, "size": spool.size})
+    return _reload(session, principal, item.id)
+
+
+def check_content(*, session: Session, principal: Principal, item_id: int,
+                  directory: str | Path) -> schemas.ContentCheck:
+    """Hash the stored bytes again and compare with the recorded SHA-256."""
+    row = _visible_row(session, principal, item_id)
+    path = content_path(directory, row.content_sha256) if row.content_sha256 else None
+    if row.content_stored_at is None or path is None:
+        return schemas.ContentCheck(item_id=item_id, stored=False, recorded_sha256=row.content_sha256,
+                                    actual_sha256=None, size=None, matches=False)
+    try:
+        actual, size = _sha256_of(path)
+    except FileNotFoundError:
+        actual, size = None, None
+    _audit_read(session, principal, row, "content_check")
+    return schemas.ContentCheck(item_id=item_id, stored=actual is not None, recorded_sha256=row.content_sha256,
+                                actual_sha256=actual, size=size, matches=actual == row.content_sha256)
+
+
+# -- verification of every chain -------------------------------------------------------------
+@dataclass
+class Verification:
+    items: int = 0
+    events: int = 0
+    broken: dict[int, list[Problem]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.broken
+
+
+def count_items(*, session: Session, item_id: int | None = None) -> int:
+    return session.execute(text("SELECT count(*) FROM evidence_items WHERE CAST(:id AS bigint) IS NULL OR id = :id"),
+                           {"id": item_id}).scalar_one()
+
+
+def verify(*, session: Session, item_id: int | None = None, progress: Callable[[int], None] | None = None,
+           batch: int = VERIFY_BATCH) -> Verification:
+    """Check the chain of every item (or of one), a batch of items per query; ``progress`` gets the
+    number of items checked after each batch."""
+    result = Verification()
+    after = 0
+    while True:
+        rows = session.execute(text(
+            f"""{_ITEM_SELECT} WHERE e.id > :after AND (CAST(:id AS bigint) IS NULL OR e.id = :id)
+                ORDER BY e.id LIMIT :n"""
+        ), {"after": after, "id": item_id, "n": batch}).all()
+        if not rows:
+            break
+        ids = [r.id for r in rows]
+        events, audited = _event_rows(session, ids), _audited_hashes(session, ids)
+        for row in rows:
+            problems = check_chain(_item_for_check(row), events[row.id], audited[row.id])
+            if problems:
+                result.broken[row.id] = problems
+            result.items += 1
+            result.events += len(events[row.id])
+        after = rows[-1].id
+        if progress is not None:
+            progress(result.items)
+    if item_id is not None and not result.items:
+        raise EvidenceNotFound(f"evidence {item_id} does not exist")
+    return result

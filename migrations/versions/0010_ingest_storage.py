@@ -19,7 +19,7 @@
   vehicle forward touches the primary key alone.
 
 Revision ID: 0010_ingest_storage
-Revises: 0007_audit
+Revises: 0009_evidence
 Create Date: 2026-11-22 19:20:00
 """
 from alembic import op
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from geoalchemy2 import Geometry
 
 revision = "0010_ingest_storage"
-down_revision = "0007_audit"
+down_revision = "0009_evidence"
 branch_labels = None
 depends_on = None
 

@@ -10,7 +10,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, FastAPI
 
-from api import audit, auth, cot, errors, geo, health, liaison, live, maps, ogc, patrols, reports, watchlists, webhooks
+from api import (
+    audit, auth, cot, errors, geo, health, liaison, live, maps, ogc, patrols, reports, sharing, watchlists, webhooks,
+)
 from api.responses import CompactJSONResponse
 
 API_PREFIX = "/api/v1"
@@ -48,6 +50,7 @@ def create_app() -> FastAPI:
     api.include_router(audit.router)
     api.include_router(liaison.router)
     api.include_router(reports.router)
+    api.include_router(sharing.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(maps.router)

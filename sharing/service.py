@@ -64,10 +64,11 @@ class AgreementWithdrawn(Conflict):
 
 # -- the visibility SQL (binds :agency, the reader's agency) ---------------------------------
 # Agreements in force now whose recipients include the reader.
-_IN_FORCE = """g.withdrawn_at IS NULL AND (g.valid_until IS NULL OR g.valid_until > now())
-      AND (g.to_agency = :agency OR EXISTS (
+_NOT_ENDED = "(g.withdrawn_at IS NULL AND (g.valid_until IS NULL OR g.valid_until > now()))"
+_TO_READER = """(g.to_agency = :agency OR EXISTS (
           SELECT 1 FROM zones sz WHERE sz.id = g.to_sector_zone_id
             AND sz.member_agencies @> ARRAY[CAST(:agency AS varchar)]))"""
+_IN_FORCE = f"{_NOT_ENDED} AND {_TO_READER}"
 
 
 def _place(geom: str) -> str:
@@ -276,12 +277,10 @@ def list_agreements(*, session: Session, principal: Principal, direction: str | 
     """Agreements the caller's agency gives (outgoing) and receives (incoming), newest first."""
     where = ["g.id < :before" if cursor is not None else "true"]
     outgoing = "g.from_agency = :agency"
-    incoming = """(g.to_agency = :agency OR EXISTS (SELECT 1 FROM zones sz WHERE sz.id = g.to_sector_zone_id
-                     AND sz.member_agencies @> ARRAY[CAST(:agency AS varchar)] AND g.from_agency <> :agency))"""
+    incoming = f"(g.from_agency <> :agency AND {_TO_READER})"
     where.append({"outgoing": outgoing, "incoming": incoming}.get(direction or "", f"({outgoing} OR {incoming})"))
     if active is not None:
-        in_force = "(g.withdrawn_at IS NULL AND (g.valid_until IS NULL OR g.valid_until > now()))"
-        where.append(in_force if active else f"NOT {in_force}")
+        where.append(_NOT_ENDED if active else f"NOT {_NOT_ENDED}")
     ids = session.execute(text(f"SELECT g.id FROM sharing_agreements g WHERE {' AND '.join(where)} "
                                "ORDER BY g.id DESC LIMIT :limit"),
                           {"agency": principal.agency_code, "before": cursor, "limit": limit + 1}).scalars().all()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -20,6 +19,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from tests.api.factories import Factory
+from tests.conftest import rolled_back_session
+from tests.patrols.conftest import app_on
 
 # Places far from the shipped borders' test sites: two zones, one segment, one sector, one open-sea point.
 BOXES = {"Z1": (110.0, 10.0, 110.2, 10.2), "Z2": (111.0, 10.0, 111.2, 10.2), "J": (114.0, 10.0, 114.2, 10.2)}
@@ -102,45 +103,14 @@ class Matrix:
 
 @pytest.fixture(scope="module")
 def module_db(engine: Engine) -> Iterator[Session]:
-    connection = engine.connect()
-    outer = connection.begin()
-    sess = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
-    try:
+    with rolled_back_session(engine) as sess:
         yield sess
-    finally:
-        sess.close()
-        outer.rollback()
-        connection.close()
 
 
 @pytest.fixture(scope="module")
 def module_client(module_db: Session) -> Iterator[TestClient]:
-    from api.app import create_app
-    from api.deps import get_session, get_session_factory
-
-    app = create_app()
-
-    def test_session() -> Iterator[Session]:
-        try:
-            yield module_db
-            module_db.commit()
-        except BaseException:
-            module_db.rollback()
-            raise
-
-    @contextmanager
-    def test_scope() -> Iterator[Session]:
-        yield module_db
-        module_db.commit()
-
-    app.dependency_overrides[get_session] = test_session
-    app.dependency_overrides[get_session_factory] = lambda: test_scope
-    with TestClient(app, follow_redirects=False) as c:
+    with TestClient(app_on(module_db), follow_redirects=False) as c:
         yield c
-
-
-def _box(b: tuple[float, float, float, float]) -> str:
-    return "POLYGON(({0} {1}, {2} {1}, {2} {3}, {0} {3}, {0} {1}))".format(*b)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from sharing import schemas, service
 router = APIRouter(prefix="/sharing", tags=["sharing"])
 
 _E = {"model": ErrorOut}
-ERRORS = {401: _E, 403: _E, 404: _E, 409: _E, 422: _E}
+ERRORS = {400: _E, 401: _E, 403: _E, 404: _E, 409: _E, 422: _E}
 AgreementId = Annotated[int, Path(ge=1, le=2**62)]
 
 

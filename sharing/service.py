@@ -217,12 +217,18 @@ def create_agreement(*, session: Session, principal: Principal,
     if not a.alert_kinds and not a.incident_categories:
         raise InvalidInput("an agreement releases at least one alert kind or incident category",
                            field="alert_kinds")
-    for column, table, ids in (("zone_ids", "zones", a.zone_ids), ("segment_ids", "border_segments", a.segment_ids)):
-        found = set(session.execute(text(f"SELECT id FROM {table} WHERE id = ANY(CAST(:ids AS int[]))"),
-                                    {"ids": list(ids)}).scalars()) if ids else set()
+    # Zones the releasing agency owns or is a member of (the zones it sees); segments are shared geography.
+    for column, sql, ids in (
+        ("zone_ids", "SELECT id FROM zones WHERE id = ANY(CAST(:ids AS int[])) AND (owner_agency = :agency "
+                     "OR member_agencies @> ARRAY[CAST(:agency AS varchar)])", a.zone_ids),
+        ("segment_ids", "SELECT id FROM border_segments WHERE id = ANY(CAST(:ids AS int[]))", a.segment_ids),
+    ):
+        found = set(session.execute(text(sql), {"ids": list(ids), "agency": principal.agency_code}).scalars()) \
+            if ids else set()
         missing = sorted(set(ids) - found)
         if missing:
-            raise InvalidInput(f"{column} {missing} do not exist", field=column)
+            raise InvalidInput(f"{column} {missing} do not exist or are not {principal.agency_code}'s to name",
+                               field=column)
     now = _now(session)
     valid_from = a.valid_from or now
     if a.valid_until is not None and a.valid_until <= valid_from:

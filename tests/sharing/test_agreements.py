@@ -108,9 +108,10 @@ REFUSALS = [
 ]
 
 
-def test_refused_with_a_reason(client, parties):  # noqa: F811
+def test_refused_with_a_reason(client, parties, factory):  # noqa: F811
     p = parties
-    for change, reason in REFUSALS:
+    theirs = factory.zone(p["b"])
+    for change, reason in [*REFUSALS, ({"zone_ids": [theirs]}, "do not exist or are not")]:
         if change.get("to_agency") == "SELF":
             change = {"to_agency": p["a"]}
         r = client.post(API, json=body(p, **change), headers=p["a_sup"])

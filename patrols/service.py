@@ -705,11 +705,13 @@ def recommend(*, session: Session, principal: Principal, incident_id: int, limit
 
 
 # -- taskings ------------------------------------------------------------------------------
-_TASKING_SELECT = """
+# The incident as the reader's agency (:agency) sees it: a partner unit tasked to an incident gets its
+# category, priority, status and place, and its title only if an agreement grants personal data.
+_TASKING_SELECT = f"""
     SELECT t.id, t.incident_id, t.unit_id, t.agency_code, t.unit_agency_code, t.status, t.note, t.eta_s,
            t.created_by, t.created_at, t.updated_at, t.responded_at, t.version, t.change_xid,
            i.title, i.category, i.priority, i.status AS incident_status, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat
-    FROM taskings t JOIN incidents i ON i.id = t.incident_id
+    FROM taskings t JOIN {sharing.INCIDENTS_SEEN} ON i.id = t.incident_id
 """
 
 
@@ -866,7 +868,8 @@ def unit_taskings(*, session: Session, principal: Principal, unit_id: int, since
             WHERE t.unit_id = :unit AND t.id > :after
               AND (CAST(:since AS bigint) IS NULL OR t.change_xid >= :since)
             ORDER BY t.id LIMIT :limit"""
-    ), {"unit": unit_id, "after": after, "since": since_xid, "limit": limit + 1}).all()
+    ), {"unit": unit_id, "after": after, "since": since_xid, "limit": limit + 1,
+        "agency": principal.agency_code}).all()
     rows, next_cursor = _page(rows, limit)
     return schemas.TaskingSync(items=[_tasking_out(r) for r in rows], next_cursor=next_cursor, sync_token=token)
 
@@ -874,8 +877,15 @@ def unit_taskings(*, session: Session, principal: Principal, unit_id: int, since
 def incident_taskings(*, session: Session, principal: Principal, incident_id: int) -> list[schemas.TaskingOut]:
     get_incident(session=session, principal=principal, incident_id=incident_id)
     rows = session.execute(text(f"{_TASKING_SELECT} WHERE t.incident_id = :id ORDER BY t.id"),
-                           {"id": incident_id}).all()
+                           {"id": incident_id, "agency": principal.agency_code}).all()
     return [_tasking_out(r) for r in rows]
+
+
+def tasking_for_unit(*, session: Session, tasking: schemas.TaskingOut) -> schemas.TaskingOut:
+    """The tasking as the tasked unit's agency sees it (what is pushed to the unit)."""
+    row = session.execute(text(f"{_TASKING_SELECT} WHERE t.id = :id"),
+                          {"id": tasking.id, "agency": tasking.unit_agency_code}).one()
+    return _tasking_out(row)
 
 
 # -- joint patrols -------------------------------------------------------------------------

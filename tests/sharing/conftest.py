@@ -18,6 +18,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from core.security import Principal
+from patrols import schemas as patrol_schemas
+from patrols import service as patrol_service
 from tests.api.factories import Factory
 from tests.conftest import rolled_back_session
 from tests.patrols.conftest import app_on
@@ -69,6 +72,7 @@ class Matrix:
     zones: dict[str, int]
     segment: int
     now: datetime
+    units: dict[str, int] = field(default_factory=dict)
     items: list[Item] = field(default_factory=list)
     agreements: list[Agreement] = field(default_factory=list)
 
@@ -130,6 +134,11 @@ def matrix(module_db: Session, module_client: TestClient) -> Matrix:
                {k: factory.headers(u) for k, u in admins.items()}, usernames, zones, segment, now)
 
     sensors = {k: factory.sensor(code, *POINTS["far"]) for k, code in agencies.items() if k in ("A", "B")}
+    units = {k: patrol_service.create_unit(
+        session=db, principal=Principal(username=admins[k], agency_code=agencies[k], role="admin"),
+        unit_in=patrol_schemas.UnitCreate(callsign=f"U{k}{uuid.uuid4().hex[:5]}", kind="maritime",
+                                          cruising_speed_kmh=40, home_lon=POINTS["far"][0],
+                                          home_lat=POINTS["far"][1])).id for k in ("A", "B")}
     n = 0
     for owner in ("A", "B"):
         for kind in KINDS:
@@ -170,7 +179,16 @@ def matrix(module_db: Session, module_client: TestClient) -> Matrix:
                            SELECT :id, :agency, 'suspect', 'male', '30-49', :by FROM generate_series(1, :n)"""
                     ), {"id": incident_id, "agency": agencies[owner], "by": f"officer-{token}",
                         "n": PERSONS_PER_INCIDENT})
+                    # A closed tasking of the owner's unit; A's incidents also had B's unit tasked.
+                    for unit in {units[owner], units["B"]}:
+                        db.execute(text(
+                            """INSERT INTO taskings (incident_id, unit_id, agency_code, unit_agency_code, status,
+                                                     note, created_by)
+                               SELECT :id, u.id, :agency, u.agency_code, 'completed', 'routine', 'dispatcher'
+                               FROM patrol_units u WHERE u.id = :unit"""
+                        ), {"id": incident_id, "agency": agencies[owner], "unit": unit})
                     m.items.append(Item(incident_id, "incident", owner, category, place, at, token))
+    m.units = units
     db.commit()
 
     def agree(owner: str, *, to: str | None = None, sector: bool = False, kinds=(), categories=(), places=(),

@@ -102,6 +102,21 @@ def test_incident_api_list_detail_timeline_persons(matrix, reader):
         assert tokens_in(timeline.text) == ({item.token} if personal else set())
         persons = get(matrix, reader, f"{API}/incidents/{incident_id}/persons").json()
         assert len(persons) == (PERSONS_PER_INCIDENT if personal else 0)
+        taskings = get(matrix, reader, f"{API}/incidents/{incident_id}/taskings")
+        assert taskings.json() and tokens_in(taskings.text) == ({item.token} if personal else set())
+
+
+def test_a_partner_unit_tasked_to_an_incident_sees_it_as_its_agency_may(matrix):
+    """B's unit was tasked to every A incident too: its taskings carry A's titles only where B may read them."""
+    r = get(matrix, "B", f"{API}/units/{matrix.units['B']}/taskings", limit=500)
+    incidents = matrix.by_id("incident")
+    assert {t["incident_id"] for t in r.json()["items"]} == set(incidents)
+    expected = {i.token for i in incidents.values() if matrix.personal("B", i)}
+    assert tokens_in(r.text) == expected
+    for t in r.json()["items"]:
+        item = incidents[t["incident_id"]]
+        if not matrix.personal("B", item):
+            assert t["incident"]["title"] == item.what.replace("_", " ")
 
 
 @pytest.mark.parametrize("reader", READERS)

@@ -134,7 +134,8 @@ def document(event: bytes) -> bytes:
 
 def picture_cursor(*, session: Session, principal: Principal, alert_hours: float) -> patrols.LiveCursor:
     """A live-feed cursor before the whole current picture: every visible unit and incident, and the
-    agency's alerts observed in the last ``alert_hours``. Following it from there gives the changes."""
+    alerts the caller's agency may see (its own, and partners' shared with it) observed in the last
+    ``alert_hours``. Following it from there gives the changes."""
     floor = session.execute(text(
         f"""SELECT coalesce(max(a.id), 0) FROM alerts a
            WHERE {sharing.ALERT_VISIBLE_SQL} AND a.observed_at < now() - make_interval(secs => :secs)"""

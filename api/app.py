@@ -10,8 +10,10 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, FastAPI
 
-from api import (audit, auth, cot, errors, evidence, geo, health, liaison, live, maps, ogc, patrols, reports,
-                 watchlists, webhooks)
+from api import (
+    audit, auth, cot, errors, evidence, geo, health, liaison, live, maps, ogc, patrols, reports, sharing,
+    watchlists, webhooks,
+)
 from api.responses import CompactJSONResponse
 
 API_PREFIX = "/api/v1"
@@ -50,6 +52,7 @@ def create_app() -> FastAPI:
     api.include_router(liaison.router)
     api.include_router(reports.router)
     api.include_router(evidence.router)
+    api.include_router(sharing.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(maps.router)

@@ -122,7 +122,8 @@ def detections(
     ))
 
 
-@router.get("/alerts", responses=_GEOJSON, summary="The caller's agency's alerts, newest first")
+@router.get("/alerts", responses=_GEOJSON, summary="The caller's agency's alerts, and partners' that sharing agreements release to it "
+                    "(personal fields removed where not granted), newest first")
 def alerts(
     session: SessionDep,
     principal: PrincipalDep,
@@ -159,7 +160,8 @@ def unit_features(
 
 
 @router.get("/features/incidents", responses=_GEOJSON,
-            summary="Incidents (own, and partners' inside a shared joint sector), newest first")
+            summary="Incidents (own, and partners' that sharing agreements release to the caller's agency), "
+                    "newest first")
 def incident_features(
     session: SessionDep,
     principal: PrincipalDep,

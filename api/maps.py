@@ -353,7 +353,8 @@ def _options(values, selected: str) -> str:
 
 def _promote_page(session, principal, alert_id: int, *, error: str | None = None,
                   status_code: int = 200) -> HTMLResponse:
-    found = orjson.loads(queries.alerts_geojson(session=session, principal=principal, ids=[alert_id], limit=1))
+    found = orjson.loads(queries.alerts_geojson(session=session, principal=principal, ids=[alert_id], own_only=True,
+                                                limit=1))
     if not found["features"]:
         raise NotFound(f"alert {alert_id} does not exist or is not {principal.agency_code}'s")
     p = found["features"][0]["properties"]

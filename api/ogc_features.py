@@ -2,8 +2,9 @@
 
 Every collection is one table with its agency scope taken from where the rest of the API
 reads it (``api.queries`` for segments, zones, sensors, detections and alerts,
-``patrols.service`` for units and incidents), so an OGC client sees exactly what the
-caller's own feature endpoints show. Pages are keyset pages in id order: the ``next`` link
+``patrols.service`` for units; ``sharing.service`` behind both for alerts and incidents, with
+the same redaction of personal fields), so an OGC client sees exactly what the caller's own
+feature endpoints show. Pages are keyset pages in id order: the ``next`` link
 carries the last id returned, so a page never repeats or skips a feature when rows are
 added while a client pages through. PostGIS writes each feature (``ST_AsGeoJSON``); the
 page is one statement.
@@ -22,10 +23,11 @@ from sqlalchemy.orm import Session
 
 from api.errors import InvalidParameter
 from api.params import BBox, parse_bbox, parse_datetime
-from api.queries import ALERT_SCOPE, DETECTION_SCOPE, SENSOR_SCOPE, ZONE_SCOPE, _rfc3339
+from api.queries import ALERT_SCOPE, DETECTION_SCOPE, INCIDENT_SCOPE, SENSOR_SCOPE, ZONE_SCOPE, _rfc3339
 from core.errors import NotFound
 from core.security import Principal
-from patrols.service import _INCIDENT_VISIBLE, _UNIT_VISIBLE
+from patrols.service import _UNIT_VISIBLE
+from sharing import service as sharing
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10000
@@ -56,7 +58,7 @@ class Collection:
     id: str
     title: str
     description: str
-    source: str  # FROM clause, with the alias the scope condition uses
+    source: str  # FROM clause, with the alias the scope condition uses (alerts, incidents: as the caller sees them)
     key: str  # the feature id column (unique, indexed): the order of the pages
     key_is_int: bool
     geometry: str
@@ -64,6 +66,9 @@ class Collection:
     temporal: str | None  # the column ``datetime`` filters on
     properties: str  # json_build_object(...) over the source's columns
     polygons: bool = False  # RFC 7946 section 3.1.6: exterior rings counterclockwise
+    # For collections partners share into: the audit's entity type and the owner when not the caller's.
+    shared_entity: str | None = None
+    shared_by: str = "NULL"
 
     def cast(self, raw: str) -> int | str | None:
         """A feature id from a URL or cursor, or None if it cannot be one of this collection's ids."""
@@ -105,22 +110,31 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in [
             'heading_deg', d.heading_deg)""",
     ),
     Collection(
-        "alerts", "Alerts", "The caller's agency's alerts (datetime: observed_at).",
-        "alerts a", "a.id", True, "a.geom", ALERT_SCOPE, "a.observed_at",
-        f"""json_build_object('kind', a.kind, 'severity', a.severity, 'status', a.status, 'title', a.title,
+        "alerts", "Alerts",
+        "Alerts of the caller's agency, and of partners that share them by agreement (datetime: observed_at).",
+        sharing.ALERTS_SEEN, "a.id", True, "a.geom", ALERT_SCOPE, "a.observed_at",
+        f"""json_build_object('kind', a.kind, 'severity', a.severity, 'status', a.status,
+            'title', a.title,
             'observed_at', {_rfc3339("a.observed_at")}, 'created_at', {_rfc3339("a.created_at")},
-            'agency_code', a.agency_code, 'sensor_id', a.sensor_id, 'track_key', a.track_key, 'class', a.class,
+            'agency_code', a.agency_code, 'sensor_id', a.sensor_id,
+            'track_key', a.track_key, 'class', a.class,
             'from_state', a.from_state, 'to_state', a.to_state, 'segment_id', a.segment_id,
-            'zone_id', a.zone_id, 'detection_id', a.detection_id)""",
+            'zone_id', a.zone_id, 'detection_id', a.detection_id, 'redacted', a.redacted,
+            'shared_by', a.shared_by)""",
+        shared_entity="alert", shared_by="a.shared_by",
     ),
     Collection(
         "incidents", "Incidents",
-        "Incidents of the caller's agency, and of partners inside a shared joint sector (datetime: created_at).",
-        "incidents i", "i.id", True, "i.geom", _INCIDENT_VISIBLE, "i.created_at",
-        f"""json_build_object('agency_code', i.agency_code, 'title', i.title, 'category', i.category,
+        "Incidents of the caller's agency, and of partners that share them by agreement (datetime: created_at).",
+        sharing.INCIDENTS_SEEN, "i.id", True, "i.geom", INCIDENT_SCOPE,
+        "i.created_at",
+        f"""json_build_object('agency_code', i.agency_code,
+            'title', i.title,
+            'category', i.category,
             'priority', i.priority, 'status', i.status, 'domain', i.domain, 'state', i.state,
             'created_at', {_rfc3339("i.created_at")}, 'updated_at', {_rfc3339("i.updated_at")},
-            'closed_at', {_rfc3339("i.closed_at")})""",
+            'closed_at', {_rfc3339("i.closed_at")}, 'redacted', i.redacted, 'shared_by', i.shared_by)""",
+        shared_entity="incident", shared_by="i.shared_by",
     ),
     Collection(
         "units", "Patrol units",
@@ -253,7 +267,7 @@ def items(
         where.append(f"{spec.key} > :after")
         params["after"] = after
     sql = f"""
-        SELECT {spec.key} AS fid, {_feature_sql(spec)} AS feature
+        SELECT {spec.key} AS fid, {spec.shared_by} AS shared_by, {_feature_sql(spec)} AS feature
         FROM {spec.source}
         WHERE {' AND '.join(where) or 'true'}
         ORDER BY {spec.key}
@@ -264,6 +278,9 @@ def items(
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1].fid)
+    if spec.shared_entity:
+        sharing.record_shared_read(session=session, principal=principal, entity_type=spec.shared_entity,
+                                   rows=[(r.fid, r.shared_by) for r in rows], via=f"ogc/{spec.id}")
     return Page([r.feature for r in rows], next_cursor)
 
 
@@ -274,10 +291,14 @@ def item(*, session: Session, principal: Principal, spec: Collection, feature_id
     if key is not None:
         where = [f"{spec.key} = :key"] + ([spec.scope] if spec.scope else [])
         row = session.execute(
-            text(f"SELECT {_feature_sql(spec)} FROM {spec.source} WHERE {' AND '.join(where)}"),
+            text(f"SELECT {spec.shared_by} AS shared_by, {_feature_sql(spec)} AS feature FROM {spec.source} "
+                 f"WHERE {' AND '.join(where)}"),
             {"key": key, "agency": principal.agency_code},
-        ).scalar_one_or_none()
+        ).one_or_none()
     if row is None:
         raise FeatureNotFound(f"feature {feature_id} of {spec.id} does not exist or is not visible to "
                               f"{principal.agency_code}")
-    return row
+    if spec.shared_entity:
+        sharing.record_shared_read(session=session, principal=principal, entity_type=spec.shared_entity,
+                                   rows=[(key, row.shared_by)], via=f"ogc/{spec.id}")
+    return row.feature

@@ -172,7 +172,7 @@ def assign(incident_id: IncidentId, body: schemas.TaskingCreate, session: Sessio
     def produce() -> schemas.TaskingOut:
         tasking = service.assign(session=session, principal=principal, incident_id=incident_id, tasking_in=body)
         # Background tasks run after the response, hence after the commit.
-        background.add_task(push.publish_tasking, tasking)
+        background.add_task(push.publish_tasking, service.tasking_for_unit(session=session, tasking=tasking))
         return tasking
 
     return idem.respond(session, 201, produce)

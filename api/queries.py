@@ -6,7 +6,10 @@ caller's agency scope in its WHERE clause:
 
 * segments: shared geography, any authenticated caller;
 * zones: owned by the caller's agency, or listing it among the member agencies;
-* sensors, detections, alerts: the caller's agency only.
+* sensors, detections: the caller's agency only;
+* alerts, incidents: the caller's agency's, and partners' that a sharing agreement releases to it,
+  with personal fields removed in SQL where the agreement does not grant them (``sharing.service``);
+  a read that returns partners' rows is recorded in the audit trail.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from api.params import DEFAULT_LIMIT, MAX_LIMIT, BBox, TimeRange
 from core.security import Principal
-from patrols.service import INCIDENT_VISIBLE_SQL, UNIT_VISIBLE_SQL
+from patrols.service import UNIT_VISIBLE_SQL
+from sharing import service as sharing
 
 
 # The agency scope of each feature table, as a WHERE condition on the alias used below (the
@@ -28,7 +32,8 @@ from patrols.service import INCIDENT_VISIBLE_SQL, UNIT_VISIBLE_SQL
 ZONE_SCOPE = "(z.owner_agency = :agency OR z.member_agencies @> ARRAY[CAST(:agency AS varchar)])"
 SENSOR_SCOPE = "s.agency_code = :agency"
 DETECTION_SCOPE = "d.agency_code = :agency"
-ALERT_SCOPE = "a.agency_code = :agency"
+ALERT_SCOPE = sharing.ALERT_VISIBLE_SQL
+INCIDENT_SCOPE = sharing.INCIDENT_VISIBLE_SQL
 
 
 def _rfc3339(column: str) -> str:
@@ -70,8 +75,22 @@ class _Where:
         return " AND ".join(self.clauses) if self.clauses else "true"
 
 
-def _collection(session: Session, *, page_sql: str, feature_sql: str, order_sql: str, params: dict) -> str:
-    """Wrap a page query (already filtered, ordered and limited) into one FeatureCollection."""
+@dataclass(frozen=True)
+class _SharedRead:
+    """Who reads, and what: the page's ``id`` and ``shared_by`` columns name the partners' rows to audit."""
+
+    principal: Principal
+    entity_type: str
+    via: str
+
+
+def _collection(session: Session, *, page_sql: str, feature_sql: str, order_sql: str, params: dict,
+                shared: _SharedRead | None = None) -> str:
+    """Wrap a page query (already filtered, ordered and limited) into one FeatureCollection; with
+    ``shared``, record the partners' rows it returned (same statement) in the audit trail."""
+    audit_sql = ("array_agg(id ORDER BY id) FILTER (WHERE shared_by IS NOT NULL) AS shared_ids, "
+                 "array_agg(shared_by ORDER BY id) FILTER (WHERE shared_by IS NOT NULL) AS owners"
+                 if shared else "NULL AS shared_ids, NULL AS owners")
     sql = f"""
         WITH page AS ({page_sql})
         SELECT json_build_object(
@@ -79,10 +98,14 @@ def _collection(session: Session, *, page_sql: str, feature_sql: str, order_sql:
             'timeStamp', {_rfc3339("now()")},
             'numberReturned', count(*),
             'features', coalesce(json_agg({feature_sql} ORDER BY {order_sql}), '[]'::json)
-        )::text
+        )::text AS body, {audit_sql}
         FROM page
     """
-    return session.execute(text(sql), params).scalar_one()
+    row = session.execute(text(sql), params).one()
+    if shared is not None and row.shared_ids:
+        sharing.record_shared_read(session=session, principal=shared.principal, entity_type=shared.entity_type,
+                                   rows=zip(row.shared_ids, row.owners, strict=True), via=shared.via)
+    return row.body
 
 
 def _geometry(column: str, where: _Where, simplify: float | None = None, polygons: bool = False) -> str:
@@ -275,11 +298,14 @@ def alerts_geojson(
     sensor_ids: Sequence[str] | None = None,
     track_keys: Sequence[str] | None = None,
     ids: Sequence[int] | None = None,
+    own_only: bool = False,
     limit: int = DEFAULT_LIMIT,
 ) -> str:
-    """The caller's agency's alerts, newest first."""
+    """The caller's agency's alerts and those partners release to it, newest first (``own_only``:
+    the caller's agency's only). A partner's alert names who shared it (``shared_by``); without
+    personal data granted, its personal fields are removed (``redacted``)."""
     where = _Where(params={"limit": limit, "agency": principal.agency_code})
-    where.add(ALERT_SCOPE)
+    where.add("a.agency_code = :agency" if own_only else ALERT_SCOPE)
     where.time_range("a.observed_at", time_range)
     where.bbox("a.geom", bbox)
     where.any_of("a.kind", "kinds", kinds)
@@ -287,15 +313,16 @@ def alerts_geojson(
     where.any_of("a.status", "statuses", statuses)
     where.any_of("a.class", "classes", classes)
     where.any_of("a.sensor_id", "sensor_ids", sensor_ids)
+    # On the field as the caller may see it: a redacted alert cannot be found by its track key.
     where.any_of("a.track_key", "track_keys", track_keys)
     if ids:
         where.add("a.id = ANY(CAST(:ids AS bigint[]))", ids=list(ids))
     page = f"""
-        SELECT a.id, a.agency_code, a.kind, a.severity, a.status, a.title, a.observed_at, a.created_at,
-               a.sensor_id, a.track_key, a.class, a.from_state, a.to_state, a.segment_id, a.zone_id,
-               a.detection_id, a.detection_ids, a.details,
+        SELECT a.id, a.agency_code, a.kind, a.severity, a.status, a.observed_at, a.created_at,
+               a.sensor_id, a.class, a.from_state, a.to_state, a.segment_id, a.zone_id,
+               a.detection_id, a.detection_ids, a.title, a.track_key, a.details, a.redacted, a.shared_by,
                {_geometry("a.geom", where)} AS geometry
-        FROM alerts a
+        FROM {sharing.ALERTS_SEEN}
         WHERE {where.sql()}
         ORDER BY a.observed_at DESC, a.id DESC
         LIMIT :limit
@@ -307,9 +334,11 @@ def alerts_geojson(
             'observed_at', {_rfc3339("observed_at")}, 'created_at', {_rfc3339("created_at")},
             'agency_code', agency_code, 'sensor_id', sensor_id, 'track_key', track_key, 'class', class,
             'from_state', from_state, 'to_state', to_state, 'segment_id', segment_id, 'zone_id', zone_id,
-            'detection_id', detection_id, 'detection_ids', detection_ids, 'details', details))"""
+            'detection_id', detection_id, 'detection_ids', detection_ids, 'details', details,
+            'redacted', redacted, 'shared_by', shared_by))"""
     return _collection(
-        session, page_sql=page, feature_sql=feature, order_sql="observed_at DESC, id DESC", params=where.params
+        session, page_sql=page, feature_sql=feature, order_sql="observed_at DESC, id DESC", params=where.params,
+        shared=_SharedRead(principal, "alert", "alerts"),
     )
 
 
@@ -388,23 +417,24 @@ def incidents_geojson(
     ids: Sequence[int] | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> str:
-    """Incidents the caller may see, newest first, with the callsigns of the units tasked to them."""
+    """Incidents the caller may see (its own, and those partners release to it), newest first, with
+    the callsigns of the units tasked to them."""
     where = _Where(params={"limit": limit, "agency": principal.agency_code})
-    where.add(INCIDENT_VISIBLE_SQL)
+    where.add(INCIDENT_SCOPE)
     where.bbox("i.geom", bbox)
     where.any_of("i.status", "statuses", statuses)
     where.any_of("i.priority", "priorities", priorities)
     if ids:
         where.add("i.id = ANY(CAST(:ids AS bigint[]))", ids=list(ids))
     page = f"""
-        SELECT i.id, i.agency_code, i.title, i.category, i.priority, i.status, i.domain, i.state, i.created_by,
-               i.created_at, i.updated_at,
+        SELECT i.id, i.agency_code, i.category, i.priority, i.status, i.domain, i.state,
+               i.created_at, i.updated_at, i.title, i.created_by, i.redacted, i.shared_by,
                ARRAY(SELECT ia.alert_id FROM incident_alerts ia WHERE ia.incident_id = i.id ORDER BY ia.alert_id)
                  AS alert_ids,
                ARRAY(SELECT u.callsign FROM taskings t JOIN patrol_units u ON u.id = t.unit_id
                      WHERE t.incident_id = i.id AND t.status IN ('assigned', 'accepted') ORDER BY t.id) AS units,
                {_geometry("i.geom", where)} AS geometry
-        FROM incidents i
+        FROM {sharing.INCIDENTS_SEEN}
         WHERE {where.sql()}
         ORDER BY i.id DESC
         LIMIT :limit
@@ -415,8 +445,9 @@ def incidents_geojson(
             'title', title, 'agency_code', agency_code, 'category', category, 'priority', priority,
             'status', status, 'domain', domain, 'state', state, 'created_by', created_by,
             'created_at', {_rfc3339("created_at")}, 'updated_at', {_rfc3339("updated_at")},
-            'alert_ids', alert_ids, 'tasked_units', units))"""
-    return _collection(session, page_sql=page, feature_sql=feature, order_sql="id DESC", params=where.params)
+            'alert_ids', alert_ids, 'tasked_units', units, 'redacted', redacted, 'shared_by', shared_by))"""
+    return _collection(session, page_sql=page, feature_sql=feature, order_sql="id DESC", params=where.params,
+                       shared=_SharedRead(principal, "incident", "incidents"))
 
 
 def joint_patrol_routes_geojson(

@@ -427,13 +427,15 @@ def gateway_init_broker(
 
 @app.command("seed-demo")
 def seed_demo() -> None:
-    """Create the demo gateways, sensors, operator accounts and patrol units (idempotent); credentials go to .run/."""
+    """Create the demo gateways, sensors, operator accounts, patrol units and sharing agreements (idempotent);
+    credentials go to .run/."""
     from core import service as core_service
     from core.db import session_scope
     from core.models import User
     from geo import service as geo_service
     from patrols.demo import seed_demo_units
     from sensors import service
+    from sharing.demo import seed_demo_agreements
     from sensors.demo import DEMO_GATEWAYS, DEMO_USERS
     from sensors.models import Gateway, Sensor
     from sensors.schemas import GatewayCreate, SensorCreate
@@ -481,6 +483,7 @@ def seed_demo() -> None:
                 core_service.set_password(session=session, username=u["username"], password=password,
                                           actor=_cli_actor())
         new_units = seed_demo_units(session=session)
+        new_agreements = seed_demo_agreements(session=session)
     with session_scope() as session:
         _sync_broker(session)
     creds_path.parent.mkdir(parents=True, exist_ok=True)
@@ -488,7 +491,7 @@ def seed_demo() -> None:
         path.write_text(json.dumps(content, indent=2))
         path.chmod(0o600)
     console.print(f"[green]{len(out)} demo gateways and {len(DEMO_USERS)} demo users ready, {new_units} new demo "
-                  f"patrol units[/] ({creds_path}, {users_path})")
+                  f"patrol units, {new_agreements} new demo sharing agreements[/] ({creds_path}, {users_path})")
 
 
 @app.command()

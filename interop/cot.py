@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from core.security import Principal
 from patrols import service as patrols
+from sharing import service as sharing
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>'
 UNKNOWN = "9999999.0"  # CoT's value for an unknown height or error
@@ -71,6 +72,13 @@ def _event(*, uid: str, cot_type: str, how: str, now: datetime, stale: datetime,
     return ET.tostring(event, encoding="unicode").encode()
 
 
+def _shared(record: dict) -> dict[str, str]:
+    """A partner's item carries who shared it, and whether personal fields were removed."""
+    if not record.get("shared_by"):
+        return {}
+    return {"shared_by": record["shared_by"], "redacted": "true" if record.get("redacted") else "false"}
+
+
 def unit_event(unit: dict, *, now: datetime, stale_after: timedelta) -> bytes:
     """A unit (``patrols.schemas.UnitOut`` as JSON) at its last position: machine GNSS (``m-g``)."""
     lon, lat = unit["geometry"]["coordinates"]
@@ -92,7 +100,8 @@ def alert_event(alert: dict, *, now: datetime, stale_after: timedelta) -> bytes:
         callsign=f"ALERT {alert['id']} {alert['kind']}",
         remarks=f"{alert['severity']} {alert['kind']}: {alert['title']} ({alert['status']})",
         source={"kind": "alert", "id": str(alert["id"]), "alert_kind": alert["kind"],
-                "severity": alert["severity"], "status": alert["status"]},
+                "severity": alert["severity"], "status": alert["status"],
+                **_shared(alert)},
     )
 
 
@@ -106,7 +115,7 @@ def incident_event(incident: dict, *, now: datetime, stale_after: timedelta) -> 
         callsign=f"INC {incident['id']} {incident['category']}",
         remarks=f"{incident['priority']} {incident['category']}: {incident['title']} ({incident['status']})",
         source={"kind": "incident", "id": str(incident["id"]), "agency": incident["agency_code"],
-                "status": incident["status"], "priority": incident["priority"]},
+                "status": incident["status"], "priority": incident["priority"], **_shared(incident)},
     )
 
 
@@ -125,10 +134,11 @@ def document(event: bytes) -> bytes:
 
 def picture_cursor(*, session: Session, principal: Principal, alert_hours: float) -> patrols.LiveCursor:
     """A live-feed cursor before the whole current picture: every visible unit and incident, and the
-    agency's alerts observed in the last ``alert_hours``. Following it from there gives the changes."""
+    alerts the caller's agency may see (its own, and partners' shared with it) observed in the last
+    ``alert_hours``. Following it from there gives the changes."""
     floor = session.execute(text(
-        """SELECT coalesce(max(id), 0) FROM alerts
-           WHERE agency_code = :agency AND observed_at < now() - make_interval(secs => :secs)"""
+        f"""SELECT coalesce(max(a.id), 0) FROM alerts a
+           WHERE {sharing.ALERT_VISIBLE_SQL} AND a.observed_at < now() - make_interval(secs => :secs)"""
     ), {"agency": principal.agency_code, "secs": alert_hours * 3600}).scalar_one()
     return patrols.LiveCursor(since_xid=0, alert_floor=int(floor), recent_alerts={})
 
@@ -137,5 +147,6 @@ def picture(*, session: Session, principal: Principal, types: Sequence[str], ale
             stale_after: timedelta) -> list[bytes]:
     """The caller's current picture as CoT events (scope and limits of the live feed)."""
     cursor = picture_cursor(session=session, principal=principal, alert_hours=alert_hours)
-    changes = patrols.live_changes(session=session, principal=principal, cursor=cursor, types=types, clock=0.0)
+    changes = patrols.live_changes(session=session, principal=principal, cursor=cursor, types=types, clock=0.0,
+                                   via="cot")
     return events(changes, now=datetime.now(timezone.utc), stale_after=stale_after)

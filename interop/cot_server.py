@@ -54,13 +54,13 @@ class CotServer:
         with session_scope() as session:
             cursor = cot.picture_cursor(session=session, principal=principal, alert_hours=self.alert_hours)
             changes = patrols.live_changes(session=session, principal=principal, cursor=cursor, types=TYPES,
-                                           clock=time.monotonic())
+                                           clock=time.monotonic(), via="cot-serve")
         return cot.events(changes, now=datetime.now(timezone.utc), stale_after=self.stale_after), cursor
 
     def _changes(self, principal: Principal, cursor: patrols.LiveCursor) -> list[bytes]:
         with session_scope() as session:
             changes = patrols.live_changes(session=session, principal=principal, cursor=cursor, types=TYPES,
-                                           clock=time.monotonic())
+                                           clock=time.monotonic(), via="cot-serve")
         return cot.events(changes, now=datetime.now(timezone.utc), stale_after=self.stale_after)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -75,7 +75,8 @@ OPEN_ALERTS = LayerDef(
     style=Style(by="severity", colours=SEVERITY_COLOURS, radius=9, fill_opacity=0.7),
     title="title", tooltip="title",
     popup=[("Observed", "observed_at"), ("Severity", "severity"), ("Kind", "kind"), ("From", "from_state"),
-           ("To", "to_state"), ("Class", "class"), ("Sensor", "sensor_id")],
+           ("To", "to_state"), ("Class", "class"), ("Sensor", "sensor_id"), ("Shared by", "shared_by"),
+           ("Personal data removed", "redacted")],
     links=[TRACK_LINK],
     window_s=OPEN_ALERTS_S, refresh_s=3, limit=1000, top=True,
 )
@@ -107,7 +108,7 @@ INCIDENTS = LayerDef(
     title="title", tooltip="title",
     popup=[("Priority", "priority"), ("Status", "status"), ("Category", "category"), ("Domain", "domain"),
            ("State", "state"), ("Agency", "agency_code"), ("Opened", "created_at"), ("Units", "tasked_units"),
-           ("Alerts", "alert_ids")],
+           ("Alerts", "alert_ids"), ("Shared by", "shared_by"), ("Personal data removed", "redacted")],
     links=[INCIDENT_LINK],
     refresh_s=3, limit=1000, top=True,
 )

@@ -80,7 +80,10 @@ def build_incident(incident: Mapping, alerts_fc: Mapping | None, candidates: Seq
              f"{safe(incident.get('category'))}<br>Priority: {safe(incident.get('priority'))}<br>"
              f"Status: {safe(incident.get('status'))}<br>Domain: {safe(incident.get('domain'))} "
              f"({safe(incident.get('state'))})<br>Opened: {safe(incident.get('created_at'))} by "
-             f"{safe(incident.get('created_by'))}")
+             f"{safe(incident.get('created_by') or incident.get('agency_code'))}"
+             + (f"<br>Shared by {safe(incident.get('shared_by'))}"
+                f"{' (personal data removed)' if incident.get('redacted') else ''}"
+                if incident.get("shared_by") else ""))
     folium.CircleMarker(at, radius=13, color="#fff", weight=3, fill=True, fill_color=colour, fill_opacity=1,
                         popup=folium.Popup(popup, max_width=320), class_name="bw-incident",
                         tooltip=folium.Tooltip(safe(incident.get("title")))).add_to(place)

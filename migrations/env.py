@@ -17,6 +17,7 @@ import audit.models  # noqa: F401
 import liaison.models  # noqa: F401
 import people.models  # noqa: F401
 import evidence.models  # noqa: F401
+import sharing.models  # noqa: F401
 from core.models import Base
 from core.settings import get_settings
 

@@ -159,11 +159,14 @@ class IncidentOut(BaseModel):
     state: str | None = Field(description="The state whose land or territorial sea holds the place")
     geometry: PointGeometry
     alert_ids: list[int]
-    created_by: str
+    created_by: str | None = Field(description="Null when redacted")
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
     version: int
+    redacted: bool = Field(False, description="A partner's incident shared without personal data: title, "
+                                              "created_by, timeline notes and persons removed")
+    shared_by: str | None = Field(None, description="The partner agency that shared it; null for the caller's own")
 
 
 class IncidentPage(BaseModel):

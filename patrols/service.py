@@ -1,8 +1,9 @@
 """What the patrol domain does: units and their positions, incidents and their timeline,
 dispatch recommendations and taskings, joint patrols and coverage. Callers own the transaction.
 
-Scope: an agency sees its own units and incidents, and those of a partner that lie inside a
-joint patrol sector whose agreement includes both agencies. Changes are made by the owning
+Scope: an agency sees its own units and those of a partner that lie inside a joint patrol sector
+whose agreement includes both agencies (operational coordination); its own incidents and those a
+partner releases to it by a sharing agreement (``sharing.service``, redacted there too). Changes are made by the owning
 agency only (a unit's own device may report for that unit and answer its taskings).
 """
 
@@ -37,6 +38,7 @@ from patrols.models import (
     Tasking,
 )
 from sensors.service import mosquitto_password_hash
+from sharing import service as sharing
 
 # Straight-line distance times this on land: roads and tracks are not straight.
 LAND_DETOUR_FACTOR = 1.4
@@ -386,18 +388,17 @@ def unit_track_geojson(*, session: Session, principal: Principal, unit_id: int, 
 
 
 # -- incidents -----------------------------------------------------------------------------
-_INCIDENT_SELECT = """
+# Personal fields come out of the SQL already redacted where no agreement grants them (sharing.service).
+_INCIDENT_SELECT = f"""
     SELECT i.id, i.agency_code, i.title, i.category, i.priority, i.status, i.domain, i.state,
            ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, i.created_by, i.created_at, i.updated_at, i.closed_at,
-           i.version,
+           i.version, i.redacted, i.shared_by,
            ARRAY(SELECT ia.alert_id FROM incident_alerts ia WHERE ia.incident_id = i.id ORDER BY ia.alert_id)
              AS alert_ids
-    FROM incidents i
+    FROM {sharing.INCIDENTS_SEEN}
 """
-_INCIDENT_VISIBLE = """(i.agency_code = :agency OR EXISTS (
-    SELECT 1 FROM zones z WHERE z.kind = 'joint_patrol_sector'
-      AND z.member_agencies @> ARRAY[CAST(:agency AS varchar), CAST(i.agency_code AS varchar)]
-      AND ST_Intersects(z.geom, i.geom)))"""
+# Own incidents, and partners' that a sharing agreement releases to the caller's agency.
+_INCIDENT_VISIBLE = sharing.INCIDENT_VISIBLE_SQL
 INCIDENT_VISIBLE_SQL = _INCIDENT_VISIBLE
 
 
@@ -406,7 +407,8 @@ def _incident_out(row) -> schemas.IncidentOut:
         id=row.id, agency_code=row.agency_code, title=row.title, category=row.category, priority=row.priority,
         status=row.status, domain=row.domain, state=row.state, geometry=_point(row.lon, row.lat),
         alert_ids=list(row.alert_ids), created_by=row.created_by, created_at=row.created_at,
-        updated_at=row.updated_at, closed_at=row.closed_at, version=row.version,
+        updated_at=row.updated_at, closed_at=row.closed_at, version=row.version, redacted=row.redacted,
+        shared_by=row.shared_by,
     )
 
 
@@ -477,6 +479,8 @@ def get_incident(*, session: Session, principal: Principal, incident_id: int) ->
                           {"id": incident_id, "agency": principal.agency_code}).one_or_none()
     if row is None:
         raise IncidentNotFound(f"incident {incident_id} does not exist or is not visible to {principal.agency_code}")
+    sharing.record_shared_read(session=session, principal=principal, entity_type="incident",
+                               rows=[(row.id, row.shared_by)], via="incident")
     return _incident_out(row)
 
 
@@ -496,6 +500,8 @@ def list_incidents(*, session: Session, principal: Principal, cursor: str | None
         text(f"{_INCIDENT_SELECT} WHERE {' AND '.join(where)} ORDER BY i.id DESC LIMIT :limit"), params
     ).all()
     rows, next_cursor = _page(rows, limit)
+    sharing.record_shared_read(session=session, principal=principal, entity_type="incident",
+                               rows=[(r.id, r.shared_by) for r in rows], via="incidents")
     return schemas.IncidentPage(items=[_incident_out(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -518,11 +524,14 @@ def add_note(*, session: Session, principal: Principal, incident_id: int, note: 
 
 
 def timeline(*, session: Session, principal: Principal, incident_id: int) -> schemas.Timeline:
-    get_incident(session=session, principal=principal, incident_id=incident_id)
+    """The incident's events; of a redacted (shared without personal data) incident, without notes and
+    with the owning agency in place of each actor."""
+    incident = get_incident(session=session, principal=principal, incident_id=incident_id)
     rows = session.execute(text(
-        "SELECT id, at, actor, kind, status_from, status_to, note, details FROM incident_events "
-        "WHERE incident_id = :id ORDER BY id"
-    ), {"id": incident_id}).all()
+        "SELECT e.id, e.at, CASE WHEN :redacted THEN :owner ELSE e.actor END AS actor, e.kind, e.status_from, "
+        "e.status_to, CASE WHEN :redacted THEN NULL ELSE e.note END AS note, e.details FROM incident_events e "
+        "WHERE e.incident_id = :id ORDER BY e.id"
+    ), {"id": incident_id, "redacted": incident.redacted, "owner": incident.agency_code}).all()
     return schemas.Timeline(incident_id=incident_id, entries=[schemas.TimelineEntry(**r._mapping) for r in rows])
 
 
@@ -696,11 +705,13 @@ def recommend(*, session: Session, principal: Principal, incident_id: int, limit
 
 
 # -- taskings ------------------------------------------------------------------------------
-_TASKING_SELECT = """
+# The incident as the reader's agency (:agency) sees it: a partner unit tasked to an incident gets its
+# category, priority, status and place, and its title only if an agreement grants personal data.
+_TASKING_SELECT = f"""
     SELECT t.id, t.incident_id, t.unit_id, t.agency_code, t.unit_agency_code, t.status, t.note, t.eta_s,
            t.created_by, t.created_at, t.updated_at, t.responded_at, t.version, t.change_xid,
            i.title, i.category, i.priority, i.status AS incident_status, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat
-    FROM taskings t JOIN incidents i ON i.id = t.incident_id
+    FROM taskings t JOIN {sharing.INCIDENTS_SEEN} ON i.id = t.incident_id
 """
 
 
@@ -857,7 +868,8 @@ def unit_taskings(*, session: Session, principal: Principal, unit_id: int, since
             WHERE t.unit_id = :unit AND t.id > :after
               AND (CAST(:since AS bigint) IS NULL OR t.change_xid >= :since)
             ORDER BY t.id LIMIT :limit"""
-    ), {"unit": unit_id, "after": after, "since": since_xid, "limit": limit + 1}).all()
+    ), {"unit": unit_id, "after": after, "since": since_xid, "limit": limit + 1,
+        "agency": principal.agency_code}).all()
     rows, next_cursor = _page(rows, limit)
     return schemas.TaskingSync(items=[_tasking_out(r) for r in rows], next_cursor=next_cursor, sync_token=token)
 
@@ -865,8 +877,15 @@ def unit_taskings(*, session: Session, principal: Principal, unit_id: int, since
 def incident_taskings(*, session: Session, principal: Principal, incident_id: int) -> list[schemas.TaskingOut]:
     get_incident(session=session, principal=principal, incident_id=incident_id)
     rows = session.execute(text(f"{_TASKING_SELECT} WHERE t.incident_id = :id ORDER BY t.id"),
-                           {"id": incident_id}).all()
+                           {"id": incident_id, "agency": principal.agency_code}).all()
     return [_tasking_out(r) for r in rows]
+
+
+def tasking_for_unit(*, session: Session, tasking: schemas.TaskingOut) -> schemas.TaskingOut:
+    """The tasking as the tasked unit's agency sees it (what is pushed to the unit)."""
+    row = session.execute(text(f"{_TASKING_SELECT} WHERE t.id = :id"),
+                          {"id": tasking.id, "agency": tasking.unit_agency_code}).one()
+    return _tasking_out(row)
 
 
 # -- joint patrols -------------------------------------------------------------------------
@@ -1098,30 +1117,42 @@ class LiveCursor:
 
 def live_start(*, session: Session, principal: Principal) -> LiveCursor:
     """A cursor at this moment: the feed sends what changes from now on."""
-    floor = session.execute(text("SELECT coalesce(max(id), 0) FROM alerts WHERE agency_code = :a"),
-                            {"a": principal.agency_code}).scalar_one()
+    # Any agency's: a partner's alert released to the caller later than this is sent too.
+    floor = session.execute(text("SELECT coalesce(max(id), 0) FROM alerts")).scalar_one()
     return LiveCursor(int(sync_token(session=session)), int(floor), {})
 
 
+_LIVE_ALERTS = f"""
+    SELECT a.id, a.agency_code, a.kind, a.severity, a.status, a.title, a.observed_at, a.class AS object_class,
+           a.from_state, a.to_state, a.segment_id, a.zone_id, ST_X(a.geom) AS lon, ST_Y(a.geom) AS lat,
+           a.redacted, a.shared_by
+    FROM {sharing.ALERTS_SEEN}
+    WHERE {sharing.ALERT_VISIBLE_SQL} AND a.id > :floor ORDER BY a.id LIMIT :limit
+"""
+# The live feed's alert record: what a map marker and a CoT event need (no track key or details).
+_LIVE_ALERT_FIELDS = ("id", "agency_code", "kind", "severity", "status", "title", "observed_at", "object_class",
+                      "from_state", "to_state", "segment_id", "zone_id", "redacted", "shared_by")
+
+
 def live_changes(*, session: Session, principal: Principal, cursor: LiveCursor, types: Sequence[str],
-                 clock: float) -> list[tuple[str, dict]]:
+                 clock: float, via: str = "live") -> list[tuple[str, dict]]:
     """Alerts, incidents, units and taskings in the caller's scope that changed since ``cursor``
-    (which moves forward). At least once: a client keys on type and id (and version)."""
+    (which moves forward). At least once: a client keys on type and id (and version). Partners'
+    alerts and incidents sent are recorded in the audit trail (one entry per type and call)."""
     token = int(sync_token(session=session))
     params = {"agency": principal.agency_code, "since": cursor.since_xid, "limit": MAX_LIVE_EVENTS}
     events: list[tuple[str, dict]] = []
     if "alert" in types:
-        rows = session.execute(text(
-            """SELECT a.id, a.kind, a.severity, a.status, a.title, a.observed_at, a.class AS object_class,
-                      a.from_state, a.to_state, a.segment_id, a.zone_id, ST_X(a.geom) AS lon, ST_Y(a.geom) AS lat
-               FROM alerts a WHERE a.agency_code = :agency AND a.id > :floor ORDER BY a.id LIMIT :limit"""
-        ), {**params, "floor": cursor.alert_floor}).all()
+        rows = session.execute(text(_LIVE_ALERTS), {**params, "floor": cursor.alert_floor}).all()
+        sent = []
         for r in rows:
             if r.id in cursor.recent_alerts:
                 continue
             cursor.recent_alerts[r.id] = clock
-            data = {k: v for k, v in r._mapping.items() if k not in ("lon", "lat")}
+            sent.append((r.id, r.shared_by))
+            data = {k: getattr(r, k) for k in _LIVE_ALERT_FIELDS}
             events.append(("alert", {**data, "geometry": _point(r.lon, r.lat).model_dump()}))
+        sharing.record_shared_read(session=session, principal=principal, entity_type="alert", rows=sent, via=via)
         settled = [i for i, seen in cursor.recent_alerts.items() if clock - seen >= ALERT_ID_SETTLE_S]
         if settled:
             cursor.alert_floor = max(cursor.alert_floor, max(settled))
@@ -1130,6 +1161,8 @@ def live_changes(*, session: Session, principal: Principal, cursor: LiveCursor, 
         rows = session.execute(text(f"{_INCIDENT_SELECT} WHERE i.change_xid >= :since AND {_INCIDENT_VISIBLE} "
                                     "ORDER BY i.id LIMIT :limit"), params).all()
         events += [("incident", _incident_out(r).model_dump(mode="json")) for r in rows]
+        sharing.record_shared_read(session=session, principal=principal, entity_type="incident",
+                                   rows=[(r.id, r.shared_by) for r in rows], via=via)
     if "unit" in types:
         rows = session.execute(text(f"{_UNIT_SELECT} WHERE u.change_xid >= :since AND {_UNIT_VISIBLE} "
                                     "ORDER BY u.id LIMIT :limit"), params).all()

@@ -39,6 +39,7 @@ from patrols.models import Incident
 from patrols.service import DISPATCHERS, IncidentNotFound, get_incident, require_role
 from people import schemas
 from people.models import IncidentPerson
+from sharing.service import incident_personal, record_shared_read
 
 PERIOD_FORMATS = {"month": "YYYY-MM", "quarter": "YYYY-\"Q\"Q", "year": "YYYY"}
 # A segment is the incident's nearest border segment within this many degrees (about 55 km), else none.
@@ -81,8 +82,11 @@ def add_person(*, session: Session, principal: Principal, incident_id: int,
 
 
 def list_persons(*, session: Session, principal: Principal, incident_id: int) -> list[schemas.PersonOut]:
-    """The persons of an incident the caller may see (the same scope as the incident)."""
-    get_incident(session=session, principal=principal, incident_id=incident_id)
+    """The persons of an incident the caller may see (the same scope as the incident); none of a
+    partner's incident shared without personal data."""
+    incident = get_incident(session=session, principal=principal, incident_id=incident_id)
+    if incident.redacted:
+        return []
     rows = session.query(IncidentPerson).filter(IncidentPerson.incident_id == incident_id) \
         .order_by(IncidentPerson.id).all()
     return [_out(p) for p in rows]
@@ -116,7 +120,8 @@ def suppress(cells: dict[tuple, int], dims: int, threshold: int) -> set[tuple]:
 def person_report(*, session: Session, principal: Principal, group_by: Sequence[str], period: str = "month",
                   start: datetime | None = None, end: datetime | None = None,
                   threshold: int = 5) -> schemas.PersonReport:
-    """Persons in the caller's agency's incidents counted by ``group_by``, with small cells withheld."""
+    """Persons in the incidents whose personal data the caller's agency may read (its own, and partners'
+    shared with personal data) counted by ``group_by``, with small cells withheld."""
     require_role(principal, DISPATCHERS, "read person reports")
     dims = list(dict.fromkeys(group_by))
     if not dims or len(dims) > MAX_DIMENSIONS or any(d not in DIMENSIONS for d in dims):
@@ -133,15 +138,22 @@ def person_report(*, session: Session, principal: Principal, group_by: Sequence[
         segment_join = f"""LEFT JOIN LATERAL (
             SELECT s.name FROM border_segments s WHERE ST_DWithin(s.geom, i.geom, {SEGMENT_RADIUS_DEG})
             ORDER BY s.geom <-> i.geom LIMIT 1) seg ON true"""
+    # Persons of the incidents whose personal data the caller may read: its own agency's, and
+    # partners' shared with personal data (a redacted incident's persons are not counted).
     rows = session.execute(text(
-        f"""SELECT {columns}, count(*) AS n
+        f"""SELECT {columns}, count(*) AS n,
+                   array_agg(DISTINCT i.agency_code || ' ' || i.id) FILTER (WHERE i.agency_code <> :agency)
+                     AS shared
             FROM incident_persons p JOIN incidents i ON i.id = p.incident_id {segment_join}
-            WHERE p.agency_code = :agency AND i.agency_code = :agency
+            WHERE {incident_personal("i")} AND p.agency_code = i.agency_code
               AND (CAST(:start AS timestamptz) IS NULL OR i.created_at >= :start)
               AND (CAST(:end AS timestamptz) IS NULL OR i.created_at <= :end)
             GROUP BY {", ".join(str(i + 1) for i in range(len(dims)))}"""
     ), {"agency": principal.agency_code, "start": start, "end": end, "period": period,
         "period_format": PERIOD_FORMATS[period]}).all()
+    shared = {tuple(item.split(" ")) for r in rows for item in (r.shared or [])}
+    record_shared_read(session=session, principal=principal, entity_type="incident",
+                       rows=[(int(i), agency) for agency, i in shared], via="reports/persons")
     cells = {tuple(r[:len(dims)]): r.n for r in rows}
     hidden = suppress(cells, len(dims), threshold)
     out = [schemas.ReportCell(key=dict(zip(dims, key, strict=True)), persons=n)

@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -59,9 +60,9 @@ def engine(settings: Settings) -> Iterator[Engine]:
     eng.dispose()
 
 
-@pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
-    """A session whose work is rolled back after the test (savepoints for the code's own commits)."""
+@contextmanager
+def rolled_back_session(engine: Engine) -> Iterator[Session]:
+    """A session whose work is rolled back at the end (savepoints for the code's own commits)."""
     connection = engine.connect()
     outer = connection.begin()
     sess = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
@@ -71,6 +72,13 @@ def session(engine: Engine) -> Iterator[Session]:
         sess.close()
         outer.rollback()
         connection.close()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session whose work is rolled back after the test (savepoints for the code's own commits)."""
+    with rolled_back_session(engine) as sess:
+        yield sess
 
 
 def unique(prefix: str) -> str:

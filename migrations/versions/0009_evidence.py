@@ -2,7 +2,7 @@
 append-only by trigger).
 
 Revision ID: 0009_evidence
-Revises: 0007_audit
+Revises: 0008_sharing
 Create Date: 2026-11-22 18:45:00
 """
 from alembic import op
@@ -11,7 +11,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy.dialects import postgresql
 
 revision = "0009_evidence"
-down_revision = "0007_audit"
+down_revision = "0008_sharing"
 branch_labels = None
 depends_on = None
 

@@ -63,8 +63,7 @@ class World:
         return unit.id, (self.factory.headers(username) if username else None)
 
 
-@pytest.fixture
-def app(db: Session):
+def app_on(db: Session):
     """The application on the test transaction; work after the response (broker files, live feed) too."""
     from api.app import create_app
     from api.deps import get_session, get_session_factory
@@ -87,6 +86,11 @@ def app(db: Session):
     app.dependency_overrides[get_session] = test_session
     app.dependency_overrides[get_session_factory] = lambda: test_scope
     return app
+
+
+@pytest.fixture
+def app(db: Session):
+    return app_on(db)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from patrols import service
+from patrols.models import INCIDENT_CATEGORIES
 from tests.api.factories import now
 from tests.patrols.conftest import HIGH_SEA, MY_LAND, TH_LAND, TH_SEA
 
@@ -107,8 +108,13 @@ def test_never_outside_the_agencys_authority(client, world):
 def test_joint_sector_partners_are_recommended_outsiders_never(client, world, factory):
     a, b, c = world.agency("TH"), world.agency("MY"), world.agency("ID")
     box = (HIGH_SEA[0] - 0.5, HIGH_SEA[1] - 0.5, HIGH_SEA[0] + 0.5, HIGH_SEA[1] + 0.5)
-    factory.zone(b.code, members=[a.code, b.code], kind="joint_patrol_sector", box=box)
+    sector = factory.zone(b.code, members=[a.code, b.code], kind="joint_patrol_sector", box=box)
     world.settle()
+    # The sector's members release their incidents inside it to each other by agreement.
+    agreement = client.post(f"{API}/sharing/agreements", headers=a.admin_h, json={
+        "to_sector_zone_id": sector, "incident_categories": list(INCIDENT_CATEGORIES), "zone_ids": [sector],
+        "purpose": "joint patrol sector coordination"})
+    assert agreement.status_code == 201, agreement.text
     partner_boat, _ = world.unit(b, offset(HIGH_SEA, 10), kind="maritime", speed=50)
     outsider_boat, _ = world.unit(c, offset(HIGH_SEA, 1), kind="maritime", speed=50)
     own_boat, _ = world.unit(a, offset(HIGH_SEA, 40), kind="maritime", speed=50)
@@ -124,7 +130,7 @@ def test_joint_sector_partners_are_recommended_outsiders_never(client, world, fa
     assert tasking.json()["unit_agency_code"] == b.code
     accepted = client.post(f"{API}/taskings/{tasking.json()['id']}/accept", headers=b.operator_h)
     assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
-    # The incident lies in the shared sector, so the partner sees it; an outsider does not.
+    # The incident lies in the sector the agreement releases to its members: the partner sees it; an outsider not.
     assert client.get(f"{API}/incidents/{incident['id']}", headers=b.operator_h).status_code == 200
     assert client.get(f"{API}/incidents/{incident['id']}", headers=c.operator_h).status_code == 404
     # Outside every sector the partner sees nothing of it.

@@ -45,7 +45,7 @@ def fuzz_headers(world, client, on_test_transaction):
 
 
 PATROL_PATHS = ("/api/v1/units", "/api/v1/incidents", "/api/v1/taskings", "/api/v1/joint-patrols",
-                "/api/v1/coverage")
+                "/api/v1/coverage", "/api/v1/sharing")
 # Every operation: no server error. Patrol operations also: documented status codes, content types
 # and bodies. (Schema-valid input may still be refused for what a schema cannot say, e.g. an
 # unknown cursor or a unit of another agency; unknown query parameters are ignored.)

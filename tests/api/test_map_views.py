@@ -17,6 +17,8 @@ def _login(client, factory, agency=None):
     """A session cookie as /login sets it (tests/api/test_maps.py covers the form and its password check)."""
     agency = agency or factory.agency()
     username = factory.user(agency)
+    # Kept as a request's commit keeps it: a refused request later rolls back only its own work.
+    factory.session.commit()
     client.cookies.set("bw_token", factory.token(username))
     return agency, username
 

@@ -6,8 +6,8 @@ import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from unittest import mock
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -43,7 +43,8 @@ class Factory:
         from core import service
 
         username = unique("user")
-        with mock.patch.object(service, "hash_password", _password_hash):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(service, "hash_password", _password_hash)
             user = service.create_user(
                 session=self.session, username=username, agency_code=agency, role=role, password=password
             )

@@ -115,7 +115,7 @@ def make_gateway(engine: Engine, settings: Settings) -> Callable[..., TestGatewa
                 )
         with session_scope(engine) as s:
             access.sync_broker(session=s, settings=settings)
-        time.sleep(0.3)  # the broker re-reads its password file on SIGHUP
+        wait_for_broker_login(settings, gateway_id, password)
         return TestGateway(gateway_id, agency, password, sensors)
 
     return make
@@ -201,6 +201,35 @@ def mqtt_client(settings: Settings, username: str, password: str, client_id: str
     client.connect(host, port)
     client.loop_start()
     return client
+
+
+def broker_accepts(settings: Settings, username: str, password: str) -> bool:
+    """Whether the broker answers a connection with these credentials with success (CONNACK)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    host, port, _, _ = settings.mqtt_parts()
+    answer: dict[str, bool] = {}
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=unique("probe"),
+                         protocol=mqtt.MQTTv5)
+    client.username_pw_set(username, password)
+    client.on_connect = lambda c, u, flags, reason, props: answer.update(ok=not reason.is_failure)
+    client.on_disconnect = lambda c, u, flags, reason, props: answer.setdefault("ok", False)
+    try:
+        client.connect(host, port, keepalive=10)
+        deadline = time.monotonic() + 5
+        while "ok" not in answer and time.monotonic() < deadline:
+            client.loop(timeout=0.05)
+    finally:
+        client.disconnect()
+        client.loop(timeout=0.01)
+    return answer.get("ok", False)
+
+
+def wait_for_broker_login(settings: Settings, username: str, password: str, timeout: float = 10.0) -> None:
+    """Wait until the broker takes new credentials: it re-reads its password file and ACL (both
+    at once) when ``sync_broker`` sends it SIGHUP, a moment later."""
+    wait_for(lambda: broker_accepts(settings, username, password), timeout=timeout, interval=0.05)
 
 
 def mosquitto_pub(settings: Settings, gateway: TestGateway, topic: str, payload: bytes | str | dict) -> subprocess.CompletedProcess:

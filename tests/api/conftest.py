@@ -5,6 +5,7 @@ to it, and small factories that write agencies, users, sensors, detections and a
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Iterator
 
@@ -33,12 +34,20 @@ def jwt_secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     get_settings.cache_clear()
 
 
-@pytest.fixture
-def app(db: Session) -> FastAPI:
+@functools.cache
+def shared_app() -> FastAPI:
+    """One application for the run: building it (every router, every route) costs more than most
+    tests. It holds no state of its own; each test gets fresh dependency overrides."""
     from api.app import create_app
+
+    return create_app()
+
+
+@pytest.fixture
+def app(db: Session) -> Iterator[FastAPI]:
     from api.deps import get_session
 
-    app = create_app()
+    app = shared_app()
 
     def test_session() -> Iterator[Session]:
         # Same contract as get_session: commit (here: release the savepoint) or roll back.
@@ -49,8 +58,9 @@ def app(db: Session) -> FastAPI:
             db.rollback()
             raise
 
-    app.dependency_overrides[get_session] = test_session
-    return app
+    app.dependency_overrides = {get_session: test_session}
+    yield app
+    app.dependency_overrides = {}
 
 
 @pytest.fixture

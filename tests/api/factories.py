@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 PASSWORD = "correct horse battery staple"
+
+
+@functools.cache
+def _password_hash(password: str) -> str:
+    """One real argon2id hash per test password for the whole run. argon2 is slow on purpose
+    (about 0.2 s a hash) and the factories make hundreds of users; each of them still stores a
+    genuine hash of its password, which a login verifies in full."""
+    from core.security import hash_password
+
+    return hash_password(password)
 
 
 def unique(prefix: str) -> str:
@@ -31,9 +43,11 @@ class Factory:
         from core import service
 
         username = unique("user")
-        user = service.create_user(
-            session=self.session, username=username, agency_code=agency, role=role, password=password
-        )
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(service, "hash_password", _password_hash)
+            user = service.create_user(
+                session=self.session, username=username, agency_code=agency, role=role, password=password
+            )
         user.active = active
         self.session.flush()
         return username

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from core.security import Principal
 from patrols import schemas, service
-from tests.api.conftest import client, db, factory, jwt_secret  # noqa: F401  (shared fixtures)
+from tests.api.conftest import client, db, factory, jwt_secret, shared_app  # noqa: F401  (shared fixtures)
 from tests.api.factories import Factory
 
 # Places (checked against the shipped state polygons and zones).
@@ -65,10 +65,9 @@ class World:
 
 def app_on(db: Session):
     """The application on the test transaction; work after the response (broker files, live feed) too."""
-    from api.app import create_app
     from api.deps import get_session, get_session_factory
 
-    app = create_app()
+    app = shared_app()
 
     def test_session() -> Iterator[Session]:
         try:
@@ -83,9 +82,9 @@ def app_on(db: Session):
         yield db
         db.commit()
 
-    app.dependency_overrides[get_session] = test_session
-    app.dependency_overrides[get_session_factory] = lambda: test_scope
-    return app
+    app.dependency_overrides = {get_session: test_session, get_session_factory: lambda: test_scope}
+    yield app
+    app.dependency_overrides = {}
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import time
 
 import orjson
 
-from tests.conftest import mqtt_client, wait_for
+from tests.conftest import mqtt_client, wait_for, wait_for_broker_login
 from tests.patrols.conftest import TH_LAND
 
 API = "/api/v1"
@@ -35,7 +35,8 @@ def test_tasking_reaches_only_its_unit(client, world, settings):
     assert mine["mqtt_username"] == f"unit.{unit_id}"
     assert mine["taskings_topic"] == f"{settings.mqtt_topic_root}/units/{a.code}/{unit_id}/taskings"
     theirs = client.put(f"{API}/units/{other_id}/credentials", headers=a.admin_h).json()
-    time.sleep(0.3)  # the broker re-reads its password file and ACL on SIGHUP
+    for credential in (mine, theirs):  # the broker re-reads its password file and ACL on SIGHUP
+        wait_for_broker_login(settings, credential["mqtt_username"], credential["mqtt_password"])
 
     unit_client, inbox, _ = subscribe(settings, mine, mine["taskings_topic"])
     spy, spy_inbox, _ = subscribe(settings, theirs, mine["taskings_topic"])
@@ -64,8 +65,9 @@ def test_a_wrong_password_is_refused_by_the_broker(client, world, settings):
 
     a = world.agency()
     unit_id, _ = world.unit(a, TH_LAND)
-    client.put(f"{API}/units/{unit_id}/credentials", headers=a.admin_h)
-    time.sleep(0.3)
+    credential = client.put(f"{API}/units/{unit_id}/credentials", headers=a.admin_h).json()
+    # The unit's user exists on the broker: only the password is wrong below.
+    wait_for_broker_login(settings, credential["mqtt_username"], credential["mqtt_password"])
     host, port, _, _ = settings.mqtt_parts()
     c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     c.username_pw_set(f"unit.{unit_id}", "not-the-password")

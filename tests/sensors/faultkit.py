@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from core import services
 from core.settings import Settings
 from sensors import topics
-from tests.conftest import IngestProcess
+from tests.conftest import IngestProcess, wait_for_broker_login
 
 # Either side of the Thai-Malaysian land border near Sadao; crossing tracks run north -> south.
 NORTH, SOUTH = 6.5600, 6.4900
@@ -99,7 +99,7 @@ class Instance:
                 )
         with session_scope(self.engine) as s:
             access.sync_broker(session=s, settings=self.settings)
-        time.sleep(0.3)
+        wait_for_broker_login(self.settings, gateway_id, password)
         return Gateway(gateway_id, "TH-RTP", password, sensor_ids)
 
     def restart_broker(self) -> None:

@@ -90,8 +90,10 @@ def test_track_crossing_raises_one_alert_with_direction_and_publishes_it(setting
             got.set()
 
     listener.on_message = on_message
+    subscribed = threading.Event()
+    listener.on_subscribe = lambda c, u, mid, codes, props: subscribed.set()
     listener.subscribe(topics.alerts(settings.mqtt_topic_root, gw.agency), qos=1)
-    time.sleep(0.3)
+    assert subscribed.wait(10), "the broker did not confirm the subscription"
     t0 = datetime.now(timezone.utc) - timedelta(seconds=30)
     fixes = [TH_POINT, (100.4195, 6.5400), MY_POINT, (100.4210, 6.5000)]
     for i, (lon, lat) in enumerate(fixes):

@@ -94,9 +94,11 @@ def gateway_agencies(*, session: Session) -> dict[str, str]:
 
 
 def broker_entries(*, session: Session, topic_root: str) -> tuple[list[str], list[str]]:
-    """Password-file lines and ACL blocks for every gateway: each may write only under its own topic."""
+    """Password-file lines and ACL blocks for every gateway with a credential (a Mosquitto ``$7$``
+    hash; a gateway whose credential was withdrawn, e.g. ``!``, gets none and cannot log in): each
+    may write only under its own topic."""
     passwd, acl = [], []
-    for gw in session.scalars(select(Gateway).order_by(Gateway.id)):
+    for gw in session.scalars(select(Gateway).where(Gateway.mqtt_password_hash.like("$7$%")).order_by(Gateway.id)):
         passwd.append(f"{gw.id}:{gw.mqtt_password_hash}")
         acl.append(f"user {gw.id}\ntopic write {topics.gateway_prefix(topic_root, gw.agency_code, gw.id)}/#\n")
     return passwd, acl

@@ -61,7 +61,7 @@ def prepare(settings, engine, detections: int) -> str:
             core_service.create_agency(session=s, code=AGENCY, country="TH", name="Map benchmark agency")
         core_service.create_user(session=s, username=USER, agency_code=AGENCY, role="operator", password=password)
         s.execute(text("INSERT INTO gateways (id, agency_code, name, mqtt_password_hash, status) "
-                       "VALUES (:g, :a, 'bench', 'x', 'online')"), {"g": GATEWAY, "a": AGENCY})
+                       "VALUES (:g, :a, 'bench', '!', 'online')"), {"g": GATEWAY, "a": AGENCY})
         s.execute(text("""
             INSERT INTO sensors (id, agency_code, gateway_id, kind, name, location)
             SELECT 'bench-maps-cam-' || i, :a, :g, 'camera', 'Bench camera ' || i,

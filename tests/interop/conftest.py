@@ -4,7 +4,6 @@ OWSLib, CoT parsers) read only this test's data."""
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
 import pytest
@@ -21,16 +20,8 @@ class CommittedAgency:
     factory: Factory
 
     def commit(self) -> None:
-        """Commit what the factory wrote; its test gateways get a real (unused) broker password hash
-        first, so the broker's password file stays loadable for the other tests."""
-        from sqlalchemy import text
-
-        from sensors.service import mosquitto_password_hash
-
-        self.factory.session.execute(
-            text("UPDATE gateways SET mqtt_password_hash = :h WHERE mqtt_password_hash = 'x' AND name = 'test gateway'"),
-            {"h": mosquitto_password_hash(secrets.token_urlsafe(24))},
-        )
+        """Commit what the factory wrote (its test gateways have no broker credential: the broker's
+        password file leaves them out)."""
         self.factory.session.commit()
 
 

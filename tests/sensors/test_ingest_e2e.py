@@ -231,6 +231,25 @@ def test_a_gateway_cannot_publish_under_another_gateways_topic(settings, engine,
     assert mosquitto_pub(settings, wrong, det_topic(settings, gw, next(iter(gw.sensors))), b"{}").returncode != 0
 
 
+def test_a_gateway_whose_credential_is_withdrawn_cannot_connect(settings, engine, make_gateway):
+    """A gateway without a broker hash (here ``!``) gets no password-file entry: it cannot log in,
+    and the broker still reloads the file for everyone else."""
+    from core.db import session_scope
+    from sensors import access
+
+    gw = make_gateway()
+    topic = det_topic(settings, gw, next(iter(gw.sensors)))
+    assert mosquitto_pub(settings, gw, topic, detection(next(iter(gw.sensors)), *TH_POINT)).returncode == 0
+    with session_scope(engine) as s:
+        s.execute(text("UPDATE gateways SET mqtt_password_hash = '!' WHERE id = :g"), {"g": gw.id})
+    with session_scope(engine) as s:
+        access.sync_broker(session=s, settings=settings)  # raises if the broker refuses the file
+    wait_for(lambda: mosquitto_pub(settings, gw, topic, b"{}").returncode != 0, timeout=10)
+    other = make_gateway()
+    other_topic = det_topic(settings, other, next(iter(other.sensors)))
+    assert mosquitto_pub(settings, other, other_topic, detection(next(iter(other.sensors)), *TH_POINT)).returncode == 0
+
+
 def test_gateway_status_and_last_will(settings, engine, ingest, make_gateway):
     import paho.mqtt.client as mqtt
 

@@ -79,53 +79,70 @@ _RAISE_ALERTS = text(
         ) x
     ),
     seq AS (
-        SELECT n.id, n.observed_at, n.track_key, n.geom, n.zone_ids, true AS is_new FROM new n
+        -- new fixes carry what an alert on them needs (the other rows are only the legs' ends)
+        SELECT n.id, n.observed_at, n.track_key, n.geom, n.zone_ids, true AS is_new, n.sensor_id, n.agency_code,
+               n.class, n.confidence, n.cooldown_key, n.event_id
+        FROM new n
         WHERE n.track_key IS NOT NULL AND NOT n.in_band
         UNION ALL
-        SELECT tp.detection_id, tp.observed_at, tp.track_key, tp.geom, tp.zone_ids, false
+        SELECT tp.detection_id, tp.observed_at, tp.track_key, tp.geom, tp.zone_ids, false, NULL, NULL, NULL, NULL,
+               NULL, NULL
         FROM track_positions tp
         WHERE tp.track_key = ANY (ARRAY(SELECT DISTINCT track_key FROM new WHERE track_key IS NOT NULL))
         UNION ALL
-        SELECT nb.id, nb.observed_at, nb.track_key, nb.geom, nb.zone_ids, false
+        SELECT nb.id, nb.observed_at, nb.track_key, nb.geom, nb.zone_ids, false, NULL, NULL, NULL, NULL, NULL, NULL
         FROM neighbours nb
         WHERE nb.id NOT IN (SELECT id FROM new)
           AND NOT EXISTS (SELECT FROM track_positions tp WHERE tp.track_key = nb.track_key AND tp.detection_id = nb.id)
     ),
     legs AS (
-        SELECT id, observed_at, track_key, geom, is_new,
+        SELECT id, observed_at, track_key, geom, is_new, sensor_id, agency_code, class, confidence, cooldown_key,
+               event_id, lag(sensor_id) OVER w AS prev_sensor_id, lag(agency_code) OVER w AS prev_agency_code,
+               lag(class) OVER w AS prev_class, lag(confidence) OVER w AS prev_confidence,
+               lag(cooldown_key) OVER w AS prev_cooldown_key, lag(event_id) OVER w AS prev_event_id,
                lag(id) OVER w AS prev_id, lag(geom) OVER w AS prev_geom, lag(observed_at) OVER w AS prev_at,
                lag(is_new) OVER w AS prev_new, lag(zone_ids) OVER w AS prev_zone_ids
         FROM seq
         WINDOW w AS (PARTITION BY track_key ORDER BY observed_at, id)
     ),
     -- Every leg with a new end; a leg from a late fix to a stored one is reported on the late fix.
-    -- The leg carries that new fix's detection (det) for the rules below.
+    -- The leg carries that new fix's detection (det_*) for the rules below.
     recent_legs AS (
-        SELECT l.id, n AS det, l.prev_id, l.prev_geom, ST_MakeLine(l.prev_geom, l.geom) AS line
+        SELECT l.id, l.prev_id, l.prev_geom, ST_MakeLine(l.prev_geom, l.geom) AS line, l.track_key,
+               CASE WHEN l.is_new THEN l.id ELSE l.prev_id END AS det_id,
+               CASE WHEN l.is_new THEN l.observed_at ELSE l.prev_at END AS det_observed_at,
+               CASE WHEN l.is_new THEN l.sensor_id ELSE l.prev_sensor_id END AS det_sensor_id,
+               CASE WHEN l.is_new THEN l.agency_code ELSE l.prev_agency_code END AS det_agency_code,
+               CASE WHEN l.is_new THEN l.class ELSE l.prev_class END AS det_class,
+               CASE WHEN l.is_new THEN l.confidence ELSE l.prev_confidence END AS det_confidence,
+               CASE WHEN l.is_new THEN l.cooldown_key ELSE l.prev_cooldown_key END AS det_cooldown_key,
+               CASE WHEN l.is_new THEN l.event_id ELSE l.prev_event_id END AS det_event_id
         FROM legs l
-        JOIN new n ON n.id = CASE WHEN l.is_new THEN l.id ELSE l.prev_id END
         WHERE (l.is_new OR l.prev_new) AND l.prev_geom IS NOT NULL
           AND l.observed_at - l.prev_at <= make_interval(secs => :max_gap_s)
           AND NOT l.prev_geom = l.geom  -- exact coordinate equality (PostGIS 3), cheaper than ST_Equals
     ),
     crossings AS (
-        SELECT l.id, l.det, l.prev_id, s.id AS segment_id, s.name, s.impact_level, s.left_state, s.right_state,
+        SELECT l.*, s.id AS segment_id, s.name, s.impact_level, s.left_state, s.right_state,
                ST_LineCrossingDirection(s.geom, l.line) AS direction,
                ST_PointOnSurface(ST_Intersection(s.geom, l.line)) AS at_point
         FROM recent_legs l
         JOIN border_segments s ON ST_Intersects(s.geom, l.line)
     ),
     candidates AS (
-        SELECT 'crossing'::text AS kind, (c.det).id AS detection_id, ARRAY[c.prev_id, c.id] AS detection_ids,
+        SELECT 'crossing'::text AS kind, c.det_id AS detection_id, ARRAY[c.prev_id, c.id] AS detection_ids,
                c.segment_id, NULL::int AS zone_id, c.name AS target_name, c.impact_level,
                CASE WHEN c.direction < 0 THEN c.right_state ELSE c.left_state END AS from_state,
                CASE WHEN c.direction < 0 THEN c.left_state ELSE c.right_state END AS to_state,
-               'segment:' || c.segment_id AS target, c.at_point, c.direction, c.det
+               'segment:' || c.segment_id AS target, c.at_point, c.direction, c.det_observed_at AS observed_at,
+               c.det_sensor_id AS sensor_id, c.det_agency_code AS agency_code, c.track_key, c.det_class AS class,
+               c.det_confidence AS confidence, c.det_cooldown_key AS cooldown_key, c.det_event_id AS event_id
         FROM crossings c
         WHERE c.direction IN (-2, -1, 1, 2)
         UNION ALL
         SELECT 'zone_entry', n.id, ARRAY[n.id], NULL, z.id, z.name, z.impact_level, NULL, z.state,
-               'zone:' || z.id, n.geom, NULL, n
+               'zone:' || z.id, n.geom, NULL, n.observed_at, n.sensor_id, n.agency_code, n.track_key, n.class,
+               n.confidence, n.cooldown_key, n.event_id
         -- the zones the point is in (found when it was stored), against those of the track's
         -- position before
         FROM new n
@@ -139,14 +156,12 @@ _RAISE_ALERTS = text(
           AND (:zone_dwell_s = 0 OR n.track_key IS NULL)
     ),
     ranked AS (
-        SELECT DISTINCT ON ((c.det).cooldown_key, c.target) c.*, (c.det).observed_at, (c.det).sensor_id,
-               (c.det).agency_code, (c.det).track_key, (c.det).class, (c.det).confidence,
-               (c.det).cooldown_key, (c.det).event_id
+        SELECT DISTINCT ON (c.cooldown_key, c.target) c.*
         FROM candidates c
-        LEFT JOIN alert_cooldowns ac ON ac.track_key = (c.det).cooldown_key AND ac.target = c.target
+        LEFT JOIN alert_cooldowns ac ON ac.track_key = c.cooldown_key AND ac.target = c.target
         WHERE ac.last_observed_at IS NULL
-           OR ac.last_observed_at <= (c.det).observed_at - make_interval(secs => :cooldown_s)
-        ORDER BY (c.det).cooldown_key, c.target, (c.det).observed_at, c.detection_id
+           OR ac.last_observed_at <= c.observed_at - make_interval(secs => :cooldown_s)
+        ORDER BY c.cooldown_key, c.target, c.observed_at, c.detection_id
     ),
     cooled AS (
         INSERT INTO alert_cooldowns (track_key, target, last_observed_at)

@@ -10,7 +10,8 @@ session, keep-alive, subscriptions, publications, reconnects) and changes three 
   mid, qos)``; anything else (QoS 0/2, properties, topic aliases, malformed packets) takes paho's
   own path unchanged, so ``on_message`` still sees it;
 * socket reads are buffered (64 KiB at a time), and every packet already in the buffer is
-  handled before the next ``select()``;
+  handled before the next ``select()``: plain QoS 1 PUBLISHes are cut straight from the buffer,
+  any other packet (or one not yet wholly read) goes through paho's reader;
 * ``ack_many`` sends the acknowledgements of a whole batch as one write.
 
 These use paho's internal methods of the 2.x series (``_handle_publish``, ``_sock_recv``,
@@ -86,11 +87,59 @@ class IngestClient(mqtt.Client):
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         rc = super().loop_read(max_packets)
-        # Whole packets already read into the buffer are handled now, not one select() each.
+        # Whole packets already read into the buffer are handled now, not one select() each: plain
+        # QoS 1 PUBLISHes straight from the buffer, anything else through paho's reader.
         while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._sock is not None and self._rsock is self._sock \
                 and self._rpos < len(self._rbuf):
-            rc = super().loop_read(1)
+            if self._in_packet["command"] == 0 and self._deliver_buffered():
+                continue
+            rc = self._packet_read()
+            if rc > 0:
+                return self._loop_rc_handle(rc)
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
         return rc
+
+    def _deliver_buffered(self) -> bool:
+        """Deliver the whole QoS 1 PUBLISH packets without properties at the front of the read
+        buffer; False when the next packet is anything else, or not all read yet (paho's reader
+        takes it from there, byte for byte as it would have)."""
+        buf, pos, end = self._rbuf, self._rpos, len(self._rbuf)
+        start = pos
+        deliver = self._deliver
+        try:
+            while pos < end:
+                header = buf[pos]
+                if header & 0xF6 != 0x32:  # PUBLISH, QoS 1 (DUP and RETAIN either way)
+                    break
+                length, mult, p = 0, 1, pos + 1
+                while True:
+                    byte = buf[p]
+                    p += 1
+                    length += (byte & 127) * mult
+                    if not byte & 128:
+                        break
+                    mult *= 128
+                    if mult > 2_097_152:
+                        return False  # malformed: paho's reader reports it
+                if p + length > end:
+                    break  # not all read yet
+                topic_end = p + 2 + ((buf[p] << 8) | buf[p + 1])
+                if topic_end + 3 > p + length:
+                    break  # shorter than its topic says: paho's reader reports it
+                if topic_end == p + 2 or buf[topic_end + 2] != 0:
+                    break  # a topic alias or properties: paho's decoding
+                topic = buf[p + 2:topic_end].decode("utf-8")
+                deliver(topic, buf[topic_end + 3:p + length], (buf[topic_end] << 8) | buf[topic_end + 1], 1)
+                pos = p + length
+        except (IndexError, UnicodeDecodeError):
+            pass  # paho's reader takes this packet and reports what is wrong with it
+        self._rpos = pos
+        if pos == start:
+            return False
+        with self._msgtime_mutex:
+            self._last_bytes_received = mqtt.time_func()
+        return True
 
     # -- outbound -------------------------------------------------------------------------
     def ack_many(self, mids: Iterable[int]) -> None:

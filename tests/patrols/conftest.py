@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from core.security import Principal
@@ -63,11 +64,9 @@ class World:
         return unit.id, (self.factory.headers(username) if username else None)
 
 
-def app_on(db: Session):
-    """The application on the test transaction; work after the response (broker files, live feed) too."""
+def app_on(db: Session, app: FastAPI) -> FastAPI:
+    """``app`` on the test transaction; work after the response (broker files, live feed) too."""
     from api.deps import get_session, get_session_factory
-
-    app = shared_app()
 
     def test_session() -> Iterator[Session]:
         try:
@@ -83,13 +82,14 @@ def app_on(db: Session):
         db.commit()
 
     app.dependency_overrides = {get_session: test_session, get_session_factory: lambda: test_scope}
-    yield app
-    app.dependency_overrides = {}
+    return app
 
 
 @pytest.fixture
-def app(db: Session):
-    return app_on(db)
+def app(db: Session) -> Iterator[FastAPI]:
+    app = app_on(db, shared_app())
+    yield app
+    app.dependency_overrides = {}
 
 
 @pytest.fixture

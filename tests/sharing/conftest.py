@@ -113,7 +113,10 @@ def module_db(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture(scope="module")
 def module_client(module_db: Session) -> Iterator[TestClient]:
-    with TestClient(app_on(module_db), follow_redirects=False) as c:
+    from api.app import create_app
+
+    # its own application: the module's client outlives each test's overrides of the shared one
+    with TestClient(app_on(module_db, create_app()), follow_redirects=False) as c:
         yield c
 
 

@@ -48,6 +48,8 @@ log = logging.getLogger("borderwatch.ingest")
 _REGISTRY_TTL_S = 30.0
 _PARTITION_CHECK_S = 3600.0
 _TOPIC_CACHE_SIZE = 20_000
+# sensors.last_seen_at (what the maps show) is written at most this often, not with every batch.
+_SEEN_WRITE_S = 1.0
 
 
 @dataclass(slots=True)
@@ -147,6 +149,9 @@ class BatchProcessor:
         self._topics: dict[str, topics.Topic | str] = {}  # topic -> its parts, or why it is refused
         self.analytics = rules.Analytics(settings)  # AIS, watch-lists, track rules, sensor health
         self.frigate_zones = frigate.FrigateZones()
+        # Each sensor's newest detection committed but not yet written to sensors.last_seen_at.
+        self._seen: dict[str, datetime] = {}
+        self._seen_written_at = 0.0
 
     def parse_detection(self, topic: topics.Topic, payload: bytes, window: tuple[datetime, datetime]) -> DetectionRow:
         """One detection payload checked against the contract and the registry; ``window`` is the
@@ -323,13 +328,20 @@ class BatchProcessor:
                 session=session, rows=rows, stored_json=stored.keys_json, heard_sensors=batch.ais.sensors,
                 statuses=batch.statuses,
             )
-            service.mark_sensors_seen(session=session, rows=rows)
+            seen = service.newest_per_sensor(rows, into=self._seen)
+            seen_due = time.monotonic() - self._seen_written_at >= _SEEN_WRITE_S
+            if seen_due:
+                service.mark_sensors_seen(session=session, newest=seen)
             service.record_dead_letters(session=session, letters=dead)
             service.set_gateway_status(session=session, statuses=batch.statuses)
             session.commit()
         except BaseException:
             staged.unstage()
             raise
+        if seen_due:
+            self._seen, self._seen_written_at = {}, time.monotonic()
+        else:
+            self._seen = seen
         session.close()
         staged.session = None
         result.stored, result.duplicates = stored.count, len(rows) - stored.count
@@ -342,6 +354,13 @@ class BatchProcessor:
 
     def process(self, messages: list[Message]) -> BatchResult:
         return self.commit(self.parse(messages))
+
+    def write_seen(self) -> None:
+        """Write what ``finish`` held back of sensors.last_seen_at (when the stream pauses or stops)."""
+        if self._seen:
+            with session_scope(self.engine) as session:
+                service.mark_sensors_seen(session=session, newest=self._seen)
+            self._seen, self._seen_written_at = {}, time.monotonic()
 
     def ensure_partitions(self) -> None:
         with session_scope(self.engine) as session:
@@ -580,6 +599,12 @@ class IngestWorker:
         for mid, qos in mids:
             self.client.ack(mid, qos)
 
+    def _write_seen(self) -> None:
+        try:
+            self.processor.write_seen()
+        except (OperationalError, DBAPIError) as exc:
+            log.warning("could not record when sensors were last seen (%s); later", exc.__class__.__name__)
+
     def _publish_alerts(self, alerts: list[dict]) -> None:
         root = self.settings.mqtt_topic_root
         for alert in alerts:
@@ -641,6 +666,8 @@ class IngestWorker:
                         parsed = self._parsed.get_nowait()
                 except queue.Empty:
                     parsed = None
+                    if current is None:
+                        self._write_seen()  # the stream paused
                 ahead = storer.submit(self.processor.try_stage, parsed) if parsed is not None else None
                 if current is not None:
                     self._handle(current, ahead)
@@ -660,6 +687,7 @@ class IngestWorker:
         finally:
             if current is not None:
                 current.unstage()  # not acknowledged: the broker redelivers it
+            self._write_seen()
             storer.shutdown()
             parser.join(timeout=5)
             self.client.publish(

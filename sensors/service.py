@@ -179,17 +179,22 @@ def store_detections(*, session: Session, rows: Sequence[DetectionRow]) -> Store
     return StoredBatch(result.n, result.new)
 
 
-def mark_sensors_seen(*, session: Session, rows: Sequence[DetectionRow]) -> None:
-    """Move each sensor's ``last_seen_at`` forward to its newest detection of the batch (one statement).
-
-    Kept apart from ``store_detections``: these rows are shared by every batch of a sensor, so the
-    ingest takes their locks only in its ordered commit step, never while a batch is stored ahead.
-    """
-    newest: dict[str, datetime] = {}
+def newest_per_sensor(rows: Sequence[DetectionRow], into: dict[str, datetime] | None = None) -> dict[str, datetime]:
+    """Each sensor's newest observation time among ``rows``, merged into a copy of ``into``."""
+    newest = dict(into or {})
     for row in rows:
         seen = newest.get(row["sensor_id"])
         if seen is None or row["observed_at"] > seen:
             newest[row["sensor_id"]] = row["observed_at"]
+    return newest
+
+
+def mark_sensors_seen(*, session: Session, newest: dict[str, datetime]) -> None:
+    """Move each sensor's ``last_seen_at`` forward to the time given (one statement; never back).
+
+    Kept apart from ``store_detections``: these rows are shared by every batch of a sensor, so the
+    ingest takes their locks only in its ordered commit step, never while a batch is stored ahead.
+    """
     if not newest:
         return
     session.execute(

@@ -60,6 +60,11 @@ def test_detection_from_mosquitto_pub_is_stored_and_geofenced(settings, engine, 
     )
     assert row.state == "TH"
     assert entries == ["border_buffer:TH"]
+    # the map's "last seen" of the sensor follows (written at most once a second, and when the stream pauses)
+    assert wait_for(lambda: scalar(
+        engine,
+        "SELECT s.last_seen_at = (SELECT max(d.observed_at) FROM detections d WHERE d.sensor_id = s.id) "
+        "FROM sensors s WHERE s.id = :s", s=sensor))
 
 
 def test_detection_without_position_uses_the_sensor_location(settings, engine, ingest, make_gateway):

@@ -313,8 +313,11 @@ class BatchProcessor:
             if assembled.rows:
                 stored = stored.merged(service.store_detections(session=session, rows=assembled.rows))
             rows, dead = batch.rows + assembled.rows, batch.dead + assembled.dead
-            # Other workers may hold fixes of the same tracks: wait for their batches to commit.
-            geofence.lock_tracks(session=session, track_keys=(r["track_key"] for r in rows if r["track_key"]))
+            # Other workers of the share group may hold fixes of the same tracks: wait for their
+            # batches to commit. A worker without a share group is the only one (its plain
+            # subscription would give a second worker every message too), so it needs no locks.
+            if self.settings.ingest_share_group:
+                geofence.lock_tracks(session=session, track_keys=(r["track_key"] for r in rows if r["track_key"]))
             result.alerts = geofence.raise_alerts(
                 session=session,
                 detections_json=stored.keys_json,

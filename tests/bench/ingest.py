@@ -203,7 +203,7 @@ def bench_borderwatch(settings, engine, n: int, meter: CpuMeter | None = None) -
 
     root = f"borderwatch/bench-bw-{uuid.uuid4().hex[:6]}"
     cid = f"bench-bw-{uuid.uuid4().hex[:6]}"
-    ws = settings.model_copy(update={"mqtt_topic_root": root, "ingest_share_group": cid})
+    ws = settings.model_copy(update={"mqtt_topic_root": root, "ingest_share_group": ""})
     worker = IngestWorker(ws, engine, client_id=cid)
     thread = threading.Thread(target=worker.run)
     thread.start()
@@ -230,7 +230,7 @@ def bench_latency(settings, rate: int, seconds: float) -> dict:
     """A worker process takes a live stream at a fixed rate; publish -> alert received, per crossing."""
     root = f"borderwatch/bench-lat-{uuid.uuid4().hex[:6]}"
     cid = f"bench-lat-{uuid.uuid4().hex[:6]}"
-    env = {**os.environ, "BW_MQTT_TOPIC_ROOT": root, "BW_INGEST_SHARE_GROUP": cid, "BW_INGEST_CLIENT_ID": cid}
+    env = {**os.environ, "BW_MQTT_TOPIC_ROOT": root, "BW_INGEST_SHARE_GROUP": "", "BW_INGEST_CLIENT_ID": cid}
     worker = subprocess.Popen([sys.executable, "-m", "core.cli", "ingest"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE)
     n = int(rate * seconds)

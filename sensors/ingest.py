@@ -380,6 +380,9 @@ class IngestWorker:
         self._queue: deque[Message] = deque()
         # One parsed batch may wait while the previous one is in the database.
         self._parsed: queue.Queue[ParsedBatch] = queue.Queue(maxsize=1)
+        # Committed batches' messages to acknowledge and alerts to publish, in commit order (a
+        # thread of their own, so the next batch's transaction starts at once); None ends it.
+        self._outbox: queue.SimpleQueue[tuple[list[Message], list[dict]] | None] = queue.SimpleQueue()
         self._cond = threading.Condition()
         # True while the commit stage waits for a batch with none in the database (under _cond).
         self._idle = False
@@ -521,7 +524,8 @@ class IngestWorker:
 
     def _handle(self, staged: StagedBatch, ahead: Future[StagedBatch] | None) -> None:
         """Stage 3: finish the batch's transaction (or, if it could not be staged, run it from
-        scratch with retries while the database is down), then acknowledge and publish alerts.
+        scratch with retries while the database is down), then hand its messages and alerts to be
+        acknowledged and published (`_post_loop`).
         ``ahead`` is the next batch, being stored meanwhile on another connection."""
         result = None
         if staged.session is not None:
@@ -537,8 +541,7 @@ class IngestWorker:
             result = self._commit_with_retry(staged.parsed)
             if result is None:
                 return
-        self._acknowledge(staged.parsed.messages)
-        self._publish_alerts(result.alerts)
+        self._outbox.put((staged.parsed.messages, result.alerts))
         t = self.totals
         t["messages"] += len(staged.parsed.messages)
         t["stored"] += result.stored
@@ -588,6 +591,17 @@ class IngestWorker:
             total.dead += part.dead
             total.alerts += part.alerts
         return total
+
+    def _post_loop(self) -> None:
+        """Acknowledge committed batches and publish their alerts, in the order they committed."""
+        while (item := self._outbox.get()) is not None:
+            messages, alerts = item
+            try:
+                self._acknowledge(messages)
+                self._publish_alerts(alerts)
+            except Exception:
+                # unacknowledged messages come again after a reconnect, and are stored once
+                log.exception("acknowledging or publishing a committed batch failed")
 
     def _acknowledge(self, batch: list[Message]) -> None:
         # Under the lock _on_connect takes: a reconnect cannot slip between the check and the acks.
@@ -651,6 +665,8 @@ class IngestWorker:
         last_partition_check = last_sweep = time.monotonic()
         parser = threading.Thread(target=self._parse_loop, name="bw-ingest-parse", daemon=True)
         parser.start()
+        poster = threading.Thread(target=self._post_loop, name="bw-ingest-post", daemon=True)
+        poster.start()
         if self.settings.retention_interval_s > 0:
             retention.start_timer(self.processor.engine, interval_s=self.settings.retention_interval_s,
                                   keep_days=self.settings.detection_retention_days,
@@ -686,13 +702,15 @@ class IngestWorker:
                 # time-based rules (AIS gaps, sensors offline)
                 if time.monotonic() - last_sweep > self.settings.analytics_sweep_s:
                     last_sweep = time.monotonic()
-                    self._publish_alerts(self.processor.analytics.sweep(self.processor.engine))
+                    self._outbox.put(([], self.processor.analytics.sweep(self.processor.engine)))
         finally:
             if current is not None:
                 current.unstage()  # not acknowledged: the broker redelivers it
             self._write_seen()
             storer.shutdown()
             parser.join(timeout=5)
+            self._outbox.put(None)  # what committed is acknowledged before the client goes
+            poster.join(timeout=10)
             self.client.publish(
                 topics.worker_status(self.settings.mqtt_topic_root, self.client_id), b'{"status":"offline"}', qos=1, retain=True
             )

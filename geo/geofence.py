@@ -47,14 +47,15 @@ _RAISE_ALERTS = text(
                d.agency_code || '|' || coalesce(d.track_key, 'sensor:' || d.sensor_id || ':' || d.class)
                    AS cooldown_key,
                -- a late fix: its track has already moved past it (out-of-order delivery)
-               coalesce(d.observed_at <= tp.observed_at, false) AS late,
+               -- (a look-up per fix in the primary key: the table holds every track ever seen)
+               coalesce(d.observed_at <= (SELECT tp.observed_at FROM track_positions tp
+                                          WHERE tp.track_key = d.track_key), false) AS late,
                -- hysteresis: a tracked position this close to a border line or an entry zone's edge
                -- counts only once the track is clearly on one side again (it never ends a leg)
                d.track_key IS NOT NULL AND coalesce(d.edge_m <= :hysteresis_m, false) AS in_band
         FROM json_to_recordset(CAST(:detections AS json)) AS d(
             id bigint, observed_at timestamptz, sensor_id text, agency_code text, event_id text, track_key text,
             class text, confidence real, lon float8, lat float8, zone_ids int[], edge_m float8)
-        LEFT JOIN track_positions tp ON tp.track_key = d.track_key
     ),
     -- A late fix is judged between its true neighbours: the stored fixes just before and just
     -- after it (index on track_key, observed_at). In-order fixes need only the last position.
@@ -158,9 +159,10 @@ _RAISE_ALERTS = text(
     ranked AS (
         SELECT DISTINCT ON (c.cooldown_key, c.target) c.*
         FROM candidates c
-        LEFT JOIN alert_cooldowns ac ON ac.track_key = c.cooldown_key AND ac.target = c.target
-        WHERE ac.last_observed_at IS NULL
-           OR ac.last_observed_at <= c.observed_at - make_interval(secs => :cooldown_s)
+        -- a look-up per candidate in the primary key (the table grows with every track and target)
+        WHERE coalesce((SELECT ac.last_observed_at FROM alert_cooldowns ac
+                        WHERE ac.track_key = c.cooldown_key AND ac.target = c.target), '-infinity')
+              <= c.observed_at - make_interval(secs => :cooldown_s)
         ORDER BY c.cooldown_key, c.target, c.observed_at, c.detection_id
     ),
     cooled AS (

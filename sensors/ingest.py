@@ -394,6 +394,7 @@ class IngestWorker:
         self._stale: list[str] = []
         self._unsubscribed = threading.Event()
         self.failed = False
+        self.connecting_since: float | None = None
         self.totals = {"messages": 0, "stored": 0, "duplicates": 0, "dead": 0, "alerts": 0, "batches": 0}
         self.client = self._make_client()
 
@@ -660,6 +661,7 @@ class IngestWorker:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 7 * 24 * 3600
         props.ReceiveMaximum = self.settings.ingest_receive_maximum
+        self.connecting_since = time.perf_counter()  # set up; from here on, the broker and the batches
         self.client.connect_async(host, port, keepalive=30, clean_start=False, properties=props)
         self.client.loop_start()
         last_partition_check = last_sweep = time.monotonic()

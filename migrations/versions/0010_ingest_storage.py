@@ -102,6 +102,17 @@ END $$;
 """
 
 
+def _revision_module(filename: str):
+    """Another revision of this folder, loaded by path (revision files are not an importable package)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(f"bw_revision_{filename[:4]}", Path(__file__).with_name(filename))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def upgrade() -> None:
     op.execute("ALTER TABLE detections ALTER COLUMN raw TYPE json USING raw::json")
     op.drop_index("ix_detections_observed_at", table_name="detections")
@@ -173,31 +184,8 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS bw_fill_zone_cells(int, geometry)")
     op.execute("DROP FUNCTION IF EXISTS bw_fence_cells()")
     op.execute("DROP FUNCTION IF EXISTS bw_cell(float8)")
-    # fence edges back to one row per segment or zone outline
-    op.execute("""
-CREATE OR REPLACE FUNCTION bw_fence_edges_from_segment() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    DELETE FROM fence_edges WHERE source = 'segment' AND ref_id = OLD.id;
-  END IF;
-  IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    INSERT INTO fence_edges (source, ref_id, geom) VALUES ('segment', NEW.id, ST_Multi(NEW.geom));
-  END IF;
-  RETURN NULL;
-END $$;
-
-CREATE OR REPLACE FUNCTION bw_fence_edges_from_zone() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    DELETE FROM fence_edges WHERE source = 'zone' AND ref_id = OLD.id;
-  END IF;
-  IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.entry_alert THEN
-    INSERT INTO fence_edges (source, ref_id, geom)
-    SELECT 'zone', NEW.id, ST_Multi(ST_Boundary(NEW.geom));
-  END IF;
-  RETURN NULL;
-END $$;
-""")
+    # fence edges back to one row per segment or zone outline: 0003's trigger functions
+    op.execute(_revision_module("0003_analytics.py").FENCE_EDGE_FUNCTIONS)
     op.execute("DELETE FROM fence_edges")
     op.execute("INSERT INTO fence_edges (source, ref_id, geom) SELECT 'segment', id, ST_Multi(geom) FROM border_segments")
     op.execute(

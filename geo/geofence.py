@@ -33,7 +33,7 @@ batch of that track committed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -53,9 +53,8 @@ _RAISE_ALERTS = text(
                -- hysteresis: a tracked position this close to a border line or an entry zone's edge
                -- counts only once the track is clearly on one side again (it never ends a leg)
                d.track_key IS NOT NULL AND coalesce(d.edge_m <= :hysteresis_m, false) AS in_band
-        FROM json_to_recordset(CAST(:detections AS json)) AS d(
-            id bigint, observed_at timestamptz, sensor_id text, agency_code text, event_id text, track_key text,
-            class text, confidence real, lon float8, lat float8, zone_ids int[], edge_m float8)
+        FROM new_detections d
+        WHERE d.batch = ANY (CAST(:batches AS bigint[]))
     ),
     -- A late fix is judged between its true neighbours: the stored fixes just before and just
     -- after it (index on track_key, observed_at). In-order fixes need only the last position.
@@ -228,18 +227,16 @@ def lock_tracks(*, session: Session, track_keys: Iterable[str]) -> None:
         session.execute(_LOCK_TRACKS, {"keys": keys}).all()
 
 
-def raise_alerts(*, session: Session, detections_json: str, cooldown_s: int, max_gap_s: int,
+def raise_alerts(*, session: Session, batches: Sequence[int], cooldown_s: int, max_gap_s: int,
                  hysteresis_m: float = 0.0, zone_dwell_s: int = 0) -> list[dict]:
-    """Evaluate every rule for new detections; returns the alerts written.
-
-    ``detections_json`` is a JSON array of the new detections as ``sensors.service.store_detections``
-    returns it (id, observed_at, sensor_id, agency_code, event_id, track_key, class, confidence,
-    lon, lat), so the rows are not read back from the table.
-    """
-    if detections_json in ("", "[]"):
+    """Evaluate every rule for the new detections of ``batches``: rows of the temporary table
+    ``new_detections`` that ``sensors.service.store_detections`` filled in this transaction (with
+    the zones each point is in and its distance to the nearest fence edge). Returns the alerts
+    written."""
+    if not batches:
         return []
     rows = session.execute(
-        _RAISE_ALERTS, {"detections": detections_json, "cooldown_s": cooldown_s, "max_gap_s": max_gap_s,
+        _RAISE_ALERTS, {"batches": list(batches), "cooldown_s": cooldown_s, "max_gap_s": max_gap_s,
                         "hysteresis_m": hysteresis_m, "zone_dwell_s": zone_dwell_s}
     ).mappings()
     return [dict(r) for r in rows]

@@ -5,10 +5,10 @@ detections (a resent event id is skipped), geofence them in one statement, commi
 acknowledge the batch's messages and publish its alerts. If the database is down nothing is
 acknowledged and the batch is retried with back-off, so the broker keeps it.
 
-Three stages overlap: one thread cuts and validates micro-batches, a second inserts the next
-batch's detections in a transaction of its own while the main thread geofences and commits the
-current one. Batches commit one at a time and in order, so each sees the track positions of the
-one before.
+Three stages overlap: one thread cuts and validates micro-batches, a pool inserts the next
+batches' detections (``ingest_stage_ahead`` of them, each in a transaction of its own) while the
+main thread geofences and commits the oldest one. Batches commit one at a time and in order, so
+each sees the track positions of the one before.
 """
 
 from __future__ import annotations
@@ -278,8 +278,9 @@ class BatchProcessor:
     def stage(self, batch: ParsedBatch) -> StagedBatch:
         """Open the batch's transaction and insert its detections; raises on database failure.
 
-        Stored detections touch only rows of their own, so this may run while the previous
-        batch is still being geofenced and committed on another connection."""
+        Stored detections touch only rows of their own, so this may run while the batches before
+        are still being stored, geofenced and committed on other connections (an event resent in
+        two of them makes the later one wait for the earlier's commit, which comes first)."""
         session = self._sessions()
         try:
             stored = service.store_detections(session=session, rows=batch.rows)
@@ -320,7 +321,7 @@ class BatchProcessor:
                 geofence.lock_tracks(session=session, track_keys=(r["track_key"] for r in rows if r["track_key"]))
             result.alerts = geofence.raise_alerts(
                 session=session,
-                detections_json=stored.keys_json,
+                batches=stored.batches,
                 cooldown_s=self.settings.alert_cooldown_s,
                 max_gap_s=self.settings.track_max_gap_s,
                 hysteresis_m=self.settings.crossing_hysteresis_m,
@@ -328,7 +329,7 @@ class BatchProcessor:
             )
             # watch-lists, dark vessels, AIS gaps, rendezvous, loitering, sensor health
             result.alerts += self.analytics.after_geofence(
-                session=session, rows=rows, stored_json=stored.keys_json, heard_sensors=batch.ais.sensors,
+                session=session, rows=rows, batches=stored.batches, heard_sensors=batch.ais.sensors,
                 statuses=batch.statuses,
             )
             seen = service.newest_per_sensor(rows, into=self._seen)
@@ -378,8 +379,8 @@ class IngestWorker:
         self.processor = BatchProcessor(settings, engine)
         self.client_id = client_id or settings.ingest_client_id
         self._queue: deque[Message] = deque()
-        # One parsed batch may wait while the previous one is in the database.
-        self._parsed: queue.Queue[ParsedBatch] = queue.Queue(maxsize=1)
+        # Parsed batches wait here while the ones before are in the database.
+        self._parsed: queue.Queue[ParsedBatch] = queue.Queue(maxsize=max(1, settings.ingest_stage_ahead))
         # Committed batches' messages to acknowledge and alerts to publish, in commit order (a
         # thread of their own, so the next batch's transaction starts at once); None ends it.
         self._outbox: queue.SimpleQueue[tuple[list[Message], list[dict]] | None] = queue.SimpleQueue()
@@ -523,11 +524,11 @@ class IngestWorker:
                     return None  # the broker will redeliver these after the reconnect
         return None
 
-    def _handle(self, staged: StagedBatch, ahead: Future[StagedBatch] | None) -> None:
+    def _handle(self, staged: StagedBatch, ahead: deque[Future[StagedBatch]]) -> None:
         """Stage 3: finish the batch's transaction (or, if it could not be staged, run it from
         scratch with retries while the database is down), then hand its messages and alerts to be
         acknowledged and published (`_post_loop`).
-        ``ahead`` is the next batch, being stored meanwhile on another connection."""
+        ``ahead`` are the next batches, in order, being stored meanwhile on other connections."""
         result = None
         if staged.session is not None:
             try:
@@ -535,9 +536,10 @@ class IngestWorker:
             except (OperationalError, DBAPIError) as exc:
                 log.warning("batch of %d could not be committed (%s); retrying it from scratch",
                             len(staged.parsed.messages), exc.__class__.__name__)
-                # The batch stored ahead may hold rows the retry needs (a redelivered event): roll it back too.
-                if ahead is not None:
-                    ahead.result().unstage()
+                # The batches stored ahead may hold rows the retry needs (a redelivered event): roll
+                # them back too, in order (a later one may wait on a key an earlier one holds).
+                for future in ahead:
+                    future.result().unstage()
         if result is None:
             result = self._commit_with_retry(staged.parsed)
             if result is None:
@@ -673,26 +675,28 @@ class IngestWorker:
             retention.start_timer(self.processor.engine, interval_s=self.settings.retention_interval_s,
                                   keep_days=self.settings.detection_retention_days,
                                   min_days=self.settings.max_detection_age_days, stop=self._stop)
-        # Stage 2 stores the next batch on its own connection while stage 3 commits the current one.
-        storer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bw-ingest-store")
-        current: StagedBatch | None = None
+        # Stage 2 stores the next batches, each on its own connection, while stage 3 commits the
+        # oldest; batches commit in the order they were cut.
+        depth = max(1, self.settings.ingest_stage_ahead)
+        storer = ThreadPoolExecutor(max_workers=depth, thread_name_prefix="bw-ingest-store")
+        pending: deque[Future[StagedBatch]] = deque()
         try:
             while not self._stop.is_set():
-                try:
-                    if current is None:
-                        self._set_idle(True)
-                        parsed = self._parsed.get(timeout=0.25)
-                        self._set_idle(False)
-                    else:
-                        parsed = self._parsed.get_nowait()
-                except queue.Empty:
-                    parsed = None
-                    if current is None:
-                        self._write_seen()  # the stream paused
-                ahead = storer.submit(self.processor.try_stage, parsed) if parsed is not None else None
-                if current is not None:
-                    self._handle(current, ahead)
-                current = ahead.result() if ahead is not None else None
+                while len(pending) <= depth:
+                    try:
+                        if pending:
+                            parsed = self._parsed.get_nowait()
+                        else:
+                            self._set_idle(True)
+                            parsed = self._parsed.get(timeout=0.25)
+                            self._set_idle(False)
+                    except queue.Empty:
+                        if not pending:
+                            self._write_seen()  # the stream paused
+                        break
+                    pending.append(storer.submit(self.processor.try_stage, parsed))
+                if pending:
+                    self._handle(pending.popleft().result(), pending)
                 if self._stale and self._unsubscribed.is_set():
                     self._record_session_filters()
                 if time.monotonic() - last_partition_check > _PARTITION_CHECK_S:
@@ -706,8 +710,8 @@ class IngestWorker:
                     last_sweep = time.monotonic()
                     self._outbox.put(([], self.processor.analytics.sweep(self.processor.engine)))
         finally:
-            if current is not None:
-                current.unstage()  # not acknowledged: the broker redelivers it
+            for future in pending:
+                future.result().unstage()  # not acknowledged: the broker redelivers these
             self._write_seen()
             storer.shutdown()
             parser.join(timeout=5)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from datetime import datetime
 
-import orjson
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -29,8 +29,6 @@ from sensors.schemas import DetectionRow
 
 log = logging.getLogger("borderwatch.rules")
 
-_IDENTIFIER_KEYS = ("plate", "mmsi", "imo", "name")
-_VESSEL_CLASSES = ("boat", "vessel")
 _SWEEP_LOCK = 0x62770001  # one sweeping worker at a time
 
 
@@ -60,38 +58,21 @@ class Analytics:
     def before_store(self, *, session: Session, batch_ais: ais.AisBatch) -> ais.Assembled:
         return ais.store(session=session, batch=batch_ais, settings=self.settings)
 
-    def after_geofence(self, *, session: Session, rows: list[DetectionRow], stored_json: str,
+    def after_geofence(self, *, session: Session, rows: list[DetectionRow], batches: Sequence[int],
                        heard_sensors: set[str], statuses: dict[str, tuple[str, datetime]]) -> list[dict]:
+        """The track rules for the new detections of ``batches`` (``rows`` are the batch's parsed
+        detections, new or not), then sensor health."""
         alerts: list[dict] = []
-        if self.settings.zone_dwell_s > 0 and stored_json not in ("", "[]"):
-            alerts += analytics.raise_zone_entries_after_dwell(
-                session=session, detections_json=stored_json, settings=self.settings)
-        relevant = self._relevant(rows, stored_json)
-        if relevant:
-            alerts += analytics.raise_alerts(
-                session=session, rows_json=orjson.dumps(relevant).decode(), settings=self.settings,
-                vessels=any(r["class"] in _VESSEL_CLASSES for r in relevant),
-                identified=any(r["identifiers"] for r in relevant),
-            )
+        if self.settings.zone_dwell_s > 0 and batches:
+            alerts += analytics.raise_zone_entries_after_dwell(session=session, batches=batches, settings=self.settings)
+        vessels = any(r["class"] in analytics.VESSEL_CLASSES for r in rows)
+        identified = any(r["identifiers"] and not r["identifiers"].keys().isdisjoint(analytics.IDENTIFIER_KEYS)
+                         for r in rows)
+        if batches and (vessels or identified):
+            alerts += analytics.raise_alerts(session=session, batches=batches, settings=self.settings,
+                                             vessels=vessels, identified=identified)
         alerts += self._health(session, rows, heard_sensors, statuses)
         return alerts
-
-    def _relevant(self, rows: list[DetectionRow], stored_json: str) -> list[dict]:
-        """The new detections these rules look at, with speed and identifiers added."""
-        wanted = {}
-        for r in rows:
-            ids = {k: v for k, v in r["identifiers"].items() if k in _IDENTIFIER_KEYS}
-            if ids or r["class"] in _VESSEL_CLASSES:
-                wanted[(r["sensor_id"], r["event_id"])] = (r["speed_mps"], ids)
-        if not wanted or stored_json in ("", "[]"):
-            return []
-        out = []
-        for s in orjson.loads(stored_json):
-            extra = wanted.get((s["sensor_id"], s["event_id"]))
-            if extra is not None:
-                s["speed_mps"], s["identifiers"] = extra
-                out.append(s)
-        return out
 
     def _health(self, session: Session, rows: list[DetectionRow], heard_sensors: set[str],
                 statuses: dict[str, tuple[str, datetime]]) -> list[dict]:

@@ -91,8 +91,8 @@ class SensorCreate(BaseModel):
     coverage_radius_m: float | None = Field(default=None, gt=0, le=200_000)
 
 
-# A validated detection ready for the batch insert: a plain dict, because batches are large
-# and are handed to PostgreSQL as one JSON document ("class" is its key, as in the payload).
+# A validated detection ready for the batch insert: a plain dict, because batches are large and
+# are handed to PostgreSQL column by column ("class" is its key, as in the payload).
 DetectionRow = TypedDict(
     "DetectionRow",
     {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -104,14 +105,31 @@ def broker_entries(*, session: Session, topic_root: str) -> tuple[list[str], lis
     return passwd, acl
 
 
-_INSERT_DETECTIONS = text(
+# The new rows of a transaction's batches, for the steps after storing (geofence, track rules):
+# a temporary table of the connection, emptied when the transaction ends. Handing the rows over
+# inside PostgreSQL spares turning them into JSON and parsing it back.
+_NEW_DETECTIONS = text(
     """
+    CREATE TEMP TABLE IF NOT EXISTS new_detections (
+        batch bigint NOT NULL, id bigint NOT NULL, observed_at timestamptz NOT NULL, sensor_id text NOT NULL,
+        agency_code text NOT NULL, event_id text NOT NULL, track_key text, class text NOT NULL,
+        confidence real NOT NULL, speed_mps real, identifiers jsonb NOT NULL, lon float8 NOT NULL,
+        lat float8 NOT NULL, zone_ids int[] NOT NULL, edge_m float8
+    ) ON COMMIT DELETE ROWS
+    """
+)
+
+# The batch arrives as one array per column, in PostgreSQL's binary format (``%(name)b``): no
+# text to parse, not even the raw payloads, which are only checked to be JSON.
+_INSERT_DETECTIONS = """
     WITH input AS (
         SELECT DISTINCT ON (sensor_id, event_id) *
-        FROM json_to_recordset(CAST(:batch AS json)) AS t(
-            sensor_id text, agency_code text, event_id text, observed_at timestamptz, lon float8, lat float8,
-            class text, confidence real, track_id text, track_key text, speed_mps real, heading_deg real,
-            identifiers jsonb, raw text)
+        FROM unnest(%(sensor_id)b::text[], %(agency_code)b::text[], %(event_id)b::text[],
+                    %(observed_at)b::timestamptz[], %(lon)b::float8[], %(lat)b::float8[], %(class)b::text[],
+                    %(confidence)b::float8[], %(track_id)b::text[], %(track_key)b::text[],
+                    %(speed_mps)b::float8[], %(heading_deg)b::float8[], %(identifiers)b::text[], %(raw)b::text[])
+             AS t(sensor_id, agency_code, event_id, observed_at, lon, lat, class, confidence, track_id,
+                  track_key, speed_mps, heading_deg, identifiers, raw)
         ORDER BY sensor_id, event_id
     ),
     fresh AS (
@@ -127,56 +145,63 @@ _INSERT_DETECTIONS = text(
                CASE WHEN i.lon IS NULL THEN s.location ELSE ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326) END,
                CASE WHEN i.lon IS NULL THEN 'sensor' ELSE 'payload' END,
                i.class, i.confidence, i.track_id, i.track_key, i.speed_mps, i.heading_deg,
-               coalesce(i.identifiers, '{}'::jsonb), i.raw::json
+               coalesce(i.identifiers::jsonb, '{}'::jsonb), i.raw::json
         FROM input i
         JOIN fresh f USING (sensor_id, event_id)
         JOIN sensors s ON s.id = i.sensor_id
-        RETURNING id, observed_at, sensor_id, agency_code, event_id, track_key, class, confidence, geom,
-                  ST_X(geom) AS lon, ST_Y(geom) AS lat
+        RETURNING id, observed_at, sensor_id, agency_code, event_id, track_key, class, confidence, speed_mps,
+                  identifiers, geom, ST_X(geom) AS lon, ST_Y(geom) AS lat
     ),
     -- Where each new detection lies, for the geofence step (geo/geofence.py), found here so that it
     -- is done while the batch before is still being geofenced: the zones it is in (zone_ids), and
     -- its distance in metres to the nearest border line or entry-zone edge when under about 1 km
     -- (edge_m; the hysteresis band). Both read the point's own cell of the grid.
     placed AS (
-        SELECT d.id, d.observed_at, d.sensor_id, d.agency_code, d.event_id, d.track_key, d.class, d.confidence,
-               d.lon, d.lat,
+        INSERT INTO new_detections
+        SELECT CAST(%(batch)s AS bigint), d.id, d.observed_at, d.sensor_id, d.agency_code, d.event_id, d.track_key, d.class,
+               d.confidence, d.speed_mps, d.identifiers, d.lon, d.lat,
                ARRAY(SELECT DISTINCT c.zone_id FROM zone_cells c
                      WHERE c.i = bw_cell(d.lon) AND c.j = bw_cell(d.lat)
-                       AND (c.inside OR ST_Intersects(c.geom, d.geom))) AS zone_ids,
+                       AND (c.inside OR ST_Intersects(c.geom, d.geom))),
                (SELECT min(ST_Distance(f.geom, d.geom)) FROM fence_cells f
-                WHERE f.i = bw_cell(d.lon) AND f.j = bw_cell(d.lat)) * 111320.0 * cos(radians(d.lat)) AS edge_m
+                WHERE f.i = bw_cell(d.lon) AND f.j = bw_cell(d.lat)) * 111320.0 * cos(radians(d.lat))
         FROM inserted d
+        RETURNING 1
     )
-    SELECT count(*) AS n, coalesce(json_agg(placed), '[]')::text AS new
-    FROM placed
-    """
-)
+    SELECT count(*) FROM placed
+"""
+_FLOAT_COLUMNS = ("lon", "lat", "confidence", "speed_mps", "heading_deg")
+_TEXT_COLUMNS = ("sensor_id", "agency_code", "event_id", "class", "track_id", "track_key", "raw")
+_batches = itertools.count(1)
 
 
 @dataclass(frozen=True)
 class StoredBatch:
-    """How many detections of a batch were new, and those rows as JSON for the geofence step (with
-    the zones each is in and its distance to the nearest fence edge)."""
+    """How many detections of a batch were new; those rows wait in ``new_detections`` (with the
+    zones each is in and its distance to the nearest fence edge) under the numbers ``batches``
+    until the transaction ends."""
 
     count: int
-    keys_json: str
+    batches: tuple[int, ...] = ()
 
     def merged(self, other: StoredBatch) -> StoredBatch:
-        """Both parts' new rows as one JSON array."""
-        if not other.count:
-            return self
-        if not self.count:
-            return other
-        return StoredBatch(self.count + other.count, self.keys_json[:-1] + "," + other.keys_json[1:])
+        """Both parts' new rows as one."""
+        return StoredBatch(self.count + other.count, self.batches + other.batches)
 
 
 def store_detections(*, session: Session, rows: Sequence[DetectionRow]) -> StoredBatch:
     """Insert a batch in one statement; an event already stored (same sensor and event id) is skipped."""
     if not rows:
-        return StoredBatch(0, "[]")
-    result = session.execute(_INSERT_DETECTIONS, {"batch": orjson.dumps(rows).decode()}).one()
-    return StoredBatch(result.n, result.new)
+        return StoredBatch(0)
+    params: dict[str, object] = {c: [r[c] for r in rows] for c in _TEXT_COLUMNS}
+    for c in _FLOAT_COLUMNS:  # one element type per array (a JSON 3 is an int)
+        params[c] = [None if r[c] is None else float(r[c]) for r in rows]
+    params["observed_at"] = [r["observed_at"] for r in rows]
+    params["identifiers"] = [orjson.dumps(r["identifiers"]).decode() if r["identifiers"] else None for r in rows]
+    params["batch"] = batch = next(_batches)
+    session.execute(_NEW_DETECTIONS)
+    count = session.connection().exec_driver_sql(_INSERT_DETECTIONS, params).scalar_one()
+    return StoredBatch(count, (batch,) if count else ())
 
 
 def newest_per_sensor(rows: Sequence[DetectionRow], into: dict[str, datetime] | None = None) -> dict[str, datetime]:

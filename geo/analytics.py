@@ -26,8 +26,6 @@ Every rule writes alerts like the geofence statement and returns them in the sam
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -51,23 +49,21 @@ IDENTIFIER_KEYS = ("plate", "mmsi", "imo", "name")
 
 
 def _new(where: str = "") -> str:
-    """The new detections of the batches ``:batches`` (sensors.service.store_detections keeps them
-    in the temporary table ``new_detections`` until the transaction ends), with the fields the
-    rules need."""
+    """The new detections of the batch ``:batch`` (``bw_new_detections``: sensors.service.store_detections
+    keeps them until the transaction ends), with the fields the rules need."""
     return f"""
     new AS (
         SELECT n.id, n.observed_at, n.sensor_id, n.agency_code, n.track_key, n.class, n.confidence,
                n.speed_mps, n.identifiers, n.lat, ST_SetSRID(ST_MakePoint(n.lon, n.lat), 4326) AS geom,
                n.agency_code || '|' || coalesce(n.track_key, 'sensor:' || n.sensor_id || ':' || n.class)
                    AS cooldown_key
-        FROM new_detections n
-        WHERE n.batch = ANY (CAST(:batches AS bigint[])){where}
+        FROM bw_new_detections(:batch) n{where}
     )
 """
 
 
 _NEW = _new(
-    f" AND (n.class IN ({', '.join(repr(c) for c in VESSEL_CLASSES)})"
+    f" WHERE (n.class IN ({', '.join(repr(c) for c in VESSEL_CLASSES)})"
     f" OR n.identifiers ?| ARRAY[{', '.join(repr(k) for k in IDENTIFIER_KEYS)}])"
 )
 
@@ -621,17 +617,14 @@ def _run(session: Session, statement, params: dict) -> list[dict]:
     return [dict(r) for r in session.execute(statement, params).mappings()]
 
 
-def raise_alerts(*, session: Session, batches: Sequence[int], settings: Settings, vessels: bool,
-                 identified: bool) -> list[dict]:
-    """Evaluate the track rules for the new detections of ``batches`` (see ``_new``).
+def raise_alerts(*, session: Session, batch: int, settings: Settings, vessels: bool, identified: bool) -> list[dict]:
+    """Evaluate the track rules for the new detections of ``batch`` (see ``_new``).
 
     ``identified``: some detection carries a plate or vessel identifier (watch-lists);
     ``vessels``: some detection is a boat or vessel (dark vessel, rendezvous, loitering, AIS gaps).
     """
     alerts: list[dict] = []
-    if not batches:
-        return alerts
-    base = {"batches": list(batches)}
+    base = {"batch": batch}
     if identified:
         alerts += _run(session, _WATCHLIST, {**base, "repeat_s": settings.watchlist_repeat_s})
     if vessels:
@@ -658,11 +651,11 @@ def sweep_ais_gaps(*, session: Session, settings: Settings) -> list[dict]:
     return _run(session, _AIS_GAP_SWEEP, {"gap_s": settings.ais_gap_s, "boundary_m": settings.ais_gap_boundary_m})
 
 
-def raise_zone_entries_after_dwell(*, session: Session, batches: Sequence[int], settings: Settings) -> list[dict]:
+def raise_zone_entries_after_dwell(*, session: Session, batch: int, settings: Settings) -> list[dict]:
     """Zone entries of tracked objects once they have been inside for ``zone_dwell_s``
     (positions in the hysteresis band neither start nor end a stay); once per stay and zone,
     within the geofence's alert cooldown. Used only when ``zone_dwell_s`` > 0."""
     return _run(session, _ZONE_DWELL, {
-        "batches": list(batches), "dwell_s": settings.zone_dwell_s, "hysteresis_m": settings.crossing_hysteresis_m,
+        "batch": batch, "dwell_s": settings.zone_dwell_s, "hysteresis_m": settings.crossing_hysteresis_m,
         "cooldown_s": settings.alert_cooldown_s,
     })

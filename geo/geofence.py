@@ -33,7 +33,7 @@ batch of that track committed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -53,8 +53,7 @@ _RAISE_ALERTS = text(
                -- hysteresis: a tracked position this close to a border line or an entry zone's edge
                -- counts only once the track is clearly on one side again (it never ends a leg)
                d.track_key IS NOT NULL AND coalesce(d.edge_m <= :hysteresis_m, false) AS in_band
-        FROM new_detections d
-        WHERE d.batch = ANY (CAST(:batches AS bigint[]))
+        FROM bw_new_detections(:batch) d
     ),
     -- A late fix is judged between its true neighbours: the stored fixes just before and just
     -- after it (index on track_key, observed_at). In-order fixes need only the last position.
@@ -227,16 +226,14 @@ def lock_tracks(*, session: Session, track_keys: Iterable[str]) -> None:
         session.execute(_LOCK_TRACKS, {"keys": keys}).all()
 
 
-def raise_alerts(*, session: Session, batches: Sequence[int], cooldown_s: int, max_gap_s: int,
+def raise_alerts(*, session: Session, batch: int, cooldown_s: int, max_gap_s: int,
                  hysteresis_m: float = 0.0, zone_dwell_s: int = 0) -> list[dict]:
-    """Evaluate every rule for the new detections of ``batches``: rows of the temporary table
+    """Evaluate every rule for the new detections of ``batch``: rows of the temporary table
     ``new_detections`` that ``sensors.service.store_detections`` filled in this transaction (with
     the zones each point is in and its distance to the nearest fence edge). Returns the alerts
     written."""
-    if not batches:
-        return []
     rows = session.execute(
-        _RAISE_ALERTS, {"batches": list(batches), "cooldown_s": cooldown_s, "max_gap_s": max_gap_s,
+        _RAISE_ALERTS, {"batch": batch, "cooldown_s": cooldown_s, "max_gap_s": max_gap_s,
                         "hysteresis_m": hysteresis_m, "zone_dwell_s": zone_dwell_s}
     ).mappings()
     return [dict(r) for r in rows]

@@ -312,24 +312,25 @@ class BatchProcessor:
             assembled = self.analytics.before_store(session=session, batch_ais=batch.ais)
             stored = staged.stored
             if assembled.rows:
-                stored = stored.merged(service.store_detections(session=session, rows=assembled.rows))
+                stored = service.store_detections(session=session, rows=assembled.rows, into=stored)
             rows, dead = batch.rows + assembled.rows, batch.dead + assembled.dead
             # Other workers of the share group may hold fixes of the same tracks: wait for their
             # batches to commit. A worker without a share group is the only one (its plain
             # subscription would give a second worker every message too), so it needs no locks.
             if self.settings.ingest_share_group:
                 geofence.lock_tracks(session=session, track_keys=(r["track_key"] for r in rows if r["track_key"]))
-            result.alerts = geofence.raise_alerts(
-                session=session,
-                batches=stored.batches,
-                cooldown_s=self.settings.alert_cooldown_s,
-                max_gap_s=self.settings.track_max_gap_s,
-                hysteresis_m=self.settings.crossing_hysteresis_m,
-                zone_dwell_s=self.settings.zone_dwell_s,
-            )
+            if stored.count:
+                result.alerts = geofence.raise_alerts(
+                    session=session,
+                    batch=stored.batch,
+                    cooldown_s=self.settings.alert_cooldown_s,
+                    max_gap_s=self.settings.track_max_gap_s,
+                    hysteresis_m=self.settings.crossing_hysteresis_m,
+                    zone_dwell_s=self.settings.zone_dwell_s,
+                )
             # watch-lists, dark vessels, AIS gaps, rendezvous, loitering, sensor health
             result.alerts += self.analytics.after_geofence(
-                session=session, rows=rows, batches=stored.batches, heard_sensors=batch.ais.sensors,
+                session=session, rows=rows, stored=stored, heard_sensors=batch.ais.sensors,
                 statuses=batch.statuses,
             )
             seen = service.newest_per_sensor(rows, into=self._seen)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import text
@@ -26,6 +25,7 @@ from core.settings import Settings
 from geo import analytics
 from sensors import ais, health
 from sensors.schemas import DetectionRow
+from sensors.service import StoredBatch
 
 log = logging.getLogger("borderwatch.rules")
 
@@ -58,19 +58,21 @@ class Analytics:
     def before_store(self, *, session: Session, batch_ais: ais.AisBatch) -> ais.Assembled:
         return ais.store(session=session, batch=batch_ais, settings=self.settings)
 
-    def after_geofence(self, *, session: Session, rows: list[DetectionRow], batches: Sequence[int],
+    def after_geofence(self, *, session: Session, rows: list[DetectionRow], stored: StoredBatch,
                        heard_sensors: set[str], statuses: dict[str, tuple[str, datetime]]) -> list[dict]:
-        """The track rules for the new detections of ``batches`` (``rows`` are the batch's parsed
-        detections, new or not), then sensor health."""
+        """The track rules for the batch's new detections (``stored``; ``rows`` are the batch's
+        parsed detections, new or not), then sensor health."""
         alerts: list[dict] = []
-        if self.settings.zone_dwell_s > 0 and batches:
-            alerts += analytics.raise_zone_entries_after_dwell(session=session, batches=batches, settings=self.settings)
-        vessels = any(r["class"] in analytics.VESSEL_CLASSES for r in rows)
-        identified = any(r["identifiers"] and not r["identifiers"].keys().isdisjoint(analytics.IDENTIFIER_KEYS)
-                         for r in rows)
-        if batches and (vessels or identified):
-            alerts += analytics.raise_alerts(session=session, batches=batches, settings=self.settings,
-                                             vessels=vessels, identified=identified)
+        if stored.count:
+            if self.settings.zone_dwell_s > 0:
+                alerts += analytics.raise_zone_entries_after_dwell(session=session, batch=stored.batch,
+                                                                   settings=self.settings)
+            vessels = any(r["class"] in analytics.VESSEL_CLASSES for r in rows)
+            identified = any(r["identifiers"] and not r["identifiers"].keys().isdisjoint(analytics.IDENTIFIER_KEYS)
+                             for r in rows)
+            if vessels or identified:
+                alerts += analytics.raise_alerts(session=session, batch=stored.batch, settings=self.settings,
+                                                 vessels=vessels, identified=identified)
         alerts += self._health(session, rows, heard_sensors, statuses)
         return alerts
 

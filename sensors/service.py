@@ -105,7 +105,7 @@ def broker_entries(*, session: Session, topic_root: str) -> tuple[list[str], lis
     return passwd, acl
 
 
-# The new rows of a transaction's batches, for the steps after storing (geofence, track rules):
+# The new rows of a transaction's batch, for the steps after storing (geofence, track rules):
 # a temporary table of the connection, emptied when the transaction ends. Handing the rows over
 # inside PostgreSQL spares turning them into JSON and parsing it back.
 _NEW_DETECTIONS = text(
@@ -158,8 +158,8 @@ _INSERT_DETECTIONS = """
     -- (edge_m; the hysteresis band). Both read the point's own cell of the grid.
     placed AS (
         INSERT INTO new_detections
-        SELECT CAST(%(batch)s AS bigint), d.id, d.observed_at, d.sensor_id, d.agency_code, d.event_id, d.track_key, d.class,
-               d.confidence, d.speed_mps, d.identifiers, d.lon, d.lat,
+        SELECT CAST(%(batch)s AS bigint), d.id, d.observed_at, d.sensor_id, d.agency_code, d.event_id,
+               d.track_key, d.class, d.confidence, d.speed_mps, d.identifiers, d.lon, d.lat,
                ARRAY(SELECT DISTINCT c.zone_id FROM zone_cells c
                      WHERE c.i = bw_cell(d.lon) AND c.j = bw_cell(d.lat)
                        AND (c.inside OR ST_Intersects(c.geom, d.geom))),
@@ -178,30 +178,28 @@ _batches = itertools.count(1)
 @dataclass(frozen=True)
 class StoredBatch:
     """How many detections of a batch were new; those rows wait in ``new_detections`` (with the
-    zones each is in and its distance to the nearest fence edge) under the numbers ``batches``
-    until the transaction ends."""
+    zones each is in and its distance to the nearest fence edge) under the number ``batch`` until
+    the transaction ends."""
 
     count: int
-    batches: tuple[int, ...] = ()
-
-    def merged(self, other: StoredBatch) -> StoredBatch:
-        """Both parts' new rows as one."""
-        return StoredBatch(self.count + other.count, self.batches + other.batches)
+    batch: int
 
 
-def store_detections(*, session: Session, rows: Sequence[DetectionRow]) -> StoredBatch:
-    """Insert a batch in one statement; an event already stored (same sensor and event id) is skipped."""
+def store_detections(*, session: Session, rows: Sequence[DetectionRow], into: StoredBatch | None = None) -> StoredBatch:
+    """Insert a batch in one statement; an event already stored (same sensor and event id) is skipped.
+    ``into``: a batch stored earlier in this transaction that these rows join."""
+    batch = into.batch if into is not None else next(_batches)
+    before = into.count if into is not None else 0
     if not rows:
-        return StoredBatch(0)
+        return StoredBatch(before, batch)
     params: dict[str, object] = {c: [r[c] for r in rows] for c in _TEXT_COLUMNS}
     for c in _FLOAT_COLUMNS:  # one element type per array (a JSON 3 is an int)
         params[c] = [None if r[c] is None else float(r[c]) for r in rows]
     params["observed_at"] = [r["observed_at"] for r in rows]
     params["identifiers"] = [orjson.dumps(r["identifiers"]).decode() if r["identifiers"] else None for r in rows]
-    params["batch"] = batch = next(_batches)
-    session.execute(_NEW_DETECTIONS)
-    count = session.connection().exec_driver_sql(_INSERT_DETECTIONS, params).scalar_one()
-    return StoredBatch(count, (batch,) if count else ())
+    params["batch"] = batch
+    session.execute(_NEW_DETECTIONS)  # a round trip: the table may have gone with a rollback
+    return StoredBatch(before + session.connection().exec_driver_sql(_INSERT_DETECTIONS, params).scalar_one(), batch)
 
 
 def newest_per_sensor(rows: Sequence[DetectionRow], into: dict[str, datetime] | None = None) -> dict[str, datetime]:

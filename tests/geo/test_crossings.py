@@ -83,7 +83,7 @@ def _run(session, sensor: str, points: list[tuple[float, float]]) -> list[dict]:
     # Fixes arrive in two batches, as they would from the broker.
     for part in (rows[: len(rows) // 2], rows[len(rows) // 2 :]):
         stored = service.store_detections(session=session, rows=part)
-        alerts += geofence.raise_alerts(session=session, batches=stored.batches,
+        alerts += geofence.raise_alerts(session=session, batch=stored.batch,
                                         cooldown_s=600, max_gap_s=3600)
     return [a for a in alerts if a["kind"] == "crossing"]
 
@@ -144,7 +144,7 @@ def test_a_tracked_object_that_stays_inside_a_buffer_enters_it_once(session, sen
     entries = []
     for row in rows:
         stored = service.store_detections(session=session, rows=[row])
-        entries += [a for a in geofence.raise_alerts(session=session, batches=stored.batches,
+        entries += [a for a in geofence.raise_alerts(session=session, batch=stored.batch,
                                                      cooldown_s=600, max_gap_s=3600) if a["kind"] == "zone_entry"]
     assert len(entries) == 1
 
@@ -166,7 +166,7 @@ def test_zone_entries_are_raised_only_for_zones_of_the_detections_agency(session
             identifiers={}, raw="{}", **{"class": "person"},
         )
         stored = service.store_detections(session=session, rows=[row])
-        alerts = geofence.raise_alerts(session=session, batches=stored.batches, cooldown_s=600, max_gap_s=3600)
+        alerts = geofence.raise_alerts(session=session, batch=stored.batch, cooldown_s=600, max_gap_s=3600)
         zones[agency] = [
             session.execute(text("SELECT owner_agency FROM zones WHERE id = :z"), {"z": a["zone_id"]}).scalar()
             for a in alerts if a["kind"] == "zone_entry"

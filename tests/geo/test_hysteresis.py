@@ -41,7 +41,7 @@ def _alerts(session, rows, hysteresis_m: float, batch: int = 3) -> list[dict]:
     out = []
     for i in range(0, len(rows), batch):
         stored = service.store_detections(session=session, rows=rows[i:i + batch])
-        out += geofence.raise_alerts(session=session, batches=stored.batches, cooldown_s=600,
+        out += geofence.raise_alerts(session=session, batch=stored.batch, cooldown_s=600,
                                      max_gap_s=3600, hysteresis_m=hysteresis_m)
     return out
 
@@ -89,9 +89,9 @@ def _dwell_alerts(session, rows, dwell_s: int) -> list[dict]:
     out = []
     for row in rows:  # one fix per batch, as a slow stream would come
         stored = service.store_detections(session=session, rows=[row])
-        out += geofence.raise_alerts(session=session, batches=stored.batches, cooldown_s=600,
+        out += geofence.raise_alerts(session=session, batch=stored.batch, cooldown_s=600,
                                      max_gap_s=3600, hysteresis_m=HYSTERESIS_M, zone_dwell_s=dwell_s)
-        out += analytics.raise_zone_entries_after_dwell(session=session, batches=stored.batches,
+        out += analytics.raise_zone_entries_after_dwell(session=session, batch=stored.batch,
                                                         settings=settings)
     return [a for a in out if a["kind"] == "zone_entry"]
 

@@ -49,7 +49,7 @@ def _fixes(sensor: str, track: str, points: list[tuple[float, float]]) -> list[D
 def _batch(session, rows: list[DetectionRow], cooldown_s: int = 0) -> list[dict]:
     geofence.lock_tracks(session=session, track_keys={r["track_key"] for r in rows})
     stored = service.store_detections(session=session, rows=rows)
-    return geofence.raise_alerts(session=session, batches=stored.batches, cooldown_s=cooldown_s,
+    return geofence.raise_alerts(session=session, batch=stored.batch, cooldown_s=cooldown_s,
                                  max_gap_s=3600)
 
 

@@ -1,6 +1,7 @@
 """Storing a batch (sensors.service.store_detections): every column arrives as sent, a resent
 event is stored once, and the new rows wait in ``new_detections`` under their batch's number for
-the geofence and track rules of the same transaction, and are gone when it ends."""
+the geofence and track rules of the same transaction (``bw_new_detections(batch)``), and are gone
+when it ends."""
 
 from __future__ import annotations
 
@@ -42,10 +43,9 @@ def _row(sensor: str, **values) -> DetectionRow:
     return row  # type: ignore[return-value]
 
 
-def _new_rows(session, batches) -> list[dict]:
+def _new_rows(session, batch: int) -> list[dict]:
     return [dict(r) for r in session.execute(
-        text("SELECT * FROM new_detections WHERE batch = ANY (CAST(:b AS bigint[])) ORDER BY id"),
-        {"b": list(batches)},
+        text("SELECT * FROM bw_new_detections(:b) ORDER BY id"), {"b": batch},
     ).mappings()]
 
 
@@ -61,7 +61,7 @@ def test_every_column_is_stored_as_sent(session, sensor):
         _row(sensor, lon=None, lat=None),
     ]
     stored = service.store_detections(session=session, rows=rows)
-    assert stored.count == 2 and len(stored.batches) == 1
+    assert stored.count == 2
     got = session.execute(text(
         "SELECT event_id, observed_at, ST_X(geom) AS lon, ST_Y(geom) AS lat, located_by, class, confidence, "
         "track_id, track_key, speed_mps, heading_deg, identifiers, raw::text AS raw "
@@ -87,9 +87,9 @@ def test_new_rows_wait_under_their_batch_number_with_their_placement(session, se
     second = service.store_detections(session=session, rows=[again, dict(again)])  # the same event twice
     resent = service.store_detections(session=session, rows=[dict(again)])  # and once more, later
     assert (first.count, second.count, resent.count) == (2, 1, 0)
-    assert resent.batches == () and first.batches != second.batches
+    assert len({first.batch, second.batch, resent.batch}) == 3
 
-    placed = _new_rows(session, first.batches)
+    placed = _new_rows(session, first.batch)
     assert len(placed) == 2
     buffer_strip = session.execute(text(
         "SELECT id FROM zones WHERE kind = 'border_buffer' AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326))"
@@ -98,8 +98,11 @@ def test_new_rows_wait_under_their_batch_number_with_their_placement(session, se
     near, far = sorted(placed, key=lambda r: -r["lat"])
     assert set(buffer_strip) <= set(near["zone_ids"])
     assert not set(buffer_strip) & set(far["zone_ids"])
-    assert [r["id"] for r in _new_rows(session, second.batches)] != [r["id"] for r in placed]
-    assert len(_new_rows(session, first.merged(second).batches)) == 3
+    assert len(_new_rows(session, second.batch)) == 1 and _new_rows(session, resent.batch) == []
+    # rows stored later in the transaction can join a batch (multi-part AIS messages completed then)
+    joined = service.store_detections(session=session, rows=[_row(sensor), dict(again)], into=second)
+    assert (joined.batch, joined.count) == (second.batch, 2)
+    assert len(_new_rows(session, second.batch)) == 2
 
 
 def test_new_rows_are_gone_when_the_transaction_ends(engine):
@@ -113,14 +116,14 @@ def test_new_rows_are_gone_when_the_transaction_ends(engine):
         with engine.connect() as conn:
             with Session(bind=conn) as s:
                 stored = service.store_detections(session=s, rows=[_row(sensor)])
-                assert len(_new_rows(s, stored.batches)) == 1
+                assert len(_new_rows(s, stored.batch)) == 1
                 s.commit()
-                assert _new_rows(s, stored.batches) == []
+                assert _new_rows(s, stored.batch) == []
                 stored = service.store_detections(session=s, rows=[_row(sensor)])
                 s.rollback()
                 # the table itself may have gone with the rollback; the next batch makes it again
                 stored = service.store_detections(session=s, rows=[_row(sensor)])
-                assert len(_new_rows(s, stored.batches)) == 1
+                assert len(_new_rows(s, stored.batch)) == 1
                 s.commit()
     finally:
         with session_scope(engine) as s:

@@ -537,11 +537,12 @@ class IngestWorker:
             except (OperationalError, DBAPIError) as exc:
                 log.warning("batch of %d could not be committed (%s); retrying it from scratch",
                             len(staged.parsed.messages), exc.__class__.__name__)
-                # The batches stored ahead may hold rows the retry needs (a redelivered event): roll
-                # them back too, in order (a later one may wait on a key an earlier one holds).
-                for future in ahead:
-                    future.result().unstage()
         if result is None:
+            # The batches stored ahead may hold rows this one needs (a redelivered event), and would
+            # keep it waiting while they wait for it: roll them back too, in order (a later one may
+            # wait on a key an earlier one holds); they are stored again when their turn comes.
+            for future in ahead:
+                future.result().unstage()
             result = self._commit_with_retry(staged.parsed)
             if result is None:
                 return

@@ -178,12 +178,15 @@ def test_database_accepts_borderwatch_over_tcp_with_postgis(shared):
             row = conn.execute(
                 "SELECT current_user, current_database(), postgis_full_version(), "
                 "current_setting('synchronous_commit'), current_setting('fsync'), "
-                "current_setting('shared_buffers'), current_setting('max_connections'), "
-                "current_setting('listen_addresses')"
+                "(SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'), "
+                "current_setting('max_connections'), current_setting('listen_addresses'), "
+                "current_setting('wal_buffers')"
             ).fetchone()
         assert row[0] == "borderwatch" and row[1] == dbname
         assert row[2].startswith("POSTGIS=")
-        assert row[3:] == ("on", "on", "256MB", "100", "127.0.0.1")
+        # shared_buffers: a quarter of this machine's memory, 256 MB to 4 GB
+        assert row[3:] == ("on", "on", services._shared_buffers_mb(), "100", "127.0.0.1", "64MB")
+        assert 256 <= row[5] <= 4096
 
 
 def test_database_rejects_wrong_password(shared):

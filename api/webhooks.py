@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 
 from api.deps import PrincipalDep, SessionDep
 from api.schemas import ErrorOut
+from core.settings import get_settings
 from interop import webhooks
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"],
@@ -20,7 +21,8 @@ WebhookId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 @router.post("", status_code=201, response_model=webhooks.WebhookCreated,
              summary="Subscribe a URL to the agency's alerts (the signing secret is shown once)")
 def create(session: SessionDep, principal: PrincipalDep, webhook_in: webhooks.WebhookCreate) -> webhooks.WebhookCreated:
-    return webhooks.create(session=session, principal=principal, webhook_in=webhook_in)
+    return webhooks.create(session=session, principal=principal, webhook_in=webhook_in,
+                           allowed_networks=get_settings().webhook_networks())
 
 
 @router.get("", response_model=list[webhooks.WebhookOut], summary="The agency's webhook subscriptions")

@@ -716,7 +716,8 @@ def webhooks_deliver(
     from core.db import session_scope
     from interop.webhooks import Deliverer
 
-    deliverer = Deliverer(session_scope, timeout_s=timeout, max_attempts=max_attempts, backoff_s=backoff)
+    deliverer = Deliverer(session_scope, allowed_networks=get_settings().webhook_networks(), timeout_s=timeout,
+                          max_attempts=max_attempts, backoff_s=backoff)
     delivered = failed = 0
     try:
         with console.status("delivering webhooks") as status:

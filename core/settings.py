@@ -6,12 +6,13 @@ Values come from the environment first, then from ``.run/services.env`` that
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -108,10 +109,30 @@ class Settings(BaseSettings):
     # An upload larger than this is refused (413) before it is stored.
     evidence_max_bytes: int = 64 * 1024 * 1024
 
+    # Webhook receivers on these networks (comma-separated CIDRs, e.g. "10.20.0.0/16") may be
+    # subscribed although their addresses are not public ones: loopback, private, link-local,
+    # carrier-grade NAT, unique-local and reserved addresses are refused otherwise, so a webhook
+    # cannot make the deliverer probe the machine or the network it runs on.
+    webhook_allowed_networks: str = ""
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 
     demo_gateways_file: str = Field(default_factory=lambda: str(run_dir() / "demo-gateways.json"))
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"BW_WEBHOOK_ALLOWED_NETWORKS: {part!r} is not a network ({exc})") from None
+        return value
+
+    def webhook_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(p.strip(), strict=False)
+                     for p in self.webhook_allowed_networks.split(",") if p.strip())
 
     def mqtt_parts(self, url: str | None = None) -> tuple[str, int, str | None, str | None]:
         """Host, port, username and password of an ``mqtt://user:pw@host:port`` URL."""

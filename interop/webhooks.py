@@ -12,6 +12,14 @@ A receiver recomputes it, compares in constant time, and refuses timestamps more
 minutes old (replays). ``X-Borderwatch-Delivery`` is the delivery id, the same on every retry
 (receivers de-duplicate on it).
 
+Destinations: a subscription's host must resolve to public addresses only, unless the network is
+listed in ``BW_WEBHOOK_ALLOWED_NETWORKS`` (receivers on an agency's own closed network); loopback,
+private, link-local (cloud metadata), carrier-grade NAT and reserved addresses are refused at
+subscription and again before every attempt, and the POST goes to the address that was checked
+(the URL's host name still travels in ``Host`` and, for https, in SNI and the certificate check),
+so a name that changes its answer in between cannot send the deliverer elsewhere. Redirects are
+not followed.
+
 Retries: a timeout, a connection error, 408, 429 or a 5xx is tried again after
 ``backoff_s * 2**(attempts-1)`` (capped at an hour) until ``max_attempts``; any other
 4xx is final. Every outcome is in the delivery log (status, attempts, last status code, last
@@ -22,12 +30,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
+import socket
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import orjson
@@ -35,7 +45,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from core.errors import NotFound
+from core.errors import InvalidInput, NotFound
 from core.security import Principal
 from patrols.service import MANAGERS, require_role
 from sensors.models import ALERT_KINDS, SEVERITIES
@@ -51,6 +61,59 @@ RETRYABLE_STATUS = {408, 429}
 
 class WebhookNotFound(NotFound):
     code = "webhook_not_found"
+
+
+class WebhookDestinationRefused(InvalidInput):
+    code = "webhook_destination_refused"
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _refusal(address: str, allowed: Sequence[Network]) -> str | None:
+    """Why a receiver at ``address`` may not be called, or None."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 scope ("fe80::1%eth0") aside
+    if ip.version == 6 and ip.ipv4_mapped is not None:  # ::ffff:127.0.0.1 is 127.0.0.1
+        ip = ip.ipv4_mapped
+    if any(ip in network for network in allowed):
+        return None
+    for test, what in ((ip.is_loopback, "loopback"), (ip.is_link_local, "link-local"),
+                       (ip.is_multicast, "multicast"), (ip.is_unspecified, "unspecified"),
+                       (ip.is_private, "private"), (not ip.is_global, "non-public")):
+        if test:
+            return f"{ip} is a {what} address"
+    return None
+
+
+def resolve_destination(url: str, allowed: Sequence[Network], *,
+                        resolve: Callable[..., list] = socket.getaddrinfo) -> str:
+    """The address to call ``url``'s receiver at; raises ``WebhookDestinationRefused`` if its host
+    does not resolve or any of its addresses is not a public one (nor in ``allowed``)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = resolve(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, ValueError) as exc:
+        raise WebhookDestinationRefused(f"webhook host {host!r} does not resolve: {exc}") from None
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    if not addresses:
+        raise WebhookDestinationRefused(f"webhook host {host!r} does not resolve")
+    for address in addresses:
+        if (reason := _refusal(address, allowed)) is not None:
+            raise WebhookDestinationRefused(
+                f"webhook host {host!r}: {reason}; a receiver on the agency's own network must be "
+                "allowed with BW_WEBHOOK_ALLOWED_NETWORKS", host=host, address=address)
+    return addresses[0]
+
+
+def _pinned(url: str, address: str) -> str:
+    """``url`` with its host replaced by ``address`` (user, port, path and query kept)."""
+    parts = urlsplit(url)
+    literal = f"[{address}]" if ":" in address else address
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = (userinfo + "@" if userinfo else "") + literal + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class WebhookCreate(BaseModel):
@@ -129,9 +192,12 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str, *, toleranc
     return hmac.compare_digest(sign(secret, int(timestamp), body), signature)
 
 
-def create(*, session: Session, principal: Principal, webhook_in: WebhookCreate) -> WebhookCreated:
-    """A subscription of the caller's agency; it receives alerts raised from now on."""
+def create(*, session: Session, principal: Principal, webhook_in: WebhookCreate,
+           allowed_networks: Sequence[Network] = ()) -> WebhookCreated:
+    """A subscription of the caller's agency; it receives alerts raised from now on. Its host must
+    resolve to public addresses, or to ones in ``allowed_networks``."""
     require_role(principal, MANAGERS, "manage webhooks")
+    resolve_destination(webhook_in.url, allowed_networks)
     secret = secrets.token_urlsafe(32)
     row = session.execute(text(
         """INSERT INTO webhook_subscriptions (agency_code, url, secret, kinds, severities, created_by, last_alert_id)
@@ -278,14 +344,22 @@ def claim(*, session: Session, limit: int, lease_s: float) -> list[Claimed]:
     return [Claimed(r.id, r.attempts, r.url, r.secret, r.body.encode()) for r in rows]
 
 
-def post(client: httpx.Client, delivery: Claimed) -> Outcome:
-    """One attempt: the signed POST and what came of it (never raises for the receiver's failures)."""
+def post(client: httpx.Client, delivery: Claimed, allowed_networks: Sequence[Network] = ()) -> Outcome:
+    """One attempt: the signed POST and what came of it (never raises for the receiver's failures).
+    The receiver's address is checked again and the POST goes to that very address."""
+    try:
+        address = resolve_destination(delivery.url, allowed_networks)
+    except WebhookDestinationRefused as exc:
+        return Outcome(delivery.id, delivery.attempts, None, f"refused: {exc.message}"[:500])
     timestamp = int(time.time())
+    host = urlsplit(delivery.url)
     headers = {"Content-Type": "application/json", "User-Agent": "Borderwatch-Webhooks/1",
+               "Host": host.netloc.rpartition("@")[2],
                TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: sign(delivery.secret, timestamp, delivery.body),
                DELIVERY_HEADER: str(delivery.id)}
     try:
-        response = client.post(delivery.url, content=delivery.body, headers=headers)
+        response = client.post(_pinned(delivery.url, address), content=delivery.body, headers=headers,
+                               extensions={"sni_hostname": host.hostname})
     except httpx.HTTPError as exc:
         return Outcome(delivery.id, delivery.attempts, None, f"{type(exc).__name__}: {exc}"[:500])
     error = None if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
@@ -317,6 +391,7 @@ class Deliverer:
     """One deliverer's loop; ``run_once`` is a full cycle (queue, claim, post, record)."""
 
     sessions: Callable[[], AbstractContextManager[Session]]
+    allowed_networks: Sequence[Network] = ()
     timeout_s: float = 10.0
     max_attempts: int = 6
     backoff_s: float = 30.0
@@ -330,7 +405,7 @@ class Deliverer:
             queued = enqueue(session=session)
         with self.sessions() as session:
             claimed = claim(session=session, limit=self.batch, lease_s=self.timeout_s * 2 + 5)
-        outcomes = [post(self.client, d) for d in claimed]
+        outcomes = [post(self.client, d, self.allowed_networks) for d in claimed]
         with self.sessions() as session:
             record(session=session, outcomes=outcomes, max_attempts=self.max_attempts, backoff_s=self.backoff_s)
         return queued, outcomes

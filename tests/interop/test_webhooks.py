@@ -3,6 +3,7 @@ with back-off after a 500, timeouts, final failures, the delivery log on the rea
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from core.security import Principal
 from interop import webhooks
 from tests.api.factories import now
 from tests.conftest import wait_for
+
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 
 
 @dataclass
@@ -68,7 +71,7 @@ def hooks_world(committed_agency):
 def _deliverer(engine, **kwargs):
     from core.db import session_scope
 
-    return webhooks.Deliverer(lambda: session_scope(engine), **kwargs)
+    return webhooks.Deliverer(lambda: session_scope(engine), allowed_networks=LOOPBACK, **kwargs)
 
 
 def _log(engine, subscription_id):
@@ -154,7 +157,8 @@ def test_failures_are_retried_until_given_up_and_a_4xx_is_final(engine, hooks_wo
     with Receiver(statuses=[500] * 10) as broken, Receiver(statuses=[404]) as gone, \
             Receiver(delay_s=1.5) as slow:
         with session_scope(engine) as s:
-            subs = [webhooks.create(session=s, principal=principal, webhook_in=webhooks.WebhookCreate(url=r.url)).id
+            subs = [webhooks.create(session=s, principal=principal, webhook_in=webhooks.WebhookCreate(url=r.url),
+                                    allowed_networks=LOOPBACK).id
                     for r in (broken, gone, slow)]
         alert = f.alert(sensor, agency.code, 100.42, 6.63, now())
         agency.commit()

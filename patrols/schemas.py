@@ -238,7 +238,7 @@ class TaskingOut(BaseModel):
     status: TaskingStatus
     note: str | None
     eta_s: float | None
-    created_by: str
+    created_by: str | None  # null for a reader of a redacted incident who is not party to the tasking
     created_at: datetime
     updated_at: datetime
     responded_at: datetime | None

@@ -707,9 +707,14 @@ def recommend(*, session: Session, principal: Principal, incident_id: int, limit
 # -- taskings ------------------------------------------------------------------------------
 # The incident as the reader's agency (:agency) sees it: a partner unit tasked to an incident gets its
 # category, priority, status and place, and its title only if an agreement grants personal data.
+# The tasking's note and author belong to the two agencies party to it (the tasking one and the
+# unit's); another reader of a redacted incident gets neither.
+_TASKING_PARTY = "(NOT i.redacted OR :agency IN (t.agency_code, t.unit_agency_code))"
 _TASKING_SELECT = f"""
-    SELECT t.id, t.incident_id, t.unit_id, t.agency_code, t.unit_agency_code, t.status, t.note, t.eta_s,
-           t.created_by, t.created_at, t.updated_at, t.responded_at, t.version, t.change_xid,
+    SELECT t.id, t.incident_id, t.unit_id, t.agency_code, t.unit_agency_code, t.status,
+           CASE WHEN {_TASKING_PARTY} THEN t.note END AS note, t.eta_s,
+           CASE WHEN {_TASKING_PARTY} THEN t.created_by END AS created_by,
+           t.created_at, t.updated_at, t.responded_at, t.version, t.change_xid,
            i.title, i.category, i.priority, i.status AS incident_status, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat
     FROM taskings t JOIN {sharing.INCIDENTS_SEEN} ON i.id = t.incident_id
 """

@@ -91,7 +91,7 @@ def sensors_by_id(*, session: Session) -> dict[str, RegisteredSensor]:
 
 def gateway_agencies(*, session: Session) -> dict[str, str]:
     """Every gateway's owning agency."""
-    return dict(session.execute(select(Gateway.id, Gateway.agency_code)).tuples().all())
+    return {gateway_id: agency for gateway_id, agency in session.execute(select(Gateway.id, Gateway.agency_code))}
 
 
 def broker_entries(*, session: Session, topic_root: str) -> tuple[list[str], list[str]]:

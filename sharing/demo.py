@@ -26,7 +26,7 @@ DEMO_HISTORY = timedelta(days=30)
 def seed_demo_agreements(*, session: Session) -> int:
     """Create the demo agreements that do not exist yet (by releasing agency and purpose); returns how many."""
     created = 0
-    zone_ids = dict(session.execute(text("SELECT name, id FROM zones")).tuples().all())
+    zone_ids = {name: zone_id for name, zone_id in session.execute(text("SELECT name, id FROM zones"))}
     now = session.execute(text("SELECT now()")).scalar_one()
     for agency, recipient, kinds, categories, zones, personal, purpose in DEMO_AGREEMENTS:
         exists = session.execute(text(

@@ -35,6 +35,12 @@ AGES = {"old": timedelta(hours=6), "recent": timedelta(minutes=20)}
 PERSONS_PER_INCIDENT = 5
 
 
+def tasking_note(token: str) -> str:
+    """A tasking's note: for the two agencies party to the tasking, and for readers of the incident's
+    personal data (a token of its own, not matched as the item's)."""
+    return f"meet informant at the pier, ref {token.replace('PII', 'NOTE')}"
+
+
 @dataclass
 class Item:
     id: int
@@ -187,9 +193,9 @@ def matrix(module_db: Session, module_client: TestClient) -> Matrix:
                         db.execute(text(
                             """INSERT INTO taskings (incident_id, unit_id, agency_code, unit_agency_code, status,
                                                      note, created_by)
-                               SELECT :id, u.id, :agency, u.agency_code, 'completed', 'routine', 'dispatcher'
+                               SELECT :id, u.id, :agency, u.agency_code, 'completed', :note, 'dispatcher'
                                FROM patrol_units u WHERE u.id = :unit"""
-                        ), {"id": incident_id, "agency": agencies[owner], "unit": unit})
+                        ), {"id": incident_id, "agency": agencies[owner], "unit": unit, "note": tasking_note(token)})
                     m.items.append(Item(incident_id, "incident", owner, category, place, at, token))
     m.units = units
     db.commit()

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from tests.sharing.conftest import CATEGORIES, PERSONS_PER_INCIDENT, Agreement
+from tests.sharing.conftest import CATEGORIES, PERSONS_PER_INCIDENT, Agreement, tasking_note
 
 API = "/api/v1"
 READERS = ("A", "B", "C")
@@ -104,6 +104,10 @@ def test_incident_api_list_detail_timeline_persons(matrix, reader):
         assert len(persons) == (PERSONS_PER_INCIDENT if personal else 0)
         taskings = get(matrix, reader, f"{API}/incidents/{incident_id}/taskings")
         assert taskings.json() and tokens_in(taskings.text) == ({item.token} if personal else set())
+        for t in taskings.json():
+            party = matrix.agencies[reader] in (t["agency_code"], t["unit_agency_code"])
+            assert t["note"] == (tasking_note(item.token) if personal or party else None), (reader, t)
+            assert t["created_by"] == ("dispatcher" if personal or party else None), (reader, t)
 
 
 def test_a_partner_unit_tasked_to_an_incident_sees_it_as_its_agency_may(matrix):
@@ -115,6 +119,7 @@ def test_a_partner_unit_tasked_to_an_incident_sees_it_as_its_agency_may(matrix):
     assert tokens_in(r.text) == expected
     for t in r.json()["items"]:
         item = incidents[t["incident_id"]]
+        assert t["note"] == tasking_note(item.token)  # the note is to B's unit: B is party to the tasking
         if not matrix.personal("B", item):
             assert t["incident"]["title"] == item.what.replace("_", " ")
 

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     # How many unacknowledged QoS 1 messages the broker may send us at once.
     ingest_receive_maximum: int = 10000
     # Batches stored ahead, each on a connection of its own, while the oldest one commits.
-    ingest_stage_ahead: int = 2
+    ingest_stage_ahead: int = Field(default=2, ge=1, le=8)
     max_payload_bytes: int = 64 * 1024
     # Seconds during which one track raises at most one alert per segment or zone.
     alert_cooldown_s: int = 600

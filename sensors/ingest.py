@@ -381,7 +381,7 @@ class IngestWorker:
         self.client_id = client_id or settings.ingest_client_id
         self._queue: deque[Message] = deque()
         # Parsed batches wait here while the ones before are in the database.
-        self._parsed: queue.Queue[ParsedBatch] = queue.Queue(maxsize=max(1, settings.ingest_stage_ahead))
+        self._parsed: queue.Queue[ParsedBatch] = queue.Queue(maxsize=settings.ingest_stage_ahead)
         # Committed batches' messages to acknowledge and alerts to publish, in commit order (a
         # thread of their own, so the next batch's transaction starts at once); None ends it.
         self._outbox: queue.SimpleQueue[tuple[list[Message], list[dict]] | None] = queue.SimpleQueue()
@@ -679,7 +679,7 @@ class IngestWorker:
                                   min_days=self.settings.max_detection_age_days, stop=self._stop)
         # Stage 2 stores the next batches, each on its own connection, while stage 3 commits the
         # oldest; batches commit in the order they were cut.
-        depth = max(1, self.settings.ingest_stage_ahead)
+        depth = self.settings.ingest_stage_ahead
         storer = ThreadPoolExecutor(max_workers=depth, thread_name_prefix="bw-ingest-store")
         pending: deque[Future[StagedBatch]] = deque()
         try:

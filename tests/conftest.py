@@ -83,6 +83,22 @@ def session(engine: Engine) -> Iterator[Session]:
         yield sess
 
 
+@pytest.fixture
+def sensor(session: Session) -> str:
+    """A Thai camera near Sadao (its gateway too) registered in the test's rolled-back session."""
+    from sensors import service
+    from sensors.schemas import GatewayCreate, SensorCreate
+
+    gw_id = unique("gw")
+    service.create_gateway(session=session, gateway_in=GatewayCreate(id=gw_id, agency_code="TH-RTP"))
+    sensor_id = unique("cam")
+    service.create_sensor(
+        session=session, sensor_in=SensorCreate(id=sensor_id, gateway_id=gw_id, kind="camera", lon=100.42, lat=6.6)
+    )
+    session.flush()
+    return sensor_id
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 

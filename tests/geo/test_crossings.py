@@ -37,18 +37,6 @@ def border(engine):
     }
 
 
-@pytest.fixture
-def sensor(session):
-    gw_id = f"gw-{uuid.uuid4().hex[:8]}"
-    service.create_gateway(session=session, gateway_in=GatewayCreate(id=gw_id, agency_code="TH-RTP"))
-    sensor_id = f"cam-{uuid.uuid4().hex[:8]}"
-    service.create_sensor(
-        session=session, sensor_in=SensorCreate(id=sensor_id, gateway_id=gw_id, kind="camera", lon=100.42, lat=6.6)
-    )
-    session.flush()
-    return sensor_id
-
-
 def _state_of(point: Point, states: dict) -> str | None:
     for code, geom in states.items():
         if geom.contains(point):

@@ -15,23 +15,11 @@ from sqlalchemy.orm import Session
 
 from geo import geofence
 from sensors import service
-from sensors.schemas import DetectionRow, GatewayCreate, SensorCreate
+from sensors.schemas import DetectionRow
 
 # Either side of the Thai-Malaysian land border near Sadao / Bukit Kayu Hitam.
 NORTH = [(100.4190, 6.6200), (100.4192, 6.6100), (100.4194, 6.6000)]
 SOUTH = [(100.4205, 6.5060), (100.4207, 6.4960), (100.4209, 6.4860)]
-
-
-@pytest.fixture
-def sensor(session):
-    gw_id = f"gw-{uuid.uuid4().hex[:8]}"
-    service.create_gateway(session=session, gateway_in=GatewayCreate(id=gw_id, agency_code="TH-RTP"))
-    sensor_id = f"cam-{uuid.uuid4().hex[:8]}"
-    service.create_sensor(
-        session=session, sensor_in=SensorCreate(id=sensor_id, gateway_id=gw_id, kind="camera", lon=100.42, lat=6.6)
-    )
-    session.flush()
-    return sensor_id
 
 
 def _fixes(sensor: str, track: str, points: list[tuple[float, float]]) -> list[DetectionRow]:

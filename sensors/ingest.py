@@ -89,6 +89,14 @@ class StagedBatch:
                 session.close()
 
 
+@dataclass(slots=True)
+class Ahead:
+    """A batch being stored ahead of the one that commits, and the events (sensor, event id) it carries."""
+
+    future: Future[StagedBatch]
+    keys: set[tuple[str, str]]
+
+
 @dataclass
 class BatchResult:
     stored: int = 0
@@ -525,11 +533,12 @@ class IngestWorker:
                     return None  # the broker will redeliver these after the reconnect
         return None
 
-    def _handle(self, staged: StagedBatch, ahead: deque[Future[StagedBatch]]) -> None:
+    def _handle(self, current: Ahead, ahead: deque[Ahead]) -> None:
         """Stage 3: finish the batch's transaction (or, if it could not be staged, run it from
         scratch with retries while the database is down), then hand its messages and alerts to be
         acknowledged and published (`_post_loop`).
         ``ahead`` are the next batches, in order, being stored meanwhile on other connections."""
+        staged = current.future.result()
         result = None
         if staged.session is not None:
             try:
@@ -538,11 +547,20 @@ class IngestWorker:
                 log.warning("batch of %d could not be committed (%s); retrying it from scratch",
                             len(staged.parsed.messages), exc.__class__.__name__)
         if result is None:
-            # The batches stored ahead may hold rows this one needs (a redelivered event), and would
-            # keep it waiting while they wait for it: roll them back too, in order (a later one may
-            # wait on a key an earlier one holds); they are stored again when their turn comes.
-            for future in ahead:
-                future.result().unstage()
+            # A batch stored ahead that carries an event of this one (a redelivery) holds its key,
+            # and would keep this one waiting while it waits for it: roll such batches back (and those
+            # sharing events with them, which may be waiting on them), in order; a batch only waits
+            # on the ones before it (``_stage_ahead``). They are stored again in their turn.
+            linked, doomed = set(current.keys), set()
+            while True:
+                more = {i for i, a in enumerate(ahead) if i not in doomed and not linked.isdisjoint(a.keys)}
+                if not more:
+                    break
+                doomed |= more
+                for i in more:
+                    linked |= ahead[i].keys
+            for i in sorted(doomed):
+                ahead[i].future.result().unstage()
             result = self._commit_with_retry(staged.parsed)
             if result is None:
                 return
@@ -554,6 +572,19 @@ class IngestWorker:
         t["dead"] += result.dead
         t["alerts"] += len(result.alerts)
         t["batches"] += 1
+
+    def _stage_ahead(self, storer: ThreadPoolExecutor, parsed: ParsedBatch, pending: deque[Ahead]) -> Ahead:
+        """Store ``parsed`` on the pool, unless it carries an event that a batch before it, still being
+        stored, carries too (a redelivery): stored at the same time, the later batch could take the
+        event's key first and the earlier one would wait for a commit that waits for it. Such a batch
+        is stored when its turn comes, after the ones before it committed."""
+        keys = {(r["sensor_id"], r["event_id"]) for r in parsed.rows}
+        if any(not a.future.done() and not keys.isdisjoint(a.keys) for a in pending):
+            future: Future[StagedBatch] = Future()
+            future.set_result(StagedBatch(parsed))
+        else:
+            future = storer.submit(self.processor.try_stage, parsed)
+        return Ahead(future, keys)
 
     def _commit_with_retry(self, parsed: ParsedBatch) -> BatchResult | None:
         """One transaction for the batch, retried with back-off while the database is down; None if
@@ -681,7 +712,7 @@ class IngestWorker:
         # oldest; batches commit in the order they were cut.
         depth = self.settings.ingest_stage_ahead
         storer = ThreadPoolExecutor(max_workers=depth, thread_name_prefix="bw-ingest-store")
-        pending: deque[Future[StagedBatch]] = deque()
+        pending: deque[Ahead] = deque()
         try:
             while not self._stop.is_set():
                 while len(pending) <= depth:
@@ -696,9 +727,9 @@ class IngestWorker:
                         if not pending:
                             self._write_seen()  # the stream paused
                         break
-                    pending.append(storer.submit(self.processor.try_stage, parsed))
+                    pending.append(self._stage_ahead(storer, parsed, pending))
                 if pending:
-                    self._handle(pending.popleft().result(), pending)
+                    self._handle(pending.popleft(), pending)
                 if self._stale and self._unsubscribed.is_set():
                     self._record_session_filters()
                 if time.monotonic() - last_partition_check > _PARTITION_CHECK_S:
@@ -712,8 +743,8 @@ class IngestWorker:
                     last_sweep = time.monotonic()
                     self._outbox.put(([], self.processor.analytics.sweep(self.processor.engine)))
         finally:
-            for future in pending:
-                future.result().unstage()  # not acknowledged: the broker redelivers these
+            for a in pending:
+                a.future.result().unstage()  # not acknowledged: the broker redelivers these
             self._write_seen()
             storer.shutdown()
             parser.join(timeout=5)

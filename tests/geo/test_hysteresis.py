@@ -12,7 +12,7 @@ from shapely.geometry import Point
 from geo import geofence
 from sensors import service
 from sensors.schemas import DetectionRow
-from tests.geo.test_crossings import _state_of, _track, border, sensor  # noqa: F401  (fixtures)
+from tests.geo.test_crossings import _state_of, _track, border  # noqa: F401  (fixtures)
 
 HYSTERESIS_M = 40.0
 

@@ -9,7 +9,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import PrincipalDep, SessionDep
 from api.schemas import PrincipalOut, TokenOut
-from core import service
+from accounts import service
 from core.security import issue_token
 
 router = APIRouter(prefix="/auth", tags=["auth"])

@@ -10,10 +10,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from core import service
+from accounts.service import resolve_principal
 from core.db import session_scope
-from core.errors import NotAuthenticated, NotFound
-from core.security import InvalidToken, Principal, verify_token
+from core.errors import NotAuthenticated
+from core.security import Principal
 
 TOKEN_COOKIE = "bw_token"
 
@@ -40,20 +40,6 @@ def _presented_token(request: Request, credentials: HTTPAuthorizationCredentials
     if credentials is not None:
         return credentials.credentials
     return request.cookies.get(TOKEN_COOKIE) or None
-
-
-def resolve_principal(*, session: Session, token: str | None) -> Principal:
-    """The principal of a valid token whose user still exists and is active (their current agency and role)."""
-    if not token:
-        raise NotAuthenticated("authentication required: send Authorization: Bearer <access token>")
-    claimed = verify_token(token)
-    try:
-        user = service.get_user(session=session, username=claimed.username)
-    except NotFound:
-        user = None
-    if user is None or not user.active or user.agency_code != claimed.agency_code:
-        raise InvalidToken("the access token is not valid")
-    return service.principal_of(user)
 
 
 def current_principal(

@@ -19,7 +19,8 @@ from core.settings import get_settings
 from geo.models import IMPACT_LEVELS, SEGMENT_KINDS, ZONE_KINDS
 from patrols import service as patrol_service
 from patrols.models import INCIDENT_PRIORITIES, INCIDENT_STATUSES, UNIT_KINDS, UNIT_STATUSES
-from sensors.models import ALERT_KINDS, DETECTION_CLASSES, SENSOR_KINDS, SEVERITIES
+from core.vocabulary import ALERT_KINDS, SEVERITIES
+from sensors.models import DETECTION_CLASSES, SENSOR_KINDS
 
 router = APIRouter(tags=["features"], default_response_class=GeoJSONResponse)
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, Path, Query
 
 from api.deps import PrincipalDep, SessionDep
 from api.schemas import ErrorOut
+from core import topics
 from core.settings import get_settings
 from liaison import schemas, service
 from patrols import push as mqtt_push
@@ -22,7 +23,7 @@ PageLimit = Annotated[int, Query(ge=1, le=service.MAX_PAGE)]
 
 def _publish(pushed: schemas.PushOut) -> None:
     settings = get_settings()
-    mqtt_push.publish_json(service.alert_topic(settings.mqtt_topic_root, pushed.to_agency),
+    mqtt_push.publish_json(topics.alerts(settings.mqtt_topic_root, pushed.to_agency),
                            {"kind": "partner_push", **pushed.model_dump(mode="json")}, settings=settings)
 
 

@@ -20,7 +20,7 @@ from api import queries
 from api.deps import TOKEN_COOKIE, OptionalPrincipalDep, PrincipalDep, SessionDep
 from api.errors import CrossSiteRequest, InvalidParameter
 from api.params import TimeRange, parse_datetime
-from core import service
+from accounts import service
 from core.errors import BorderwatchError, NotAuthenticated, NotAuthorised, NotFound
 from core.security import form_token, form_token_valid, issue_token
 from core.settings import get_settings
@@ -34,7 +34,8 @@ from maps.overview import CENTRE, ZOOM, build_overview
 from maps.track import build_track
 from patrols import schemas as patrol_schemas
 from patrols import service as patrol_service
-from patrols.models import INCIDENT_CATEGORIES, INCIDENT_PRIORITIES
+from core.vocabulary import INCIDENT_CATEGORIES
+from patrols.models import INCIDENT_PRIORITIES
 
 router = APIRouter(include_in_schema=False)
 

@@ -84,7 +84,7 @@ def unit_positions(request: Request, unit_id: UnitId, session: SessionDep, princ
 
 
 def _sync_broker(session_factory) -> None:
-    from sensors import access
+    from broker import service as access
 
     try:
         with session_factory() as session:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Path, Query
 
 from api.deps import PrincipalDep, SessionDep
 from api.schemas import ErrorOut
+from core.paging import decode_cursor
 from sharing import schemas, service
 
 router = APIRouter(prefix="/sharing", tags=["sharing"])
@@ -31,11 +32,11 @@ def list_agreements(
     session: SessionDep, principal: PrincipalDep,
     direction: Literal["outgoing", "incoming"] | None = None,
     active: Annotated[bool | None, Query(description="Only agreements in force (true) or ended (false)")] = None,
-    cursor: Annotated[str | None, Query(max_length=19, description="next_cursor of the previous page")] = None,
+    cursor: Annotated[str | None, Query(max_length=40, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = service.DEFAULT_PAGE,
 ) -> schemas.AgreementPage:
     return service.list_agreements(session=session, principal=principal, direction=direction, active=active,
-                                   cursor=service.decode_page_cursor(cursor), limit=limit)
+                                   cursor=decode_cursor(cursor), limit=limit)
 
 
 @router.get("/agreements/{agreement_id}", response_model=schemas.AgreementOut, responses=ERRORS,

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query, Response
 from api.deps import PrincipalDep, SessionDep
 from api.params import DEFAULT_LIMIT, LimitDep
 from core.errors import NotAuthorised
+from core.permissions import WATCHLIST_EDITORS
 from core.security import Principal
 from watchlists import service
 from watchlists.schemas import WatchlistEntryIn, WatchlistEntryOut, WatchlistEntryUpdate, WatchlistKind
@@ -22,11 +23,8 @@ EntryId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 router = APIRouter(prefix="/watchlists", tags=["watch-lists"])
 
-EDITORS = ("admin", "supervisor", "operator")
-
-
 def _require_editor(principal: Principal) -> None:
-    if principal.role not in EDITORS:
+    if principal.role not in WATCHLIST_EDITORS:
         raise NotAuthorised(f"role {principal.role} may not change the watch-list")
 
 

@@ -11,7 +11,6 @@ until the caller's transaction ends; services append after their other work, as 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
@@ -24,13 +23,14 @@ from sqlalchemy.orm import Session
 
 from audit import schemas
 from audit.models import AuditEntry
+from core.paging import decode_cursor, encode_cursor
+from core.permissions import AUDIT_READERS
 from core.errors import InvalidInput, NotAuthorised
 from core.security import Principal
 
 GENESIS = "0" * 64
 # pg_advisory_xact_lock key of the chain head ('BWAUDIT' in ASCII, fits a bigint).
 CHAIN_LOCK_KEY = 0x4257415544495400
-READERS = ("admin", "supervisor")
 DEFAULT_PAGE = 100
 MAX_PAGE = 500
 VERIFY_BATCH = 5000
@@ -127,31 +127,14 @@ def record_many(*, session: Session, changes: Sequence[Change]) -> list[int]:
 
 
 # -- reading -------------------------------------------------------------------------------
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        raw = ""
-    match = re.fullmatch(r"seq:([1-9][0-9]{0,17})", raw)
-    if not match:
-        raise InvalidInput("cursor is not one this service handed out", parameter="cursor")
-    return int(match.group(1))
-
-
 def list_entries(*, session: Session, principal: Principal, cursor: str | None = None, limit: int = DEFAULT_PAGE,
                  entity_type: str | None = None, entity_id: str | None = None,
                  action: str | None = None) -> schemas.AuditPage:
     """The entries that concern the caller's agency, newest first (supervisors and admins only)."""
-    if principal.role not in READERS:
+    if principal.role not in AUDIT_READERS:
         raise AuditReadNotAllowed(f"role {principal.role} may not read the audit trail (needs one of "
-                                  f"{', '.join(READERS)})")
-    before = _decode_cursor(cursor)
+                                  f"{', '.join(AUDIT_READERS)})")
+    before = decode_cursor(cursor, kind="seq")
     rows = session.execute(text(
         """SELECT seq, at, agencies, actor, action, entity_type, entity_id, CAST(details AS text) AS details,
                   prev_hash, hash
@@ -167,7 +150,7 @@ def list_entries(*, session: Session, principal: Principal, cursor: str | None =
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = _encode_cursor(rows[-1].seq)
+        next_cursor = encode_cursor(rows[-1].seq, kind="seq")
     items = [schemas.AuditEntryOut(**{**r._mapping, "details": json.loads(r.details)}) for r in rows]
     return schemas.AuditPage(items=items, next_cursor=next_cursor)
 

@@ -7,12 +7,11 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from core.permissions import ROLES
+
 
 class Base(DeclarativeBase):
     pass
-
-
-ROLES = ("admin", "supervisor", "operator", "patrol_unit", "liaison")
 
 
 class Agency(Base):

@@ -1,10 +1,12 @@
-"""Passwords (argon2id) and access tokens (signed JWT) for the people who use Borderwatch."""
+"""Passwords (argon2id) and access tokens (signed JWT) for the people who use Borderwatch, and the
+broker's password-file hash for the devices that publish or subscribe over MQTT."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
-
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -14,7 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from core.errors import ConfigurationError, NotAuthenticated
-from core.models import ROLES
+from core.permissions import ROLES
 from core.settings import Settings, get_settings
 
 ISSUER = "borderwatch"
@@ -154,3 +156,13 @@ def form_token(principal: Principal, purpose: str, *, settings: Settings | None 
 
 def form_token_valid(principal: Principal, purpose: str, token: str, *, settings: Settings | None = None) -> bool:
     return hmac.compare_digest(form_token(principal, purpose, settings=settings), token or "")
+
+
+# Mosquitto's own password-file format ($7$ = PBKDF2-SHA512), so the broker checks gateways itself.
+_MOSQUITTO_ITERATIONS = 101
+
+
+def mosquitto_password_hash(password: str, *, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, _MOSQUITTO_ITERATIONS)
+    return f"$7${_MOSQUITTO_ITERATIONS}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"

@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     map_tile_url: str = ""
     map_tile_attribution: str = ""
 
-    # Maritime and track analytics (sensors/ais.py, geo/analytics.py, sensors/health.py).
+    # Maritime and track analytics (sensors/ais.py, alerts/maritime.py, alerts/health.py).
     # Incomplete multi-part AIS messages are dropped after this many seconds.
     ais_fragment_ttl_s: int = 120
     # A vessel seen by radar/camera with no AIS position within this distance and time is dark.

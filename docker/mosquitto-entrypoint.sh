@@ -13,7 +13,7 @@
 # Why copies: the files in the shared volume belong to the application's user (uid
 # 10001, mode 0600), which the unprivileged broker cannot read; the copies in $AUTH_DIR
 # belong to mosquitto, mode 0600, and each is replaced atomically. Mosquitto reads
-# passwd/acl only at start and on SIGHUP (sensors/access.py leaves the reload to us: the
+# passwd/acl only at start and on SIGHUP (broker/service.py leaves the reload to us: the
 # broker is not one `borderwatch services up` started), hence the polling below.
 #
 # Environment (all optional):

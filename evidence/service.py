@@ -33,6 +33,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from audit import service as audit
+from core.paging import decode_cursor, encode_cursor
+from core.permissions import DISPATCHERS, EVIDENCE_REGISTRARS, MANAGERS, RoleNotAllowed, require_role
 from core.errors import BorderwatchError, Conflict, InvalidInput, NotAuthorised, NotFound
 from core.models import Agency
 from core.security import Principal
@@ -40,17 +42,8 @@ from evidence import schemas
 from evidence.models import FINAL_STATUSES, GENESIS, CustodyEvent, EvidenceItem
 from patrols.models import PatrolUnit
 from patrols.schemas import PointGeometry
-from patrols.service import (
-    DISPATCHERS,
-    MANAGERS,
-    RoleNotAllowed,
-    decode_cursor,
-    encode_cursor,
-    get_incident,
-    require_role,
-)
+from patrols.service import get_incident
 
-REGISTRARS = (*DISPATCHERS, "patrol_unit")
 DEFAULT_PAGE = 100
 MAX_PAGE = 500
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -385,7 +378,7 @@ def _reload(session: Session, principal: Principal, item_id: int) -> schemas.Evi
 def create_item(*, session: Session, principal: Principal, incident_id: int,
                 item_in: schemas.EvidenceCreate) -> schemas.EvidenceOut:
     """Register an item on an incident the caller can see; the caller's agency is its first custodian."""
-    require_role(principal, REGISTRARS, "register evidence")
+    require_role(principal, EVIDENCE_REGISTRARS, "register evidence")
     incident = get_incident(session=session, principal=principal, incident_id=incident_id)
     now = datetime.now(timezone.utc)
     collected_at = item_in.collected_at or now
@@ -622,7 +615,7 @@ def store_content(*, session: Session, principal: Principal, item_id: int, spool
         actual = spool.finish()
         item, row = _item_for_update(session, principal, item_id)
         _ensure_custodian(item, principal, "upload its content")
-        require_role(principal, REGISTRARS, "upload evidence content")
+        require_role(principal, EVIDENCE_REGISTRARS, "upload evidence content")
         if item.content_sha256 is None:
             raise NoContent(f"evidence {item.id} is a {item.kind} without recorded content")
         if actual != item.content_sha256 or (item.content_size is not None and spool.size != item.content_size):

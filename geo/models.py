@@ -86,3 +86,35 @@ class ZoneCell(Base):
     geom = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=False))
 
     __table_args__ = (Index("ix_zone_cells_cell", "i", "j", "zone_id"),)
+
+
+class FenceEdge(Base):
+    """A piece (at most 32 vertices) of a border segment or of the outline of a zone that alerts on
+    entry (kept by database triggers)."""
+
+    __tablename__ = "fence_edges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(8), nullable=False)
+    ref_id: Mapped[int] = mapped_column(nullable=False)
+    geom = mapped_column(Geometry("MULTILINESTRING", srid=4326, spatial_index=False), nullable=False)
+
+    __table_args__ = (
+        Index("ix_fence_edges_geom", "geom", postgresql_using="gist"),
+        Index("ix_fence_edges_ref", "source", "ref_id"),
+    )
+
+
+class FenceCell(Base):
+    """The pieces of a fence edge within 0.01 degrees of one cell of the geofencing grid (kept by a
+    trigger on fence_edges): the hysteresis test of a point reads its own cell's pieces only."""
+
+    __tablename__ = "fence_cells"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    edge_id: Mapped[int] = mapped_column(ForeignKey("fence_edges.id", ondelete="CASCADE"), nullable=False, index=True)
+    i: Mapped[int] = mapped_column(nullable=False)
+    j: Mapped[int] = mapped_column(nullable=False)
+    geom = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=False), nullable=False)
+
+    __table_args__ = (Index("ix_fence_cells_cell", "i", "j"),)

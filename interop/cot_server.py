@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
+from accounts.service import resolve_principal
 from core.db import session_scope
 from core.errors import NotAuthenticated
 from core.security import Principal
@@ -45,8 +46,6 @@ class CotServer:
         return timedelta(seconds=3 * self.refresh)
 
     def _authenticate(self, token: str) -> Principal:
-        from api.deps import resolve_principal
-
         with session_scope() as session:
             return resolve_principal(session=session, token=token)
 

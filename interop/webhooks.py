@@ -45,10 +45,10 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from core.permissions import MANAGERS, require_role
 from core.errors import InvalidInput, NotFound
 from core.security import Principal
-from patrols.service import MANAGERS, require_role
-from sensors.models import ALERT_KINDS, SEVERITIES
+from core.vocabulary import ALERT_KINDS, SEVERITIES
 
 SIGNATURE_HEADER = "X-Borderwatch-Signature"
 TIMESTAMP_HEADER = "X-Borderwatch-Timestamp"

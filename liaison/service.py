@@ -9,15 +9,14 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from audit import service as audit
+from core.paging import decode_cursor, encode_cursor
+from core.permissions import DISPATCHERS, LIAISON_READERS, require_role
 from core.errors import InvalidInput, NotFound
 from core.models import Agency
 from core.security import Principal
 from liaison import schemas
 from liaison.models import PartnerPush
-from patrols.service import DISPATCHERS, decode_cursor, encode_cursor, require_role
 
-# Who reads a partner's pushes: everyone of the receiving agency but patrol unit devices.
-READERS = ("admin", "supervisor", "operator", "liaison")
 DEFAULT_PAGE = 100
 MAX_PAGE = 500
 
@@ -47,10 +46,6 @@ def _out(p: PartnerPush) -> schemas.PushOut:
     return schemas.PushOut(id=p.id, from_agency=p.from_agency, to_agency=p.to_agency, item_type=p.item_type,
                            item_id=p.item_id, reason=p.reason, pushed_by=p.pushed_by, pushed_at=p.pushed_at,
                            item=p.item)
-
-
-def alert_topic(root: str, agency: str) -> str:
-    return f"{root}/alerts/{agency}"
 
 
 def push(*, session: Session, principal: Principal, push_in: schemas.PushCreate) -> schemas.PushOut:
@@ -90,7 +85,7 @@ def _page(session: Session, column: str, principal: Principal, cursor: str | Non
 def inbox(*, session: Session, principal: Principal, cursor: str | None = None,
           limit: int = DEFAULT_PAGE) -> schemas.PushPage:
     """What partners pushed to the caller's agency, newest first; the read is audited."""
-    require_role(principal, READERS, "read what partners pushed")
+    require_role(principal, LIAISON_READERS, "read what partners pushed")
     rows, next_cursor = _page(session, "to_agency", principal, cursor, limit)
     if rows:
         audit.record(session=session, actor=principal.username, action="partner_push.read", entity_type="partner_push",
@@ -102,7 +97,7 @@ def inbox(*, session: Session, principal: Principal, cursor: str | None = None,
 
 def inbox_item(*, session: Session, principal: Principal, push_id: int) -> schemas.PushOut:
     """One push to the caller's agency (404 for any other); the read is audited."""
-    require_role(principal, READERS, "read what partners pushed")
+    require_role(principal, LIAISON_READERS, "read what partners pushed")
     row = session.get(PartnerPush, push_id)
     if row is None or row.to_agency != principal.agency_code:
         raise PushNotFound(f"push {push_id} does not exist or was not pushed to {principal.agency_code}")

@@ -7,8 +7,7 @@ from sqlalchemy import engine_from_config, pool
 import core.models  # noqa: F401  (registers the tables)
 import geo.models  # noqa: F401
 import sensors.models  # noqa: F401
-import geo.analytics_models  # noqa: F401
-import sensors.analytics_models  # noqa: F401
+import alerts.models  # noqa: F401
 import sensors.frigate_models  # noqa: F401
 import interop.webhook_models  # noqa: F401
 import watchlists.models  # noqa: F401

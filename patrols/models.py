@@ -33,12 +33,10 @@ from sqlalchemy.dialects.postgresql import JSONB, REAL
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models import Base
+from core.vocabulary import INCIDENT_CATEGORIES
 
 UNIT_KINDS = ("land", "maritime", "air")
 UNIT_STATUSES = ("available", "en_route", "on_scene", "returning", "off_duty")
-INCIDENT_CATEGORIES = (
-    "trafficking_in_persons", "people_smuggling", "drugs", "arms", "piracy", "wildlife_timber", "other",
-)
 INCIDENT_PRIORITIES = ("low", "medium", "high", "critical")
 INCIDENT_STATUSES = ("new", "assigned", "en_route", "on_scene", "resolved", "false_alarm", "closed")
 INCIDENT_DOMAINS = ("land", "maritime")

@@ -13,9 +13,9 @@ import uuid
 
 import orjson
 
+from core import topics
 from core.settings import Settings, get_settings
 from patrols.schemas import TaskingOut
-from patrols.service import taskings_topic
 
 log = logging.getLogger("borderwatch.patrols.push")
 
@@ -52,7 +52,7 @@ def publish_tasking(tasking: TaskingOut, *, settings: Settings | None = None, ti
     if not settings.mqtt_api_url:
         log.warning("BW_MQTT_API_URL is not set: tasking %s not pushed", tasking.id)
         return False
-    topic = taskings_topic(settings.mqtt_topic_root, tasking.unit_agency_code, tasking.unit_id)
+    topic = topics.taskings(settings.mqtt_topic_root, tasking.unit_agency_code, tasking.unit_id)
     payload = orjson.dumps(tasking.model_dump(mode="json"))
     try:
         info = _connected_client(settings).publish(topic, payload, qos=1)

@@ -9,7 +9,6 @@ agency only (a unit's own device may report for that unit and answer its tasking
 
 from __future__ import annotations
 
-import base64
 import re
 import secrets
 from collections.abc import Sequence
@@ -23,9 +22,12 @@ from sqlalchemy.orm import Session
 
 from audit import service as audit
 from audit.service import Change
+from core import topics
 from core.errors import Conflict, InvalidInput, NotAuthorised, NotFound
 from core.models import User
-from core.security import Principal
+from core.paging import decode_cursor, encode_cursor
+from core.permissions import DISPATCHERS, MANAGERS, require_role
+from core.security import Principal, mosquitto_password_hash
 from patrols import schemas
 from patrols.models import (
     HandoverPoint,
@@ -37,7 +39,6 @@ from patrols.models import (
     PatrolUnit,
     Tasking,
 )
-from sensors.service import mosquitto_password_hash
 from sharing import service as sharing
 
 # Straight-line distance times this on land: roads and tracks are not straight.
@@ -49,8 +50,6 @@ MAX_POSITION_AGE = timedelta(days=30)
 DEFAULT_PAGE = 100
 MAX_PAGE = 500
 
-MANAGERS = ("admin", "supervisor")
-DISPATCHERS = ("admin", "supervisor", "operator")
 OPEN_INCIDENT = ("new", "assigned", "en_route", "on_scene")
 CLOSED_INCIDENT = ("resolved", "false_alarm", "closed")
 OPEN_TASKING = ("assigned", "accepted")
@@ -89,34 +88,6 @@ class IllegalTransition(Conflict):
 
 class UnitNotEligible(Conflict):
     code = "unit_not_eligible"
-
-
-class RoleNotAllowed(NotAuthorised):
-    code = "role_not_allowed"
-
-
-def require_role(principal: Principal, roles: Sequence[str], action: str) -> None:
-    if principal.role not in roles:
-        raise RoleNotAllowed(f"role {principal.role} may not {action} (needs one of {', '.join(roles)})")
-
-
-# -- pages ---------------------------------------------------------------------------------
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> int | None:
-    """The id a cursor stands for; InvalidInput for anything this service did not hand out."""
-    if not cursor:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        raw = ""
-    match = re.fullmatch(r"id:([1-9][0-9]{0,17})", raw)
-    if not match:
-        raise InvalidInput("cursor is not one this service handed out", parameter="cursor")
-    return int(match.group(1))
 
 
 def _page(rows: list, limit: int) -> tuple[list, str | None]:
@@ -252,20 +223,11 @@ def issue_unit_credential(*, session: Session, principal: Principal, unit_id: in
     unit.mqtt_password_hash = mosquitto_password_hash(password)
     session.flush()
     audit.record(session=session, actor=principal.username, action="unit.credential", entity_type="unit",
-                 entity_id=unit.id, agencies=[unit.agency_code], details={"mqtt_username": mqtt_username(unit.id)})
+                 entity_id=unit.id, agencies=[unit.agency_code], details={"mqtt_username": topics.unit_username(unit.id)})
     return schemas.UnitCredential(
-        mqtt_username=mqtt_username(unit.id), mqtt_password=password,
-        taskings_topic=taskings_topic(topic_root, unit.agency_code, unit.id),
+        mqtt_username=topics.unit_username(unit.id), mqtt_password=password,
+        taskings_topic=topics.taskings(topic_root, unit.agency_code, unit.id),
     )
-
-
-def mqtt_username(unit_id: int) -> str:
-    # A dot cannot appear in a gateway id, so a unit never shares a broker user with a gateway.
-    return f"unit.{unit_id}"
-
-
-def taskings_topic(root: str, agency: str, unit_id: int) -> str:
-    return f"{root}/units/{agency}/{unit_id}/taskings"
 
 
 def broker_entries(*, session: Session, topic_root: str) -> tuple[list[str], list[str]]:
@@ -275,8 +237,8 @@ def broker_entries(*, session: Session, topic_root: str) -> tuple[list[str], lis
         "SELECT id, agency_code, mqtt_password_hash FROM patrol_units WHERE mqtt_password_hash LIKE '$7$%' ORDER BY id"
     ))
     for row in rows:
-        passwd.append(f"{mqtt_username(row.id)}:{row.mqtt_password_hash}")
-        acl.append(f"user {mqtt_username(row.id)}\ntopic read {taskings_topic(topic_root, row.agency_code, row.id)}\n")
+        passwd.append(f"{topics.unit_username(row.id)}:{row.mqtt_password_hash}")
+        acl.append(f"user {topics.unit_username(row.id)}\ntopic read {topics.taskings(topic_root, row.agency_code, row.id)}\n")
     return passwd, acl
 
 

@@ -36,7 +36,8 @@ from audit import service as audit
 from core.errors import InvalidInput
 from core.security import Principal
 from patrols.models import Incident
-from patrols.service import DISPATCHERS, IncidentNotFound, get_incident, require_role
+from core.permissions import DISPATCHERS, require_role
+from patrols.service import IncidentNotFound, get_incident
 from people import schemas
 from people.models import IncidentPerson
 from sharing.service import incident_personal, record_shared_read

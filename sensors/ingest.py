@@ -23,7 +23,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -38,8 +37,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.db import session_scope
 from core.errors import InvalidPayload
 from core.settings import Settings
-from geo import geofence
-from sensors import ais, frigate, retention, rules, service, topics
+from alerts import geofence, publish
+from alerts.rules import Rules
+from core import topics
+from sensors import ais, frigate, retention, service
 from sensors.mqtt_client import IngestClient
 from sensors.schemas import DetectionPayload, DetectionRow, GatewayStatus
 
@@ -155,11 +156,24 @@ class BatchProcessor:
         self.registry = Registry()
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
         self._topics: dict[str, topics.Topic | str] = {}  # topic -> its parts, or why it is refused
-        self.analytics = rules.Analytics(settings)  # AIS, watch-lists, track rules, sensor health
+        self.rules = Rules(settings)  # geofence, track rules, watch-lists, sensor health
         self.frigate_zones = frigate.FrigateZones()
         # Each sensor's newest detection committed but not yet written to sensors.last_seen_at.
         self._seen: dict[str, datetime] = {}
         self._seen_written_at = 0.0
+
+    def parse_ais(self, batch_ais: ais.AisBatch, *, topic: topics.Topic, message_topic: str, payload: bytes,
+                  now: datetime) -> None:
+        """Check an AIS message's topic against the registry and decode it into ``batch_ais``."""
+        sensor = self.registry.sensor(topic.sensor)
+        if sensor is None:
+            raise InvalidPayload(f"sensor {topic.sensor!r} is not registered")
+        if sensor.gateway_id != topic.gateway:
+            raise InvalidPayload(f"sensor {topic.sensor!r} belongs to gateway {sensor.gateway_id!r}, not {topic.gateway!r}")
+        if sensor.agency_code != topic.agency:
+            raise InvalidPayload(f"sensor {topic.sensor!r} belongs to agency {sensor.agency_code!r}, not {topic.agency!r}")
+        ais.add_message(batch_ais, topic=message_topic, payload=payload, sensor_id=sensor.id,
+                        agency_code=sensor.agency_code, now=now, settings=self.settings)
 
     def parse_detection(self, topic: topics.Topic, payload: bytes, window: tuple[datetime, datetime]) -> DetectionRow:
         """One detection payload checked against the contract and the registry; ``window`` is the
@@ -272,8 +286,7 @@ class BatchProcessor:
                 elif topic.kind == "frigate":
                     batch.rows += self.parse_frigate(topic, msg.payload, window)
                 elif topic.kind == "ais":
-                    self.analytics.parse_ais(batch.ais, registry=self.registry, topic=topic, message_topic=msg.topic,
-                                             payload=msg.payload, now=now)
+                    self.parse_ais(batch.ais, topic=topic, message_topic=msg.topic, payload=msg.payload, now=now)
                 else:
                     batch.statuses[topic.gateway] = self.parse_status(topic, msg.payload)
             except InvalidPayload as exc:
@@ -317,7 +330,7 @@ class BatchProcessor:
         try:
             # Multi-part AIS messages completed by this batch, vessel static data: here, in order,
             # because the earlier parts are rows that the batch before committed.
-            assembled = self.analytics.before_store(session=session, batch_ais=batch.ais)
+            assembled = ais.store(session=session, batch=batch.ais, settings=self.settings)
             stored = staged.stored
             if assembled.rows:
                 stored = service.store_detections(session=session, rows=assembled.rows, into=stored)
@@ -327,19 +340,11 @@ class BatchProcessor:
             # subscription would give a second worker every message too), so it needs no locks.
             if self.settings.ingest_share_group:
                 geofence.lock_tracks(session=session, track_keys=(r["track_key"] for r in rows if r["track_key"]))
-            if stored.count:
-                result.alerts = geofence.raise_alerts(
-                    session=session,
-                    batch=stored.batch,
-                    cooldown_s=self.settings.alert_cooldown_s,
-                    max_gap_s=self.settings.track_max_gap_s,
-                    hysteresis_m=self.settings.crossing_hysteresis_m,
-                    zone_dwell_s=self.settings.zone_dwell_s,
-                )
-            # watch-lists, dark vessels, AIS gaps, rendezvous, loitering, sensor health
-            result.alerts += self.analytics.after_geofence(
-                session=session, rows=rows, stored=stored, heard_sensors=batch.ais.sensors,
-                statuses=batch.statuses,
+            # crossings and zone entries, watch-lists, dark vessels, AIS gaps, rendezvous, loitering,
+            # sensor health
+            result.alerts = self.rules.run(
+                session=session, batch=stored.batch if stored.count else None, rows=rows,
+                heard_sensors=batch.ais.sensors, statuses=batch.statuses,
             )
             seen = service.newest_per_sensor(rows, into=self._seen)
             seen_due = time.monotonic() - self._seen_written_at >= _SEEN_WRITE_S
@@ -659,9 +664,7 @@ class IngestWorker:
             log.warning("could not record when sensors were last seen (%s); later", exc.__class__.__name__)
 
     def _publish_alerts(self, alerts: list[dict]) -> None:
-        root = self.settings.mqtt_topic_root
-        for alert in alerts:
-            self.client.publish(topics.alerts(root, alert["agency_code"]), orjson.dumps(alert), qos=1)
+        publish.publish_alerts(self.client, root=self.settings.mqtt_topic_root, alerts=alerts)
 
     def _load_session_filters(self) -> None:
         with session_scope(self.processor.engine) as session:
@@ -741,7 +744,9 @@ class IngestWorker:
                 # time-based rules (AIS gaps, sensors offline)
                 if time.monotonic() - last_sweep > self.settings.analytics_sweep_s:
                     last_sweep = time.monotonic()
-                    self._outbox.put(([], self.processor.analytics.sweep(self.processor.engine)))
+                    self._outbox.put(([], self.processor.rules.sweep(
+                        self.processor.engine,
+                        also=lambda session: ais.expire_fragments(session=session, settings=self.settings))))
         finally:
             for a in pending:
                 a.future.result().unstage()  # not acknowledged: the broker redelivers these

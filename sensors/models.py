@@ -1,4 +1,4 @@
-"""Gateways, sensors, detections, track positions, alerts and dead letters."""
+"""Gateways, sensors, detections, vessels' AIS static data and fragments, dead letters."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from datetime import datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
-    ARRAY,
     BigInteger,
     CheckConstraint,
     DateTime,
@@ -20,7 +19,6 @@ from sqlalchemy import (
     String,
     Text,
     func,
-    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, REAL
 from sqlalchemy.orm import Mapped, mapped_column
@@ -29,12 +27,6 @@ from core.models import Base
 
 SENSOR_KINDS = ("camera", "ground_sensor", "radar", "anpr", "ais_receiver", "other")
 DETECTION_CLASSES = ("person", "vehicle", "boat", "vessel", "aircraft", "animal", "unknown")
-ALERT_KINDS = (
-    "crossing", "zone_entry",
-    # maritime and track analytics
-    "watchlist_hit", "dark_vessel", "ais_gap", "rendezvous", "loitering", "sensor_offline", "sensor_online",
-)
-SEVERITIES = ("info", "low", "medium", "high", "critical")
 
 
 class Gateway(Base):
@@ -118,81 +110,6 @@ class DetectionKey(Base):
     observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, index=True)
 
 
-class TrackPosition(Base):
-    """The last known position of each tracked object (rewritten by every fix: few indexes)."""
-
-    __tablename__ = "track_positions"
-
-    track_key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    agency_code: Mapped[str] = mapped_column(String(32), nullable=False)
-    sensor_id: Mapped[str] = mapped_column(String(64), nullable=False)
-    detection_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    object_class: Mapped[str] = mapped_column("class", String(16), nullable=False)
-    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
-    # the zones this position is in (a zone entry is a new position in a zone not listed here)
-    zone_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), nullable=False, server_default="{}")
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-    __table_args__ = (
-        # the rendezvous rule searches vessels' positions; other tracks need no spatial index
-        Index("ix_track_positions_vessel_geom", "geom", postgresql_using="gist",
-              postgresql_where=text("class IN ('boat', 'vessel')")),
-        {"postgresql_with": {"fillfactor": 70}},
-    )
-
-
-class Alert(Base):
-    __tablename__ = "alerts"
-
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
-    agency_code: Mapped[str] = mapped_column(String(32), nullable=False)
-    kind: Mapped[str] = mapped_column(String(24), nullable=False)
-    severity: Mapped[str] = mapped_column(String(8), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="open")
-    title: Mapped[str] = mapped_column(Text, nullable=False)
-    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
-    sensor_id: Mapped[str] = mapped_column(String(64), nullable=False)
-    track_key: Mapped[str | None] = mapped_column(String(200))
-    object_class: Mapped[str] = mapped_column("class", String(16), nullable=False)
-    # The detection that fired the rule, and for a crossing the one before it on the track.
-    detection_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    detection_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), nullable=False)
-    segment_id: Mapped[int | None] = mapped_column(ForeignKey("border_segments.id", ondelete="SET NULL"))
-    zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id", ondelete="SET NULL"))
-    from_state: Mapped[str | None] = mapped_column(String(2))
-    to_state: Mapped[str | None] = mapped_column(String(2))
-    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
-    details: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default="{}")
-
-    __table_args__ = (
-        CheckConstraint(f"kind IN {ALERT_KINDS!r}", name="alert_kind_known"),
-        CheckConstraint(f"severity IN {SEVERITIES!r}", name="alert_severity_known"),
-        Index("ix_alerts_agency_observed", "agency_code", "observed_at"),
-        Index(
-            "uq_alerts_rule_detection",
-            "kind",
-            "detection_id",
-            func.coalesce(segment_id, 0),
-            func.coalesce(zone_id, 0),
-            unique=True,
-            postgresql_where=detection_id > 0,
-        ),
-    )
-
-
-class AlertCooldown(Base):
-    """When a track last raised an alert on a segment or zone; guards against alert storms."""
-
-    __tablename__ = "alert_cooldowns"
-
-    # The agency, then the track (or the untracked sensor and class): "TH-RTP|cam-1:t7".
-    track_key: Mapped[str] = mapped_column(Text, primary_key=True)
-    target: Mapped[str] = mapped_column(String(40), primary_key=True)
-    last_observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-
-
 class IngestSubscription(Base):
     """A topic filter an ingest worker's persistent broker session holds (see sensors.ingest)."""
 
@@ -214,3 +131,41 @@ class DeadLetter(Base):
     payload_size: Mapped[int] = mapped_column(nullable=False)
 
     __table_args__ = (Index("ix_dead_letters_received_at", "received_at"),)
+
+
+class Vessel(Base):
+    """Static and voyage data a vessel broadcasts (AIS types 5, 19 and 24), keyed by MMSI."""
+
+    __tablename__ = "vessels"
+
+    mmsi: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    imo: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    call_sign: Mapped[str | None] = mapped_column(Text)
+    ship_type: Mapped[int | None] = mapped_column(Integer)
+    ship_type_name: Mapped[str | None] = mapped_column(Text)
+    # ISO 3166 alpha-2 from the MMSI's maritime identification digits, where known.
+    flag: Mapped[str | None] = mapped_column(String(2))
+    destination: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AisFragment(Base):
+    """One part of a multi-part AIS message whose other parts have not arrived yet."""
+
+    __tablename__ = "ais_fragments"
+
+    sensor_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(2))
+    seq_id: Mapped[int] = mapped_column(Integer)
+    frag_cnt: Mapped[int] = mapped_column(Integer)
+    frag_num: Mapped[int] = mapped_column(Integer)
+    sentence: Mapped[str] = mapped_column(Text, nullable=False)
+    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    topic: Mapped[str] = mapped_column(Text, nullable=False)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+    __table_args__ = (
+        PrimaryKeyConstraint("sensor_id", "channel", "seq_id", "frag_cnt", "frag_num"),
+        Index("ix_ais_fragments_received_at", "received_at"),
+    )

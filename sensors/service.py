@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import itertools
 import secrets
 from collections.abc import Sequence
@@ -18,19 +16,10 @@ from sqlalchemy.orm import Session
 
 from core.errors import Conflict, NotFound
 from core.models import Agency
-from sensors import topics
+from core.security import mosquitto_password_hash
+from core import topics
 from sensors.models import Gateway, IngestSubscription, Sensor
 from sensors.schemas import DetectionRow, GatewayCreate, SensorCreate
-
-# Mosquitto's own password-file format ($7$ = PBKDF2-SHA512), so the broker checks gateways itself.
-_MOSQUITTO_ITERATIONS = 101
-
-
-def mosquitto_password_hash(password: str, *, salt: bytes | None = None) -> str:
-    salt = salt or secrets.token_bytes(12)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, _MOSQUITTO_ITERATIONS)
-    return f"$7${_MOSQUITTO_ITERATIONS}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
-
 
 @dataclass(frozen=True)
 class RegisteredSensor:
@@ -152,7 +141,7 @@ _INSERT_DETECTIONS = """
         RETURNING id, observed_at, sensor_id, agency_code, event_id, track_key, class, confidence, speed_mps,
                   identifiers, geom, ST_X(geom) AS lon, ST_Y(geom) AS lat
     ),
-    -- Where each new detection lies, for the geofence step (geo/geofence.py), found here so that it
+    -- Where each new detection lies, for the geofence step (alerts/geofence.py), found here so that it
     -- is done while the batch before is still being geofenced: the zones it is in (zone_ids), and
     -- its distance in metres to the nearest border line or entry-zone edge when under about 1 km
     -- (edge_m; the hysteresis band). Both read the point's own cell of the grid.

@@ -25,7 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from shapely.geometry import LineString, Point, shape
 
 from geo.service import DATA_DIR
-from sensors import topics
+from core import topics
 
 _CLASSES = {
     "camera": ["person", "person", "vehicle"],

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, StringConstraints
 
-from patrols.models import INCIDENT_CATEGORIES
-from sensors.models import ALERT_KINDS
+from core.vocabulary import INCIDENT_CATEGORIES
+from core.vocabulary import ALERT_KINDS
 
 AgencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}-[A-Z0-9]{2,24}$")]
 AlertKind = Literal[ALERT_KINDS]  # type: ignore[valid-type]

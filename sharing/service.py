@@ -36,13 +36,14 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from audit import service as audit
+from core.paging import encode_cursor
+from core.permissions import MANAGERS
 from core.errors import Conflict, InvalidInput, NotAuthorised, NotFound
 from core.models import Agency
 from core.security import Principal
 from sharing import schemas
 from sharing.models import SharingAgreement
 
-MANAGERS = ("admin", "supervisor")
 DEFAULT_PAGE = 100
 MAX_PAGE = 500
 # An item is "at" a segment when within this many degrees of its line (about 5.5 km).
@@ -295,7 +296,7 @@ def list_agreements(*, session: Session, principal: Principal, direction: str | 
     rows = {r.id: r for r in session.query(SharingAgreement).filter(SharingAgreement.id.in_(ids))} if ids else {}
     now = _now(session)
     return schemas.AgreementPage(items=[_out(rows[i], principal, now) for i in ids],
-                                 next_cursor=str(ids[-1]) if more else None)
+                                 next_cursor=encode_cursor(ids[-1]) if more else None)
 
 
 def withdraw_agreement(*, session: Session, principal: Principal, agreement_id: int,
@@ -321,11 +322,4 @@ def withdraw_agreement(*, session: Session, principal: Principal, agreement_id: 
                  details={"withdrawn_at": now.isoformat(), "reason": reason})
     return _out(row, principal, now)
 
-
-def decode_page_cursor(raw: str | None) -> int | None:
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
-        raise InvalidInput("cursor is not one this service handed out", parameter="cursor")
-    return int(raw)
 

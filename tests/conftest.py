@@ -46,11 +46,11 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def engine(settings: Settings) -> Iterator[Engine]:
-    from core.cli import _alembic_config
+    from cli.schema import alembic_config
     from alembic import command
 
     eng = create_engine(settings.database_url, pool_pre_ping=True)
-    config = _alembic_config(settings.database_url)
+    config = alembic_config(settings.database_url)
     command.downgrade(config, "base")
     command.upgrade(config, "head")
     from core.db import session_scope
@@ -165,7 +165,7 @@ class IngestProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "ingest", "--client-id", self.client_id],
+            [sys.executable, "-m", "cli", "ingest", "--client-id", self.client_id],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
         )
         deadline = time.monotonic() + 30

@@ -3,7 +3,7 @@
 No Docker engine and no services are needed: `docker compose config` (Compose v2) and
 `docker-compose config` (v1.29) only parse and interpolate the file. They run with every
 implementation that is installed; the compose tests are skipped only when neither is.
-The mosquitto config in docker/ is compared with the one core/services.py writes for the
+The mosquitto config in docker/ is compared with the one cli/local.py writes for the
 local broker, and names shared with the code (database role, MQTT users, CLI commands) are
 checked against it, so the two set-ups cannot drift apart silently.
 """
@@ -231,7 +231,7 @@ def test_compose_file_has_no_literal_secrets():
 @pytest.mark.skipif(yaml is None, reason="PyYAML is not installed")
 def test_compose_matches_the_code():
     """Names and paths the compose file shares with the code and the other files."""
-    from core import services as local
+    from cli import local
 
     raw = yaml.safe_load(COMPOSE_FILE.read_text())
     svc = raw["services"]
@@ -285,7 +285,7 @@ def test_compose_matches_the_code():
 def test_cli_commands_used_by_the_containers_exist():
     import typer.main
 
-    from core.cli import app
+    from cli.app import app
 
     root = typer.main.get_command(app)
     for name in ("migrate", "load-borders", "api", "ingest", "seed-demo", "simulate"):
@@ -310,9 +310,9 @@ def _parse_mosquitto(text: str) -> dict[str, list[str]]:
 
 
 def test_docker_mosquitto_conf_has_the_local_brokers_options(tmp_path):
-    """docker/mosquitto.conf == what core/services.py writes (root mode), except the paths
+    """docker/mosquitto.conf == what cli/local.py writes (root mode), except the paths
     and the listener address, which must differ in the container."""
-    from core import services as local
+    from cli import local
 
     base = tmp_path / "instance"
     layout = local._Layout(run_dir=tmp_path, root_mode=True, base_dir=base, pg_socket_dir=base / "socket")

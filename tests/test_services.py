@@ -1,4 +1,4 @@
-"""The project-local PostgreSQL/PostGIS and Mosquitto of core/services.py.
+"""The project-local PostgreSQL/PostGIS and Mosquitto of cli/local.py.
 
 The shared instance is the one `make test` started with `services up` (started here if
 it is not running). It is never stopped here: up/down is exercised on a separate,
@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 from rich.console import Console
 
-from core import services
+from cli import local as services
 
 MOSQUITTO_SUB = shutil.which("mosquitto_sub")
 MOSQUITTO_PUB = shutil.which("mosquitto_pub")

@@ -33,14 +33,14 @@ class Factory:
     session: Session
 
     def agency(self, country: str = "TH") -> str:
-        from core import service
+        from accounts import service
 
         code = f"{country}-T{uuid.uuid4().hex[:8].upper()}"
         service.create_agency(session=self.session, code=code, country=country, name=f"Test agency {code}")
         return code
 
     def user(self, agency: str, *, role: str = "operator", password: str = PASSWORD, active: bool = True) -> str:
-        from core import service
+        from accounts import service
 
         username = unique("user")
         with pytest.MonkeyPatch.context() as patch:
@@ -53,7 +53,7 @@ class Factory:
         return username
 
     def token(self, username: str) -> str:
-        from core import service
+        from accounts import service
         from core.security import issue_token
 
         user = service.get_user(session=self.session, username=username)

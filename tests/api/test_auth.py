@@ -55,7 +55,7 @@ def test_health_reports_a_dead_database_as_503(app):
 
 
 def _expired(factory, username: str, secret: str) -> str:
-    from core import service
+    from accounts import service
 
     user = service.get_user(session=factory.session, username=username)
     iat = now() - timedelta(hours=2)
@@ -65,7 +65,7 @@ def _expired(factory, username: str, secret: str) -> str:
 
 
 def _foreign(factory, username: str, secret: str) -> str:
-    from core import service
+    from accounts import service
 
     user = service.get_user(session=factory.session, username=username)
     claims = {"sub": user.username, "agency": user.agency_code, "role": user.role, "iss": "borderwatch",
@@ -74,7 +74,7 @@ def _foreign(factory, username: str, secret: str) -> str:
 
 
 def _unsigned(factory, username: str, secret: str) -> str:
-    from core import service
+    from accounts import service
 
     user = service.get_user(session=factory.session, username=username)
     claims = {"sub": user.username, "agency": user.agency_code, "role": "admin", "iss": "borderwatch",
@@ -83,7 +83,7 @@ def _unsigned(factory, username: str, secret: str) -> str:
 
 
 def _wrong_issuer(factory, username: str, secret: str) -> str:
-    from core import service
+    from accounts import service
 
     user = service.get_user(session=factory.session, username=username)
     claims = {"sub": user.username, "agency": user.agency_code, "role": user.role, "iss": "someone-else",
@@ -178,7 +178,7 @@ def test_token_form_fields_are_required(client):
 
 
 def test_deactivated_user_token_stops_working(client, factory, db):
-    from core import service
+    from accounts import service
 
     username = factory.user(factory.agency())
     headers = factory.headers(username)

@@ -72,7 +72,7 @@ def test_logout_clears_the_cookie(client, factory):
 
 
 def test_expired_cookie_redirects_to_login(client, factory, jwt_secret):
-    from core import service
+    from accounts import service
 
     username = factory.user(factory.agency())
     user = service.get_user(session=factory.session, username=username)

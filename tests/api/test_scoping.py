@@ -83,7 +83,7 @@ def test_agency_claim_must_match_the_user(client, factory, two_agencies, jwt_sec
     """A token claiming another agency than the user's (forged or stale) is refused."""
     import jwt
 
-    from core import service
+    from accounts import service
 
     w = two_agencies
     username = factory.user(w["b"])

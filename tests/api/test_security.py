@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import jwt
 import pytest
 
-from core import service
+from accounts import service
 from core.errors import ConfigurationError, Conflict, InvalidInput, NotFound
 from core.security import (
     InvalidCredentials,

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from api.app import create_app
 from api.deps import SessionDep
 from core import db as core_db
-from core import service
+from accounts import service
 from core.errors import Conflict
 from core.settings import Settings
 

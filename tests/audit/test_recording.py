@@ -10,7 +10,7 @@ import sys
 from sqlalchemy import text
 
 from audit import service as audit
-from core import service as core_service
+from accounts import service as accounts
 from tests.patrols.conftest import TH_LAND
 
 API = "/api/v1"
@@ -25,10 +25,10 @@ def entries(db, entity_type: str, entity_id) -> list[tuple[str, str, dict]]:
 
 def test_agency_and_user_changes_are_recorded(db):
     code = "TH-AUD" + os.urandom(3).hex().upper()
-    core_service.create_agency(session=db, code=code, country="TH", name="Audit test", actor="cli:root")
-    core_service.create_user(session=db, username=f"u-{code.lower()}", agency_code=code, role="supervisor",
+    accounts.create_agency(session=db, code=code, country="TH", name="Audit test", actor="cli:root")
+    accounts.create_user(session=db, username=f"u-{code.lower()}", agency_code=code, role="supervisor",
                              password="a long enough password", actor="cli:root")
-    core_service.set_password(session=db, username=f"u-{code.lower()}", password="another long password",
+    accounts.set_password(session=db, username=f"u-{code.lower()}", password="another long password",
                               actor="cli:root")
     assert entries(db, "agency", code) == [("agency.create", "cli:root", {"country": "TH", "name": "Audit test"},
                                             [code])]
@@ -121,7 +121,7 @@ def test_operators_and_strangers_cannot_read_the_trail(client, world):
 
 
 def _verify_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core.cli", "audit", "verify", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", "audit", "verify", *args], capture_output=True,
                           text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
 
 

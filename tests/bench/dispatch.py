@@ -22,7 +22,7 @@ from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import text
 
-from core.cli import migrate_database
+from cli.schema import migrate_database
 from core.db import make_engine, session_scope
 from core.security import Principal
 from core.settings import get_settings

@@ -233,7 +233,7 @@ def bench_latency(settings, rate: int, seconds: float) -> dict:
     root = f"borderwatch/bench-lat-{uuid.uuid4().hex[:6]}"
     cid = f"bench-lat-{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "BW_MQTT_TOPIC_ROOT": root, "BW_INGEST_SHARE_GROUP": "", "BW_INGEST_CLIENT_ID": cid}
-    worker = subprocess.Popen([sys.executable, "-m", "core.cli", "ingest"], env=env, stdout=subprocess.DEVNULL,
+    worker = subprocess.Popen([sys.executable, "-m", "cli", "ingest"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE)
     n = int(rate * seconds)
     stream = make_stream(n, root)

@@ -26,8 +26,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
 
-from core import service as core_service
-from core.cli import migrate_database
+from accounts import service as accounts
+from cli.schema import migrate_database
 from core.db import make_engine, session_scope
 from core.settings import REPO_ROOT, get_settings
 
@@ -58,8 +58,8 @@ def prepare(settings, engine, detections: int) -> str:
         s.execute(text("DELETE FROM sensors WHERE agency_code = :a"), {"a": AGENCY})
         s.execute(text("DELETE FROM gateways WHERE agency_code = :a"), {"a": AGENCY})
         if not s.execute(text("SELECT 1 FROM agencies WHERE code = :a"), {"a": AGENCY}).scalar():
-            core_service.create_agency(session=s, code=AGENCY, country="TH", name="Map benchmark agency")
-        core_service.create_user(session=s, username=USER, agency_code=AGENCY, role="operator", password=password)
+            accounts.create_agency(session=s, code=AGENCY, country="TH", name="Map benchmark agency")
+        accounts.create_user(session=s, username=USER, agency_code=AGENCY, role="operator", password=password)
         s.execute(text("INSERT INTO gateways (id, agency_code, name, mqtt_password_hash, status) "
                        "VALUES (:g, :a, 'bench', '!', 'online')"), {"g": GATEWAY, "a": AGENCY})
         s.execute(text("""

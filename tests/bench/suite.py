@@ -36,8 +36,8 @@ from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import text
 
-from core import service as core_service
-from core.cli import migrate_database
+from accounts import service as accounts
+from cli.schema import migrate_database
 from core.db import make_engine, session_scope
 from core.errors import NotFound
 from core.settings import get_settings
@@ -159,15 +159,15 @@ class ApiServer:
         password = secrets.token_urlsafe(18)
         with session_scope(engine) as s:
             try:
-                core_service.get_user(session=s, username=BENCH_USER)
-                core_service.set_password(session=s, username=BENCH_USER, password=password)
+                accounts.get_user(session=s, username=BENCH_USER)
+                accounts.set_password(session=s, username=BENCH_USER, password=password)
             except NotFound:
-                core_service.create_user(session=s, username=BENCH_USER, agency_code="TH-RTP", role="operator",
+                accounts.create_user(session=s, username=BENCH_USER, agency_code="TH-RTP", role="operator",
                                          password=password)
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "api", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "cli", "api", "--host", "127.0.0.1", "--port", str(self.port)],
             env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         self.client = httpx.Client(base_url=self.base, timeout=60)

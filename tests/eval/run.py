@@ -37,7 +37,7 @@ from shapely import wkt
 from shapely.geometry import LineString, Point
 from sqlalchemy import text
 
-from core.cli import migrate_database
+from cli.schema import migrate_database
 from core.db import make_engine, session_scope
 from core.settings import REPO_ROOT, get_settings
 from sensors import access, service, topics
@@ -429,7 +429,7 @@ def run_worker(settings, root: str, cid: str, hysteresis_m: float | None, dwell_
     log_path = REPO_ROOT / ".run" / f"{cid}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "ingest"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "ingest"], env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while b"connected to" not in log_path.read_bytes():
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -172,13 +172,13 @@ def test_uploaded_bytes_are_kept_only_if_they_match(client, world, db, evidence_
 
 
 def _verify_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core.cli", "evidence", "verify", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", "evidence", "verify", *args], capture_output=True,
                           text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
 
 
 def test_the_command_names_item_and_event_and_exits_non_zero(engine):
     """On committed data: intact, then one event altered behind the trigger, then put back."""
-    from core import service as core_service
+    from accounts import service as accounts
     from core.db import session_scope
     from core.security import Principal
     from evidence import schemas as ev_schemas
@@ -187,7 +187,7 @@ def test_the_command_names_item_and_event_and_exits_non_zero(engine):
 
     code = f"TH-E{uuid.uuid4().hex[:8].upper()}"
     with session_scope(engine) as s:
-        core_service.create_agency(session=s, code=code, country="TH", name="Evidence CLI test", actor="cli:test")
+        accounts.create_agency(session=s, code=code, country="TH", name="Evidence CLI test", actor="cli:test")
         boss = Principal(username="cli-test-admin", agency_code=code, role="admin")
         iid = patrols.create_incident(session=s, principal=boss, incident_in=p_schemas.IncidentCreate(
             lon=100.42, lat=6.63, title="cli", category="drugs", priority="low")).id
@@ -196,7 +196,7 @@ def test_the_command_names_item_and_event_and_exits_non_zero(engine):
         evidence.record_event(session=s, principal=boss, item_id=eid,
                               event_in=ev_schemas.EventIn(kind="examined", note="original"))
 
-    helped = subprocess.run([sys.executable, "-m", "core.cli", "evidence", "verify", "--help"], capture_output=True,
+    helped = subprocess.run([sys.executable, "-m", "cli", "evidence", "verify", "--help"], capture_output=True,
                             text=True, timeout=60)
     assert helped.returncode == 0 and "--item" in helped.stdout
     ok = _verify_cli(f"--item={eid}")
@@ -285,7 +285,7 @@ def test_concurrent_events_never_fork_an_items_chain(engine):
     """Six transactions record events on one item at once, each committing: one chain, no gaps."""
     import threading
 
-    from core import service as core_service
+    from accounts import service as accounts
     from core.db import session_scope
     from core.security import Principal
     from evidence import schemas as ev_schemas
@@ -295,7 +295,7 @@ def test_concurrent_events_never_fork_an_items_chain(engine):
     code = f"TH-C{uuid.uuid4().hex[:8].upper()}"
     boss = Principal(username="concurrency-admin", agency_code=code, role="admin")
     with session_scope(engine) as s:
-        core_service.create_agency(session=s, code=code, country="TH", name="Evidence concurrency", actor="cli:test")
+        accounts.create_agency(session=s, code=code, country="TH", name="Evidence concurrency", actor="cli:test")
         iid = patrols.create_incident(session=s, principal=boss, incident_in=p_schemas.IncidentCreate(
             lon=100.42, lat=6.63, title="race", category="drugs", priority="low")).id
         eid = evidence.create_item(session=s, principal=boss, incident_id=iid, item_in=ev_schemas.EvidenceCreate(

@@ -602,7 +602,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     # A wide console so rich does not wrap the messages the tests look for.
     env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "core.cli", "import-borders", *args],
+        [sys.executable, "-m", "cli", "import-borders", *args],
         capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=120,
     )
 

@@ -109,7 +109,7 @@ def cot_stream(engine):
     port = _free_port()
     log_path = REPO_ROOT / ".run" / "test" / "cot-serve.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "cot-serve", "--port", str(port), "--interval", "0.2"],
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "cot-serve", "--port", str(port), "--interval", "0.2"],
                             stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, env={**os.environ}, cwd=REPO_ROOT)
     deadline = time.monotonic() + 30
     while True:

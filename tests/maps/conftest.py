@@ -104,7 +104,7 @@ class Operator:
 @pytest.fixture
 def operator(engine) -> Operator:
     """A committed agency of its own (so the maps show only this test's data) and an operator."""
-    from core import service
+    from accounts import service
     from core.db import session_scope
 
     agency = f"TH-M{uuid.uuid4().hex[:8].upper()}"

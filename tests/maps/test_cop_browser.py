@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from maps.cop import SENSOR_HEALTH_STEPS, SENSOR_SILENT_COLOUR
-from sensors import topics
+from core import topics
 from tests.conftest import detection, mosquitto_pub, scalar, unique, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]

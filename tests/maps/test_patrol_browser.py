@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from core import service as core_service
+from accounts import service as accounts
 from core.db import session_scope
 from core.security import Principal
 from maps.cop import UNIT_STATUS_COLOURS
@@ -32,7 +32,7 @@ def _unit(engine, agency: str, place, *, kind: str = "land", callsign: str | Non
     """A committed unit of ``agency`` with its device's patrol_unit user; (id, username, password)."""
     username, password = f"unit-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(16)
     with session_scope(engine) as s:
-        core_service.create_user(session=s, username=username, agency_code=agency, role="patrol_unit",
+        accounts.create_user(session=s, username=username, agency_code=agency, role="patrol_unit",
                                  password=password)
         unit = patrol_service.create_unit(
             session=s, principal=Principal(username="map-test", agency_code=agency, role="admin"),

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from maps.coverage import GAP_COLOUR, NEVER_PATROLLED_COLOUR, PATROL_AGE_STEPS
-from sensors import topics
+from core import topics
 from tests.conftest import detection, mosquitto_pub, scalar, unique, wait_for
 from tests.maps.test_patrol_browser import _unit
 

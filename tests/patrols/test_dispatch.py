@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from patrols import service
-from patrols.models import INCIDENT_CATEGORIES
+from core.vocabulary import INCIDENT_CATEGORIES
 from tests.api.factories import now
 from tests.patrols.conftest import HIGH_SEA, MY_LAND, TH_LAND, TH_SEA
 

@@ -12,7 +12,7 @@ from datetime import datetime
 import orjson
 
 from core.settings import REPO_ROOT, Settings
-from sensors import topics
+from core import topics
 from tests.conftest import mqtt_client, unique, wait_for
 
 
@@ -36,7 +36,7 @@ class AnalyticsWorker:
         env.update({f"BW_{k.upper()}": str(v) for k, v in overrides.items()})
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "core.cli", "ingest"], env=env, stdout=log,
+            self.proc = subprocess.Popen([sys.executable, "-m", "cli", "ingest"], env=env, stdout=log,
                                          stderr=subprocess.STDOUT)
         _, _, user, password = settings.mqtt_parts(settings.mqtt_api_url)
         self.publisher = mqtt_client(settings, user, password)

@@ -26,9 +26,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from core import services
+from cli import local as services
 from core.settings import Settings
-from sensors import topics
+from core import topics
 from tests.conftest import IngestProcess, wait_for_broker_login
 
 # Either side of the Thai-Malaysian land border near Sadao; crossing tracks run north -> south.
@@ -121,7 +121,7 @@ class Instance:
 
 def start_instance(tmp_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Instance:
     """Start, migrate and load borders into a throw-away instance; ``stop_instance`` removes it."""
-    from core.cli import migrate_database
+    from cli.schema import migrate_database
     from core.db import make_engine, session_scope
     from geo import service as geo_service
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
-from sensors import topics
+from core import topics
 from tests.conftest import mosquitto_pub, scalar, unique, wait_for
 from tests.sensors.analytics_worker import AnalyticsWorker, tag_block
 

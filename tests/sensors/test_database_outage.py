@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 import pytest
 
-from sensors import topics
+from core import topics
 from tests.conftest import REPO_ROOT, detection, mqtt_client, scalar, unique, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -99,7 +99,7 @@ def test_database_outage_loses_nothing_and_doubles_nothing(settings, engine, mak
     env = {**os.environ, "BW_DATABASE_URL": proxied, "BW_MQTT_TOPIC_ROOT": root,
            "BW_INGEST_SHARE_GROUP": client_id, "BW_INGEST_CLIENT_ID": client_id}
     with open(log_path, "wb") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "core.cli", "ingest"], env=env, stdout=log,
+        worker = subprocess.Popen([sys.executable, "-m", "cli", "ingest"], env=env, stdout=log,
                                   stderr=subprocess.STDOUT)
     _, _, user, password = settings.mqtt_parts(settings.mqtt_api_url)
     publisher = mqtt_client(settings, user, password)

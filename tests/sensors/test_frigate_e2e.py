@@ -94,7 +94,7 @@ def rows(engine, sensor):
 
 
 def test_documented_frigate_events_become_one_track_of_detections(settings, engine, ingest, make_gateway, api_server):
-    from core import service
+    from accounts import service
     from core.db import session_scope
     from core.security import issue_token
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings as hsettings, strategies as st
 from sqlalchemy import text
 
-from sensors import topics
+from core import topics
 from sensors.models import DETECTION_CLASSES
 from tests.conftest import scalar, unique, wait_for
 from tests.sensors import faultkit

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from sensors import topics
+from core import topics
 from tests.conftest import detection, mosquitto_pub, mqtt_client, scalar, unique, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -240,7 +240,7 @@ def test_a_gateway_whose_credential_is_withdrawn_cannot_connect(settings, engine
     """A gateway without a broker hash (here ``!``) gets no password-file entry: it cannot log in,
     and the broker still reloads the file for everyone else."""
     from core.db import session_scope
-    from sensors import access
+    from broker import service as access
 
     gw = make_gateway()
     topic = det_topic(settings, gw, next(iter(gw.sensors)))

@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from sensors import topics
+from core import topics
 from sensors.mqtt_client import IngestClient
 from tests.conftest import mqtt_client, unique, wait_for
 

@@ -52,7 +52,7 @@ def test_old_partitions_are_dropped_while_the_worker_keeps_ingesting(settings, e
     assert stored() == 300
 
     # --dry-run through the real command: shows the plan, drops nothing.
-    dry = subprocess.run([sys.executable, "-m", "core.cli", "retention", "--keep-days", "365", "--dry-run"],
+    dry = subprocess.run([sys.executable, "-m", "cli", "retention", "--keep-days", "365", "--dry-run"],
                          capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
     assert dry.returncode == 0, dry.stderr
     assert all(name in dry.stderr for name in names) and "nothing dropped" in dry.stderr
@@ -112,7 +112,7 @@ def test_old_partitions_are_dropped_while_the_worker_keeps_ingesting(settings, e
 
 
 def test_a_policy_shorter_than_the_accepted_detection_age_is_refused(settings):
-    run = subprocess.run([sys.executable, "-m", "core.cli", "retention", "--keep-days", "5"],
+    run = subprocess.run([sys.executable, "-m", "cli", "retention", "--keep-days", "5"],
                          capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
     assert run.returncode == 1
     assert f"keep at least {settings.max_detection_age_days} days" in " ".join(run.stderr.split())

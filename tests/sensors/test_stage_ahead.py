@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import orjson
 
-from sensors import topics
+from core import topics
 from sensors.ingest import Ahead, IngestWorker, Message, StagedBatch
 from tests.conftest import detection, scalar
 

@@ -17,7 +17,7 @@ Hysteresis: a tracked position within ``hysteresis_m`` of a border segment or of
 zone that alerts on entry (table ``fence_edges``) neither ends a leg nor enters a zone nor moves
 the track; GPS noise near a line cannot flap, and the crossing is seen on the first fix clearly
 past it, however many minutes later. With ``zone_dwell_s`` > 0 a tracked object's zone entry
-is left to ``geo.analytics.raise_zone_entries_after_dwell``.
+is left to ``alerts.zone_dwell.raise_zone_entries_after_dwell``.
 
 A late fix (not newer than its track's last known position: delivered out of order, e.g. by
 another worker or resent after a reconnect) is judged between its true neighbours, the stored
@@ -151,7 +151,7 @@ _RAISE_ALERTS = text(
              AND (z.owner_agency = n.agency_code OR n.agency_code = ANY (z.member_agencies))
         LEFT JOIN legs l ON l.id = n.id AND l.is_new
         WHERE (l.prev_geom IS NULL OR NOT hit.zone_id = ANY (l.prev_zone_ids)) AND NOT n.in_band
-          -- with a dwell time, tracked entries are raised by geo/analytics.py once it has passed
+          -- with a dwell time, tracked entries are raised by alerts/zone_dwell.py once it has passed
           AND (:zone_dwell_s = 0 OR n.track_key IS NULL)
     ),
     ranked AS (

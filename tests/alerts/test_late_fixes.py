@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import geofence
+from alerts import geofence
 from sensors import service
 from sensors.schemas import DetectionRow
 

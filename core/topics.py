@@ -1,4 +1,4 @@
-"""The MQTT topic layout (docs/mqtt.md); the one place that builds and parses topics."""
+"""The MQTT topic layout (docs/mqtt.md): the one place that builds and parses topics and broker user names."""
 
 from __future__ import annotations
 
@@ -40,6 +40,16 @@ def gateway_status(root: str, agency: str, gateway: str) -> str:
 
 def alerts(root: str, agency: str) -> str:
     return f"{root}/alerts/{agency}"
+
+
+def taskings(root: str, agency: str, unit_id: int) -> str:
+    """A patrol unit's taskings: only that unit's broker user may read it."""
+    return f"{root}/units/{agency}/{unit_id}/taskings"
+
+
+def unit_username(unit_id: int) -> str:
+    """A patrol unit's broker user; a dot cannot appear in a gateway id, so a unit never shares one with a gateway."""
+    return f"unit.{unit_id}"
 
 
 def worker_status(root: str, client_id: str) -> str:

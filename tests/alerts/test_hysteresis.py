@@ -9,10 +9,10 @@ from datetime import datetime, timedelta, timezone
 
 from shapely.geometry import Point
 
-from geo import geofence
+from alerts import geofence
 from sensors import service
 from sensors.schemas import DetectionRow
-from tests.geo.test_crossings import _state_of, _track, border  # noqa: F401  (fixtures)
+from tests.alerts.test_crossings import _state_of, _track, border  # noqa: F401  (fixtures)
 
 HYSTERESIS_M = 40.0
 
@@ -83,7 +83,7 @@ def test_a_crossing_between_fixes_ten_minutes_apart_alerts_once_with_its_directi
 
 def _dwell_alerts(session, rows, dwell_s: int) -> list[dict]:
     from core.settings import Settings
-    from geo import analytics
+    from alerts import zone_dwell
 
     settings = Settings(zone_dwell_s=dwell_s, crossing_hysteresis_m=HYSTERESIS_M)
     out = []
@@ -91,7 +91,7 @@ def _dwell_alerts(session, rows, dwell_s: int) -> list[dict]:
         stored = service.store_detections(session=session, rows=[row])
         out += geofence.raise_alerts(session=session, batch=stored.batch, cooldown_s=600,
                                      max_gap_s=3600, hysteresis_m=HYSTERESIS_M, zone_dwell_s=dwell_s)
-        out += analytics.raise_zone_entries_after_dwell(session=session, batch=stored.batch,
+        out += zone_dwell.raise_zone_entries_after_dwell(session=session, batch=stored.batch,
                                                         settings=settings)
     return [a for a in out if a["kind"] == "zone_entry"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.analytics import ALERT_COLUMNS
+from alerts.statements import ALERT_COLUMNS
 
 _ALERT_INSERT = """
     INSERT INTO alerts (agency_code, kind, severity, title, observed_at, sensor_id, class, detection_id,

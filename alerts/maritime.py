@@ -1,8 +1,5 @@
-"""Track analytics, set-based: one statement per rule and batch of new detections.
+"""The maritime rules, set-based: one statement per rule and batch of new detections.
 
-- watch-list hit: a plate, MMSI, IMO or vessel name (from the detection or the vessel's AIS
-  static data) on the detecting agency's watch-list; once per track and entry within
-  ``watchlist_repeat_s``;
 - dark vessel: a boat or vessel seen by radar or camera with no AIS position of any vessel
   within ``dark_vessel_radius_m`` and ``dark_vessel_window_s`` (AIS is a public broadcast, so
   every receiver's positions count); once per track within ``dark_vessel_repeat_s``;
@@ -12,8 +9,6 @@
   two are not seen together for ``rendezvous_break_s``);
 - loitering: a vessel slower than ``loiter_speed_kn`` for longer than ``loiter_s`` inside a
   zone of its agency (ports excepted); once per stay;
-- zone entry after a dwell time (``zone_dwell_s`` > 0): a tracked object inside an entry-alert
-  zone of its agency for that long; the geofence statement leaves these entries to this rule;
 - AIS gap: an AIS vessel silent for longer than ``ais_gap_s`` whose last position was within
   ``ais_gap_boundary_m`` of a maritime boundary or inside a territorial sea. ``sweep_ais_gaps``
   opens the gap while the vessel is silent; when the vessel reappears the gap is
@@ -29,117 +24,12 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from alerts.statements import ALERT_COLUMNS, VESSELS_OR_IDENTIFIED, alert_columns, run
 from core.settings import Settings
-
-_COLUMNS = ("id", "agency_code", "kind", "severity", "title", "observed_at", "created_at", "sensor_id", "track_key",
-            "class", "detection_id", "detection_ids", "segment_id", "zone_id", "from_state", "to_state", "details")
-
-
-def alert_columns(alias: str = "") -> str:
-    """The columns of a written alert as the geofence statement returns them (for publication)."""
-    p = f"{alias}." if alias else ""
-    return ", ".join(f"{p}{c}" for c in _COLUMNS) + f", ST_X({p}geom) AS lon, ST_Y({p}geom) AS lat"
-
-
-ALERT_COLUMNS = alert_columns()
-
-# What makes a new detection concern the track rules other than the dwell rule.
-VESSEL_CLASSES = ("boat", "vessel")
-IDENTIFIER_KEYS = ("plate", "mmsi", "imo", "name")
-
-
-def _new(where: str = "") -> str:
-    """The new detections of the batch ``:batch`` (``bw_new_detections``: sensors.service.store_detections
-    keeps them until the transaction ends), with the fields the rules need."""
-    return f"""
-    new AS (
-        SELECT n.id, n.observed_at, n.sensor_id, n.agency_code, n.track_key, n.class, n.confidence,
-               n.speed_mps, n.identifiers, n.lat, ST_SetSRID(ST_MakePoint(n.lon, n.lat), 4326) AS geom,
-               n.agency_code || '|' || coalesce(n.track_key, 'sensor:' || n.sensor_id || ':' || n.class)
-                   AS cooldown_key
-        FROM bw_new_detections(:batch) n{where}
-    )
-"""
-
-
-_NEW = _new(
-    f" WHERE (n.class IN ({', '.join(repr(c) for c in VESSEL_CLASSES)})"
-    f" OR n.identifiers ?| ARRAY[{', '.join(repr(k) for k in IDENTIFIER_KEYS)}])"
-)
-
-_WATCHLIST = text(
-    f"""
-    WITH {_NEW},
-    vessel AS (
-        SELECT n.id, v.imo, v.name
-        FROM new n
-        JOIN vessels v ON v.mmsi = CAST(n.identifiers ->> 'mmsi' AS bigint)
-        WHERE n.identifiers ->> 'mmsi' ~ '^[0-9]{{1,9}}$'
-    ),
-    ids AS (
-        SELECT n.id, 'plate'::text AS kind, n.identifiers ->> 'plate' AS value FROM new n
-        WHERE n.identifiers ? 'plate'
-        UNION ALL
-        SELECT n.id, 'mmsi', n.identifiers ->> 'mmsi' FROM new n WHERE n.identifiers ? 'mmsi'
-        UNION ALL
-        SELECT n.id, 'imo', coalesce(n.identifiers ->> 'imo', v.imo::text)
-        FROM new n LEFT JOIN vessel v ON v.id = n.id
-        WHERE coalesce(n.identifiers ->> 'imo', v.imo::text) IS NOT NULL
-        UNION ALL
-        SELECT n.id, 'vessel_name', coalesce(n.identifiers ->> 'name', v.name)
-        FROM new n LEFT JOIN vessel v ON v.id = n.id
-        WHERE coalesce(n.identifiers ->> 'name', v.name) IS NOT NULL
-    ),
-    hits AS (
-        SELECT DISTINCT n.id, n.cooldown_key, n.observed_at, w.id AS entry_id, w.kind AS entry_kind,
-               w.display_value, w.reason, w.severity AS entry_severity
-        FROM ids i
-        JOIN new n ON n.id = i.id
-        JOIN watchlist_entries w
-          ON w.kind = i.kind AND w.value = bw_watchlist_value(i.kind, i.value)
-         AND w.agency_code = n.agency_code AND w.active AND (w.expires_at IS NULL OR w.expires_at > now())
-    ),
-    ranked AS (
-        SELECT DISTINCT ON (h.cooldown_key, h.entry_id) h.*
-        FROM hits h
-        LEFT JOIN alert_cooldowns ac ON ac.track_key = h.cooldown_key AND ac.target = 'watch:' || h.entry_id
-        WHERE ac.last_observed_at IS NULL
-           OR ac.last_observed_at <= h.observed_at - make_interval(secs => :repeat_s)
-        ORDER BY h.cooldown_key, h.entry_id, h.observed_at, h.id
-    ),
-    cooled AS (
-        INSERT INTO alert_cooldowns (track_key, target, last_observed_at)
-        SELECT cooldown_key, 'watch:' || entry_id, observed_at FROM ranked
-        ON CONFLICT (track_key, target) DO UPDATE SET last_observed_at = EXCLUDED.last_observed_at
-        WHERE alert_cooldowns.last_observed_at <= EXCLUDED.last_observed_at - make_interval(secs => :repeat_s)
-        RETURNING track_key, target
-    ),
-    per_detection AS (
-        SELECT r.id,
-               max(r.entry_severity) FILTER (WHERE r.entry_severity = 'critical') AS critical,
-               (array_agg(r.entry_kind || ' ' || r.display_value || ' (' || r.reason || ')'
-                          ORDER BY r.entry_severity = 'critical' DESC, r.entry_id))[1] AS first_hit,
-               jsonb_agg(jsonb_build_object('entry_id', r.entry_id, 'kind', r.entry_kind,
-                                            'value', r.display_value, 'reason', r.reason,
-                                            'severity', r.entry_severity) ORDER BY r.entry_id) AS entries
-        FROM ranked r
-        JOIN cooled c ON c.track_key = r.cooldown_key AND c.target = 'watch:' || r.entry_id
-        GROUP BY r.id
-    )
-    INSERT INTO alerts (agency_code, kind, severity, title, observed_at, sensor_id, track_key, class,
-                        detection_id, detection_ids, geom, details)
-    SELECT n.agency_code, 'watchlist_hit', coalesce(p.critical, 'high'),
-           format('watch-list hit: %s', p.first_hit), n.observed_at, n.sensor_id, n.track_key, n.class,
-           n.id, ARRAY[n.id], n.geom, jsonb_build_object('entries', p.entries)
-    FROM per_detection p JOIN new n ON n.id = p.id
-    ON CONFLICT DO NOTHING
-    RETURNING {ALERT_COLUMNS}
-    """
-)
 
 _DARK_VESSEL = text(
     f"""
-    WITH {_NEW},
+    WITH {VESSELS_OR_IDENTIFIED},
     dark AS (
         SELECT n.*, s.kind AS sensor_kind
         FROM new n
@@ -184,7 +74,7 @@ _DARK_VESSEL = text(
 
 _RENDEZVOUS = text(
     f"""
-    WITH {_NEW},
+    WITH {VESSELS_OR_IDENTIFIED},
     -- the other vessels: their last known positions, and this batch's own fixes
     others AS (
         SELECT tp.track_key, tp.agency_code, tp.detection_id, tp.observed_at, tp.geom
@@ -282,7 +172,7 @@ _RENDEZVOUS = text(
 
 _LOITERING = text(
     f"""
-    WITH {_NEW},
+    WITH {VESSELS_OR_IDENTIFIED},
     fixes AS (
         SELECT n.*,
                coalesce(n.speed_mps,
@@ -391,7 +281,7 @@ _GAP_TITLE = "format('AIS gap: %s silent since %s', {track}, to_char({at} AT TIM
 
 _AIS_GAP_CLOSE = text(
     f"""
-    WITH {_NEW},
+    WITH {VESSELS_OR_IDENTIFIED},
     ais AS (SELECT * FROM new WHERE track_key LIKE 'mmsi:%'),
     firsts AS (SELECT track_key, min(observed_at) AS first_at FROM ais GROUP BY track_key),
     before AS (
@@ -500,162 +390,34 @@ _AIS_GAP_SWEEP = text(
 )
 
 
-_ZONE_DWELL = text(
-    f"""
-    WITH {_new()},
-    fixes AS (
-        SELECT n.*,
-               EXISTS (SELECT 1 FROM fence_edges f
-                       WHERE ST_DWithin(f.geom, n.geom, :hysteresis_m / (111320.0 * cos(radians(n.lat))))) AS in_band
-        FROM new n
-        WHERE n.track_key IS NOT NULL
-    ),
-    candidates AS (
-        SELECT DISTINCT f.cooldown_key, z.id AS zone_id
-        FROM fixes f
-        JOIN zones z ON z.entry_alert AND ST_Intersects(z.geom, f.geom)
-             AND (z.owner_agency = f.agency_code OR f.agency_code = ANY (z.member_agencies))
-        WHERE NOT f.in_band
-        UNION
-        SELECT zp.cooldown_key, zp.zone_id FROM zone_presence zp
-        WHERE zp.cooldown_key IN (SELECT cooldown_key FROM fixes)
-    ),
-    judged AS (
-        SELECT c.cooldown_key, c.zone_id, f.id, f.observed_at, f.sensor_id, f.agency_code, f.track_key, f.class,
-               f.confidence, f.geom, f.in_band, ST_Intersects(z.geom, f.geom) AS inside
-        FROM candidates c
-        JOIN zones z ON z.id = c.zone_id
-        JOIN fixes f ON f.cooldown_key = c.cooldown_key
-    ),
-    -- a position in the hysteresis band says nothing; a clear one outside ends a stay
-    marked AS (
-        SELECT j.*, sum(CASE WHEN inside THEN 0 ELSE 1 END) OVER w AS run
-        FROM judged j
-        WHERE NOT in_band
-        WINDOW w AS (PARTITION BY cooldown_key, zone_id ORDER BY observed_at, id)
-    ),
-    totals AS (SELECT cooldown_key, zone_id, max(run) AS runs FROM marked GROUP BY cooldown_key, zone_id),
-    runs AS (
-        SELECT cooldown_key, zone_id, run, min(observed_at) AS first_in, max(observed_at) AS last_in
-        FROM marked WHERE inside
-        GROUP BY cooldown_key, zone_id, run
-    ),
-    states AS (
-        SELECT r.*, (r.run = t.runs) AS open,
-               CASE WHEN r.run = 0 AND zp.since IS NOT NULL THEN zp.since ELSE r.first_in END AS since,
-               (r.run = 0 AND coalesce(zp.alerted, false)) AS alerted_before
-        FROM runs r
-        JOIN totals t USING (cooldown_key, zone_id)
-        LEFT JOIN zone_presence zp USING (cooldown_key, zone_id)
-    ),
-    due AS (
-        SELECT DISTINCT ON (s.cooldown_key, s.zone_id, s.run) s.*, j.id, j.sensor_id, j.agency_code, j.track_key,
-               j.class, j.confidence, j.geom
-        FROM states s
-        JOIN marked j ON j.cooldown_key = s.cooldown_key AND j.zone_id = s.zone_id AND j.run = s.run AND j.inside
-                     AND j.observed_at >= s.since + make_interval(secs => :dwell_s)
-        WHERE NOT s.alerted_before
-        ORDER BY s.cooldown_key, s.zone_id, s.run, j.observed_at, j.id
-    ),
-    ranked AS (
-        SELECT DISTINCT ON (d.cooldown_key, d.zone_id) d.*, j.observed_at AS at
-        FROM due d
-        JOIN marked j ON j.id = d.id AND j.zone_id = d.zone_id
-        LEFT JOIN alert_cooldowns ac ON ac.track_key = d.cooldown_key AND ac.target = 'zone:' || d.zone_id
-        WHERE ac.last_observed_at IS NULL
-           OR ac.last_observed_at <= j.observed_at - make_interval(secs => :cooldown_s)
-        ORDER BY d.cooldown_key, d.zone_id, j.observed_at, d.id
-    ),
-    cooled AS (
-        INSERT INTO alert_cooldowns (track_key, target, last_observed_at)
-        SELECT cooldown_key, 'zone:' || zone_id, at FROM ranked
-        ON CONFLICT (track_key, target) DO UPDATE SET last_observed_at = EXCLUDED.last_observed_at
-        WHERE alert_cooldowns.last_observed_at <= EXCLUDED.last_observed_at - make_interval(secs => :cooldown_s)
-        RETURNING track_key, target
-    ),
-    inserted AS (
-        INSERT INTO alerts (agency_code, kind, severity, title, observed_at, sensor_id, track_key, class,
-                            detection_id, detection_ids, zone_id, to_state, geom, details)
-        SELECT r.agency_code, 'zone_entry', bw_severity(z.impact_level, 'zone_entry', r.class, r.confidence),
-               format('%s entered %s', r.class, z.name), r.at, r.sensor_id, r.track_key, r.class, r.id, ARRAY[r.id],
-               z.id, z.state, r.geom,
-               jsonb_build_object('impact_level', z.impact_level, 'target', z.name, 'inside_since', r.since,
-                                  'dwell_s', :dwell_s)
-        FROM ranked r
-        JOIN cooled c ON c.track_key = r.cooldown_key AND c.target = 'zone:' || r.zone_id
-        JOIN zones z ON z.id = r.zone_id
-        ON CONFLICT DO NOTHING
-        RETURNING {ALERT_COLUMNS}
-    ),
-    kept AS (
-        INSERT INTO zone_presence (cooldown_key, zone_id, since, last_at, alerted)
-        SELECT s.cooldown_key, s.zone_id, s.since, s.last_in,
-               s.alerted_before OR EXISTS (SELECT 1 FROM due d WHERE d.cooldown_key = s.cooldown_key
-                                           AND d.zone_id = s.zone_id AND d.run = s.run)
-        FROM states s WHERE s.open
-        ON CONFLICT (cooldown_key, zone_id) DO UPDATE
-            SET since = EXCLUDED.since, last_at = EXCLUDED.last_at, alerted = EXCLUDED.alerted
-    ),
-    ended AS (
-        DELETE FROM zone_presence zp
-        USING totals t
-        WHERE zp.cooldown_key = t.cooldown_key AND zp.zone_id = t.zone_id
-          AND NOT EXISTS (SELECT 1 FROM states s WHERE s.open AND s.cooldown_key = t.cooldown_key
-                          AND s.zone_id = t.zone_id)
-    )
-    SELECT * FROM inserted
-    """
-)
-
-
 # Two fixes of different vessels are compared when at most this far apart in time (AIS reports a
 # vessel at anchor every 3 minutes, one under way every few seconds).
 _PAIR_S = 180
 
 
-def _run(session: Session, statement, params: dict) -> list[dict]:
-    return [dict(r) for r in session.execute(statement, params).mappings()]
-
-
-def raise_alerts(*, session: Session, batch: int, settings: Settings, vessels: bool, identified: bool) -> list[dict]:
-    """Evaluate the track rules for the new detections of ``batch`` (see ``_new``).
-
-    ``identified``: some detection carries a plate or vessel identifier (watch-lists);
-    ``vessels``: some detection is a boat or vessel (dark vessel, rendezvous, loitering, AIS gaps).
-    """
+def raise_alerts(*, session: Session, batch: int, settings: Settings) -> list[dict]:
+    """Evaluate the maritime rules for the new detections of ``batch``
+    (``alerts.statements.new_detections``) when some of them are boats or vessels."""
     alerts: list[dict] = []
     base = {"batch": batch}
-    if identified:
-        alerts += _run(session, _WATCHLIST, {**base, "repeat_s": settings.watchlist_repeat_s})
-    if vessels:
-        alerts += _run(session, _DARK_VESSEL, {
-            **base, "radius_m": settings.dark_vessel_radius_m, "window_s": settings.dark_vessel_window_s,
-            "repeat_s": settings.dark_vessel_repeat_s,
-        })
-        alerts += _run(session, _AIS_GAP_CLOSE, {
-            **base, "gap_s": settings.ais_gap_s, "boundary_m": settings.ais_gap_boundary_m,
-        })
-        alerts += _run(session, _RENDEZVOUS, {
-            **base, "distance_m": settings.rendezvous_m, "min_s": settings.rendezvous_s,
-            "break_s": settings.rendezvous_break_s, "pair_s": _PAIR_S,
-        })
-        alerts += _run(session, _LOITERING, {
-            **base, "speed_mps": settings.loiter_speed_kn * 0.514444, "speed_kn": settings.loiter_speed_kn,
-            "loiter_s": settings.loiter_s,
-        })
+    alerts += run(session, _DARK_VESSEL, {
+        **base, "radius_m": settings.dark_vessel_radius_m, "window_s": settings.dark_vessel_window_s,
+        "repeat_s": settings.dark_vessel_repeat_s,
+    })
+    alerts += run(session, _AIS_GAP_CLOSE, {
+        **base, "gap_s": settings.ais_gap_s, "boundary_m": settings.ais_gap_boundary_m,
+    })
+    alerts += run(session, _RENDEZVOUS, {
+        **base, "distance_m": settings.rendezvous_m, "min_s": settings.rendezvous_s,
+        "break_s": settings.rendezvous_break_s, "pair_s": _PAIR_S,
+    })
+    alerts += run(session, _LOITERING, {
+        **base, "speed_mps": settings.loiter_speed_kn * 0.514444, "speed_kn": settings.loiter_speed_kn,
+        "loiter_s": settings.loiter_s,
+    })
     return alerts
 
 
 def sweep_ais_gaps(*, session: Session, settings: Settings) -> list[dict]:
     """Open an AIS gap (and alert) for every qualifying vessel silent longer than ``ais_gap_s``."""
-    return _run(session, _AIS_GAP_SWEEP, {"gap_s": settings.ais_gap_s, "boundary_m": settings.ais_gap_boundary_m})
-
-
-def raise_zone_entries_after_dwell(*, session: Session, batch: int, settings: Settings) -> list[dict]:
-    """Zone entries of tracked objects once they have been inside for ``zone_dwell_s``
-    (positions in the hysteresis band neither start nor end a stay); once per stay and zone,
-    within the geofence's alert cooldown. Used only when ``zone_dwell_s`` > 0."""
-    return _run(session, _ZONE_DWELL, {
-        "batch": batch, "dwell_s": settings.zone_dwell_s, "hysteresis_m": settings.crossing_hysteresis_m,
-        "cooldown_s": settings.alert_cooldown_s,
-    })
+    return run(session, _AIS_GAP_SWEEP, {"gap_s": settings.ais_gap_s, "boundary_m": settings.ais_gap_boundary_m})

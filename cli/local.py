@@ -57,6 +57,8 @@ from urllib.parse import urlsplit, urlunsplit
 from rich.console import Console
 from rich.table import Table
 
+from broker import service as broker_access
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install-system.sh"
 SYSTEM_BASE = Path("/var/lib/borderwatch")
@@ -707,7 +709,7 @@ def _pg_conf(lay: _Layout, port: int) -> str:
     def q(v: object) -> str:
         return "'" + str(v).replace("'", "''") + "'"
 
-    return f"""# Borderwatch project-local cluster: written by core/services.py on every `services up`.
+    return f"""# Borderwatch project-local cluster: written by cli/local.py on every `services up`.
 listen_addresses = '127.0.0.1'
 port = {port}
 unix_socket_directories = {q(lay.pg_socket_dir)}
@@ -732,7 +734,7 @@ log_min_duration_statement = -1
 
 
 def _pg_hba(lay: _Layout) -> str:
-    return f"""# Borderwatch project-local cluster: written by core/services.py.
+    return f"""# Borderwatch project-local cluster: written by cli/local.py.
 # TYPE  DATABASE  USER              ADDRESS        METHOD
 # Unix socket (directory mode 0700): only the cluster owner, as its own role.
 local   all       {_pg_superuser(lay):<17} {"":<14} peer
@@ -807,7 +809,7 @@ def _pg_up(lay: _Layout, state: dict, con: Console, avoid: set[int]) -> None:
     text = main_conf.read_text()
     include = "include_if_exists = 'borderwatch.conf'"
     if include not in text:
-        _write_file(main_conf, text.rstrip("\n") + f"\n\n# Borderwatch settings (core/services.py)\n{include}\n",
+        _write_file(main_conf, text.rstrip("\n") + f"\n\n# Borderwatch settings (cli/local.py)\n{include}\n",
                     owner=lay.pg_user, only_if_changed=False)
         changed = True
 
@@ -918,7 +920,7 @@ def _passwd_matches(path: Path, passwords: dict[str, str]) -> bool:
 
 
 def _service_acl() -> str:
-    blocks = ["# Borderwatch service users (core/services.py). `$share/<group>/borderwatch/...`",
+    blocks = ["# Borderwatch service users (cli/local.py). `$share/<group>/borderwatch/...`",
               "# subscriptions are checked against the topic filter without the $share prefix.", ""]
     for user in MQTT_SERVICE_USERS:
         blocks += [f"user {user}", f"topic readwrite {MQTT_TOPIC_ACL}", ""]
@@ -927,7 +929,7 @@ def _service_acl() -> str:
 
 def _mosquitto_conf(lay: _Layout, port: int) -> str:
     user_line = "user mosquitto\n" if lay.root_mode else ""
-    return f"""# Borderwatch project-local broker: written by core/services.py on every
+    return f"""# Borderwatch project-local broker: written by cli/local.py on every
 # `borderwatch services up` (edit there). Mosquitto 2.0.x.
 {user_line}per_listener_settings false
 listener {port} 127.0.0.1
@@ -1180,7 +1182,7 @@ def _write_env(lay: _Layout, state: dict) -> None:
     pw = state["db_password"]
     mpw = state["mqtt_passwords"]
     lines = [
-        "# Written by core/services.py (`borderwatch services up`). Secrets: keep private (mode 600).",
+        "# Written by cli/local.py (`borderwatch services up`). Secrets: keep private (mode 600).",
         f"BW_DATABASE_URL=postgresql+psycopg://{DB_ROLE}:{pw}@127.0.0.1:{pg}/{DATABASES[0]}",
         f"BW_TEST_DATABASE_URL=postgresql+psycopg://{DB_ROLE}:{pw}@127.0.0.1:{pg}/{DATABASES[1]}",
         f"BW_MQTT_URL=mqtt://{MQTT_INGEST_USER}:{mpw[MQTT_INGEST_USER]}@127.0.0.1:{mq}",
@@ -1347,13 +1349,10 @@ def reload_broker(console: Console | None = None) -> bool:
             raise ServiceError(f"{path} is missing; the broker would reject everyone. Recreate it (services up).")
         # Files rewritten by root must stay readable by the (unprivileged) broker.
         _chown_to(path, lay.mqtt_user, 0o600)
-    log_size = lay.mqtt_log.stat().st_size if lay.mqtt_log.exists() else 0
-    os.kill(pid, signal.SIGHUP)
-    time.sleep(0.3)
-    new = _read_from(lay.mqtt_log, log_size)
-    errors = [ln for ln in new.splitlines() if "Error" in ln]
-    if errors or not _pid_alive(pid):
-        raise ServiceError(f"Mosquitto reload failed (pid {pid}):\n" + "\n".join(errors or [_tail(lay.mqtt_log)]))
+    try:
+        broker_access.signal_reload(pid, lay.mqtt_log)
+    except broker_access.BrokerReloadFailed as exc:
+        raise ServiceError(f"{exc.message}\n{_tail(lay.mqtt_log)}") from None
     state = _read_state(lay.run_dir) or {}
     port, ingest_pw = state.get("mqtt_port"), state.get("mqtt_passwords", {}).get(MQTT_INGEST_USER)
     if port and ingest_pw and _mqtt_connect_rc(port, MQTT_INGEST_USER, ingest_pw) != 0:

@@ -1,4 +1,5 @@
-"""What the core domain does: agencies, users and signing in. Callers own the transaction."""
+"""What the accounts domain does: agencies, users, signing in, and the principal a token stands for.
+Callers own the transaction."""
 
 from __future__ import annotations
 
@@ -8,16 +9,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit import service as audit
-from core.errors import Conflict, InvalidInput, NotFound
-from core.models import ROLES, Agency, User
+from core.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from core.models import Agency, User
+from core.permissions import ROLES
 from core.security import (
     MAX_PASSWORD_LENGTH,
     InvalidCredentials,
+    InvalidToken,
     Principal,
     burn_password_check,
     hash_password,
     password_needs_rehash,
     verify_password,
+    verify_token,
 )
 
 MIN_PASSWORD_LENGTH = 12
@@ -126,3 +130,17 @@ def authenticate(*, session: Session, username: str, password: str) -> Principal
 
 def _find_user(session: Session, username: str) -> User | None:
     return session.scalars(select(User).where(User.username == username)).one_or_none()
+
+
+def resolve_principal(*, session: Session, token: str | None) -> Principal:
+    """The principal of a valid token whose user still exists and is active (their current agency and role)."""
+    if not token:
+        raise NotAuthenticated("authentication required: send Authorization: Bearer <access token>")
+    claimed = verify_token(token)
+    try:
+        user = get_user(session=session, username=claimed.username)
+    except NotFound:
+        user = None
+    if user is None or not user.active or user.agency_code != claimed.agency_code:
+        raise InvalidToken("the access token is not valid")
+    return principal_of(user)

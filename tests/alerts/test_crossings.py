@@ -14,7 +14,7 @@ from shapely import wkt
 from shapely.geometry import LineString, Point
 from sqlalchemy import text
 
-from geo import geofence
+from alerts import geofence
 from sensors import service
 from sensors.schemas import DetectionRow, GatewayCreate, SensorCreate
 

@@ -1,0 +1,1 @@
+"""Agencies, their users and signing in."""

@@ -1,0 +1,5 @@
+"""``python -m cli``: the ``borderwatch`` command."""
+
+from cli.app import app
+
+app()

@@ -26,7 +26,7 @@ from api.params import BBox, parse_bbox, parse_datetime
 from api.queries import ALERT_SCOPE, DETECTION_SCOPE, INCIDENT_SCOPE, SENSOR_SCOPE, ZONE_SCOPE, _rfc3339
 from core.errors import NotFound
 from core.security import Principal
-from patrols.service import _UNIT_VISIBLE
+from patrols.units import UNIT_VISIBLE_SQL as _UNIT_VISIBLE
 from sharing import service as sharing
 
 DEFAULT_LIMIT = 100

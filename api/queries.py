@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from api.params import DEFAULT_LIMIT, MAX_LIMIT, BBox, TimeRange
 from core.security import Principal
-from patrols.service import UNIT_VISIBLE_SQL
+from patrols.units import UNIT_VISIBLE_SQL
 from sharing import service as sharing
 
 

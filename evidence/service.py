@@ -5,7 +5,7 @@ chain, and uploaded bytes checked against the recorded hash. Callers own the tra
 Who sees an item: the incident's agency and every agency that held the item or was asked to take
 it (``evidence_items.agencies``). Sharing an incident does not share its evidence; an item is
 attached only to an incident the caller can see (the incident rule in force, through
-``patrols.service.get_incident``). Who acts on it:
+``patrols.incidents.get_incident``). Who acts on it:
 
 - register: admins, supervisors, operators and patrol unit devices (the unit becomes the custodian);
 - hand over: supervisors and admins of the custodian agency, or the device of the custodian unit;
@@ -40,9 +40,9 @@ from core.models import Agency
 from core.security import Principal
 from evidence import schemas
 from evidence.models import FINAL_STATUSES, GENESIS, CustodyEvent, EvidenceItem
+from patrols.incidents import get_incident
 from patrols.models import PatrolUnit
 from patrols.schemas import PointGeometry
-from patrols.service import get_incident
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 500

@@ -183,13 +183,13 @@ def test_the_command_names_item_and_event_and_exits_non_zero(engine):
     from core.security import Principal
     from evidence import schemas as ev_schemas
     from patrols import schemas as p_schemas
-    from patrols import service as patrols
+    from patrols import incidents
 
     code = f"TH-E{uuid.uuid4().hex[:8].upper()}"
     with session_scope(engine) as s:
         accounts.create_agency(session=s, code=code, country="TH", name="Evidence CLI test", actor="cli:test")
         boss = Principal(username="cli-test-admin", agency_code=code, role="admin")
-        iid = patrols.create_incident(session=s, principal=boss, incident_in=p_schemas.IncidentCreate(
+        iid = incidents.create_incident(session=s, principal=boss, incident_in=p_schemas.IncidentCreate(
             lon=100.42, lat=6.63, title="cli", category="drugs", priority="low")).id
         eid = evidence.create_item(session=s, principal=boss, incident_id=iid, item_in=ev_schemas.EvidenceCreate(
             kind="seized_item", description="one sack")).id
@@ -290,13 +290,13 @@ def test_concurrent_events_never_fork_an_items_chain(engine):
     from core.security import Principal
     from evidence import schemas as ev_schemas
     from patrols import schemas as p_schemas
-    from patrols import service as patrols
+    from patrols import incidents
 
     code = f"TH-C{uuid.uuid4().hex[:8].upper()}"
     boss = Principal(username="concurrency-admin", agency_code=code, role="admin")
     with session_scope(engine) as s:
         accounts.create_agency(session=s, code=code, country="TH", name="Evidence concurrency", actor="cli:test")
-        iid = patrols.create_incident(session=s, principal=boss, incident_in=p_schemas.IncidentCreate(
+        iid = incidents.create_incident(session=s, principal=boss, incident_in=p_schemas.IncidentCreate(
             lon=100.42, lat=6.63, title="race", category="drugs", priority="low")).id
         eid = evidence.create_item(session=s, principal=boss, incident_id=iid, item_in=ev_schemas.EvidenceCreate(
             kind="seized_item", description="one sack")).id

@@ -24,7 +24,7 @@ from accounts import service
 from core.errors import BorderwatchError, NotAuthenticated, NotAuthorised, NotFound
 from core.security import form_token, form_token_valid, issue_token
 from core.settings import get_settings
-from evidence import service as evidence_service
+from patrols.evidence import service as evidence_service
 from maps.assets import STATIC_DIR, render_page
 from maps.cop import build_cop
 from maps.coverage import build_coverage

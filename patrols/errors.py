@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from core.errors import Conflict, NotFound
 
+
 class UnitNotFound(NotFound):
     code = "unit_not_found"
 

@@ -39,8 +39,8 @@ from core.security import Principal
 from patrols.errors import IncidentNotFound
 from patrols.incidents import get_incident
 from patrols.models import Incident
-from people import schemas
-from people.models import IncidentPerson
+from patrols.people import schemas
+from patrols.people.models import IncidentPerson
 from sharing.service import incident_personal, record_shared_read
 
 PERIOD_FORMATS = {"month": "YYYY-MM", "quarter": "YYYY-\"Q\"Q", "year": "YYYY"}

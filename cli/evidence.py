@@ -20,20 +20,20 @@ def evidence_verify(
     breaks (altered, removed, reordered events, an item record changed), exit 1 if one does."""
     from core.db import session_scope
     from core.errors import BorderwatchError
-    from evidence import service as evidence
+    from patrols.evidence import service as evidence
 
     with session_scope() as session:
         # One snapshot for the whole walk: events appended meanwhile are checked next time.
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         total = evidence.count_items(session=session, item_id=item)
-        with progress() as progress:
-            task = progress.add_task("verifying chains of custody", total=total)
+        with progress() as bar:
+            task = bar.add_task("verifying chains of custody", total=total)
             try:
                 result = evidence.verify(session=session, item_id=item,
-                                         progress=lambda n: progress.update(task, completed=n))
+                                         progress=lambda n: bar.update(task, completed=n))
             except BorderwatchError as exc:
                 fail(exc.message)
-            progress.update(task, completed=result.items, total=max(total, result.items))
+            bar.update(task, completed=result.items, total=max(total, result.items))
     for item_id, problems in result.broken.items():
         for problem in problems:
             console.print(f"[bold red]item {item_id}[/]: {problem.kind} at event {problem.seq}: {problem.message}")

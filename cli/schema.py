@@ -48,16 +48,16 @@ def load_borders(
     from geo import service
 
     settings = get_settings()
-    with progress() as progress, session_scope() as session:
-        task = progress.add_task("loading borders", total=len(service.SHIPPED_FILES))
+    with progress() as bar, session_scope() as session:
+        task = bar.add_task("loading borders", total=len(service.SHIPPED_FILES))
 
         def step(name: str, loaded: int, total: int) -> None:
-            progress.update(task, advance=1, description=f"{name}: {loaded}/{total}")
+            bar.update(task, advance=1, description=f"{name}: {loaded}/{total}")
 
         report = service.load_shipped_borders(
             session=session, buffer_m=buffer_m or settings.border_buffer_m, progress=step
         )
-        progress.update(task, completed=len(service.SHIPPED_FILES))
+        bar.update(task, completed=len(service.SHIPPED_FILES))
     console.print(
         f"[green]{report.states} states, {report.segments} segments, {report.zones} zones "
         f"(incl. buffer strips) loaded[/]"
@@ -100,14 +100,14 @@ def import_borders(
     }
     try:
         frame = service.read_features(file, layer=layer)
-        with progress() as progress, session_scope() as session:
-            task = progress.add_task(f"importing {file.name}", total=len(frame))
+        with progress() as bar, session_scope() as session:
+            task = bar.add_task(f"importing {file.name}", total=len(frame))
             report = service.import_features(
                 session=session,
                 frame=frame,
                 source=source or file.name,
                 defaults=defaults,
-                progress=lambda n: progress.advance(task, n),
+                progress=lambda n: bar.advance(task, n),
             )
             if report.segments:
                 service.build_border_buffers(session=session, width_m=buffer_m or get_settings().border_buffer_m)

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.common import console, fail, progress
+from cli.common import console, fail, progress_bar
 from cli.demo import seed_demo
 from cli.schema import load_borders, migrate_database
 from cli.services import services_up
@@ -53,7 +53,7 @@ def retention(
     if dry_run or not todo.partitions:
         console.print("dry run: nothing dropped" if dry_run else "nothing to drop")
         return
-    with progress() as progress:
+    with progress_bar() as progress:
         parts = progress.add_task("detaching and dropping partitions", total=len(todo.partitions))
         keys = progress.add_task("deleting detection keys", total=max(todo.keys, 1))
 
@@ -128,7 +128,7 @@ def simulate(
                     crossing_share=crossing_share, seed=seed)
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
-    with progress() as progress:
+    with progress_bar() as progress:
         task = progress.add_task(f"publishing at {rate:g}/s", total=int(rate * duration) if duration else None)
 
         def tick(sent: int) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cli.common import console, fail, progress
+from cli.common import console, fail, progress_bar
 from core.settings import REPO_ROOT, get_settings
 
 app = typer.Typer()
@@ -48,7 +48,7 @@ def load_borders(
     from geo import service
 
     settings = get_settings()
-    with progress() as progress, session_scope() as session:
+    with progress_bar() as progress, session_scope() as session:
         task = progress.add_task("loading borders", total=len(service.SHIPPED_FILES))
 
         def step(name: str, loaded: int, total: int) -> None:
@@ -100,7 +100,7 @@ def import_borders(
     }
     try:
         frame = service.read_features(file, layer=layer)
-        with progress() as progress, session_scope() as session:
+        with progress_bar() as progress, session_scope() as session:
             task = progress.add_task(f"importing {file.name}", total=len(frame))
             report = service.import_features(
                 session=session,

@@ -115,7 +115,8 @@ class TestGateway:
 def make_gateway(engine: Engine, settings: Settings) -> Callable[..., TestGateway]:
     """Register (committed) a gateway with sensors and publish its credentials to the broker."""
     from core.db import session_scope
-    from sensors import access, service
+    from broker import service as access
+    from sensors import service
     from sensors.schemas import GatewayCreate, SensorCreate
 
     def make(agency: str = "TH-RTP", sensors: dict[str, tuple[float, float]] | None = None,

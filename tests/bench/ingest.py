@@ -26,7 +26,9 @@ from rich.console import Console
 from sqlalchemy import text
 
 from core.db import session_scope
-from sensors import access, service, topics
+from broker import service as access
+from core import topics
+from sensors import service
 from sensors.models import Gateway
 from sensors.schemas import GatewayCreate, SensorCreate
 from tests.bench.cpu import CpuMeter

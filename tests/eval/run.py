@@ -40,7 +40,9 @@ from sqlalchemy import text
 from cli.schema import migrate_database
 from core.db import make_engine, session_scope
 from core.settings import REPO_ROOT, get_settings
-from sensors import access, service, topics
+from broker import service as access
+from core import topics
+from sensors import service
 from sensors.models import Gateway
 from sensors.schemas import GatewayCreate, SensorCreate
 

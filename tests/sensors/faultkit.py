@@ -85,7 +85,8 @@ class Instance:
 
     def register_gateway(self, name: str, sensors: int = SENSORS_PER_GATEWAY) -> Gateway:
         from core.db import session_scope
-        from sensors import access, service
+        from broker import service as access
+        from sensors import service
         from sensors.schemas import GatewayCreate, SensorCreate
 
         gateway_id = f"{name}-{uuid.uuid4().hex[:6]}"

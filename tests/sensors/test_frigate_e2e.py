@@ -12,7 +12,8 @@ import httpx
 import orjson
 import pytest
 
-from sensors import frigate, topics
+from core import topics
+from sensors import frigate
 from tests.conftest import mosquitto_pub, scalar, unique, wait_for
 from tests.maps.conftest import api_server  # noqa: F401  (uvicorn on a free loopback port)
 

@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import text
 
 from core.db import session_scope
-from sensors import retention, service, topics
+from core import topics
+from sensors import retention, service
 from sensors.schemas import DetectionRow
 from tests.conftest import REPO_ROOT, detection, mqtt_client, scalar, wait_for
 

@@ -20,6 +20,8 @@ help:
 	@echo "make bench  - install, start the bench services, run the benchmark suite (ingest, latency, growth, map)"
 	@echo "make eval   - install, start the eval services, score the alert rules on labelled scenarios"
 	@echo "make services-down - stop the project-local services"
+	@echo "make clean  - stop the services, delete .run; PURGE=1 also deletes their data for a fresh start"
+	@echo "              (as root it lives on in /var/lib/borderwatch/<hash>, and a new clone here would take it over)"
 
 system:
 	bash scripts/install-system.sh
@@ -76,5 +78,13 @@ eval: install
 	BW_RUN_DIR=$(EVAL_RUN_DIR) $(BIN)/borderwatch services up
 	BW_RUN_DIR=$(EVAL_RUN_DIR) $(BIN)/python -m tests.eval.run $(EVAL_ARGS)
 
+# PURGE=1: also delete the services' data (databases, broker files, passwords), which as root
+# lives in /var/lib/borderwatch/<hash of the run dir> and outlives .run.
 clean: services-down
+ifeq ($(PURGE),1)
+	$(BIN)/borderwatch services purge --yes
+	BW_RUN_DIR=$(TEST_RUN_DIR) $(BIN)/borderwatch services purge --yes
+	BW_RUN_DIR=$(BENCH_RUN_DIR) $(BIN)/borderwatch services purge --yes
+	BW_RUN_DIR=$(EVAL_RUN_DIR) $(BIN)/borderwatch services purge --yes
+endif
 	rm -rf .run

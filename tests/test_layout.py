@@ -55,3 +55,30 @@ def test_a_long_module_says_why_it_stays_whole(path: Path):
     assert "Kept whole:" in docstring, (
         f"{path.relative_to(REPO_ROOT)} has {lines} lines: split it by concern, or say in its docstring "
         f"why it stays whole (a paragraph starting 'Kept whole:')")
+
+
+_MODEL_MODULES = sorted(
+    ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts)
+    for package in PACKAGES for path in (REPO_ROOT / package).rglob("*models.py")
+)
+_RESOLVE = """
+import importlib, sys
+importlib.import_module(sys.argv[1])
+from core.models import Base
+missing = sorted(f"{t.name} -> {fk.target_fullname}" for t in Base.metadata.tables.values()
+                 for fk in t.foreign_keys if fk.target_fullname.split(".")[0] not in Base.metadata.tables)
+print("; ".join(missing))
+"""
+
+
+@pytest.mark.parametrize("module", _MODEL_MODULES)
+def test_a_models_module_brings_the_tables_it_refers_to(module: str):
+    """Imported alone (as a process that needs only it does), a models module registers every table its
+    foreign keys name: a session's flush sorts all mapped tables and fails on a missing one."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _RESOLVE, module], capture_output=True, text=True, cwd=REPO_ROOT,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "", f"{module} refers to tables it does not import: {done.stdout.strip()}"

@@ -39,11 +39,9 @@ class AnyOf:
     column: str
     sql_type: str = "text"
 
-    def clause(self, name: str, values: Sequence | None) -> str | None:
-        return f"{self.column} = ANY(CAST(:{name} AS {self.sql_type}[]))" if values else None
-
-    def bind(self, values: Sequence) -> list:
-        return list(values)
+    def apply(self, where: Where, name: str, values: Sequence | None) -> None:
+        if values:
+            where.add(f"{self.column} = ANY(CAST(:{name} AS {self.sql_type}[]))", **{name: list(values)})
 
 
 @dataclass(frozen=True)
@@ -52,11 +50,9 @@ class AtLeast:
 
     column: str
 
-    def clause(self, name: str, value: object) -> str | None:
-        return None if value is None else f"{self.column} >= :{name}"
-
-    def bind(self, value: object) -> object:
-        return value
+    def apply(self, where: Where, name: str, value: object) -> None:
+        if value is not None:
+            where.add(f"{self.column} >= :{name}", **{name: value})
 
 
 @dataclass(frozen=True)
@@ -65,11 +61,9 @@ class After:
 
     column: str
 
-    def clause(self, name: str, value: object) -> str | None:
-        return None if value is None else f"{self.column} > :{name}"
-
-    def bind(self, value: object) -> object:
-        return value
+    def apply(self, where: Where, name: str, value: object) -> None:
+        if value is not None:
+            where.add(f"{self.column} > :{name}", **{name: value})
 
 
 @dataclass(frozen=True)
@@ -78,11 +72,9 @@ class OnlyIf:
 
     condition: str
 
-    def clause(self, name: str, flag: bool) -> str | None:
-        return self.condition if flag else None
-
-    def bind(self, flag: bool) -> None:
-        return None
+    def apply(self, where: Where, name: str, flag: bool) -> None:
+        if flag:
+            where.add(self.condition)
 
 
 Filter = AnyOf | AtLeast | After | OnlyIf
@@ -115,12 +107,6 @@ class Where:
             self.add(f"{column} >= :start", start=time_range.start)
         if time_range.end is not None:
             self.add(f"{column} <= :end", end=time_range.end)
-
-    def declared(self, name: str, spec: Filter, value: object) -> None:
-        clause = spec.clause(name, value)
-        if clause is not None:
-            bound = spec.bind(value)
-            self.add(clause, **({} if bound is None else {name: bound}))
 
     def sql(self) -> str:
         return " AND ".join(self.clauses) if self.clauses else "true"

@@ -37,12 +37,14 @@ def collection(
     where.time_range(layer.temporal, time_range)
     where.bbox(layer.geometry, bbox)
     for name, value in filters.items():
-        where.declared(name, layer.filters[name], value)
+        layer.filters[name].apply(where, name, value)
+    if simplify:
+        where.params["simplify"] = simplify
     order_keys = layer.order or ((layer.key, "ASC"),)
     keys_sql = ", ".join(f"{expr} AS _o{i}" for i, (expr, _) in enumerate(order_keys))
     page = f"""
         SELECT {layer.key} AS fid, {layer.shared_by} AS shared_by, {keys_sql},
-               {layer.feature_json(layer.geometry_json(where, simplify), layer.geojson_properties)} AS feature
+               {layer.feature_json(layer.geometry_json(simplified=bool(simplify)), layer.geojson_properties)} AS feature
         FROM {layer.source}
         WHERE {where.sql()}
         ORDER BY {layer.order_sql()}

@@ -67,7 +67,7 @@ class FeatureLayer:
     def __post_init__(self) -> None:
         unknown = (set(self.geojson_properties or ()) | set(self.ogc_properties or ())) - set(self.properties)
         if unknown:
-            raise ValueError(f"layer {self.name}: OGC properties not described: {sorted(unknown)}")
+            raise ValueError(f"layer {self.name}: properties named but not described: {sorted(unknown)}")
 
     def scoped(self, principal: Principal, **params) -> Where:
         """The conditions every read of the layer starts from: the caller's scope, ``:agency`` bound."""
@@ -79,12 +79,12 @@ class FeatureLayer:
     def order_sql(self) -> str:
         return ", ".join(f"{expr} {direction}" for expr, direction in self.order) if self.order else self.key
 
-    def geometry_json(self, where: Where | None = None, simplify: float | None = None) -> str:
-        """The geometry as a GeoJSON geometry (6 decimals, about 0.1 m), optionally simplified."""
+    def geometry_json(self, simplified: bool = False) -> str:
+        """The geometry as a GeoJSON geometry (6 decimals, about 0.1 m); ``simplified``: to the
+        tolerance bound as ``:simplify`` (degrees), topology preserved."""
         column = self.geometry
-        if simplify:
+        if simplified:
             column = f"ST_SimplifyPreserveTopology({column}, :simplify)"
-            where.params["simplify"] = simplify
         if self.polygons:
             column = f"ST_ForcePolygonCCW({column})"
         return f"ST_AsGeoJSON({column}, 6)::json"

@@ -83,8 +83,8 @@ def item(layer: FeatureLayer, *, session: Session, principal: Principal, feature
     key = cast_key(layer, feature_id)
     row = None
     if key is not None:
-        where = layer.scoped(principal, key=key)
-        where.clauses.insert(0, f"{layer.key} = :key")
+        where = layer.scoped(principal)
+        where.add(f"{layer.key} = :key", key=key)
         row = session.execute(
             text(f"SELECT {layer.shared_by} AS shared_by, {_feature_sql(layer)} AS feature "
                  f"FROM {layer.source} WHERE {where.sql()}"),

@@ -1,5 +1,5 @@
 """The alerts and the state the rules keep between batches: each track's last position, cooldowns,
-AIS gaps, encounters between vessels, loitering, zone presence (dwell) and sensor health."""
+AIS gaps, encounters between vessels, loitering and zone presence (dwell)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models import Base
+import geo.models  # noqa: F401  (the border segments and zones alerts refer to)
 from core.vocabulary import ALERT_KINDS, SEVERITIES
 
 
@@ -102,19 +103,6 @@ class AlertCooldown(Base):
     track_key: Mapped[str] = mapped_column(Text, primary_key=True)
     target: Mapped[str] = mapped_column(String(40), primary_key=True)
     last_observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-
-
-class SensorHealth(Base):
-    """Whether a sensor is heard of, and since when; an alert is raised on each change only."""
-
-    __tablename__ = "sensor_health"
-
-    sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"), primary_key=True)
-    state: Mapped[str] = mapped_column(String(8), nullable=False)
-    last_heard_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-
-    __table_args__ = (CheckConstraint("state IN ('online', 'offline')", name="sensor_health_state_known"),)
 
 
 class AisGap(Base):

@@ -1,4 +1,4 @@
-"""Feature endpoints: segments, zones, sensors, detections and alerts as GeoJSON FeatureCollections.
+"""Feature endpoints: each layer of ``features`` as a GeoJSON FeatureCollection (``features.geojson``).
 
 Filters repeat to mean "any of": ``?severity=high&severity=critical``.
 """
@@ -11,11 +11,21 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import StringConstraints
 
-from api import queries
 from api.deps import PrincipalDep, SessionDep
 from api.params import DEFAULT_LIMIT, BBoxDep, LimitDep, SimplifyDep, TimeRangeDep, parse_datetime
 from api.responses import GeoJSONResponse
 from core.settings import get_settings
+import features.alerts
+import features.detections
+import features.handover_points
+import features.incidents
+import features.patrol_routes
+import features.segments
+import features.sensors
+import features.states
+import features.units
+import features.zones
+from features.geojson import collection
 from geo.models import IMPACT_LEVELS, SEGMENT_KINDS, ZONE_KINDS
 from patrols import joint
 from patrols.models import INCIDENT_PRIORITIES, INCIDENT_STATUSES, UNIT_KINDS, UNIT_STATUSES
@@ -55,8 +65,8 @@ def states(
     simplify: SimplifyDep = None,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(queries.states_geojson(
-        session=session, principal=principal, bbox=bbox, simplify=simplify, limit=limit,
+    return GeoJSONResponse(collection(
+        features.states.LAYER, session=session, principal=principal, bbox=bbox, simplify=simplify, limit=limit,
     ))
 
 
@@ -70,9 +80,9 @@ def segments(
     impact_level: Annotated[list[ImpactLevel] | None, Query()] = None,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(queries.segments_geojson(
-        session=session, principal=principal, bbox=bbox, kinds=kind, impact_levels=impact_level,
-        simplify=simplify, limit=limit,
+    return GeoJSONResponse(collection(
+        features.segments.LAYER, session=session, principal=principal, bbox=bbox, kinds=kind,
+        impact_levels=impact_level, simplify=simplify, limit=limit,
     ))
 
 
@@ -85,8 +95,9 @@ def zones(
     kind: Annotated[list[ZoneKind] | None, Query()] = None,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(queries.zones_geojson(
-        session=session, principal=principal, bbox=bbox, kinds=kind, simplify=simplify, limit=limit,
+    return GeoJSONResponse(collection(
+        features.zones.LAYER, session=session, principal=principal, bbox=bbox, kinds=kind, simplify=simplify,
+        limit=limit,
     ))
 
 
@@ -98,8 +109,8 @@ def sensors(
     kind: Annotated[list[SensorKind] | None, Query()] = None,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(queries.sensors_geojson(
-        session=session, principal=principal, bbox=bbox, kinds=kind, limit=limit,
+    return GeoJSONResponse(collection(
+        features.sensors.LAYER, session=session, principal=principal, bbox=bbox, kinds=kind, limit=limit,
     ))
 
 
@@ -117,9 +128,10 @@ def detections(
     ] = None,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(queries.detections_geojson(
-        session=session, principal=principal, bbox=bbox, time_range=time_range, sensor_ids=sensor_id,
-        classes=object_class, track_keys=track_key, received_since=parse_datetime(since, "since"), limit=limit,
+    return GeoJSONResponse(collection(
+        features.detections.LAYER, session=session, principal=principal, bbox=bbox, time_range=time_range,
+        sensor_ids=sensor_id, classes=object_class, track_keys=track_key,
+        received_since=parse_datetime(since, "since"), limit=limit,
     ))
 
 
@@ -138,9 +150,10 @@ def alerts(
     track_key: Annotated[list[TrackKey] | None, Query()] = None,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(queries.alerts_geojson(
-        session=session, principal=principal, bbox=bbox, time_range=time_range, kinds=kind, severities=severity,
-        statuses=status, classes=object_class, sensor_ids=sensor_id, track_keys=track_key, limit=limit,
+    return GeoJSONResponse(collection(
+        features.alerts.LAYER, session=session, principal=principal, bbox=bbox, time_range=time_range, kinds=kind,
+        severities=severity, statuses=status, classes=object_class, sensor_ids=sensor_id, track_keys=track_key,
+        limit=limit,
     ))
 
 
@@ -155,8 +168,9 @@ def unit_features(
     kind: Annotated[list[UnitKind] | None, Query()] = None,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(queries.units_geojson(
-        session=session, principal=principal, bbox=bbox, statuses=status, kinds=kind, limit=limit,
+    return GeoJSONResponse(collection(
+        features.units.LAYER, session=session, principal=principal, bbox=bbox, statuses=status, kinds=kind,
+        limit=limit,
     ))
 
 
@@ -171,8 +185,9 @@ def incident_features(
     priority: Annotated[list[IncidentPriority] | None, Query()] = None,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(queries.incidents_geojson(
-        session=session, principal=principal, bbox=bbox, statuses=status, priorities=priority, limit=limit,
+    return GeoJSONResponse(collection(
+        features.incidents.LAYER, session=session, principal=principal, bbox=bbox, statuses=status,
+        priorities=priority, limit=limit,
     ))
 
 
@@ -188,9 +203,9 @@ def joint_patrol_route_features(
     ended: Ended = False,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(queries.joint_patrol_routes_geojson(
-        session=session, principal=principal, bbox=bbox, at=None if ended else datetime.now(timezone.utc),
-        limit=limit,
+    return GeoJSONResponse(collection(
+        features.patrol_routes.LAYER, session=session, principal=principal, bbox=bbox,
+        at=None if ended else datetime.now(timezone.utc), limit=limit,
     ))
 
 
@@ -203,9 +218,9 @@ def handover_point_features(
     ended: Ended = False,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(queries.handover_points_geojson(
-        session=session, principal=principal, bbox=bbox, at=None if ended else datetime.now(timezone.utc),
-        limit=limit,
+    return GeoJSONResponse(collection(
+        features.handover_points.LAYER, session=session, principal=principal, bbox=bbox,
+        at=None if ended else datetime.now(timezone.utc), limit=limit,
     ))
 
 

@@ -16,7 +16,6 @@ import orjson
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
-from api import queries
 from api.deps import TOKEN_COOKIE, OptionalPrincipalDep, PrincipalDep, SessionDep
 from api.errors import CrossSiteRequest, InvalidParameter
 from api.params import TimeRange, parse_datetime
@@ -25,6 +24,13 @@ from core.errors import BorderwatchError, NotAuthenticated, NotAuthorised, NotFo
 from core.security import form_token, form_token_valid, issue_token
 from core.settings import get_settings
 from patrols.evidence import service as evidence_service
+import features.alerts
+import features.detections
+import features.segments
+import features.sensors
+import features.zones
+from features import density
+from features.geojson import collection
 from maps.assets import STATIC_DIR, render_page
 from maps.cop import build_cop
 from maps.coverage import build_coverage
@@ -151,12 +157,13 @@ def overview(session: SessionDep, principal: OptionalPrincipalDep):
         return _to_login()
     since = datetime.now(timezone.utc) - RECENT_ALERTS
     collections = [
-        queries.segments_geojson(session=session, principal=principal, simplify=MAP_SIMPLIFY, limit=10000),
-        queries.zones_geojson(session=session, principal=principal, simplify=MAP_SIMPLIFY, limit=10000),
-        queries.sensors_geojson(session=session, principal=principal, limit=10000),
-        queries.alerts_geojson(
-            session=session, principal=principal, time_range=TimeRange(start=since), statuses=["open"],
-            limit=MAP_ALERT_LIMIT,
+        collection(features.segments.LAYER, session=session, principal=principal, simplify=MAP_SIMPLIFY,
+                   limit=10000),
+        collection(features.zones.LAYER, session=session, principal=principal, simplify=MAP_SIMPLIFY, limit=10000),
+        collection(features.sensors.LAYER, session=session, principal=principal, limit=10000),
+        collection(
+            features.alerts.LAYER, session=session, principal=principal, time_range=TimeRange(start=since),
+            statuses=["open"], limit=MAP_ALERT_LIMIT,
         ),
     ]
     settings = get_settings()
@@ -218,12 +225,13 @@ def track(
     """One tracked object's path (the agency's own detections of it), crossings and alerts."""
     if principal is None:
         return _to_login()
-    detections = orjson.loads(queries.detections_geojson(
-        session=session, principal=principal, track_keys=[track_key], limit=TRACK_FIX_LIMIT))
+    detections = orjson.loads(collection(
+        features.detections.LAYER, session=session, principal=principal, track_keys=[track_key],
+        limit=TRACK_FIX_LIMIT))
     if not detections["features"]:
         raise NotFound(f"no detections of track {track_key!r} in your agency's data")
-    alerts = orjson.loads(queries.alerts_geojson(
-        session=session, principal=principal, track_keys=[track_key], limit=TRACK_FIX_LIMIT))
+    alerts = orjson.loads(collection(
+        features.alerts.LAYER, session=session, principal=principal, track_keys=[track_key], limit=TRACK_FIX_LIMIT))
     settings = get_settings()
     m = build_track(track_key, detections, alerts, agency=principal.agency_code, tile_url=settings.map_tile_url,
                     tile_attribution=settings.map_tile_attribution)
@@ -248,8 +256,9 @@ def coverage(
         raise InvalidParameter("start must be before end", parameter="start")
     if end_at - start_at > timedelta(hours=COVERAGE_MAX_HOURS):
         raise InvalidParameter(f"the period may span at most {COVERAGE_MAX_HOURS} hours", parameter="start")
-    cells = queries.detection_density(
-        session=session, principal=principal, time_range=TimeRange(start=start_at, end=end_at),
+    cells = density.cells(
+        features.detections.LAYER, session=session, principal=principal,
+        time_range=TimeRange(start=start_at, end=end_at),
         cell_deg=COVERAGE_CELL_DEG, limit=COVERAGE_CELL_LIMIT)
     settings = get_settings()
     m = build_coverage(cells, start=start_at, end=end_at, agency=principal.agency_code,
@@ -279,8 +288,8 @@ def incident(
         return _to_login()
     found = incidents.get_incident(session=session, principal=principal, incident_id=id)
     item = found.model_dump(mode="json")
-    alerts = orjson.loads(queries.alerts_geojson(session=session, principal=principal, ids=found.alert_ids,
-                                                 limit=1000)) if found.alert_ids else None
+    alerts = orjson.loads(collection(features.alerts.LAYER, session=session, principal=principal,
+                                     ids=found.alert_ids, limit=1000)) if found.alert_ids else None
     candidates, note = [], ""
     if found.status in incidents.OPEN_INCIDENT:
         try:
@@ -355,8 +364,8 @@ def _options(values, selected: str) -> str:
 
 def _promote_page(session, principal, alert_id: int, *, error: str | None = None,
                   status_code: int = 200) -> HTMLResponse:
-    found = orjson.loads(queries.alerts_geojson(session=session, principal=principal, ids=[alert_id], own_only=True,
-                                                limit=1))
+    found = orjson.loads(collection(features.alerts.LAYER, session=session, principal=principal, ids=[alert_id],
+                                    own_only=True, limit=1))
     if not found["features"]:
         raise NotFound(f"alert {alert_id} does not exist or is not {principal.agency_code}'s")
     p = found["features"][0]["properties"]

@@ -17,6 +17,7 @@ from api import ogc_features as ogc
 from api.deps import PrincipalDep, SessionDep
 from api.responses import CompactJSONResponse, GeoJSONResponse
 from api.schemas import ErrorOut
+from features.layer import FeatureLayer
 
 router = APIRouter(prefix="/ogc", tags=["ogc api features"],
                    responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 404: {"model": ErrorOut}})
@@ -35,10 +36,10 @@ def _base(request: Request) -> str:
     return str(request.url_for("ogc_landing")).rstrip("/")
 
 
-def _collection_doc(request: Request, spec: ogc.Collection) -> dict:
-    base = f"{_base(request)}/collections/{spec.id}"
+def _collection_doc(request: Request, spec: FeatureLayer) -> dict:
+    base = f"{_base(request)}/collections/{spec.name}"
     return {
-        "id": spec.id,
+        "id": spec.name,
         "title": spec.title,
         "description": spec.description,
         "itemType": "feature",
@@ -122,12 +123,12 @@ def items(
         session=session, principal=principal, spec=spec, bbox=ogc.parse_ogc_bbox(bbox),
         interval=ogc.parse_interval(datetime), limit=page_limit, after=ogc.decode_cursor(spec, cursor),
     )
-    here = str(request.url_for("ogc_items", collection_id=spec.id))
+    here = str(request.url_for("ogc_items", collection_id=spec.name))
     query = {k: v for k, v in request.query_params.items() if k not in ("cursor", "limit")}
     query["limit"] = str(page_limit)
     links = [
         _link(str(request.url), "self", GEOJSON, "This page"),
-        _link(str(request.url_for("ogc_collection", collection_id=spec.id)), "collection", JSON, spec.title),
+        _link(str(request.url_for("ogc_collection", collection_id=spec.name)), "collection", JSON, spec.title),
     ]
     if page.next_cursor:
         links.append(_link(f"{here}?{urlencode({**query, 'cursor': page.next_cursor})}", "next", GEOJSON,
@@ -160,6 +161,6 @@ def feature(
     body = orjson.loads(ogc.item(session=session, principal=principal, spec=spec, feature_id=feature_id))
     body["links"] = [
         _link(str(request.url), "self", GEOJSON, "This feature"),
-        _link(str(request.url_for("ogc_collection", collection_id=spec.id)), "collection", JSON, spec.title),
+        _link(str(request.url_for("ogc_collection", collection_id=spec.name)), "collection", JSON, spec.title),
     ]
     return GeoJSONResponse(orjson.dumps(body))

@@ -1,16 +1,17 @@
-"""Query parameters shared by the feature endpoints: bbox, time range, limit, simplify."""
+"""Query parameters shared by the feature endpoints: bbox, time range, limit, simplify (the box and
+time range are those of the feature layers, ``features.filters``)."""
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query
 
 from api.errors import InvalidParameter
+from features.filters import BBox, TimeRange
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10000
@@ -19,24 +20,6 @@ MAX_SIMPLIFY_DEG = 1.0
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 )
-
-
-@dataclass(frozen=True)
-class BBox:
-    """WGS 84 longitude/latitude box, as in RFC 7946 section 5 (no antimeridian crossing)."""
-
-    minlon: float
-    minlat: float
-    maxlon: float
-    maxlat: float
-
-
-@dataclass(frozen=True)
-class TimeRange:
-    """Bounds on ``observed_at``, both inclusive; either may be open."""
-
-    start: datetime | None = None
-    end: datetime | None = None
 
 
 def parse_bbox(raw: str | None) -> BBox | None:

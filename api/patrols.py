@@ -14,6 +14,7 @@ from api.mobile import IdempotencyDep, cached
 from api.params import TimeRangeDep
 from api.responses import GeoJSONResponse
 from api.schemas import ErrorOut
+from broker import service as access
 from core.errors import ConfigurationError
 from core.settings import get_settings
 from patrols import dispatch, incidents, joint, pages, positions, push, schemas, taskings, units
@@ -84,8 +85,6 @@ def unit_positions(request: Request, unit_id: UnitId, session: SessionDep, princ
 
 
 def _sync_broker(session_factory) -> None:
-    from broker import service as access
-
     try:
         with session_factory() as session:
             access.sync_broker(session=session, settings=get_settings())

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cli.common import console, fail, progress
+from cli.common import console, fail, progress_bar
 
 app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 
@@ -31,11 +31,11 @@ def audit_verify(
         # One snapshot for the whole walk: entries appended meanwhile are checked next time.
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         total = audit.count_entries(session=session)
-        with progress() as bar:
-            task = bar.add_task("verifying the audit chain", total=total)
+        with progress_bar() as progress:
+            task = progress.add_task("verifying the audit chain", total=total)
             result = audit.verify(session=session, anchor=pinned,
-                                  progress=lambda n: bar.update(task, completed=n))
-            bar.update(task, completed=result.checked, total=max(total, result.checked))
+                                  progress=lambda n: progress.update(task, completed=n))
+            progress.update(task, completed=result.checked, total=max(total, result.checked))
     for problem in result.problems:
         console.print(f"[bold red]{problem.kind}[/] at {problem.seq}: {problem.message}")
     if result.more_problems:

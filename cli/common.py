@@ -33,7 +33,7 @@ def cli_actor() -> str:
         return f"cli:uid-{os.getuid()}"
 
 
-def progress() -> Progress:
+def progress_bar() -> Progress:
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),

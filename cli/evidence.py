@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cli.common import console, fail, progress
+from cli.common import console, fail, progress_bar
 
 app = typer.Typer(help="Evidence on incidents and its chain of custody.", no_args_is_help=True)
 
@@ -26,14 +26,14 @@ def evidence_verify(
         # One snapshot for the whole walk: events appended meanwhile are checked next time.
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         total = evidence.count_items(session=session, item_id=item)
-        with progress() as bar:
-            task = bar.add_task("verifying chains of custody", total=total)
+        with progress_bar() as progress:
+            task = progress.add_task("verifying chains of custody", total=total)
             try:
                 result = evidence.verify(session=session, item_id=item,
-                                         progress=lambda n: bar.update(task, completed=n))
+                                         progress=lambda n: progress.update(task, completed=n))
             except BorderwatchError as exc:
                 fail(exc.message)
-            bar.update(task, completed=result.items, total=max(total, result.items))
+            progress.update(task, completed=result.items, total=max(total, result.items))
     for item_id, problems in result.broken.items():
         for problem in problems:
             console.print(f"[bold red]item {item_id}[/]: {problem.kind} at event {problem.seq}: {problem.message}")

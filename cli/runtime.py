@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.common import console, fail, progress
+from cli.common import console, fail, progress_bar
 from cli.demo import seed_demo
 from cli.schema import load_borders, migrate_database
 from cli.services import services_up
@@ -53,18 +53,18 @@ def retention(
     if dry_run or not todo.partitions:
         console.print("dry run: nothing dropped" if dry_run else "nothing to drop")
         return
-    with progress() as bar:
-        parts = bar.add_task("detaching and dropping partitions", total=len(todo.partitions))
-        keys = bar.add_task("deleting detection keys", total=max(todo.keys, 1))
+    with progress_bar() as progress:
+        parts = progress.add_task("detaching and dropping partitions", total=len(todo.partitions))
+        keys = progress.add_task("deleting detection keys", total=max(todo.keys, 1))
 
         def step(what: str, n: int) -> None:
             if what == "detection_keys":
-                bar.update(keys, advance=n)
+                progress.update(keys, advance=n)
             else:
-                bar.update(parts, advance=1, description=f"dropped {what}")
+                progress.update(parts, advance=1, description=f"dropped {what}")
 
         report = policy.apply(engine, todo, progress=step)
-        bar.update(keys, completed=max(todo.keys, 1))
+        progress.update(keys, completed=max(todo.keys, 1))
     console.print(
         f"[green]dropped {len(report.partitions_dropped)} partitions ({report.rows_dropped:,} detections), "
         f"deleted {report.keys_deleted:,} detection keys"
@@ -128,11 +128,11 @@ def simulate(
                     crossing_share=crossing_share, seed=seed)
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
-    with progress() as bar:
-        task = bar.add_task(f"publishing at {rate:g}/s", total=int(rate * duration) if duration else None)
+    with progress_bar() as progress:
+        task = progress.add_task(f"publishing at {rate:g}/s", total=int(rate * duration) if duration else None)
 
         def tick(sent: int) -> None:
-            bar.update(task, completed=sent)
+            progress.update(task, completed=sent)
             if stop["flag"]:
                 raise KeyboardInterrupt
 

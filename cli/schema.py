@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cli.common import console, fail, progress
+from cli.common import console, fail, progress_bar
 from core.settings import REPO_ROOT, get_settings
 
 app = typer.Typer()
@@ -48,16 +48,16 @@ def load_borders(
     from geo import service
 
     settings = get_settings()
-    with progress() as bar, session_scope() as session:
-        task = bar.add_task("loading borders", total=len(service.SHIPPED_FILES))
+    with progress_bar() as progress, session_scope() as session:
+        task = progress.add_task("loading borders", total=len(service.SHIPPED_FILES))
 
         def step(name: str, loaded: int, total: int) -> None:
-            bar.update(task, advance=1, description=f"{name}: {loaded}/{total}")
+            progress.update(task, advance=1, description=f"{name}: {loaded}/{total}")
 
         report = service.load_shipped_borders(
             session=session, buffer_m=buffer_m or settings.border_buffer_m, progress=step
         )
-        bar.update(task, completed=len(service.SHIPPED_FILES))
+        progress.update(task, completed=len(service.SHIPPED_FILES))
     console.print(
         f"[green]{report.states} states, {report.segments} segments, {report.zones} zones "
         f"(incl. buffer strips) loaded[/]"
@@ -100,14 +100,14 @@ def import_borders(
     }
     try:
         frame = service.read_features(file, layer=layer)
-        with progress() as bar, session_scope() as session:
-            task = bar.add_task(f"importing {file.name}", total=len(frame))
+        with progress_bar() as progress, session_scope() as session:
+            task = progress.add_task(f"importing {file.name}", total=len(frame))
             report = service.import_features(
                 session=session,
                 frame=frame,
                 source=source or file.name,
                 defaults=defaults,
-                progress=lambda n: bar.advance(task, n),
+                progress=lambda n: progress.advance(task, n),
             )
             if report.segments:
                 service.build_border_buffers(session=session, width_m=buffer_m or get_settings().border_buffer_m)

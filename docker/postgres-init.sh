@@ -3,7 +3,7 @@
 # runs /docker-entrypoint-initdb.d/*.sh after its own set-up (postgis/postgis: after
 # 10_postgis.sh). It may source this file instead of running it, so: no `exit`, no `set`.
 #
-# What cli/local.py (_pg_up) does for the project-local cluster:
+# What cli/local/postgres.py (_pg_up) does for the project-local cluster:
 #   * the application role `borderwatch`: LOGIN, NOSUPERUSER, password BW_DB_PASSWORD
 #     (SCRAM: the image's default password_encryption and pg_hba method);
 #   * the database `borderwatch`, owned by that role;

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models import Base
 
+import alerts.models  # noqa: F401  (the alerts deliveries carry)
+
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 

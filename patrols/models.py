@@ -35,6 +35,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.models import Base
 from core.vocabulary import INCIDENT_CATEGORIES
 
+import alerts.models  # noqa: F401  (the alerts incidents link to)
+import geo.models  # noqa: F401  (the zones joint patrols cover)
+
 UNIT_KINDS = ("land", "maritime", "air")
 UNIT_STATUSES = ("available", "en_route", "on_scene", "returning", "off_duty")
 INCIDENT_PRIORITIES = ("low", "medium", "high", "critical")

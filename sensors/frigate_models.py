@@ -10,6 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models import Base
 
+import sensors.models  # noqa: F401  (the cameras zones belong to)
+
 
 class FrigateZone(Base):
     """A zone of the Frigate configuration of ``sensor_id``'s camera (named as in Frigate), on the map."""

@@ -1,4 +1,4 @@
-"""Gateways, sensors, detections, vessels' AIS static data and fragments, dead letters."""
+"""Gateways, sensors and their health, detections, vessels' AIS static data and fragments, dead letters."""
 
 from __future__ import annotations
 
@@ -169,3 +169,16 @@ class AisFragment(Base):
         PrimaryKeyConstraint("sensor_id", "channel", "seq_id", "frag_cnt", "frag_num"),
         Index("ix_ais_fragments_received_at", "received_at"),
     )
+
+
+class SensorHealth(Base):
+    """Whether a sensor is heard of, and since when; an alert is raised on each change only."""
+
+    __tablename__ = "sensor_health"
+
+    sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(8), nullable=False)
+    last_heard_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (CheckConstraint("state IN ('online', 'offline')", name="sensor_health_state_known"),)

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models import Base
 
+import geo.models  # noqa: F401  (the joint sectors agreements name)
+
 
 class SharingAgreement(Base):
     __tablename__ = "sharing_agreements"

@@ -322,3 +322,106 @@ def test_up_down_up_on_a_throwaway_instance_leaves_others_alone(shared, monkeypa
             shutil.rmtree(base_dir, ignore_errors=True)
     for pid in shared_pids:
         assert _alive(pid)
+
+
+# ----------------------------------------------------------------------------- a path used before
+
+
+def _wide() -> Console:
+    return Console(file=io.StringIO(), width=400)
+
+
+def test_a_run_dir_used_before_says_it_takes_over_the_data_until_purged(shared, monkeypatch, tmp_path):
+    """A new clone at a path used before (root mode: the data outlives the run dir) is told which
+    data it takes over and how to start afresh; `purge` stops its services and deletes that data."""
+    now = services.status()
+    shared_pids = (now["postgres"]["pid"], now["mosquitto"]["pid"])
+    rd = _isolate(monkeypatch, tmp_path)
+    base_dir = None
+    try:
+        first = services.up(console=_quiet())
+        base_dir = Path(first["base_dir"])
+        ports = (first["postgres"]["port"], first["mosquitto"]["port"])
+        services.down(console=_quiet())
+        shutil.rmtree(rd)  # the old clone is gone, its data stays where it was kept
+
+        out = _wide()
+        again = services.up(console=out)
+        text = out.file.getvalue()
+        assert again["postgres"]["running"] and again["mosquitto"]["running"]
+        if base_dir != rd:  # root: /var/lib/borderwatch/<hash of the run dir>
+            assert base_dir.parent == services.SYSTEM_BASE
+            assert (again["postgres"]["port"], again["mosquitto"]["port"]) == ports
+            assert "Recovered ports and passwords" in text
+            assert "Existing data taken over" in text and str(base_dir) in text
+            assert "borderwatch services purge --yes" in text and "make clean PURGE=1" in text
+            quiet = _wide()
+            services.up(console=quiet)  # said once, when the run dir takes the data over
+            assert "Existing data taken over" not in quiet.file.getvalue()
+        else:  # not root: the data went with the run dir
+            assert "Existing data taken over" not in text
+
+        targets = set(services.purge_targets())
+        assert rd / "services.json" in targets and rd / "services.env" in targets
+        assert (base_dir in targets) if base_dir != rd else {rd / "postgres", rd / "mosquitto"} <= targets
+        pids = (again["postgres"]["pid"], again["mosquitto"]["pid"])
+        result = services.purge(console=_quiet())
+        assert set(result["removed"]) == {str(p) for p in targets}
+        for pid in pids:
+            assert not _alive(pid), f"pid {pid} still alive after purge"
+        assert not base_dir.exists() or base_dir == rd
+        assert not (rd / "services.json").exists() and not (rd / "postgres").exists()
+        assert services.purge_targets() == []
+        assert services.purge(console=_quiet())["removed"] == []  # nothing left: a no-op
+
+        fresh = _wide()
+        services.up(console=fresh)  # afresh: a new cluster, nothing to take over
+        assert "Existing data taken over" not in fresh.file.getvalue()
+        assert "Recovered ports and passwords" not in fresh.file.getvalue()
+    finally:
+        services.down(console=_quiet())
+        if base_dir is not None and base_dir != rd and base_dir.parent == services.SYSTEM_BASE:
+            shutil.rmtree(base_dir, ignore_errors=True)
+    for pid in shared_pids:
+        assert _alive(pid)
+
+
+def test_purge_leaves_data_of_another_run_dir_alone(monkeypatch, tmp_path):
+    rd = _isolate(monkeypatch, tmp_path)
+    lay = services._layout()
+    if lay.base_dir == rd:
+        pytest.skip("not root: the data lives in the run dir itself")
+    try:
+        lay.base_dir.mkdir(parents=True)
+        (lay.base_dir / "instance.json").write_text('{"run_dir": "/somewhere/else/.run"}\n')
+        with pytest.raises(services.ServiceError, match="belongs to run dir /somewhere/else/.run"):
+            services.purge(console=_quiet())
+        assert lay.base_dir.exists()
+    finally:
+        if lay.base_dir.parent == services.SYSTEM_BASE:
+            shutil.rmtree(lay.base_dir, ignore_errors=True)
+
+
+def test_purge_command_asks_first(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from cli.app import app
+
+    rd = _isolate(monkeypatch, tmp_path)
+    lay = services._layout()
+    runner = CliRunner()
+    assert "--yes" in runner.invoke(app, ["services", "purge", "--help"]).output
+    try:
+        lay.pg_dir.mkdir(parents=True)  # a cluster's place, nothing running on it
+        rd.mkdir(parents=True, exist_ok=True)
+        (rd / "services.env").write_text("# nothing\n")
+        declined = runner.invoke(app, ["services", "purge"], input="n\n")
+        assert declined.exit_code != 0
+        assert (rd / "services.env").exists() and lay.pg_dir.exists()
+        accepted = runner.invoke(app, ["services", "purge", "--yes"])
+        assert accepted.exit_code == 0, accepted.output
+        assert not (rd / "services.env").exists() and not lay.pg_dir.exists()
+        assert lay.base_dir == rd or not lay.base_dir.exists()
+    finally:
+        if lay.base_dir != rd and lay.base_dir.parent == services.SYSTEM_BASE:
+            shutil.rmtree(lay.base_dir, ignore_errors=True)

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 import orjson
 
-from api import queries
+import features.detections
 from api.params import TimeRange
 from core.security import Principal
+from features import density
 from tests.api.factories import now
 
 
@@ -163,8 +164,8 @@ def test_detection_density_counts_per_cell_and_is_scoped(factory, db):
         factory.detection(mine, agency, 100.4001, 6.6001, now())
     factory.detection(mine, agency, 101.5, 6.0, now())
     factory.detection(theirs, other, 100.4, 6.6, now())
-    cells = queries.detection_density(session=db, principal=Principal("x", agency, "operator"),
-                                      time_range=TimeRange(start=now() - timedelta(hours=1)), cell_deg=0.01)
+    cells = density.cells(features.detections.LAYER, session=db, principal=Principal("x", agency, "operator"),
+                          time_range=TimeRange(start=now() - timedelta(hours=1)), cell_deg=0.01)
     assert [n for _, _, n in cells] == [3, 1]
     lat, lon, _ = cells[0]
     assert abs(lat - 6.6001) < 1e-6 and abs(lon - 100.4001) < 1e-6

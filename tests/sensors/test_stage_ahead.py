@@ -13,7 +13,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import orjson
 
 from core import topics
-from sensors.ingest import Ahead, IngestWorker, Message, StagedBatch
+from sensors.batches import Ahead, Message, StagedBatch
+from sensors.ingest import IngestWorker
 from tests.conftest import detection, scalar
 
 

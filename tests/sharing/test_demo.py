@@ -7,8 +7,9 @@ from datetime import datetime, timedelta, timezone
 import orjson
 from sqlalchemy import text
 
-from api import queries
+import features.alerts
 from core.security import Principal
+from features.geojson import collection
 from geo import service as geo_service
 from sharing.demo import DEMO_AGREEMENTS, seed_demo_agreements
 from tests.api.factories import Factory
@@ -27,8 +28,8 @@ def test_demo_agreements_are_seeded_once_and_release_to_the_partner(session):
                           title="crossing: plate DEMO-123")
 
     def seen_by(agency: str) -> dict:
-        fc = orjson.loads(queries.alerts_geojson(session=session, principal=Principal("demo", agency, "operator"),
-                                                 ids=[alert]))
+        fc = orjson.loads(collection(features.alerts.LAYER, session=session,
+                                     principal=Principal("demo", agency, "operator"), ids=[alert]))
         return {f["id"]: f["properties"] for f in fc["features"]}
 
     assert seen_by("MY-PDRM")[alert]["redacted"] is True

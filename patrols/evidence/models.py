@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models import Base
+import patrols.models  # noqa: F401  (the incidents and patrol units evidence refers to)
 
 ITEM_KINDS = ("snapshot", "clip", "document", "seized_item", "other")
 # Kinds whose content is bytes somewhere (a camera snapshot, a recording, a scanned document).

@@ -15,7 +15,7 @@ from api.deps import PrincipalDep, SessionDep
 from api.mobile import IdempotencyDep, cached
 from api.schemas import ErrorOut
 from core.settings import get_settings
-from evidence import schemas, service
+from patrols.evidence import content, schemas, service
 
 router = APIRouter(tags=["evidence"])
 
@@ -92,15 +92,15 @@ def record_event(item_id: ItemId, body: schemas.EventIn, session: SessionDep, pr
         session=session, principal=principal, item_id=item_id, event_in=body))
 
 
-async def _upload(request: Request, principal: PrincipalDep) -> AsyncIterator[service.ContentSpool]:
+async def _upload(request: Request, principal: PrincipalDep) -> AsyncIterator[content.ContentSpool]:
     """The request body, hashed and spooled to the evidence directory as it arrives (refused past the
     cap); the spool file is gone once the request is over, whether the bytes were kept or not."""
     settings = get_settings()
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.evidence_max_bytes:
-        raise service.ContentTooLarge(f"the upload is larger than {settings.evidence_max_bytes} bytes",
+        raise content.ContentTooLarge(f"the upload is larger than {settings.evidence_max_bytes} bytes",
                                       max_bytes=settings.evidence_max_bytes)
-    spool = await run_in_threadpool(service.ContentSpool, settings.evidence_dir, settings.evidence_max_bytes)
+    spool = await run_in_threadpool(content.ContentSpool, settings.evidence_dir, settings.evidence_max_bytes)
     try:
         async for chunk in request.stream():
             await run_in_threadpool(spool.write, chunk)
@@ -116,7 +116,7 @@ async def _upload(request: Request, principal: PrincipalDep) -> AsyncIterator[se
             summary="Upload the item's bytes (the raw body): kept only if their SHA-256 is the recorded one; "
                     "sending them again changes nothing")
 def upload_content(item_id: ItemId, session: SessionDep, principal: PrincipalDep,
-                   spool: Annotated[service.ContentSpool, Depends(_upload)]) -> schemas.EvidenceOut:
+                   spool: Annotated[content.ContentSpool, Depends(_upload)]) -> schemas.EvidenceOut:
     return service.store_content(session=session, principal=principal, item_id=item_id, spool=spool,
                                  directory=get_settings().evidence_dir)
 

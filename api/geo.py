@@ -27,7 +27,7 @@ import features.units
 import features.zones
 from features.geojson import collection
 from geo.models import IMPACT_LEVELS, SEGMENT_KINDS, ZONE_KINDS
-from patrols import service as patrol_service
+from patrols import joint
 from patrols.models import INCIDENT_PRIORITIES, INCIDENT_STATUSES, UNIT_KINDS, UNIT_STATUSES
 from core.vocabulary import ALERT_KINDS, SEVERITIES
 from sensors.models import DETECTION_CLASSES, SENSOR_KINDS
@@ -236,7 +236,7 @@ def segment_coverage_features(
     gaps: Annotated[bool, Query(description="only the gaps")] = False,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(patrol_service.coverage_geojson(
+    return GeoJSONResponse(joint.coverage_geojson(
         session=session, principal=principal, buffer_m=get_settings().border_buffer_m, gaps_hours=hours,
         bbox=(bbox.minlon, bbox.minlat, bbox.maxlon, bbox.maxlat) if bbox else None, simplify=simplify,
         only_gaps=gaps, limit=limit,

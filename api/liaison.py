@@ -10,8 +10,8 @@ from api.deps import PrincipalDep, SessionDep
 from api.schemas import ErrorOut
 from core import topics
 from core.settings import get_settings
-from liaison import schemas, service
 from patrols import push as mqtt_push
+from patrols.liaison import schemas, service
 
 router = APIRouter(prefix="/liaison", tags=["liaison"])
 

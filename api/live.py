@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import PrincipalDep, SessionDep, SessionFactoryDep
 from api.schemas import ErrorOut
-from patrols import service
+from patrols import live as patrol_live
 
 router = APIRouter(tags=["live"])
 
@@ -48,13 +48,13 @@ def live(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
 ) -> StreamingResponse:
     wanted = tuple(types or ("alert", "incident", "unit", "tasking"))
-    cursor = (service.LiveCursor.parse(last_event_id) if last_event_id
-              else service.live_start(session=session, principal=principal))
+    cursor = (patrol_live.LiveCursor.parse(last_event_id) if last_event_id
+              else patrol_live.live_start(session=session, principal=principal))
 
     def poll() -> list[tuple[str, dict]]:
         with session_factory() as s:
-            return service.live_changes(session=s, principal=principal, cursor=cursor, types=wanted,
-                                        clock=time.monotonic())
+            return patrol_live.live_changes(session=s, principal=principal, cursor=cursor, types=wanted,
+                                            clock=time.monotonic())
 
     async def stream():
         yield b"retry: 2000\n" + _event("ready", {"agency_code": principal.agency_code, "types": list(wanted)},

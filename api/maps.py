@@ -23,7 +23,7 @@ from accounts import service
 from core.errors import BorderwatchError, NotAuthenticated, NotAuthorised, NotFound
 from core.security import form_token, form_token_valid, issue_token
 from core.settings import get_settings
-from evidence import service as evidence_service
+from patrols.evidence import service as evidence_service
 import features.alerts
 import features.detections
 import features.segments
@@ -39,7 +39,8 @@ from maps.layers import MAX_ZOOM, MIN_ZOOM
 from maps.overview import CENTRE, ZOOM, build_overview
 from maps.track import build_track
 from patrols import schemas as patrol_schemas
-from patrols import service as patrol_service
+from patrols import dispatch, incidents, positions, units
+from patrols import taskings as patrol_taskings
 from core.vocabulary import INCIDENT_CATEGORIES
 from patrols.models import INCIDENT_PRIORITIES
 
@@ -285,32 +286,32 @@ def incident(
     """One incident: its alerts, the recommended units with their ETA, the tasked unit's track."""
     if principal is None:
         return _to_login()
-    found = patrol_service.get_incident(session=session, principal=principal, incident_id=id)
+    found = incidents.get_incident(session=session, principal=principal, incident_id=id)
     item = found.model_dump(mode="json")
     alerts = orjson.loads(collection(features.alerts.LAYER, session=session, principal=principal,
                                      ids=found.alert_ids, limit=1000)) if found.alert_ids else None
     candidates, note = [], ""
-    if found.status in patrol_service.OPEN_INCIDENT:
+    if found.status in incidents.OPEN_INCIDENT:
         try:
-            recommendation = patrol_service.recommend(session=session, principal=principal, incident_id=id,
-                                                      limit=INCIDENT_CANDIDATES)
+            recommendation = dispatch.recommend(session=session, principal=principal, incident_id=id,
+                                                limit=INCIDENT_CANDIDATES)
             candidates = [c.model_dump(mode="json") for c in recommendation.units]
             if not candidates:
                 note = "no eligible unit available"
         except (NotFound, NotAuthorised) as exc:
             # A partner's incident, or a role that may not dispatch: the map shows the rest.
             note = f"no recommendation ({exc.message})"
-    taskings = patrol_service.incident_taskings(session=session, principal=principal, incident_id=id)
+    taskings = patrol_taskings.incident_taskings(session=session, principal=principal, incident_id=id)
     # The open tasking, else the latest one.
-    tasking = next((t for t in reversed(taskings) if t.status in patrol_service.OPEN_TASKING),
+    tasking = next((t for t in reversed(taskings) if t.status in patrol_taskings.OPEN_TASKING),
                    taskings[-1] if taskings else None)
     tasked_unit, track = None, None
     if tasking is not None:
         try:
-            unit = patrol_service.get_unit(session=session, principal=principal, unit_id=tasking.unit_id)
-            track = patrol_service.unit_track_geojson(session=session, principal=principal, unit_id=unit.id,
-                                                      start=tasking.created_at - TRACK_LEAD, end=None,
-                                                      limit=UNIT_TRACK_LIMIT)
+            unit = units.get_unit(session=session, principal=principal, unit_id=tasking.unit_id)
+            track = positions.unit_track_geojson(session=session, principal=principal, unit_id=unit.id,
+                                                 start=tasking.created_at - TRACK_LEAD, end=None,
+                                                 limit=UNIT_TRACK_LIMIT)
             tasked_unit = {**unit.model_dump(mode="json"), "tasking_status": tasking.status}
             track = orjson.loads(orjson.dumps(track))
         except NotFound:
@@ -425,7 +426,7 @@ def promote(
     try:
         incident_in = patrol_schemas.IncidentCreate(alert_ids=[alert_id], category=category, priority=priority,
                                                     note=note.strip() or None)
-        created = patrol_service.create_incident(session=session, principal=principal, incident_in=incident_in)
+        created = incidents.create_incident(session=session, principal=principal, incident_in=incident_in)
     except (BorderwatchError, ValueError) as exc:
         session.rollback()
         message = getattr(exc, "message", None) or str(exc)

@@ -11,7 +11,7 @@ from api.deps import PrincipalDep, SessionDep
 from api.params import TimeRangeDep
 from api.schemas import ErrorOut
 from core.settings import get_settings
-from people import schemas, service
+from patrols.people import schemas, service
 
 router = APIRouter(tags=["people"])
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from core.errors import ConfigurationError
 from core.security import mosquitto_password_hash
 from core.settings import Settings
-from patrols import service as patrols
+from patrols import units
 from sensors import service as sensors
 
 # How long a broker takes to re-read its files after SIGHUP before its log is read for errors.
@@ -65,7 +65,7 @@ def sync_broker(*, session: Session, settings: Settings) -> int:
         )
     passwd_lines, acl_blocks = sensors.broker_entries(session=session, topic_root=settings.mqtt_topic_root)
     # Patrol units with a credential: each may read only its own taskings topic.
-    unit_passwd, unit_acl = patrols.broker_entries(session=session, topic_root=settings.mqtt_topic_root)
+    unit_passwd, unit_acl = units.broker_entries(session=session, topic_root=settings.mqtt_topic_root)
     passwd_lines, acl_blocks = passwd_lines + unit_passwd, acl_blocks + unit_acl
     passwd = base_passwd.read_text().rstrip("\n") + "\n" + "".join(line + "\n" for line in passwd_lines)
     acl = base_acl.read_text().rstrip("\n") + "\n\n" + "\n".join(acl_blocks)

@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     # A tracked object must be inside a zone this long before its entry alerts (0: at once).
     zone_dwell_s: int = 0
 
-    # Evidence bytes uploaded to the API are kept here, named by their SHA-256 (evidence/service.py).
+    # Evidence bytes uploaded to the API are kept here, named by their SHA-256 (patrols/evidence/content.py).
     evidence_dir: str = Field(default_factory=lambda: str(run_dir() / "evidence"))
     # An upload larger than this is refused (413) before it is stored.
     evidence_max_bytes: int = 64 * 1024 * 1024

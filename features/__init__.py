@@ -7,7 +7,7 @@ conditions. The idea is pygeoapi's providers.
 
 A description names its source table, key, geometry, time column, properties, the filters it
 accepts and the caller's scope: the agency's own rows, or the sharing and joint-sector
-visibility of ``sharing.service`` and ``patrols.service`` with their redaction of personal
+visibility of ``sharing.service`` and ``patrols.units`` with their redaction of personal
 fields. This package knows nothing of HTTP; ``api`` routes call it.
 
 A new layer: a module here with its ``LAYER``, listed in :data:`LAYERS` (an OGC collection from

@@ -1,11 +1,11 @@
 """Patrol units at their last reported position: the caller's agency's, and partners' inside a joint
-sector shared with it (``patrols.service``), with their open tasking if any."""
+sector shared with it (``patrols.units``), with their open tasking if any."""
 
 from __future__ import annotations
 
 from features.filters import AnyOf
 from features.layer import FeatureLayer, rfc3339
-from patrols.service import UNIT_VISIBLE_SQL
+from patrols.units import UNIT_VISIBLE_SQL
 
 LAYER = FeatureLayer(
     name="units",

@@ -26,7 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.security import Principal
-from patrols import service as patrols
+from patrols import live
 from sharing import service as sharing
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>'
@@ -132,7 +132,7 @@ def document(event: bytes) -> bytes:
     return XML_DECLARATION + event
 
 
-def picture_cursor(*, session: Session, principal: Principal, alert_hours: float) -> patrols.LiveCursor:
+def picture_cursor(*, session: Session, principal: Principal, alert_hours: float) -> live.LiveCursor:
     """A live-feed cursor before the whole current picture: every visible unit and incident, and the
     alerts the caller's agency may see (its own, and partners' shared with it) observed in the last
     ``alert_hours``. Following it from there gives the changes."""
@@ -140,13 +140,13 @@ def picture_cursor(*, session: Session, principal: Principal, alert_hours: float
         f"""SELECT coalesce(max(a.id), 0) FROM alerts a
            WHERE {sharing.ALERT_VISIBLE_SQL} AND a.observed_at < now() - make_interval(secs => :secs)"""
     ), {"agency": principal.agency_code, "secs": alert_hours * 3600}).scalar_one()
-    return patrols.LiveCursor(since_xid=0, alert_floor=int(floor), recent_alerts={})
+    return live.LiveCursor(since_xid=0, alert_floor=int(floor), recent_alerts={})
 
 
 def picture(*, session: Session, principal: Principal, types: Sequence[str], alert_hours: float,
             stale_after: timedelta) -> list[bytes]:
     """The caller's current picture as CoT events (scope and limits of the live feed)."""
     cursor = picture_cursor(session=session, principal=principal, alert_hours=alert_hours)
-    changes = patrols.live_changes(session=session, principal=principal, cursor=cursor, types=types, clock=0.0,
-                                   via="cot")
+    changes = live.live_changes(session=session, principal=principal, cursor=cursor, types=types, clock=0.0,
+                                via="cot")
     return events(changes, now=datetime.now(timezone.utc), stale_after=stale_after)

@@ -26,7 +26,7 @@ from core.db import session_scope
 from core.errors import NotAuthenticated
 from core.security import Principal
 from interop import cot
-from patrols import service as patrols
+from patrols import live
 
 log = logging.getLogger("borderwatch.cot")
 MAX_TOKEN_LINE = 8192
@@ -49,17 +49,17 @@ class CotServer:
         with session_scope() as session:
             return resolve_principal(session=session, token=token)
 
-    def _start(self, principal: Principal) -> tuple[list[bytes], patrols.LiveCursor]:
+    def _start(self, principal: Principal) -> tuple[list[bytes], live.LiveCursor]:
         with session_scope() as session:
             cursor = cot.picture_cursor(session=session, principal=principal, alert_hours=self.alert_hours)
-            changes = patrols.live_changes(session=session, principal=principal, cursor=cursor, types=TYPES,
-                                           clock=time.monotonic(), via="cot-serve")
+            changes = live.live_changes(session=session, principal=principal, cursor=cursor, types=TYPES,
+                                        clock=time.monotonic(), via="cot-serve")
         return cot.events(changes, now=datetime.now(timezone.utc), stale_after=self.stale_after), cursor
 
-    def _changes(self, principal: Principal, cursor: patrols.LiveCursor) -> list[bytes]:
+    def _changes(self, principal: Principal, cursor: live.LiveCursor) -> list[bytes]:
         with session_scope() as session:
-            changes = patrols.live_changes(session=session, principal=principal, cursor=cursor, types=TYPES,
-                                           clock=time.monotonic(), via="cot-serve")
+            changes = live.live_changes(session=session, principal=principal, cursor=cursor, types=TYPES,
+                                        clock=time.monotonic(), via="cot-serve")
         return cot.events(changes, now=datetime.now(timezone.utc), stale_after=self.stale_after)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -13,9 +13,9 @@ import interop.webhook_models  # noqa: F401
 import watchlists.models  # noqa: F401
 import patrols.models  # noqa: F401
 import audit.models  # noqa: F401
-import liaison.models  # noqa: F401
-import people.models  # noqa: F401
-import evidence.models  # noqa: F401
+import patrols.liaison.models  # noqa: F401
+import patrols.people.models  # noqa: F401
+import patrols.evidence.models  # noqa: F401
 import sharing.models  # noqa: F401
 from core.models import Base
 from core.settings import get_settings

@@ -6,7 +6,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.security import Principal
-from patrols import schemas, service
+from patrols import schemas
+from patrols import units as unit_service
 
 # callsign, kind, cruising speed km/h, home (lon, lat), capabilities, status after seeding.
 DEMO_UNITS: dict[str, list[tuple[str, str, float, tuple[float, float], list[str], str]]] = {
@@ -38,11 +39,11 @@ def seed_demo_units(*, session: Session) -> int:
         for callsign, kind, speed, (lon, lat), capabilities, status in units:
             if callsign in existing:
                 continue
-            unit = service.create_unit(session=session, principal=principal, unit_in=schemas.UnitCreate(
+            unit = unit_service.create_unit(session=session, principal=principal, unit_in=schemas.UnitCreate(
                 callsign=callsign, kind=kind, cruising_speed_kmh=speed, home_lon=lon, home_lat=lat,
                 capabilities=capabilities))
             if status != "available":
-                service.change_unit_status(session=session, principal=principal, unit_id=unit.id,
-                                           change=schemas.StatusChange(status=status))
+                unit_service.change_unit_status(session=session, principal=principal, unit_id=unit.id,
+                                                change=schemas.StatusChange(status=status))
             created += 1
     return created

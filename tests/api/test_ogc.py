@@ -137,14 +137,14 @@ def test_bbox_limit_cursor_and_unknown_parameters(client, factory, two_agencies)
 
 def test_units_and_incidents_follow_the_patrol_scope(client, factory, two_agencies, db):
     from core.security import Principal
-    from patrols import schemas, service
+    from patrols import incidents, schemas, units
 
     a, b, ha, hb = two_agencies
     admin_b = factory.user(b, role="admin")
     principal_b = Principal(username=admin_b, agency_code=b, role="admin")
-    unit = service.create_unit(session=db, principal=principal_b, unit_in=schemas.UnitCreate(
+    unit = units.create_unit(session=db, principal=principal_b, unit_in=schemas.UnitCreate(
         callsign="BRAVO1", kind="land", cruising_speed_kmh=50, home_lon=100.42, home_lat=6.63))
-    incident = service.create_incident(session=db, principal=principal_b, incident_in=schemas.IncidentCreate(
+    incident = incidents.create_incident(session=db, principal=principal_b, incident_in=schemas.IncidentCreate(
         title="Fence cut", category="drugs", priority="high", lon=100.42, lat=6.63))
     for collection, fid in (("units", unit.id), ("incidents", incident.id)):
         theirs = client.get(f"{BASE}/collections/{collection}/items/{fid}", headers=hb)

@@ -1,6 +1,6 @@
 """Dispatch benchmark: recommendation latency with 10,000 patrol units across the region.
 
-(a) Borderwatch's recommendation (``patrols.service.recommend``: visibility, authority, then the
+(a) Borderwatch's recommendation (``patrols.dispatch.recommend``: visibility, authority, then the
 nearest eligible units through the partial GiST index with KNN ``<->``, ranked by ETA), and
 (b) a naive baseline in the same run: the same eligibility, ETA computed for every eligible unit
 (a full scan), ranked; (a) is a whole service call (three statements), so the KNN statement is
@@ -27,7 +27,8 @@ from core.db import make_engine, session_scope
 from core.security import Principal
 from core.settings import get_settings
 from geo.service import DATA_DIR
-from patrols import schemas, service
+from patrols import dispatch, schemas
+from patrols import incidents as incident_service
 
 console = Console(stderr=True)
 PREFIX = "BENCH-"
@@ -116,8 +117,9 @@ def make_incidents(engine, n: int, seed: int) -> list[tuple[int, Principal]]:
             if point is None:  # a maritime agency without a shipped territorial sea
                 continue
             principal = Principal(username="bench", agency_code=agency["code"], role="operator")
-            incident = service.create_incident(session=s, principal=principal, incident_in=schemas.IncidentCreate(
-                title=f"{PREFIX}{i}", lon=point[0], lat=point[1]))
+            incident = incident_service.create_incident(
+                session=s, principal=principal,
+                incident_in=schemas.IncidentCreate(title=f"{PREFIX}{i}", lon=point[0], lat=point[1]))
             out.append((incident.id, principal))
     return out
 
@@ -155,15 +157,15 @@ def measure(settings, engine, *, units: int, incidents: int, rounds: int, seed: 
         for round_no in range(rounds):
             for incident_id, principal in incidents:
                 t0 = time.perf_counter()
-                rec = service.recommend(session=s, principal=principal, incident_id=incident_id, limit=10)
+                rec = dispatch.recommend(session=s, principal=principal, incident_id=incident_id, limit=10)
                 t1 = time.perf_counter()
-                row = s.execute(service._INCIDENT_AUTHORITY, {"id": incident_id}).one()
-                authority = service._authority(row)
+                row = s.execute(dispatch.INCIDENT_AUTHORITY, {"id": incident_id}).one()
+                authority = dispatch.authority_of(row)
                 naive = s.execute(NAIVE, {
-                    "kinds": list(service.DOMAIN_KINDS[row.domain]), "agencies": authority.agencies or [""],
-                    "lon": row.lon, "lat": row.lat, "detour": service.LAND_DETOUR_FACTOR, "limit": 10}).all()
+                    "kinds": list(dispatch.DOMAIN_KINDS[row.domain]), "agencies": authority.agencies or [""],
+                    "lon": row.lon, "lat": row.lat, "detour": dispatch.LAND_DETOUR_FACTOR, "limit": 10}).all()
                 t2 = time.perf_counter()
-                service._eligible(s, row, limit=10)
+                dispatch.eligible_units(s, row, limit=10)
                 t3 = time.perf_counter()
                 knn_ms.append((t1 - t0) * 1000)
                 naive_ms.append((t2 - t1) * 1000)

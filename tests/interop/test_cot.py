@@ -44,21 +44,21 @@ def test_type_codes_follow_the_cot_tree():
 @pytest.fixture
 def cot_world(committed_agency):
     """A land and a maritime unit, an open and a closed incident, an alert; another agency's alert."""
-    from patrols import schemas, service
+    from patrols import incidents, schemas, units
 
     f = committed_agency.factory
     admin = f.user(committed_agency.code, role="admin")
     principal = Principal(username=admin, agency_code=committed_agency.code, role="admin")
-    land = service.create_unit(session=f.session, principal=principal, unit_in=schemas.UnitCreate(
+    land = units.create_unit(session=f.session, principal=principal, unit_in=schemas.UnitCreate(
         callsign="LIMA1", kind="land", cruising_speed_kmh=50, home_lon=100.42, home_lat=6.63))
-    boat = service.create_unit(session=f.session, principal=principal, unit_in=schemas.UnitCreate(
+    boat = units.create_unit(session=f.session, principal=principal, unit_in=schemas.UnitCreate(
         callsign="SIERRA2", kind="maritime", cruising_speed_kmh=40, home_lon=99.9, home_lat=6.6))
-    open_incident = service.create_incident(session=f.session, principal=principal, incident_in=schemas.IncidentCreate(
+    open_incident = incidents.create_incident(session=f.session, principal=principal, incident_in=schemas.IncidentCreate(
         title="Boat landing <night> & \"cargo\"", category="drugs", priority="high", lon=100.42, lat=6.63))
-    closed = service.create_incident(session=f.session, principal=principal, incident_in=schemas.IncidentCreate(
+    closed = incidents.create_incident(session=f.session, principal=principal, incident_in=schemas.IncidentCreate(
         title="False trace", category="other", priority="low", lon=100.43, lat=6.64))
-    service.change_incident_status(session=f.session, principal=principal, incident_id=closed.id,
-                                   change=schemas.IncidentStatusChange(status="false_alarm"))
+    incidents.change_incident_status(session=f.session, principal=principal, incident_id=closed.id,
+                                     change=schemas.IncidentStatusChange(status="false_alarm"))
     sensor = f.sensor(committed_agency.code, 100.42, 6.63)
     alert = f.alert(sensor, committed_agency.code, 100.421, 6.631, now(), kind="crossing", object_class="person")
     other = f.agency()

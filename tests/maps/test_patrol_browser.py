@@ -18,7 +18,7 @@ from core.db import session_scope
 from core.security import Principal
 from maps.cop import UNIT_STATUS_COLOURS
 from patrols import schemas
-from patrols import service as patrol_service
+from patrols import units as patrol_units
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -34,7 +34,7 @@ def _unit(engine, agency: str, place, *, kind: str = "land", callsign: str | Non
     with session_scope(engine) as s:
         accounts.create_user(session=s, username=username, agency_code=agency, role="patrol_unit",
                                  password=password)
-        unit = patrol_service.create_unit(
+        unit = patrol_units.create_unit(
             session=s, principal=Principal(username="map-test", agency_code=agency, role="admin"),
             unit_in=schemas.UnitCreate(callsign=callsign or f"U{uuid.uuid4().hex[:6]}", kind=kind,
                                        cruising_speed_kmh=60, home_lon=place[0], home_lat=place[1],

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from core.security import Principal
-from patrols import schemas, service
+from patrols import schemas, units
 from tests.api.conftest import client, db, factory, jwt_secret, shared_app  # noqa: F401  (shared fixtures)
 from tests.api.factories import Factory
 
@@ -57,7 +57,7 @@ class World:
              device: bool = False) -> tuple[int, dict[str, str] | None]:
         """A unit at ``place``; with ``device`` also its patrol_unit user's headers."""
         username = self.factory.user(agency.code, role="patrol_unit") if device else None
-        unit = service.create_unit(session=self.session, principal=agency.principal, unit_in=schemas.UnitCreate(
+        unit = units.create_unit(session=self.session, principal=agency.principal, unit_in=schemas.UnitCreate(
             callsign=f"U{uuid.uuid4().hex[:6]}", kind=kind, cruising_speed_kmh=speed, home_lon=place[0],
             home_lat=place[1], username=username))
         self.settle()

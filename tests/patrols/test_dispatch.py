@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from patrols import service
+from patrols import dispatch, schemas
+from patrols import units as unit_service
 from core.vocabulary import INCIDENT_CATEGORIES
 from tests.api.factories import now
 from tests.patrols.conftest import HIGH_SEA, MY_LAND, TH_LAND, TH_SEA
@@ -78,8 +79,8 @@ def test_random_fleets_only_eligible_units_in_eta_order(client, world, seed):
         unit_id, _ = world.unit(owner, place, kind=kind, speed=rng.uniform(10, 400))
         units[unit_id] = (owner.code, kind)
         if rng.random() < 0.3:
-            service.change_unit_status(session=world.session, principal=owner.principal, unit_id=unit_id,
-                                       change=service.schemas.StatusChange(status="off_duty"))
+            unit_service.change_unit_status(session=world.session, principal=owner.principal, unit_id=unit_id,
+                                            change=schemas.StatusChange(status="off_duty"))
             units[unit_id] = (owner.code, kind, "off_duty")
     world.settle()
     incident = incident_at(client, a, TH_SEA)
@@ -142,7 +143,7 @@ def test_nearest_neighbour_search_uses_the_gist_index(db, world):
     a = world.agency()
     world.unit(a, TH_LAND)
     db.execute(text("SET LOCAL enable_seqscan = off"))
-    plan = "\n".join(db.execute(text("EXPLAIN " + service._NEAREST_ELIGIBLE.text), {
+    plan = "\n".join(db.execute(text("EXPLAIN " + dispatch.NEAREST_ELIGIBLE.text), {
         "kinds": ["land"], "agencies": [a.code], "unit": None, "lon": TH_LAND[0], "lat": TH_LAND[1],
         "detour": 1.4, "candidates": 64, "limit": 10}).scalars())
     assert "Index Scan using ix_patrol_units_available_geom" in plan

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from core.security import Principal
 from patrols import schemas as patrol_schemas
-from patrols import service as patrol_service
+from patrols import units as patrol_units
 from tests.api.factories import Factory
 from tests.conftest import rolled_back_session
 from tests.patrols.conftest import app_on
@@ -143,7 +143,7 @@ def matrix(module_db: Session, module_client: TestClient) -> Matrix:
                {k: factory.headers(u) for k, u in admins.items()}, usernames, zones, segment, now)
 
     sensors = {k: factory.sensor(code, *POINTS["far"]) for k, code in agencies.items() if k in ("A", "B")}
-    units = {k: patrol_service.create_unit(
+    units = {k: patrol_units.create_unit(
         session=db, principal=Principal(username=admins[k], agency_code=agencies[k], role="admin"),
         unit_in=patrol_schemas.UnitCreate(callsign=f"U{k}{uuid.uuid4().hex[:5]}", kind="maritime",
                                           cruising_speed_kmh=40, home_lon=POINTS["far"][0],

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from people.models import AGE_GROUPS, PERSON_ROLES, SEXES
+from patrols.people.models import AGE_GROUPS, PERSON_ROLES, SEXES
 
 PersonRole = Literal[PERSON_ROLES]  # type: ignore[valid-type]
 Sex = Literal[SEXES]  # type: ignore[valid-type]

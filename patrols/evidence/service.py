@@ -1,11 +1,12 @@
-"""What evidence does: items attached to incidents, their custody events chained by SHA-256, hand-overs
-between agencies in two steps (the giver hands over, the receiving agency accepts), the check of a
-chain, and uploaded bytes checked against the recorded hash. Callers own the transaction.
+"""What evidence does: items attached to incidents, their custody events chained by SHA-256
+(``chain``), hand-overs between agencies in two steps (the giver hands over, the receiving agency
+accepts), the check of every chain, and uploaded bytes (kept by ``content``) checked against the
+recorded hash. Callers own the transaction.
 
 Who sees an item: the incident's agency and every agency that held the item or was asked to take
 it (``evidence_items.agencies``). Sharing an incident does not share its evidence; an item is
 attached only to an incident the caller can see (the incident rule in force, through
-``patrols.service.get_incident``). Who acts on it:
+``patrols.incidents.get_incident``). Who acts on it:
 
 - register: admins, supervisors, operators and patrol unit devices (the unit becomes the custodian);
 - hand over: supervisors and admins of the custodian agency, or the device of the custodian unit;
@@ -20,10 +21,7 @@ the audit trail, with the hash of the custody event it wrote.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -33,27 +31,23 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from audit import service as audit
+from core.errors import Conflict, InvalidInput, NotAuthorised, NotFound
+from core.models import Agency
 from core.paging import decode_cursor, encode_cursor
 from core.permissions import DISPATCHERS, EVIDENCE_REGISTRARS, MANAGERS, RoleNotAllowed, require_role
-from core.errors import BorderwatchError, Conflict, InvalidInput, NotAuthorised, NotFound
-from core.models import Agency
 from core.security import Principal
-from evidence import schemas
-from evidence.models import FINAL_STATUSES, GENESIS, CustodyEvent, EvidenceItem
+from patrols.evidence import schemas
+from patrols.evidence.chain import FACTS, Problem, append, audited_hashes, check_chain, event_rows, fact_text
+from patrols.evidence.content import ContentSpool, content_path, sha256_of
+from patrols.evidence.models import FINAL_STATUSES, GENESIS, EvidenceItem
+from patrols.incidents import get_incident
 from patrols.models import PatrolUnit
 from patrols.schemas import PointGeometry
-from patrols.service import get_incident
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 500
 MAX_CLOCK_SKEW = timedelta(minutes=5)
-# How far from its place a moved event is looked for (only for events whose hash does not match).
-MOVE_WINDOW = 64
 VERIFY_BATCH = 500
-# The item's facts as its first (collected) event recorded them; the item row must still agree.
-FACTS = ("incident_id", "kind", "description", "content_uri", "content_sha256", "content_size", "media_type",
-         "quantity", "collected_by", "collected_at", "location")
-CHUNK = 1024 * 1024
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -93,129 +87,6 @@ class ContentMismatch(InvalidInput):
     code = "content_hash_mismatch"
 
 
-class ContentTooLarge(BorderwatchError):
-    status_code = 413
-    code = "content_too_large"
-
-
-# -- the chain -----------------------------------------------------------------------------
-def canonical(event: dict) -> bytes:
-    """The bytes an event's hash is taken over: its fields and ``prev_hash`` as sorted, compact JSON."""
-    return audit.canonical_json({
-        "item_id": event["item_id"], "seq": event["seq"], "at": audit.timestamp_text(event["at"]),
-        "kind": event["kind"], "actor": event["actor"], "actor_agency": event["actor_agency"],
-        "from_agency": event["from_agency"], "from_custodian": event["from_custodian"],
-        "to_agency": event["to_agency"], "to_custodian": event["to_custodian"], "note": event["note"],
-        "details": event["details"], "prev_hash": event["prev_hash"],
-    })
-
-
-def event_hash(event: dict) -> str:
-    """SHA-256 (hex) of :func:`canonical`."""
-    return hashlib.sha256(canonical(event)).hexdigest()
-
-
-def _append(session: Session, item: EvidenceItem, principal: Principal, kind: str, *,
-            from_agency: str | None = None, from_custodian: str | None = None, to_agency: str | None = None,
-            to_custodian: str | None = None, note: str | None = None, details: dict | None = None) -> dict:
-    """Write the item's next custody event, chained to its last one (the item's row is locked)."""
-    head = session.execute(
-        text("SELECT clock_timestamp() AS now, CAST(CAST(:details AS jsonb) AS text) AS details"),
-        # Through jsonb once before hashing: what is hashed is what jsonb gives back.
-        {"details": json.dumps(details or {}, default=str)},
-    ).one()
-    event = {
-        "item_id": item.id, "seq": item.head_seq + 1, "at": head.now, "kind": kind, "actor": principal.username,
-        "actor_agency": principal.agency_code, "from_agency": from_agency, "from_custodian": from_custodian,
-        "to_agency": to_agency, "to_custodian": to_custodian, "note": note, "details": json.loads(head.details),
-        "prev_hash": item.head_hash,
-    }
-    event["hash"] = event_hash(event)
-    session.add(CustodyEvent(**event))
-    item.head_seq, item.head_hash, item.updated_at = event["seq"], event["hash"], head.now
-    session.flush()
-    return event
-
-
-@dataclass
-class Problem:
-    kind: str  # altered, removed, reordered, item_altered
-    seq: int
-    message: str
-
-
-def _moved_from(event: dict, last_seq: int) -> int | None:
-    for written_at in range(max(1, event["seq"] - MOVE_WINDOW), max(last_seq, event["seq"]) + MOVE_WINDOW + 1):
-        if written_at != event["seq"] and event_hash({**event, "seq": written_at}) == event["hash"]:
-            return written_at
-    return None
-
-
-def _fact_text(value) -> object:
-    return audit.timestamp_text(value) if isinstance(value, datetime) else value
-
-
-def check_chain(item: dict, events: Sequence[dict], audited: dict[int, str] | None = None) -> list[Problem]:
-    """Where one item's chain breaks: events altered (their fields do not match their hash, or the
-    next event was chained to another one), removed (a gap, or events cut from the end: the item
-    keeps the number and hash of its last event), reordered (an intact event at another place),
-    and an item record that no longer says what its collected event recorded.
-
-    ``audited`` (event number → hash, as the audit trail recorded them when the events were
-    written) also catches a chain recomputed from some event on, which no chain reveals alone."""
-    problems: list[Problem] = []
-    expected_seq, expected_prev, previous_intact = 1, GENESIS, True
-    last_seq = events[-1]["seq"] if events else 0
-    for event in events:
-        seq = event["seq"]
-        gap = seq != expected_seq
-        if gap:
-            missing = f"event {expected_seq} is" if seq == expected_seq + 1 else \
-                f"events {expected_seq} to {seq - 1} are"
-            problems.append(Problem("removed", expected_seq, f"{missing} missing: removed from the chain"))
-        intact = event_hash(event) == event["hash"]
-        if not intact:
-            moved = _moved_from(event, last_seq)
-            if moved is not None:
-                problems.append(Problem("reordered", seq, f"event {seq} is the event written as {moved}: "
-                                                          "events were reordered"))
-            else:
-                problems.append(Problem("altered", seq, f"event {seq} was altered: its fields do not match its "
-                                                        "hash"))
-        elif not gap and previous_intact and event["prev_hash"] != expected_prev:
-            problems.append(Problem("altered", seq - 1, f"event {seq - 1} was rewritten: event {seq} was chained "
-                                                        f"to another event {seq - 1} (hash "
-                                                        f"{event['prev_hash'][:12]}…)"))
-        expected_seq, expected_prev, previous_intact = seq + 1, event["hash"], intact
-    head_seq, head_hash = item["head_seq"], item["head_hash"]
-    if head_seq > last_seq:
-        missing = f"event {head_seq} is" if head_seq == last_seq + 1 else f"events {last_seq + 1} to {head_seq} are"
-        problems.append(Problem("removed", last_seq + 1, f"{missing} missing: cut from the end of the chain"))
-    elif events and previous_intact and head_seq == last_seq and head_hash != expected_prev:
-        problems.append(Problem("altered", last_seq, f"event {last_seq} was rewritten: the item recorded another "
-                                                     f"last event (hash {head_hash[:12]}…)"))
-    flagged = {p.seq for p in problems}
-    held = {e["seq"]: e["hash"] for e in events}
-    for seq, recorded in sorted((audited or {}).items()):
-        if seq in flagged:
-            continue
-        if seq not in held:
-            problems.append(Problem("removed", seq, f"event {seq} is missing: the audit trail recorded it (hash "
-                                                    f"{recorded[:12]}…)"))
-        elif held[seq] != recorded:
-            problems.append(Problem("altered", seq, f"event {seq} was rewritten: the audit trail recorded it with "
-                                                    f"another hash ({recorded[:12]}…)"))
-    first = events[0] if events else None
-    if first is not None and first["seq"] == 1 and first["kind"] == "collected" \
-            and event_hash(first) == first["hash"]:
-        recorded = first["details"]
-        differ = [f for f in FACTS if _fact_text(item.get(f)) != recorded.get(f)]
-        if differ:
-            problems.append(Problem("item_altered", 1, f"the item's record does not match its collected event "
-                                                       f"(event 1): {', '.join(differ)} changed"))
-    return problems
-
-
 # -- reading -------------------------------------------------------------------------------
 _ITEM_SELECT = """
     SELECT e.id, e.incident_id, e.agency_code, e.kind, e.description, e.content_uri, e.content_sha256,
@@ -236,7 +107,7 @@ def _location(lon: float | None, lat: float | None) -> list[float] | None:
 def _facts(row) -> dict:
     """The item's facts as the collected event records them."""
     m = row._mapping
-    return {**{f: _fact_text(m[f]) for f in FACTS if f != "location"}, "location": _location(m["lon"], m["lat"])}
+    return {**{f: fact_text(m[f]) for f in FACTS if f != "location"}, "location": _location(m["lon"], m["lat"])}
 
 
 def _item_out(row) -> schemas.EvidenceOut:
@@ -294,32 +165,6 @@ def list_items(*, session: Session, principal: Principal, incident_id: int, curs
     return schemas.EvidencePage(items=[_item_out(r) for r in rows], next_cursor=next_cursor)
 
 
-def _event_rows(session: Session, item_ids: Sequence[int]) -> dict[int, list[dict]]:
-    rows = session.execute(text(
-        """SELECT item_id, seq, at, kind, actor, actor_agency, from_agency, from_custodian, to_agency, to_custodian,
-                  note, CAST(details AS text) AS details, prev_hash, hash
-           FROM custody_events WHERE item_id = ANY(CAST(:ids AS bigint[])) ORDER BY item_id, seq"""
-    ), {"ids": list(item_ids)}).all()
-    events: dict[int, list[dict]] = {i: [] for i in item_ids}
-    for r in rows:
-        events[r.item_id].append({**r._mapping, "details": json.loads(r.details)})
-    return events
-
-
-def _audited_hashes(session: Session, item_ids: Sequence[int]) -> dict[int, dict[int, str]]:
-    """For each item, the hash of each custody event as the audit trail recorded it when it was written."""
-    rows = session.execute(text(
-        """SELECT CAST(entity_id AS bigint) AS item_id, CAST(details->>'event_seq' AS int) AS seq,
-                  details->>'event_hash' AS hash
-           FROM audit_log WHERE entity_type = 'evidence' AND entity_id = ANY(CAST(:ids AS text[]))
-             AND details ? 'event_hash'"""
-    ), {"ids": [str(i) for i in item_ids]}).all()
-    audited: dict[int, dict[int, str]] = {i: {} for i in item_ids}
-    for r in rows:
-        audited[r.item_id][r.seq] = r.hash
-    return audited
-
-
 def _item_for_check(row) -> dict:
     return {**_facts(row), "head_seq": row.head_seq, "head_hash": row.head_hash}
 
@@ -327,8 +172,8 @@ def _item_for_check(row) -> dict:
 def chain(*, session: Session, principal: Principal, item_id: int) -> schemas.ChainOut:
     """The item's custody events in order, with whether the chain holds and where it breaks."""
     row = _visible_row(session, principal, item_id)
-    events = _event_rows(session, [item_id])[item_id]
-    problems = check_chain(_item_for_check(row), events, _audited_hashes(session, [item_id])[item_id])
+    events = event_rows(session, [item_id])[item_id]
+    problems = check_chain(_item_for_check(row), events, audited_hashes(session, [item_id])[item_id])
     _audit_read(session, principal, row, "chain_read")
     return schemas.ChainOut(
         item_id=item_id, verified=not problems, broken_at=min((p.seq for p in problems), default=None),
@@ -345,7 +190,7 @@ def incident_evidence(*, session: Session, principal: Principal, incident_id: in
         f"{_ITEM_SELECT} WHERE e.incident_id = :incident AND {_ITEM_VISIBLE} ORDER BY e.id DESC LIMIT :limit"
     ), {"incident": incident_id, "agency": principal.agency_code, "limit": limit}).all()
     ids = [r.id for r in rows]
-    events, audited = _event_rows(session, ids), _audited_hashes(session, ids)
+    events, audited = event_rows(session, ids), audited_hashes(session, ids)
     return [(_item_out(r), not check_chain(_item_for_check(r), events[r.id], audited[r.id])) for r in rows]
 
 
@@ -402,8 +247,8 @@ def create_item(*, session: Session, principal: Principal, incident_id: int,
     session.flush()
     # The facts as stored (the database's rounding of time and place), so the check compares like with like.
     facts = _facts(session.execute(text(f"{_ITEM_SELECT} WHERE e.id = :id"), {"id": item.id}).one())
-    event = _append(session, item, principal, "collected", to_agency=principal.agency_code, to_custodian=custodian,
-                    note=item_in.note, details={**facts, "seal_number": item.seal_number,
+    event = append(session, item, principal, "collected", to_agency=principal.agency_code, to_custodian=custodian,
+                   note=item_in.note, details={**facts, "seal_number": item.seal_number,
                                                 "custodian_unit_id": item.custodian_unit_id})
     _record(session, principal, item, "create", incident.agency_code, event,
             details={"kind": item.kind, "content_sha256": item.content_sha256})
@@ -451,10 +296,10 @@ def handover(*, session: Session, principal: Principal, item_id: int,
         if unit is None or unit.agency_code != handover_in.to_agency:
             raise NotFound(f"unit {handover_in.to_unit_id} is not a unit of {handover_in.to_agency}",
                            field="to_unit_id")
-    event = _append(session, item, principal, "handover", from_agency=item.custodian_agency,
-                    from_custodian=item.custodian, to_agency=handover_in.to_agency,
-                    to_custodian=handover_in.to_custodian, note=handover_in.reason,
-                    details={"to_unit_id": handover_in.to_unit_id})
+    event = append(session, item, principal, "handover", from_agency=item.custodian_agency,
+                   from_custodian=item.custodian, to_agency=handover_in.to_agency,
+                   to_custodian=handover_in.to_custodian, note=handover_in.reason,
+                   details={"to_unit_id": handover_in.to_unit_id})
     item.status, item.pending_agency = "in_transit", handover_in.to_agency
     item.pending_custodian, item.pending_unit_id = handover_in.to_custodian, handover_in.to_unit_id
     item.agencies = sorted({*item.agencies, handover_in.to_agency})
@@ -482,9 +327,9 @@ def accept(*, session: Session, principal: Principal, item_id: int, accept_in: s
                        f"{accept_in.handover_seq}", pending_seq=item.head_seq)
     giver, giver_custodian = item.custodian_agency, item.custodian
     custodian = accept_in.custodian or item.pending_custodian
-    event = _append(session, item, principal, "received", from_agency=giver, from_custodian=giver_custodian,
-                    to_agency=principal.agency_code, to_custodian=custodian, note=accept_in.acknowledgement,
-                    details={"handover_seq": item.head_seq, "received_by": accept_in.received_by,
+    event = append(session, item, principal, "received", from_agency=giver, from_custodian=giver_custodian,
+                   to_agency=principal.agency_code, to_custodian=custodian, note=accept_in.acknowledgement,
+                   details={"handover_seq": item.head_seq, "received_by": accept_in.received_by,
                              "seal_intact": accept_in.seal_intact, "signature": accept_in.signature,
                              "to_unit_id": item.pending_unit_id})
     item.custodian_agency, item.custodian = principal.agency_code, custodian
@@ -511,9 +356,9 @@ def decline(*, session: Session, principal: Principal, item_id: int,
         raise NotReceiver(f"evidence {item.id} is being handed from {item.custodian_agency} to "
                           f"{item.pending_agency}: only they may call it off")
     receiver = item.pending_agency
-    event = _append(session, item, principal, "handover_declined", from_agency=item.custodian_agency,
-                    from_custodian=item.custodian, to_agency=receiver, to_custodian=item.pending_custodian,
-                    note=decline_in.reason, details={"handover_seq": item.head_seq, "by": by})
+    event = append(session, item, principal, "handover_declined", from_agency=item.custodian_agency,
+                   from_custodian=item.custodian, to_agency=receiver, to_custodian=item.pending_custodian,
+                   note=decline_in.reason, details={"handover_seq": item.head_seq, "by": by})
     item.status, item.pending_agency, item.pending_custodian, item.pending_unit_id = "in_custody", None, None, None
     session.flush()
     _record(session, principal, item, "decline", row.incident_agency, event, [receiver],
@@ -542,9 +387,9 @@ def record_event(*, session: Session, principal: Principal, item_id: int,
         if not item.sealed:
             raise SealConflict(f"evidence {item.id} is not sealed")
         details["seal_number"] = item.seal_number
-    event = _append(session, item, principal, event_in.kind, from_agency=item.custodian_agency,
-                    from_custodian=item.custodian, to_custodian=event_in.recipient, note=event_in.note,
-                    details=details)
+    event = append(session, item, principal, event_in.kind, from_agency=item.custodian_agency,
+                   from_custodian=item.custodian, to_custodian=event_in.recipient, note=event_in.note,
+                   details=details)
     if event_in.kind == "sealed":
         item.sealed, item.seal_number = True, event_in.seal_number
     elif event_in.kind == "unsealed":
@@ -558,52 +403,6 @@ def record_event(*, session: Session, principal: Principal, item_id: int,
 
 
 # -- content -------------------------------------------------------------------------------
-class ContentSpool:
-    """Bytes arriving in chunks: hashed as they come, written to a file under the evidence directory,
-    refused once they pass the size cap."""
-
-    def __init__(self, directory: str | Path, max_bytes: int) -> None:
-        incoming = Path(directory) / "incoming"
-        incoming.mkdir(parents=True, exist_ok=True)
-        self.max_bytes = max_bytes
-        self.size = 0
-        self._sha = hashlib.sha256()
-        fd, name = tempfile.mkstemp(dir=incoming, prefix="upload-")
-        self.path = Path(name)
-        self._file = os.fdopen(fd, "wb")
-
-    def write(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        if self.size > self.max_bytes:
-            self.discard()
-            raise ContentTooLarge(f"the upload is larger than {self.max_bytes} bytes", max_bytes=self.max_bytes)
-        self._sha.update(chunk)
-        self._file.write(chunk)
-
-    def finish(self) -> str:
-        self._file.close()
-        return self._sha.hexdigest()
-
-    def discard(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        self.path.unlink(missing_ok=True)
-
-
-def content_path(directory: str | Path, sha256: str) -> Path:
-    """Where stored bytes live: named by their SHA-256 (the same bytes are kept once)."""
-    return Path(directory) / sha256[:2] / sha256
-
-
-def _sha256_of(path: Path) -> tuple[str, int]:
-    sha, size = hashlib.sha256(), 0
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            sha.update(chunk)
-            size += len(chunk)
-    return sha.hexdigest(), size
-
-
 def store_content(*, session: Session, principal: Principal, item_id: int, spool: ContentSpool,
                   directory: str | Path) -> schemas.EvidenceOut:
     """Keep the uploaded bytes of a media item if their SHA-256 (and size, if declared) is the one recorded.
@@ -648,7 +447,7 @@ def check_content(*, session: Session, principal: Principal, item_id: int,
         return schemas.ContentCheck(item_id=item_id, stored=False, recorded_sha256=row.content_sha256,
                                     actual_sha256=None, size=None, matches=False)
     try:
-        actual, size = _sha256_of(path)
+        actual, size = sha256_of(path)
     except FileNotFoundError:
         actual, size = None, None
     _audit_read(session, principal, row, "content_check")
@@ -687,7 +486,7 @@ def verify(*, session: Session, item_id: int | None = None, progress: Callable[[
         if not rows:
             break
         ids = [r.id for r in rows]
-        events, audited = _event_rows(session, ids), _audited_hashes(session, ids)
+        events, audited = event_rows(session, ids), audited_hashes(session, ids)
         for row in rows:
             problems = check_chain(_item_for_check(row), events[row.id], audited[row.id])
             if problems:

@@ -14,8 +14,8 @@ from core.permissions import DISPATCHERS, LIAISON_READERS, require_role
 from core.errors import InvalidInput, NotFound
 from core.models import Agency
 from core.security import Principal
-from liaison import schemas
-from liaison.models import PartnerPush
+from patrols.liaison import schemas
+from patrols.liaison.models import PartnerPush
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 500

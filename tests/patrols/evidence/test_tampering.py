@@ -15,9 +15,11 @@ from sqlalchemy import insert, text
 from sqlalchemy.exc import DBAPIError
 
 from core.settings import get_settings
-from evidence import service as evidence
-from evidence.models import CustodyEvent
-from tests.evidence.test_custody import API, PHOTO, PHOTO_SHA, hand, incident, snapshot, take
+from patrols.evidence import service as evidence
+from patrols.evidence.chain import event_hash
+from patrols.evidence.content import content_path
+from patrols.evidence.models import CustodyEvent
+from tests.patrols.evidence.test_custody import API, PHOTO, PHOTO_SHA, hand, incident, snapshot, take
 
 
 def four_events(client, world) -> tuple[int, object]:
@@ -63,7 +65,7 @@ def test_the_chain_names_the_event_where_it_breaks(client, world, db, tamper):
                       [("reordered", 2), ("reordered", 3)],
                       "event 2 is the event written as 3"),
     }
-    forged = evidence.event_hash({**event._mapping, "note": "routine"})
+    forged = event_hash({**event._mapping, "note": "routine"})
     original = [dict(r._mapping) for r in db.execute(text("SELECT * FROM custody_events WHERE item_id = :i"),
                                                      where).all()]
 
@@ -88,7 +90,7 @@ def test_the_chain_names_the_event_where_it_breaks(client, world, db, tamper):
         if r["seq"] == 2:
             r["note"] = "routine"
         r["prev_hash"] = prev
-        r["hash"] = prev = evidence.event_hash(r)
+        r["hash"] = prev = event_hash(r)
     tamper("DELETE FROM custody_events WHERE item_id = :i", where)
     db.execute(insert(CustodyEvent), rows)
     db.execute(text("UPDATE evidence_items SET head_hash = :h WHERE id = :i"), {"h": prev, "i": eid})
@@ -142,7 +144,7 @@ def test_uploaded_bytes_are_kept_only_if_they_match(client, world, db, evidence_
     assert client.put(url, content=PHOTO, headers=my.operator_h).status_code == 404  # not MY's to see
     r = client.put(url, content=PHOTO, headers=th.operator_h)
     assert r.status_code == 200 and r.json()["content_stored"] is True, r.text
-    stored = evidence.content_path(evidence_dir, PHOTO_SHA)
+    stored = content_path(evidence_dir, PHOTO_SHA)
     assert stored.read_bytes() == PHOTO
     assert client.put(url, content=PHOTO, headers=th.operator_h).status_code == 200  # a retry changes nothing
     check = client.get(f"{url}/verify", headers=th.operator_h).json()
@@ -181,15 +183,15 @@ def test_the_command_names_item_and_event_and_exits_non_zero(engine):
     from accounts import service as accounts
     from core.db import session_scope
     from core.security import Principal
-    from evidence import schemas as ev_schemas
+    from patrols.evidence import schemas as ev_schemas
     from patrols import schemas as p_schemas
-    from patrols import service as patrols
+    from patrols import incidents
 
     code = f"TH-E{uuid.uuid4().hex[:8].upper()}"
     with session_scope(engine) as s:
         accounts.create_agency(session=s, code=code, country="TH", name="Evidence CLI test", actor="cli:test")
         boss = Principal(username="cli-test-admin", agency_code=code, role="admin")
-        iid = patrols.create_incident(session=s, principal=boss, incident_in=p_schemas.IncidentCreate(
+        iid = incidents.create_incident(session=s, principal=boss, incident_in=p_schemas.IncidentCreate(
             lon=100.42, lat=6.63, title="cli", category="drugs", priority="low")).id
         eid = evidence.create_item(session=s, principal=boss, incident_id=iid, item_in=ev_schemas.EvidenceCreate(
             kind="seized_item", description="one sack")).id
@@ -288,15 +290,15 @@ def test_concurrent_events_never_fork_an_items_chain(engine):
     from accounts import service as accounts
     from core.db import session_scope
     from core.security import Principal
-    from evidence import schemas as ev_schemas
+    from patrols.evidence import schemas as ev_schemas
     from patrols import schemas as p_schemas
-    from patrols import service as patrols
+    from patrols import incidents
 
     code = f"TH-C{uuid.uuid4().hex[:8].upper()}"
     boss = Principal(username="concurrency-admin", agency_code=code, role="admin")
     with session_scope(engine) as s:
         accounts.create_agency(session=s, code=code, country="TH", name="Evidence concurrency", actor="cli:test")
-        iid = patrols.create_incident(session=s, principal=boss, incident_in=p_schemas.IncidentCreate(
+        iid = incidents.create_incident(session=s, principal=boss, incident_in=p_schemas.IncidentCreate(
             lon=100.42, lat=6.63, title="race", category="drugs", priority="low")).id
         eid = evidence.create_item(session=s, principal=boss, incident_id=iid, item_in=ev_schemas.EvidenceCreate(
             kind="seized_item", description="one sack")).id

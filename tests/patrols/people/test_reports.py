@@ -13,7 +13,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 from sqlalchemy import text
 
 from core.settings import get_settings
-from people.service import suppress
+from patrols.people.service import suppress
 from tests.patrols.conftest import TH_LAND
 
 API = "/api/v1"

@@ -8,8 +8,8 @@ import hashlib
 
 from sqlalchemy import text
 
-from evidence import service as evidence
-from evidence.models import GENESIS
+from patrols.evidence import chain as evidence
+from patrols.evidence.models import GENESIS
 from tests.patrols.conftest import TH_LAND
 
 API = "/api/v1"

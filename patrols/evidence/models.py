@@ -4,9 +4,9 @@
 to date by the service). ``custody_events`` is the item's history: append-only (a trigger refuses
 UPDATE, DELETE and TRUNCATE), numbered 1, 2, ... per item, each event chained to the one before
 by ``prev_hash`` (64 zeros for the first) and carrying ``hash``, the SHA-256 of its canonical
-serialisation (:func:`evidence.service.event_hash`). The first event, ``collected``, carries the
-item's facts (kind, content hash, seal, ...), so the chain also vouches for them; the item keeps
-the number and hash of its last event, so an event cut from the end shows too.
+serialisation (:func:`patrols.evidence.chain.event_hash`). The first event, ``collected``,
+carries the item's facts (kind, content hash, seal, ...), so the chain also vouches for them; the
+item keeps the number and hash of its last event, so an event cut from the end shows too.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models import Base
+import patrols.models  # noqa: F401  (the incidents and patrol units evidence refers to)
 
 ITEM_KINDS = ("snapshot", "clip", "document", "seized_item", "other")
 # Kinds whose content is bytes somewhere (a camera snapshot, a recording, a scanned document).

@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Identi
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models import Base
+import patrols.models  # noqa: F401  (the incidents persons are recorded on)
 
 PERSON_ROLES = ("victim", "suspect", "witness")
 SEXES = ("female", "male", "other", "unknown")

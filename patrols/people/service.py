@@ -34,12 +34,13 @@ from sqlalchemy.orm import Session
 
 from audit import service as audit
 from core.errors import InvalidInput
-from core.security import Principal
-from patrols.models import Incident
 from core.permissions import DISPATCHERS, require_role
-from patrols.service import IncidentNotFound, get_incident
-from people import schemas
-from people.models import IncidentPerson
+from core.security import Principal
+from patrols.errors import IncidentNotFound
+from patrols.incidents import get_incident
+from patrols.models import Incident
+from patrols.people import schemas
+from patrols.people.models import IncidentPerson
 from sharing.service import incident_personal, record_shared_read
 
 PERIOD_FORMATS = {"month": "YYYY-MM", "quarter": "YYYY-\"Q\"Q", "year": "YYYY"}

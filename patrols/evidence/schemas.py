@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
-from evidence.models import EVENT_KINDS, ITEM_KINDS, ITEM_STATUSES, MEDIA_KINDS
+from patrols.evidence.models import EVENT_KINDS, ITEM_KINDS, ITEM_STATUSES, MEDIA_KINDS
 from patrols.schemas import AgencyCode, Id, Lat, Lon, PointGeometry, Text
 
 ItemKind = Literal[ITEM_KINDS]  # type: ignore[valid-type]

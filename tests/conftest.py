@@ -9,8 +9,10 @@ ingest worker and use their own gateways and sensors, so they cannot see each ot
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -19,14 +21,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
+import httpx
 import orjson
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from core.settings import REPO_ROOT, Settings, get_settings
+from tests.factories import Factory, World
 
 _base = Settings()
 if not _base.test_database_url or not _base.mqtt_url:
@@ -46,8 +53,9 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def engine(settings: Settings) -> Iterator[Engine]:
-    from cli.schema import alembic_config
     from alembic import command
+
+    from cli.schema import alembic_config
 
     eng = create_engine(settings.database_url, pool_pre_ping=True)
     config = alembic_config(settings.database_url)
@@ -114,8 +122,8 @@ class TestGateway:
 @pytest.fixture(scope="session")
 def make_gateway(engine: Engine, settings: Settings) -> Callable[..., TestGateway]:
     """Register (committed) a gateway with sensors and publish its credentials to the broker."""
-    from core.db import session_scope
     from broker import service as access
+    from core.db import session_scope
     from sensors import service
     from sensors.schemas import GatewayCreate, SensorCreate
 
@@ -280,3 +288,127 @@ def wait_for(check: Callable[[], object], timeout: float = 20.0, interval: float
 def scalar(engine: Engine, sql: str, **params):
     with engine.connect() as conn:
         return conn.execute(text(sql), params).scalar()
+
+
+# The API on the test transaction -------------------------------------------------------------
+
+
+@pytest.fixture
+def db(session: Session) -> Session:
+    """The ``session`` fixture under the name the API tests use: one rolled-back transaction per test."""
+    return session
+
+
+@pytest.fixture
+def jwt_secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A signing key of the test's own (suites that issue and forge tokens use it on every test)."""
+    secret = secrets.token_urlsafe(48)
+    monkeypatch.setenv("BW_JWT_SECRET", secret)
+    monkeypatch.setenv("BW_ACCESS_TOKEN_MINUTES", "60")
+    get_settings.cache_clear()
+    yield secret
+    get_settings.cache_clear()
+
+
+@functools.cache
+def shared_app() -> FastAPI:
+    """One application for the run: building it (every router, every route) costs more than most
+    tests. It holds no state of its own; each test gets fresh dependency overrides."""
+    from api.app import create_app
+
+    return create_app()
+
+
+def app_on(db: Session, app: FastAPI) -> FastAPI:
+    """``app`` on the test transaction; work after the response (broker files, live feed) too."""
+    from api.deps import get_session, get_session_factory
+
+    def test_session() -> Iterator[Session]:
+        # Same contract as get_session: commit (here: release the savepoint) or roll back.
+        try:
+            yield db
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+
+    @contextmanager
+    def test_scope() -> Iterator[Session]:
+        yield db
+        db.commit()
+
+    app.dependency_overrides = {get_session: test_session, get_session_factory: lambda: test_scope}
+    return app
+
+
+@pytest.fixture
+def app(db: Session) -> Iterator[FastAPI]:
+    app = app_on(db, shared_app())
+    yield app
+    app.dependency_overrides = {}
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, follow_redirects=False) as c:
+        yield c
+
+
+@pytest.fixture
+def factory(db: Session) -> Factory:
+    return Factory(db)
+
+
+@pytest.fixture
+def world(factory: Factory, db: Session) -> World:
+    return World(factory, db)
+
+
+# A real API server -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ApiServer:
+    base_url: str
+    proc: subprocess.Popen
+    log_path: Path
+
+
+@pytest.fixture(scope="session")
+def api_server(engine) -> Iterator[ApiServer]:
+    """``uvicorn api.app:app`` as a subprocess on a free loopback port."""
+    port = free_port()
+    log_path = REPO_ROOT / ".run" / "test" / "api-browser.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning"],
+        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the API server exited: {log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(base + "/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("the API server did not answer /health within 30 s")
+        time.sleep(0.1)
+    yield ApiServer(base, proc, log_path)
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -12,7 +12,7 @@ from shapely.geometry import Point
 from alerts import geofence
 from sensors import service
 from sensors.schemas import DetectionRow
-from tests.alerts.test_crossings import _state_of, _track, border  # noqa: F401  (fixtures)
+from tests.alerts.test_crossings import _state_of, _track
 
 HYSTERESIS_M = 40.0
 
@@ -82,8 +82,8 @@ def test_a_crossing_between_fixes_ten_minutes_apart_alerts_once_with_its_directi
 
 
 def _dwell_alerts(session, rows, dwell_s: int) -> list[dict]:
-    from core.settings import Settings
     from alerts import zone_dwell
+    from core.settings import Settings
 
     settings = Settings(zone_dwell_s=dwell_s, crossing_hysteresis_m=HYSTERESIS_M)
     out = []

@@ -9,7 +9,6 @@ import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 

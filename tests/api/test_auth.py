@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.deps import get_session
-from tests.api.factories import PASSWORD, now
+from tests.factories import PASSWORD, now
 
 
 def _protected_routes() -> list[tuple[str, str]]:
@@ -32,6 +32,23 @@ def test_protected_routes_cover_every_feature_endpoint():
     paths = {path for _, path in PROTECTED}
     assert {"/api/v1/auth/me", "/api/v1/segments", "/api/v1/zones", "/api/v1/sensors", "/api/v1/detections",
             "/api/v1/alerts"} <= paths
+
+
+def test_every_patrol_route_is_in_the_token_checks():
+    """This module sends missing, garbage, expired, forged, alg-none and wrong-issuer tokens
+    to every route it reads from the application; the patrol routes must be among them."""
+    paths = {path for _, path in PROTECTED}
+    expected = {
+        "/api/v1/units", "/api/v1/units/{unit_id}", "/api/v1/units/{unit_id}/status",
+        "/api/v1/units/{unit_id}/positions", "/api/v1/units/{unit_id}/credentials", "/api/v1/units/{unit_id}/taskings",
+        "/api/v1/incidents", "/api/v1/incidents/{incident_id}", "/api/v1/incidents/{incident_id}/timeline",
+        "/api/v1/incidents/{incident_id}/notes", "/api/v1/incidents/{incident_id}/status",
+        "/api/v1/incidents/{incident_id}/recommendation", "/api/v1/incidents/{incident_id}/taskings",
+        "/api/v1/taskings/{tasking_id}", "/api/v1/taskings/{tasking_id}/accept", "/api/v1/taskings/{tasking_id}/decline",
+        "/api/v1/joint-patrols", "/api/v1/joint-patrols/{patrol_id}", "/api/v1/coverage", "/api/v1/coverage/gaps",
+        "/api/v1/live",
+    }
+    assert expected <= paths, expected - paths
 
 
 def test_health_needs_no_token(client: TestClient):

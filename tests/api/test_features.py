@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.api.factories import now
+from tests.factories import now
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 ENDPOINTS = ["segments", "zones", "sensors", "detections", "alerts"]

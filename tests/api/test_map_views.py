@@ -11,7 +11,7 @@ import features.detections
 from api.params import TimeRange
 from core.security import Principal
 from features import density
-from tests.api.factories import now
+from tests.factories import now
 
 
 def _login(client, factory, agency=None):

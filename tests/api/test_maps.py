@@ -8,7 +8,7 @@ import folium
 import jwt
 
 from maps.overview import build_overview
-from tests.api.factories import PASSWORD, now
+from tests.factories import PASSWORD, now
 
 
 def test_overview_redirects_to_login_without_cookie(client):

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.api.factories import now
+from tests.factories import now
 
 BASE = "/api/v1/ogc"
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.api.factories import now
+from tests.factories import now
 
 
 @pytest.fixture

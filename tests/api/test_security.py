@@ -21,7 +21,7 @@ from core.security import (
     verify_token,
 )
 from core.settings import Settings
-from tests.api.factories import PASSWORD
+from tests.factories import PASSWORD
 
 SECRET = "s" * 32
 ALICE = Principal(username="alice", agency_code="TH-RTP", role="operator")

@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from accounts import service
 from api.app import create_app
 from api.deps import SessionDep
 from core import db as core_db
-from accounts import service
 from core.errors import Conflict
 from core.settings import Settings
 

@@ -9,8 +9,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from tests.patrols.conftest import app, world  # noqa: F401  (shared fixtures)
-from tests.api.conftest import client, db, factory, jwt_secret  # noqa: F401
+
+@pytest.fixture(autouse=True)
+def own_jwt_secret(jwt_secret: str) -> str:
+    return jwt_secret
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import sys
 
 from sqlalchemy import text
 
-from audit import service as audit
 from accounts import service as accounts
-from tests.patrols.conftest import TH_LAND
+from audit import service as audit
+from tests.factories import TH_LAND
 
 API = "/api/v1"
 

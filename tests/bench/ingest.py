@@ -25,9 +25,9 @@ from paho.mqtt.properties import Properties
 from rich.console import Console
 from sqlalchemy import text
 
-from core.db import session_scope
 from broker import service as access
 from core import topics
+from core.db import session_scope
 from sensors import service
 from sensors.models import Gateway
 from sensors.schemas import GatewayCreate, SensorCreate

@@ -37,11 +37,11 @@ from shapely import wkt
 from shapely.geometry import LineString, Point
 from sqlalchemy import text
 
+from broker import service as access
 from cli.schema import migrate_database
+from core import topics
 from core.db import make_engine, session_scope
 from core.settings import REPO_ROOT, get_settings
-from broker import service as access
-from core import topics
 from sensors import service
 from sensors.models import Gateway
 from sensors.schemas import GatewayCreate, SensorCreate

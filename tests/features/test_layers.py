@@ -13,7 +13,7 @@ import features
 from core.security import Principal
 from features import geojson, pages
 from features.layer import FeatureLayer
-from tests.api.factories import now
+from tests.factories import now
 
 
 def test_the_catalogue_and_its_ogc_collections():

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.api.factories import Factory
-from tests.maps.conftest import api_server  # noqa: F401  (uvicorn on a free loopback port)
+from tests.factories import Factory
 
 
 @dataclass

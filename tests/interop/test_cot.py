@@ -18,8 +18,8 @@ import takproto
 from core.security import Principal
 from core.settings import REPO_ROOT
 from interop import cot
-from tests.api.factories import now
-from tests.maps.conftest import _free_port
+from tests.conftest import free_port
+from tests.factories import now
 
 DECLARATION = cot.XML_DECLARATION
 
@@ -106,7 +106,7 @@ def test_http_endpoint_parses_event_by_event(api_server, cot_world):
 
 @pytest.fixture
 def cot_stream(engine):
-    port = _free_port()
+    port = free_port()
     log_path = REPO_ROOT / ".run" / "test" / "cot-serve.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen([sys.executable, "-m", "cli", "cot-serve", "--port", str(port), "--interval", "0.2"],

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.api.factories import now
+from tests.factories import now
 
 OGRINFO, OGR2OGR = shutil.which("ogrinfo"), shutil.which("ogr2ogr")
 COLLECTIONS = ["segments", "zones", "sensors", "detections", "alerts", "incidents", "units"]

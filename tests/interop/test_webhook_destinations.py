@@ -12,8 +12,8 @@ import pytest
 
 from core.db import session_scope
 from interop import webhooks
-from tests.api.factories import now
 from tests.conftest import wait_for
+from tests.factories import now
 from tests.interop.test_webhooks import LOOPBACK, Receiver, _deliverer, _log, hooks_world  # noqa: F401
 
 REFUSED = [

@@ -15,8 +15,8 @@ import pytest
 
 from core.security import Principal
 from interop import webhooks
-from tests.api.factories import now
 from tests.conftest import wait_for
+from tests.factories import now
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 
@@ -138,7 +138,7 @@ def test_signed_delivery_retried_after_a_500_and_logged(engine, api_server, hook
 def _other_supervisor_token(engine) -> str:
     from sqlalchemy.orm import Session
 
-    from tests.api.factories import Factory
+    from tests.factories import Factory
 
     with Session(engine) as session:
         f = Factory(session)

@@ -9,19 +9,13 @@ anything else, so a test can assert that no request left the machine.
 
 from __future__ import annotations
 
-import os
 import secrets
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 from core.settings import REPO_ROOT
@@ -33,53 +27,6 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = REPO_ROOT / ".run" / "test" / "screenshots"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class ApiServer:
-    base_url: str
-    proc: subprocess.Popen
-    log_path: Path
-
-
-@pytest.fixture(scope="session")
-def api_server(engine) -> Iterator[ApiServer]:
-    """``uvicorn api.app:app`` as a subprocess on a free loopback port."""
-    port = _free_port()
-    log_path = REPO_ROOT / ".run" / "test" / "api-browser.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"],
-        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the API server exited: {log_path.read_text()[-2000:]}")
-        try:
-            if httpx.get(base + "/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("the API server did not answer /health within 30 s")
-        time.sleep(0.1)
-    yield ApiServer(base, proc, log_path)
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,16 @@ import folium
 import pytest
 from folium.plugins import Fullscreen
 
-from maps.assets import FOLIUM_RESOURCES, STATIC_DIR, STATIC_URL, VENDOR_DIR, OutsideResource, check_closed, \
-    manifest, render_page
+from maps.assets import (
+    FOLIUM_RESOURCES,
+    STATIC_DIR,
+    STATIC_URL,
+    VENDOR_DIR,
+    OutsideResource,
+    check_closed,
+    manifest,
+    render_page,
+)
 from maps.cop import COP_LAYERS, build_cop
 from maps.coverage import build_coverage
 from maps.incident import build_incident, eta_text

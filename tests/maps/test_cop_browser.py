@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from maps.cop import SENSOR_HEALTH_STEPS, SENSOR_SILENT_COLOUR
 from core import topics
+from maps.cop import SENSOR_HEALTH_STEPS, SENSOR_SILENT_COLOUR
 from tests.conftest import detection, mosquitto_pub, scalar, unique, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]

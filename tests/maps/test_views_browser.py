@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
-from maps.coverage import GAP_COLOUR, NEVER_PATROLLED_COLOUR, PATROL_AGE_STEPS
 from core import topics
+from maps.coverage import GAP_COLOUR, NEVER_PATROLLED_COLOUR, PATROL_AGE_STEPS
 from tests.conftest import detection, mosquitto_pub, scalar, unique, wait_for
 from tests.maps.test_patrol_browser import _unit
 

@@ -9,11 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
+from core.vocabulary import INCIDENT_CATEGORIES
 from patrols import dispatch, schemas
 from patrols import units as unit_service
-from core.vocabulary import INCIDENT_CATEGORIES
-from tests.api.factories import now
-from tests.patrols.conftest import HIGH_SEA, MY_LAND, TH_LAND, TH_SEA
+from tests.factories import HIGH_SEA, MY_LAND, TH_LAND, TH_SEA, now
 
 API = "/api/v1"
 

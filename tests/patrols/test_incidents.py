@@ -7,8 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from tests.api.factories import now
-from tests.patrols.conftest import HIGH_SEA, TH_LAND, TH_SEA
+from tests.factories import HIGH_SEA, TH_LAND, TH_SEA, now
 
 API = "/api/v1"
 

@@ -6,21 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from tests.api.factories import now
-from tests.patrols.conftest import HIGH_SEA, TH_LAND
+from tests.factories import TH_LAND, now
 
 API = "/api/v1"
-
-
-@pytest.fixture
-def sector(world, factory):
-    a, b, c = world.agency("TH"), world.agency("MY"), world.agency("ID")
-    box = (HIGH_SEA[0] - 0.5, HIGH_SEA[1] - 0.5, HIGH_SEA[0] + 0.5, HIGH_SEA[1] + 0.5)
-    zone = factory.zone(a.code, members=[a.code, b.code], kind="joint_patrol_sector", box=box)
-    world.settle()
-    return {"a": a, "b": b, "c": c, "zone": zone,
-            "a_boat": world.unit(a, HIGH_SEA, kind="maritime")[0], "b_boat": world.unit(b, HIGH_SEA, kind="maritime")[0],
-            "c_boat": world.unit(c, HIGH_SEA, kind="maritime")[0]}
 
 
 def plan(sector, **kw):

@@ -4,9 +4,8 @@ same agency scope as the JSON endpoints."""
 
 from __future__ import annotations
 
-from tests.api.factories import now
-from tests.patrols.conftest import HIGH_SEA, TH_LAND
-from tests.patrols.test_joint_patrols import plan, sector  # noqa: F401  (fixture)
+from tests.factories import HIGH_SEA, TH_LAND, now
+from tests.patrols.test_joint_patrols import plan
 
 API = "/api/v1"
 

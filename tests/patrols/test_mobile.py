@@ -9,8 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from tests.api.factories import now
-from tests.patrols.conftest import TH_LAND
+from tests.factories import TH_LAND, now
 
 API = "/api/v1"
 
@@ -128,8 +127,7 @@ def test_compact_json(client, world):
 def committed(engine):
     """An agency, users and two units committed for real (since= compares transaction ids); removed after."""
     from core.db import session_scope
-    from tests.api.factories import Factory
-    from tests.patrols.conftest import World
+    from tests.factories import Factory, World
 
     made = {}
     with session_scope(engine) as s:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from schemathesis import checks
 from hypothesis import HealthCheck, settings
+from schemathesis import checks
 
 from api.app import create_app
-
-from tests.patrols.conftest import TH_LAND, TH_SEA
+from tests.factories import TH_LAND, TH_SEA
 
 EXAMPLES_PER_OPERATION = 20
 

@@ -8,7 +8,7 @@ import time
 import orjson
 
 from tests.conftest import mqtt_client, wait_for, wait_for_broker_login
-from tests.patrols.conftest import TH_LAND
+from tests.factories import TH_LAND
 
 API = "/api/v1"
 

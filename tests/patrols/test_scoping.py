@@ -8,8 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.api.factories import now
-from tests.patrols.conftest import TH_LAND
+from tests.factories import TH_LAND, now
 
 API = "/api/v1"
 
@@ -99,25 +98,6 @@ def test_the_owner_can_do_all_of_it(client, owned):
         assert r.status_code < 500, f"{method} {path}: {r.status_code}"
         if method == "GET":
             assert r.status_code == 200, f"{method} {path}: {r.text}"
-
-
-def test_every_patrol_route_is_in_the_token_checks():
-    """tests/api/test_auth.py sends missing, garbage, expired, forged, alg-none and wrong-issuer tokens
-    to every route it reads from the application; the patrol routes must be among them."""
-    from tests.api.test_auth import PROTECTED
-
-    paths = {path for _, path in PROTECTED}
-    expected = {
-        "/api/v1/units", "/api/v1/units/{unit_id}", "/api/v1/units/{unit_id}/status",
-        "/api/v1/units/{unit_id}/positions", "/api/v1/units/{unit_id}/credentials", "/api/v1/units/{unit_id}/taskings",
-        "/api/v1/incidents", "/api/v1/incidents/{incident_id}", "/api/v1/incidents/{incident_id}/timeline",
-        "/api/v1/incidents/{incident_id}/notes", "/api/v1/incidents/{incident_id}/status",
-        "/api/v1/incidents/{incident_id}/recommendation", "/api/v1/incidents/{incident_id}/taskings",
-        "/api/v1/taskings/{tasking_id}", "/api/v1/taskings/{tasking_id}/accept", "/api/v1/taskings/{tasking_id}/decline",
-        "/api/v1/joint-patrols", "/api/v1/joint-patrols/{patrol_id}", "/api/v1/coverage", "/api/v1/coverage/gaps",
-        "/api/v1/live",
-    }
-    assert expected <= paths, expected - paths
 
 
 def test_an_expired_token_is_refused_on_a_patrol_write(client, world, jwt_secret):

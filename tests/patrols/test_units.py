@@ -7,8 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from tests.api.factories import now
-from tests.patrols.conftest import TH_LAND
+from tests.factories import TH_LAND, now
 
 API = "/api/v1"
 

@@ -11,8 +11,8 @@ from datetime import datetime
 
 import orjson
 
-from core.settings import REPO_ROOT, Settings
 from core import topics
+from core.settings import REPO_ROOT, Settings
 from tests.conftest import mqtt_client, unique, wait_for
 
 

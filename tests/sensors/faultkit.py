@@ -27,8 +27,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from cli import local as services
-from core.settings import Settings
 from core import topics
+from core.settings import Settings
 from tests.conftest import IngestProcess, wait_for_broker_login
 
 # Either side of the Thai-Malaysian land border near Sadao; crossing tracks run north -> south.
@@ -84,8 +84,8 @@ class Instance:
     events: list[str] = field(default_factory=list)
 
     def register_gateway(self, name: str, sensors: int = SENSORS_PER_GATEWAY) -> Gateway:
-        from core.db import session_scope
         from broker import service as access
+        from core.db import session_scope
         from sensors import service
         from sensors.schemas import GatewayCreate, SensorCreate
 

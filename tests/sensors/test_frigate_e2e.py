@@ -15,7 +15,6 @@ import pytest
 from core import topics
 from sensors import frigate
 from tests.conftest import mosquitto_pub, scalar, unique, wait_for
-from tests.maps.conftest import api_server  # noqa: F401  (uvicorn on a free loopback port)
 
 pytestmark = pytest.mark.e2e
 

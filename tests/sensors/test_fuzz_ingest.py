@@ -12,7 +12,9 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from core import topics

@@ -239,8 +239,8 @@ def test_a_gateway_cannot_publish_under_another_gateways_topic(settings, engine,
 def test_a_gateway_whose_credential_is_withdrawn_cannot_connect(settings, engine, make_gateway):
     """A gateway without a broker hash (here ``!``) gets no password-file entry: it cannot log in,
     and the broker still reloads the file for everyone else."""
-    from core.db import session_scope
     from broker import service as access
+    from core.db import session_scope
 
     gw = make_gateway()
     topic = det_topic(settings, gw, next(iter(gw.sensors)))

@@ -16,8 +16,8 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from core.db import session_scope
 from core import topics
+from core.db import session_scope
 from sensors import retention, service
 from sensors.schemas import DetectionRow
 from tests.conftest import REPO_ROOT, detection, mqtt_client, scalar, wait_for

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,9 +21,8 @@ from sqlalchemy.orm import Session
 from core.security import Principal
 from patrols import schemas as patrol_schemas
 from patrols import units as patrol_units
-from tests.api.factories import Factory
-from tests.conftest import rolled_back_session
-from tests.patrols.conftest import app_on
+from tests.conftest import app_on, rolled_back_session
+from tests.factories import Factory
 
 # Places far from the shipped borders' test sites: two zones, one segment, one sector, one open-sea point.
 BOXES = {"Z1": (110.0, 10.0, 110.2, 10.2), "Z2": (111.0, 10.0, 111.2, 10.2), "J": (114.0, 10.0, 114.2, 10.2)}

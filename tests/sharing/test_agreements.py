@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
-from tests.api.conftest import app, client, db, factory, jwt_secret  # noqa: F401  (shared fixtures)
+pytestmark = pytest.mark.usefixtures("jwt_secret")
+
 
 API = "/api/v1/sharing/agreements"
 

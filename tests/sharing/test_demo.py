@@ -12,7 +12,7 @@ from core.security import Principal
 from features.geojson import collection
 from geo import service as geo_service
 from sharing.demo import DEMO_AGREEMENTS, seed_demo_agreements
-from tests.api.factories import Factory
+from tests.factories import Factory
 
 
 def test_demo_agreements_are_seeded_once_and_release_to_the_partner(session):

@@ -1,5 +1,4 @@
-"""Fixtures for the evidence tests: the patrol world (agencies, users, units, a TestClient on the
-rolled-back test transaction), an evidence directory of the test's own, and a way to tamper with
+"""Fixtures for the evidence tests: an evidence directory of the test's own, and a way to tamper with
 custody_events behind the append-only trigger's back."""
 
 from __future__ import annotations
@@ -11,12 +10,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.settings import get_settings
-from tests.patrols.conftest import app, world  # noqa: F401  (shared fixtures)
-from tests.api.conftest import client, db, factory, jwt_secret  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
-def evidence_dir(tmp_path, monkeypatch: pytest.MonkeyPatch, jwt_secret):  # noqa: F811
+def evidence_dir(tmp_path, monkeypatch: pytest.MonkeyPatch, jwt_secret):
     path = tmp_path / "evidence"
     monkeypatch.setenv("BW_EVIDENCE_DIR", str(path))
     get_settings.cache_clear()
@@ -25,7 +22,7 @@ def evidence_dir(tmp_path, monkeypatch: pytest.MonkeyPatch, jwt_secret):  # noqa
 
 
 @pytest.fixture
-def tamper(db: Session) -> Callable[[str | tuple[str, ...], dict | None], None]:  # noqa: F811
+def tamper(db: Session) -> Callable[[str | tuple[str, ...], dict | None], None]:
     """Run statements with the append-only trigger off (inside the test's transaction only)."""
     def run(sql: str | tuple[str, ...], params: dict | None = None) -> None:
         db.execute(text("ALTER TABLE custody_events DISABLE TRIGGER custody_events_append_only"))

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from patrols.evidence import chain as evidence
 from patrols.evidence.models import GENESIS
-from tests.patrols.conftest import TH_LAND
+from tests.factories import TH_LAND
 
 API = "/api/v1"
 PHOTO = b"\xff\xd8\xff\xe0 jpeg bytes of a boat on the beach at Sadao \xff\xd9"

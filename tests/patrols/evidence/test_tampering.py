@@ -183,9 +183,9 @@ def test_the_command_names_item_and_event_and_exits_non_zero(engine):
     from accounts import service as accounts
     from core.db import session_scope
     from core.security import Principal
-    from patrols.evidence import schemas as ev_schemas
-    from patrols import schemas as p_schemas
     from patrols import incidents
+    from patrols import schemas as p_schemas
+    from patrols.evidence import schemas as ev_schemas
 
     code = f"TH-E{uuid.uuid4().hex[:8].upper()}"
     with session_scope(engine) as s:
@@ -290,9 +290,9 @@ def test_concurrent_events_never_fork_an_items_chain(engine):
     from accounts import service as accounts
     from core.db import session_scope
     from core.security import Principal
-    from patrols.evidence import schemas as ev_schemas
-    from patrols import schemas as p_schemas
     from patrols import incidents
+    from patrols import schemas as p_schemas
+    from patrols.evidence import schemas as ev_schemas
 
     code = f"TH-C{uuid.uuid4().hex[:8].upper()}"
     boss = Principal(username="concurrency-admin", agency_code=code, role="admin")

@@ -10,9 +10,8 @@ from datetime import timedelta
 import orjson
 from sqlalchemy import text
 
-from tests.api.factories import now
 from tests.conftest import mqtt_client, wait_for
-from tests.patrols.conftest import TH_LAND
+from tests.factories import TH_LAND, now
 
 API = "/api/v1"
 

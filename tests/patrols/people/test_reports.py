@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 from collections import defaultdict
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from core.settings import get_settings
 from patrols.people.service import suppress
-from tests.patrols.conftest import TH_LAND
+from tests.factories import TH_LAND
 
 API = "/api/v1"
 

@@ -30,7 +30,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 # core/settings.py), and a regular wheel of this pyproject.toml does not ship those files.
 COPY . .
 RUN pip install --no-deps -e . \
-    && python -m compileall -q cli core accounts alerts broker geo sensors patrols sharing watchlists audit interop api maps migrations \
+    && python -m compileall -q cli core accounts alerts broker geo sensors patrols sharing watchlists audit features interop api maps migrations \
     && borderwatch --help >/dev/null
 
 # Non-root user (fixed uid/gid: named volumes keep the ownership they get here).

@@ -16,7 +16,10 @@
   The sweep measures silence by arrival (a replay of old reports is not silence) and against
   the newest report heard from any vessel (a receiver outage does not make every vessel dark).
 
-Every rule writes alerts like the geofence statement and returns them in the same shape.
+Every rule writes alerts like the geofence statement and returns them in the same shape, and
+counts its cooldown in observed time within a batch as across batches
+(``alerts.statements.cooldown_kept``), so the alerts do not depend on how the fixes were grouped
+on arrival.
 """
 
 from __future__ import annotations
@@ -24,8 +27,11 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from alerts.statements import ALERT_COLUMNS, VESSELS_OR_IDENTIFIED, alert_columns, run
+from alerts.statements import ALERT_COLUMNS, VESSELS_OR_IDENTIFIED, alert_columns, cooldown_kept, run
 from core.settings import Settings
+
+# per track, from the last dark-vessel alert stored
+_DARK_KEPT = cooldown_kept("d.observed_at", "ac.last_observed_at", ":repeat_s", "d.cooldown_key", "d.observed_at, d.id")
 
 _DARK_VESSEL = text(
     f"""
@@ -46,16 +52,15 @@ _DARK_VESSEL = text(
                 AND ST_DWithin(a.geom::geography, n.geom::geography, :radius_m))
     ),
     ranked AS (
-        SELECT DISTINCT ON (d.cooldown_key) d.*
-        FROM dark d
-        LEFT JOIN alert_cooldowns ac ON ac.track_key = d.cooldown_key AND ac.target = 'dark'
-        WHERE ac.last_observed_at IS NULL
-           OR ac.last_observed_at <= d.observed_at - make_interval(secs => :repeat_s)
-        ORDER BY d.cooldown_key, d.observed_at, d.id
+        SELECT * FROM (
+            SELECT d.*, {_DARK_KEPT}
+            FROM dark d
+            LEFT JOIN alert_cooldowns ac ON ac.track_key = d.cooldown_key AND ac.target = 'dark'
+        ) k WHERE k.kept
     ),
     cooled AS (
         INSERT INTO alert_cooldowns (track_key, target, last_observed_at)
-        SELECT cooldown_key, 'dark', observed_at FROM ranked
+        SELECT cooldown_key, 'dark', max(observed_at) FROM ranked GROUP BY cooldown_key
         ON CONFLICT (track_key, target) DO UPDATE SET last_observed_at = EXCLUDED.last_observed_at
         WHERE alert_cooldowns.last_observed_at <= EXCLUDED.last_observed_at - make_interval(secs => :repeat_s)
         RETURNING track_key

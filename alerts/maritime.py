@@ -2,7 +2,9 @@
 
 - dark vessel: a boat or vessel seen by radar or camera with no AIS position of any vessel
   within ``dark_vessel_radius_m`` and ``dark_vessel_window_s`` (AIS is a public broadcast, so
-  every receiver's positions count); once per track within ``dark_vessel_repeat_s``;
+  every receiver's positions count); once per track within ``dark_vessel_repeat_s``. Only what
+  AIS receivers heard counts: an MMSI that a radar or camera gateway attached to its contact
+  does not make it lit (the alert shows the claim as ``claimed_mmsi``);
 - rendezvous: two vessel tracks of one agency (two AIS vessels, or two contacts of one radar or
   camera) within ``rendezvous_m`` of each other for at
   least ``rendezvous_s``, outside port zones; once per encounter (an encounter ends when the
@@ -42,10 +44,12 @@ _DARK_VESSEL = text(
         JOIN sensors s ON s.id = n.sensor_id
         WHERE n.class IN ('boat', 'vessel')
           AND s.kind IN ('radar', 'camera', 'other')
-          AND (n.track_key IS NULL OR n.track_key NOT LIKE 'mmsi:%')
+          -- an MMSI the radar or camera gateway attached (which puts the contact on that vessel's
+          -- track) is a claim, not an AIS report: only the positions AIS receivers heard count
           AND NOT EXISTS (
               SELECT 1 FROM detections a
               WHERE a.track_key LIKE 'mmsi:%'
+                AND a.sensor_id IN (SELECT r.id FROM sensors r WHERE r.kind = 'ais_receiver')
                 AND a.observed_at BETWEEN n.observed_at - make_interval(secs => :window_s)
                                       AND n.observed_at + make_interval(secs => :window_s)
                 AND a.geom && ST_Expand(n.geom, :radius_m / (111320.0 * cos(radians(n.lat))))
@@ -68,9 +72,11 @@ _DARK_VESSEL = text(
     INSERT INTO alerts (agency_code, kind, severity, title, observed_at, sensor_id, track_key, class,
                         detection_id, detection_ids, geom, details)
     SELECT r.agency_code, 'dark_vessel', 'high',
-           format('dark %s: no AIS within %s m', r.class, round(CAST(:radius_m AS numeric))),
+           format('dark %s: no AIS within %s m', r.class, round(CAST(:radius_m AS numeric)))
+               || coalesce(format(' (claims MMSI %s, not heard on AIS)', r.identifiers ->> 'mmsi'), ''),
            r.observed_at, r.sensor_id, r.track_key, r.class, r.id, ARRAY[r.id], r.geom,
-           jsonb_build_object('sensor_kind', r.sensor_kind, 'radius_m', :radius_m, 'window_s', :window_s)
+           jsonb_strip_nulls(jsonb_build_object('sensor_kind', r.sensor_kind, 'radius_m', :radius_m,
+                                                'window_s', :window_s, 'claimed_mmsi', r.identifiers ->> 'mmsi'))
     FROM ranked r JOIN cooled c ON c.track_key = r.cooldown_key
     ON CONFLICT DO NOTHING
     RETURNING {ALERT_COLUMNS}

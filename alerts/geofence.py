@@ -10,7 +10,10 @@ Zone entries count only for zones of the detection's agency (owner or agreement 
 Which zones a point is in and how far it is from the nearest fence edge are found when it is
 stored (``sensors.service.store_detections``, on the geofencing grid); a track's last position
 keeps its zones (``track_positions.zone_ids``).
-One alert per agency, track (or untracked sensor+class) and segment/zone within the cooldown.
+One alert per agency, track (or untracked sensor+class) and segment/zone within the cooldown,
+counted in observed time and applied within a batch exactly as across batches
+(``bw_cooldown_passes``, migration 0012): how fixes are grouped on arrival (one by one, a burst,
+a backlog after an outage, a restart in the middle) changes nothing in the alerts raised.
 The same statement moves each track's last known position forward.
 
 Hysteresis: a tracked position within ``hysteresis_m`` of a border segment or of the edge of a
@@ -154,18 +157,27 @@ _RAISE_ALERTS = text(
           -- with a dwell time, tracked entries are raised by alerts/zone_dwell.py once it has passed
           AND (:zone_dwell_s = 0 OR n.track_key IS NULL)
     ),
+    -- The cooldown in observed time, within the batch as across batches: per track (agency) and
+    -- target the candidates are taken in time order, and each one a full cooldown after the last
+    -- one kept (starting from the stored one) is kept: a backlog holding two crossings 13 minutes
+    -- apart raises both, as the same fixes sent one by one do.
     ranked AS (
-        SELECT DISTINCT ON (c.cooldown_key, c.target) c.*
-        FROM candidates c
-        -- a look-up per candidate in the primary key (the table grows with every track and target)
-        WHERE coalesce((SELECT ac.last_observed_at FROM alert_cooldowns ac
-                        WHERE ac.track_key = c.cooldown_key AND ac.target = c.target), '-infinity')
-              <= c.observed_at - make_interval(secs => :cooldown_s)
-        ORDER BY c.cooldown_key, c.target, c.observed_at, c.detection_id
+        SELECT * FROM (
+            SELECT c.*, bw_cooldown_passes(c.observed_at, c.stored_at, make_interval(secs => :cooldown_s))
+                            OVER (PARTITION BY c.cooldown_key, c.target ORDER BY c.observed_at, c.detection_id
+                                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS kept
+            FROM (
+                -- a look-up per candidate in the primary key (the table grows with every track and target)
+                SELECT c.*, (SELECT ac.last_observed_at FROM alert_cooldowns ac
+                             WHERE ac.track_key = c.cooldown_key AND ac.target = c.target) AS stored_at
+                FROM candidates c
+            ) c
+        ) k
+        WHERE k.kept
     ),
     cooled AS (
         INSERT INTO alert_cooldowns (track_key, target, last_observed_at)
-        SELECT cooldown_key, target, observed_at FROM ranked
+        SELECT cooldown_key, target, max(observed_at) FROM ranked GROUP BY cooldown_key, target
         ON CONFLICT (track_key, target) DO UPDATE SET last_observed_at = EXCLUDED.last_observed_at
         WHERE alert_cooldowns.last_observed_at
               <= EXCLUDED.last_observed_at - make_interval(secs => :cooldown_s)

@@ -2,7 +2,9 @@
 
 - dark vessel: a boat or vessel seen by radar or camera with no AIS position of any vessel
   within ``dark_vessel_radius_m`` and ``dark_vessel_window_s`` (AIS is a public broadcast, so
-  every receiver's positions count); once per track within ``dark_vessel_repeat_s``;
+  every receiver's positions count); once per track within ``dark_vessel_repeat_s``. Only what
+  AIS receivers heard counts: an MMSI that a radar or camera gateway attached to its contact
+  does not make it lit (the alert shows the claim as ``claimed_mmsi``);
 - rendezvous: two vessel tracks of one agency (two AIS vessels, or two contacts of one radar or
   camera) within ``rendezvous_m`` of each other for at
   least ``rendezvous_s``, outside port zones; once per encounter (an encounter ends when the
@@ -16,7 +18,10 @@
   The sweep measures silence by arrival (a replay of old reports is not silence) and against
   the newest report heard from any vessel (a receiver outage does not make every vessel dark).
 
-Every rule writes alerts like the geofence statement and returns them in the same shape.
+Every rule writes alerts like the geofence statement and returns them in the same shape, and
+counts its cooldown in observed time within a batch as across batches
+(``alerts.statements.cooldown_kept``), so the alerts do not depend on how the fixes were grouped
+on arrival.
 """
 
 from __future__ import annotations
@@ -24,8 +29,11 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from alerts.statements import ALERT_COLUMNS, VESSELS_OR_IDENTIFIED, alert_columns, run
+from alerts.statements import ALERT_COLUMNS, VESSELS_OR_IDENTIFIED, alert_columns, cooldown_kept, run
 from core.settings import Settings
+
+# per track, from the last dark-vessel alert stored
+_DARK_KEPT = cooldown_kept("d.observed_at", "ac.last_observed_at", ":repeat_s", "d.cooldown_key", "d.observed_at, d.id")
 
 _DARK_VESSEL = text(
     f"""
@@ -36,26 +44,27 @@ _DARK_VESSEL = text(
         JOIN sensors s ON s.id = n.sensor_id
         WHERE n.class IN ('boat', 'vessel')
           AND s.kind IN ('radar', 'camera', 'other')
-          AND (n.track_key IS NULL OR n.track_key NOT LIKE 'mmsi:%')
+          -- an MMSI the radar or camera gateway attached (which puts the contact on that vessel's
+          -- track) is a claim, not an AIS report: only the positions AIS receivers heard count
           AND NOT EXISTS (
               SELECT 1 FROM detections a
               WHERE a.track_key LIKE 'mmsi:%'
+                AND a.sensor_id IN (SELECT r.id FROM sensors r WHERE r.kind = 'ais_receiver')
                 AND a.observed_at BETWEEN n.observed_at - make_interval(secs => :window_s)
                                       AND n.observed_at + make_interval(secs => :window_s)
                 AND a.geom && ST_Expand(n.geom, :radius_m / (111320.0 * cos(radians(n.lat))))
                 AND ST_DWithin(a.geom::geography, n.geom::geography, :radius_m))
     ),
     ranked AS (
-        SELECT DISTINCT ON (d.cooldown_key) d.*
-        FROM dark d
-        LEFT JOIN alert_cooldowns ac ON ac.track_key = d.cooldown_key AND ac.target = 'dark'
-        WHERE ac.last_observed_at IS NULL
-           OR ac.last_observed_at <= d.observed_at - make_interval(secs => :repeat_s)
-        ORDER BY d.cooldown_key, d.observed_at, d.id
+        SELECT * FROM (
+            SELECT d.*, {_DARK_KEPT}
+            FROM dark d
+            LEFT JOIN alert_cooldowns ac ON ac.track_key = d.cooldown_key AND ac.target = 'dark'
+        ) k WHERE k.kept
     ),
     cooled AS (
         INSERT INTO alert_cooldowns (track_key, target, last_observed_at)
-        SELECT cooldown_key, 'dark', observed_at FROM ranked
+        SELECT cooldown_key, 'dark', max(observed_at) FROM ranked GROUP BY cooldown_key
         ON CONFLICT (track_key, target) DO UPDATE SET last_observed_at = EXCLUDED.last_observed_at
         WHERE alert_cooldowns.last_observed_at <= EXCLUDED.last_observed_at - make_interval(secs => :repeat_s)
         RETURNING track_key
@@ -63,9 +72,11 @@ _DARK_VESSEL = text(
     INSERT INTO alerts (agency_code, kind, severity, title, observed_at, sensor_id, track_key, class,
                         detection_id, detection_ids, geom, details)
     SELECT r.agency_code, 'dark_vessel', 'high',
-           format('dark %s: no AIS within %s m', r.class, round(CAST(:radius_m AS numeric))),
+           format('dark %s: no AIS within %s m', r.class, round(CAST(:radius_m AS numeric)))
+               || coalesce(format(' (claims MMSI %s, not heard on AIS)', r.identifiers ->> 'mmsi'), ''),
            r.observed_at, r.sensor_id, r.track_key, r.class, r.id, ARRAY[r.id], r.geom,
-           jsonb_build_object('sensor_kind', r.sensor_kind, 'radius_m', :radius_m, 'window_s', :window_s)
+           jsonb_strip_nulls(jsonb_build_object('sensor_kind', r.sensor_kind, 'radius_m', :radius_m,
+                                                'window_s', :window_s, 'claimed_mmsi', r.identifiers ->> 'mmsi'))
     FROM ranked r JOIN cooled c ON c.track_key = r.cooldown_key
     ON CONFLICT DO NOTHING
     RETURNING {ALERT_COLUMNS}

@@ -1,5 +1,6 @@
-"""The SQL every rule's statement shares: the new detections of a batch and the columns of a
-written alert (the shape in which every rule returns its alerts for publication)."""
+"""The SQL every rule's statement shares: the new detections of a batch, the cooldown walked in
+observed time (within a batch as across batches) and the columns of a written alert (the shape in
+which every rule returns its alerts for publication)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,17 @@ VESSELS_OR_IDENTIFIED = new_detections(
     f" WHERE (n.class IN ({', '.join(repr(c) for c in VESSEL_CLASSES)})"
     f" OR n.identifiers ?| ARRAY[{', '.join(repr(k) for k in IDENTIFIER_KEYS)}])"
 )
+
+
+def cooldown_kept(at: str, stored: str, cooldown: str, per: str, order: str) -> str:
+    """The column ``kept``: whether a candidate alert passes its cooldown. The candidates are taken per
+    ``per`` (track and target) in observed time (``order``), starting from the ``stored`` time of the last
+    alert (``alert_cooldowns.last_observed_at``, NULL for none), and each that comes at least ``cooldown``
+    seconds after the last one kept is kept (``bw_cooldown_passes``, migration 0012). A batch holding several
+    alerts' worth of one track (a backlog, a replayed buffer, a worker catching up) gives each of them, as the
+    same fixes sent one by one do."""
+    return (f"bw_cooldown_passes({at}, {stored}, make_interval(secs => {cooldown})) OVER (PARTITION BY {per} "
+            f"ORDER BY {order} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS kept")
 
 
 def run(session: Session, statement, params: dict) -> list[dict]:

@@ -1,13 +1,18 @@
 """Watch-list hit: a plate, MMSI, IMO or vessel name (from the detection or the vessel's AIS static
-data) on the detecting agency's watch-list; once per track and entry within ``watchlist_repeat_s``."""
+data) on the detecting agency's watch-list; once per track and entry within ``watchlist_repeat_s``, counted
+in observed time within a batch as across batches (``alerts.statements.cooldown_kept``)."""
 
 from __future__ import annotations
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from alerts.statements import ALERT_COLUMNS, VESSELS_OR_IDENTIFIED, run
+from alerts.statements import ALERT_COLUMNS, VESSELS_OR_IDENTIFIED, cooldown_kept, run
 from core.settings import Settings
+
+# per track and entry, from the last hit stored
+_KEPT = cooldown_kept("h.observed_at", "ac.last_observed_at", ":repeat_s", "h.cooldown_key, h.entry_id",
+                      "h.observed_at, h.id")
 
 _WATCHLIST = text(
     f"""
@@ -42,16 +47,15 @@ _WATCHLIST = text(
          AND w.agency_code = n.agency_code AND w.active AND (w.expires_at IS NULL OR w.expires_at > now())
     ),
     ranked AS (
-        SELECT DISTINCT ON (h.cooldown_key, h.entry_id) h.*
-        FROM hits h
-        LEFT JOIN alert_cooldowns ac ON ac.track_key = h.cooldown_key AND ac.target = 'watch:' || h.entry_id
-        WHERE ac.last_observed_at IS NULL
-           OR ac.last_observed_at <= h.observed_at - make_interval(secs => :repeat_s)
-        ORDER BY h.cooldown_key, h.entry_id, h.observed_at, h.id
+        SELECT * FROM (
+            SELECT h.*, {_KEPT}
+            FROM hits h
+            LEFT JOIN alert_cooldowns ac ON ac.track_key = h.cooldown_key AND ac.target = 'watch:' || h.entry_id
+        ) k WHERE k.kept
     ),
     cooled AS (
         INSERT INTO alert_cooldowns (track_key, target, last_observed_at)
-        SELECT cooldown_key, 'watch:' || entry_id, observed_at FROM ranked
+        SELECT cooldown_key, 'watch:' || entry_id, max(observed_at) FROM ranked GROUP BY cooldown_key, entry_id
         ON CONFLICT (track_key, target) DO UPDATE SET last_observed_at = EXCLUDED.last_observed_at
         WHERE alert_cooldowns.last_observed_at <= EXCLUDED.last_observed_at - make_interval(secs => :repeat_s)
         RETURNING track_key, target

@@ -7,8 +7,12 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from alerts.statements import ALERT_COLUMNS, new_detections, run
+from alerts.statements import ALERT_COLUMNS, cooldown_kept, new_detections, run
 from core.settings import Settings
+
+# per track and zone, from the last entry stored
+_KEPT = cooldown_kept("j.observed_at", "ac.last_observed_at", ":cooldown_s", "d.cooldown_key, d.zone_id",
+                      "j.observed_at, d.id")
 
 _ZONE_DWELL = text(
     f"""
@@ -68,17 +72,16 @@ _ZONE_DWELL = text(
         ORDER BY s.cooldown_key, s.zone_id, s.run, j.observed_at, j.id
     ),
     ranked AS (
-        SELECT DISTINCT ON (d.cooldown_key, d.zone_id) d.*, j.observed_at AS at
-        FROM due d
-        JOIN marked j ON j.id = d.id AND j.zone_id = d.zone_id
-        LEFT JOIN alert_cooldowns ac ON ac.track_key = d.cooldown_key AND ac.target = 'zone:' || d.zone_id
-        WHERE ac.last_observed_at IS NULL
-           OR ac.last_observed_at <= j.observed_at - make_interval(secs => :cooldown_s)
-        ORDER BY d.cooldown_key, d.zone_id, j.observed_at, d.id
+        SELECT * FROM (
+            SELECT d.*, j.observed_at AS at, {_KEPT}
+            FROM due d
+            JOIN marked j ON j.id = d.id AND j.zone_id = d.zone_id
+            LEFT JOIN alert_cooldowns ac ON ac.track_key = d.cooldown_key AND ac.target = 'zone:' || d.zone_id
+        ) k WHERE k.kept
     ),
     cooled AS (
         INSERT INTO alert_cooldowns (track_key, target, last_observed_at)
-        SELECT cooldown_key, 'zone:' || zone_id, at FROM ranked
+        SELECT cooldown_key, 'zone:' || zone_id, max(at) FROM ranked GROUP BY cooldown_key, zone_id
         ON CONFLICT (track_key, target) DO UPDATE SET last_observed_at = EXCLUDED.last_observed_at
         WHERE alert_cooldowns.last_observed_at <= EXCLUDED.last_observed_at - make_interval(secs => :cooldown_s)
         RETURNING track_key, target
@@ -121,7 +124,8 @@ _ZONE_DWELL = text(
 def raise_zone_entries_after_dwell(*, session: Session, batch: int, settings: Settings) -> list[dict]:
     """Zone entries of tracked objects once they have been inside for ``zone_dwell_s``
     (positions in the hysteresis band neither start nor end a stay); once per stay and zone,
-    within the geofence's alert cooldown. Used only when ``zone_dwell_s`` > 0."""
+    within the geofence's alert cooldown, counted in observed time within a batch as across batches.
+    Used only when ``zone_dwell_s`` > 0."""
     return run(session, _ZONE_DWELL, {
         "batch": batch, "dwell_s": settings.zone_dwell_s, "hysteresis_m": settings.crossing_hysteresis_m,
         "cooldown_s": settings.alert_cooldown_s,

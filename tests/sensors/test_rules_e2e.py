@@ -121,6 +121,34 @@ def test_dark_vessel_alerts_once_and_not_for_a_boat_with_ais(engine, worker, mak
     assert dark[0]["severity"] == "high" and dark[0]["class"] == "boat"
 
 
+def test_a_radar_contact_with_a_claimed_mmsi_is_dark_unless_ais_backs_it(engine, worker, make_gateway):
+    """The MMSI a radar gateway attaches is a claim: with no AIS position near, the contact is dark
+    (the alert shows the claimed MMSI); a contact whose MMSI an AIS receiver hears near it is not."""
+    ais_gw = make_gateway(agency="MY-MMEA", sensors={unique("ais"): SEA}, kind="ais_receiver")
+    radar_gw = make_gateway(agency="MY-MMEA", sensors={unique("radar"): SEA}, kind="radar")
+    ais_sensor, radar = next(iter(ais_gw.sensors)), next(iter(radar_gw.sensors))
+    now = datetime.now(timezone.utc)
+    lit, claimed = mmsi(), mmsi()
+    worker.publish(worker.detections_topic(ais_gw, ais_sensor), vessel_fix(ais_sensor, now - timedelta(seconds=60),
+                                                                           offset(SEA, 0, -4000), lit))
+    wait_for(lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = :s", s=ais_sensor) == 1)
+    for i in range(3):
+        at = (now - timedelta(seconds=50 - 10 * i)).isoformat()
+        worker.publish(worker.detections_topic(radar_gw, radar), detection(
+            radar, *offset(SEA, 200, -4000), object_class="vessel", track_id="r1", identifiers={"mmsi": lit},
+            observed_at=at))
+        worker.publish(worker.detections_topic(radar_gw, radar), detection(
+            radar, *offset(SEA, 0, 8000), object_class="boat", track_id="r2", identifiers={"mmsi": claimed},
+            observed_at=at))
+    wait_for(lambda: alerts(engine, "dark_vessel", sensor_id=radar))
+    wait_for(lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = :s", s=radar) == 6)
+    time.sleep(0.5)
+    dark = alerts(engine, "dark_vessel", sensor_id=radar)
+    assert [a["track_key"] for a in dark] == [f"mmsi:{claimed}"]
+    assert dark[0]["details"]["claimed_mmsi"] == claimed
+    assert f"claims MMSI {claimed}" in dark[0]["title"]
+
+
 def test_sensor_health_last_will_timeout_and_back_online_without_repeats(engine, worker, make_gateway):
     gw = make_gateway(agency="MY-MMEA", sensors={unique("cam"): SEA, unique("cam"): offset(SEA, 500, 0)})
     s1, s2 = sorted(gw.sensors)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from audit import service as audit
@@ -17,6 +17,8 @@ from core.security import (
     InvalidCredentials,
     InvalidToken,
     Principal,
+    TokenExpired,
+    TokenRevoked,
     burn_password_check,
     hash_password,
     password_needs_rehash,
@@ -90,8 +92,52 @@ def set_password(*, session: Session, username: str, password: str, actor: str =
         )
     user = get_user(session=session, username=username)
     user.password_hash = hash_password(password)
-    session.flush()
+    # Whoever held the old password may hold a token too: every token issued before stops working.
+    _next_token_generation(session, user)
     audit.record(session=session, actor=actor, action="user.password", entity_type="user", entity_id=username,
+                 agencies=[user.agency_code])
+    return user
+
+
+def _next_token_generation(session: Session, user: User) -> None:
+    # In SQL, so that two revocations at once both count.
+    user.token_generation = session.execute(
+        update(User).where(User.id == user.id).values(token_generation=User.token_generation + 1)
+        .returning(User.token_generation)
+    ).scalar_one()
+    session.flush()
+
+
+def revoke_tokens(*, session: Session, username: str, actor: str = SYSTEM_ACTOR, action: str = "user.logout") -> User:
+    """Make every access token issued so far to ``username`` invalid at once (its open streams end at
+    their next look); recorded in the audit trail as ``action``."""
+    user = get_user(session=session, username=username)
+    _next_token_generation(session, user)
+    audit.record(session=session, actor=actor, action=action, entity_type="user", entity_id=username,
+                 agencies=[user.agency_code], details={"token_generation": user.token_generation})
+    return user
+
+
+def disable_user(*, session: Session, username: str, actor: str = SYSTEM_ACTOR) -> User:
+    """Stop a user signing in; their tokens are revoked at once. Disabling a disabled user changes nothing."""
+    user = get_user(session=session, username=username)
+    if not user.active:
+        return user
+    user.active = False
+    _next_token_generation(session, user)
+    audit.record(session=session, actor=actor, action="user.disable", entity_type="user", entity_id=username,
+                 agencies=[user.agency_code], details={"token_generation": user.token_generation})
+    return user
+
+
+def enable_user(*, session: Session, username: str, actor: str = SYSTEM_ACTOR) -> User:
+    """Let a disabled user sign in again (with new tokens: those revoked when disabled stay revoked)."""
+    user = get_user(session=session, username=username)
+    if user.active:
+        return user
+    user.active = True
+    session.flush()
+    audit.record(session=session, actor=actor, action="user.enable", entity_type="user", entity_id=username,
                  agencies=[user.agency_code])
     return user
 
@@ -104,7 +150,8 @@ def get_user(*, session: Session, username: str) -> User:
 
 
 def principal_of(user: User) -> Principal:
-    return Principal(username=user.username, agency_code=user.agency_code, role=user.role)
+    return Principal(username=user.username, agency_code=user.agency_code, role=user.role,
+                     token_generation=user.token_generation or 0)
 
 
 def authenticate(*, session: Session, username: str, password: str) -> Principal:
@@ -133,14 +180,50 @@ def _find_user(session: Session, username: str) -> User | None:
 
 
 def resolve_principal(*, session: Session, token: str | None) -> Principal:
-    """The principal of a valid token whose user still exists and is active (their current agency and role)."""
+    """The principal of a valid token whose user still exists and is active (their current agency and role),
+    and whose tokens have not been revoked since it was issued."""
     if not token:
         raise NotAuthenticated("authentication required: send Authorization: Bearer <access token>")
     claimed = verify_token(token)
-    try:
-        user = get_user(session=session, username=claimed.username)
-    except NotFound:
-        user = None
+    user = _find_user(session, claimed.username)
     if user is None or not user.active or user.agency_code != claimed.agency_code:
         raise InvalidToken("the access token is not valid")
+    if claimed.token_generation != user.token_generation:
+        raise TokenRevoked("the access token has been revoked")
     return principal_of(user)
+
+
+def stream_end_reason(*, session: Session, token: str, principal: Principal) -> str | None:
+    """Why a stream opened by ``principal`` with ``token`` must end now, or None if it may go on:
+    ``token_expired``, ``token_invalid``, ``user_deleted``, ``user_disabled``, ``token_revoked``,
+    ``agency_changed`` or ``role_changed``."""
+    try:
+        claimed = verify_token(token)
+    except TokenExpired:
+        return "token_expired"
+    except InvalidToken:
+        return "token_invalid"
+    user = _find_user(session, claimed.username)
+    if user is None:
+        return "user_deleted"
+    if not user.active:
+        return "user_disabled"
+    if claimed.token_generation != user.token_generation:
+        return "token_revoked"
+    if user.agency_code != principal.agency_code or claimed.agency_code != principal.agency_code:
+        return "agency_changed"
+    if user.role != principal.role:
+        return "role_changed"
+    return None
+
+
+# What a stream's last message says, for each reason.
+STREAM_END_MESSAGES = {
+    "token_expired": "the access token has expired; sign in again",
+    "token_invalid": "the access token is not valid",
+    "user_deleted": "the user no longer exists",
+    "user_disabled": "the user has been disabled",
+    "token_revoked": "the access token has been revoked (logout, password change or disabling)",
+    "agency_changed": "the user's agency has changed; reconnect",
+    "role_changed": "the user's role has changed; reconnect",
+}

@@ -1,25 +1,78 @@
-"""Signing in: access tokens for API clients, and who the caller is."""
+"""Signing in: access tokens for API clients, signing out, and who the caller is.
+
+Every sign-in (this token endpoint and the ``/login`` form) goes through :func:`sign_in`: refused
+with 429 while the account or the client address is backing off after failed attempts, and
+checked in one of the process's few password-check slots (503 when none frees up in time)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
+from sqlalchemy.orm import Session
 
-from api.deps import PrincipalDep, SessionDep
-from api.schemas import PrincipalOut, TokenOut
-from accounts import service
-from core.security import issue_token
+from accounts import service, throttle
+from api.deps import TOKEN_COOKIE, PrincipalDep, SessionDep, SessionFactoryDep, client_address
+from api.schemas import ErrorOut, PrincipalOut, TokenOut
+from audit.service import actor_of
+from core.security import InvalidCredentials, Principal, issue_token, password_check_slot
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/token", response_model=TokenOut, summary="Exchange username and password for an access token")
-def create_token(session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
-    principal = service.authenticate(session=session, username=form.username, password=form.password)
+def sign_in(*, request: Request, session: Session, session_factory: Callable[[], AbstractContextManager[Session]],
+            username: str, password: str) -> Principal:
+    """The principal of a right username and password; ``InvalidCredentials`` (401), ``LoginThrottled``
+    (429) or ``ServiceBusy`` (503) otherwise. A failure is recorded in a transaction of its own."""
+    keys = throttle.keys_for(username=username, address=client_address(request))
+    # A blocked attempt is refused before it waits for a slot, holding no database connection.
+    with session_factory() as s:
+        throttle.check(session=s, keys=keys)
+    failed: InvalidCredentials | None = None
+    with password_check_slot():
+        # Again: the account may have been blocked while this attempt waited its turn.
+        throttle.check(session=session, keys=keys)
+        try:
+            principal = service.authenticate(session=session, username=username, password=password)
+        except InvalidCredentials as exc:
+            failed = exc
+    # Counts are kept in transactions of their own: short, and apart from the sign-in's (rolled back on failure).
+    with session_factory() as s:
+        if failed is not None:
+            throttle.record_failure(session=s, keys=keys)
+        else:
+            throttle.record_success(session=s, keys=keys)
+    if failed is not None:
+        raise failed
+    return principal
+
+
+SIGN_IN_ERRORS = {401: {"model": ErrorOut}, 429: {"model": ErrorOut, "description": "Too many failed sign-ins of "
+                                                   "this account or from this address; see Retry-After"},
+                  503: {"model": ErrorOut, "description": "Too many sign-ins being checked at once; see "
+                                                          "Retry-After"}}
+
+
+@router.post("/token", response_model=TokenOut, responses=SIGN_IN_ERRORS,
+             summary="Exchange username and password for an access token")
+def create_token(request: Request, session: SessionDep, session_factory: SessionFactoryDep,
+                 form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
+    principal = sign_in(request=request, session=session, session_factory=session_factory,
+                        username=form.username, password=form.password)
     token = issue_token(principal)
     return TokenOut(access_token=token.token, expires_in=token.expires_in)
+
+
+@router.post("/logout", status_code=204, response_class=Response, responses={401: {"model": ErrorOut}},
+             summary="Revoke every access token of the caller (all their devices and open streams)")
+def logout(session: SessionDep, principal: PrincipalDep) -> Response:
+    service.revoke_tokens(session=session, username=principal.username, actor=actor_of(principal))
+    response = Response(status_code=204)
+    response.delete_cookie(TOKEN_COOKIE, path="/")
+    return response
 
 
 @router.get("/me", response_model=PrincipalOut, summary="The authenticated caller")

@@ -63,7 +63,22 @@ def optional_principal(
         return None
 
 
+def presented_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str | None:
+    """The token the caller presented (header or cookie), for what looks at it again later (live feeds)."""
+    return _presented_token(request, credentials)
+
+
+def client_address(request: Request) -> str | None:
+    """The caller's address as the server sees it (behind a proxy: uvicorn --proxy-headers with
+    --forwarded-allow-ips naming the proxy, or every caller has the proxy's address)."""
+    return request.client.host if request.client else None
+
+
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+PresentedTokenDep = Annotated[str | None, Depends(presented_token)]
 OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.responses import CompactJSONResponse
-from core.errors import BorderwatchError, InvalidInput, NotAuthenticated, NotAuthorised
+from core.errors import BorderwatchError, InvalidInput, NotAuthenticated, NotAuthorised, ServiceBusy
 from core.security import InvalidToken
 
 log = logging.getLogger("borderwatch.api")
@@ -53,6 +53,12 @@ def _www_authenticate(exc: NotAuthenticated) -> str:
 
 async def _domain_error(request: Request, exc: BorderwatchError) -> CompactJSONResponse:
     headers = {"WWW-Authenticate": _www_authenticate(exc)} if isinstance(exc, NotAuthenticated) else None
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers = {**(headers or {}), "Retry-After": str(max(1, int(retry_after)))}
+    if isinstance(exc, ServiceBusy):
+        # A bound kept on purpose, not a fault: no alarm in the log for each refused attempt.
+        return error_response(exc.status_code, exc.code, exc.message, headers=headers)
     if exc.status_code >= 500:
         # The operator reads the reason in the log; the client learns only that it is ours.
         log.error("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.message)

@@ -16,19 +16,20 @@ import orjson
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
-from api.deps import TOKEN_COOKIE, OptionalPrincipalDep, PrincipalDep, SessionDep
-from api.errors import CrossSiteRequest, InvalidParameter
-from api.params import TimeRange, parse_datetime
-from accounts import service
-from core.errors import BorderwatchError, NotAuthenticated, NotAuthorised, NotFound
-from core.security import form_token, form_token_valid, issue_token
-from core.settings import get_settings
-from patrols.evidence import service as evidence_service
 import features.alerts
 import features.detections
 import features.segments
 import features.sensors
 import features.zones
+from accounts import service
+from api.auth import sign_in
+from api.deps import TOKEN_COOKIE, OptionalPrincipalDep, PrincipalDep, SessionDep, SessionFactoryDep
+from api.errors import CrossSiteRequest, InvalidParameter
+from api.params import TimeRange, parse_datetime
+from core.errors import BorderwatchError, NotAuthenticated, NotAuthorised, NotFound, ServiceBusy, TooManyRequests
+from core.security import form_token, form_token_valid, issue_token
+from core.settings import get_settings
+from core.vocabulary import INCIDENT_CATEGORIES
 from features import density
 from features.geojson import collection
 from maps.assets import STATIC_DIR, render_page
@@ -38,10 +39,10 @@ from maps.incident import build_incident
 from maps.layers import MAX_ZOOM, MIN_ZOOM
 from maps.overview import CENTRE, ZOOM, build_overview
 from maps.track import build_track
-from patrols import schemas as patrol_schemas
 from patrols import dispatch, incidents, positions, units
+from patrols import schemas as patrol_schemas
 from patrols import taskings as patrol_taskings
-from core.vocabulary import INCIDENT_CATEGORIES
+from patrols.evidence import service as evidence_service
 from patrols.models import INCIDENT_PRIORITIES
 
 router = APIRouter(include_in_schema=False)
@@ -124,13 +125,20 @@ def login_form(principal: OptionalPrincipalDep):
 def login(
     request: Request,
     session: SessionDep,
+    session_factory: SessionFactoryDep,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=1024)],
 ):
     try:
-        principal = service.authenticate(session=session, username=username, password=password)
+        principal = sign_in(request=request, session=session, session_factory=session_factory, username=username,
+                            password=password)
     except NotAuthenticated:
         return _login_page(error="Invalid username or password.", username=username, status_code=401)
+    except (TooManyRequests, ServiceBusy) as exc:
+        page = _login_page(error=f"Too many sign-in attempts; try again in {exc.retry_after} s.", username=username,
+                           status_code=exc.status_code)
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     token = issue_token(principal)
     response = RedirectResponse(HOME_PATH, status_code=303)
     response.set_cookie(
@@ -147,7 +155,10 @@ def login(
 
 
 @router.post("/logout")
-def logout():
+def logout(session: SessionDep, principal: OptionalPrincipalDep):
+    # The cookie is SameSite=strict: another site's form cannot sign the user out.
+    if principal is not None:
+        service.revoke_tokens(session=session, username=principal.username, actor=principal.username)
     return _to_login()
 
 

@@ -63,11 +63,13 @@ def update_entry(entry_id: EntryId, update: WatchlistEntryUpdate, session: Sessi
                  principal: PrincipalDep) -> WatchlistEntryOut:
     _require_editor(principal)
     return WatchlistEntryOut.model_validate(service.update_entry(
-        session=session, agency_code=principal.agency_code, entry_id=entry_id, update=update))
+        session=session, agency_code=principal.agency_code, entry_id=entry_id, update=update,
+        actor=principal.username))
 
 
 @router.delete("/{entry_id}", status_code=204, response_class=Response, summary="Remove a watch-list entry")
 def delete_entry(entry_id: EntryId, session: SessionDep, principal: PrincipalDep) -> Response:
     _require_editor(principal)
-    service.delete_entry(session=session, agency_code=principal.agency_code, entry_id=entry_id)
+    service.delete_entry(session=session, agency_code=principal.agency_code, entry_id=entry_id,
+                         actor=principal.username)
     return Response(status_code=204)

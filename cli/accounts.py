@@ -1,4 +1,5 @@
-"""`borderwatch create-agency`, `create-user`: agencies and their users."""
+"""`borderwatch create-agency`, `create-user`, `disable-user`, `enable-user`, `reset-password`:
+agencies and their users. Every change is in the audit trail as the operating-system user's."""
 
 from __future__ import annotations
 
@@ -55,3 +56,55 @@ def create_user(
     except BorderwatchError as exc:
         fail(exc.message)
     console.print(f"[green]user {username} ({agency}, {role}) created")
+
+
+@app.command("disable-user")
+def disable_user(username: Annotated[str, typer.Argument(help="The user to disable.")]) -> None:
+    """Disable a user: no more sign-ins, and every token of theirs stops working at once (open live
+    feeds and CoT streams end within BW_STREAM_RECHECK_S seconds)."""
+    from accounts import service
+    from core.db import session_scope
+    from core.errors import BorderwatchError
+
+    try:
+        with session_scope() as session:
+            service.disable_user(session=session, username=username, actor=cli_actor())
+    except BorderwatchError as exc:
+        fail(exc.message)
+    console.print(f"[green]user {username} disabled; their tokens are revoked")
+
+
+@app.command("enable-user")
+def enable_user(username: Annotated[str, typer.Argument(help="The user to enable again.")]) -> None:
+    """Let a disabled user sign in again (their old tokens stay revoked)."""
+    from accounts import service
+    from core.db import session_scope
+    from core.errors import BorderwatchError
+
+    try:
+        with session_scope() as session:
+            service.enable_user(session=session, username=username, actor=cli_actor())
+    except BorderwatchError as exc:
+        fail(exc.message)
+    console.print(f"[green]user {username} enabled")
+
+
+@app.command("reset-password")
+def reset_password(
+    username: Annotated[str, typer.Argument(help="The user whose password to set.")],
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+) -> None:
+    """Set a user's password (prompted, or read from stdin); every token of theirs stops working at once."""
+    from accounts import service
+    from core.db import session_scope
+    from core.errors import BorderwatchError
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt(
+        "New password", hide_input=True, confirmation_prompt=True
+    )
+    try:
+        with session_scope() as session:
+            service.set_password(session=session, username=username, password=password, actor=cli_actor())
+    except BorderwatchError as exc:
+        fail(exc.message)
+    console.print(f"[green]password of {username} set; their tokens are revoked")

@@ -49,3 +49,24 @@ class InvalidPayload(BorderwatchError):
 
     code = "invalid_payload"
 
+
+class TooManyRequests(BorderwatchError):
+    """Refused for now; ``retry_after`` says in how many seconds to try again (HTTP ``Retry-After``)."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, **details):
+        super().__init__(message, retry_after=retry_after, **details)
+        self.retry_after = retry_after
+
+
+class ServiceBusy(BorderwatchError):
+    """The service is at a bound it keeps on purpose (e.g. concurrent password checks); try again soon."""
+
+    status_code = 503
+    code = "service_busy"
+
+    def __init__(self, message: str, *, retry_after: int = 1, **details):
+        super().__init__(message, **details)
+        self.retry_after = retry_after

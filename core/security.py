@@ -7,7 +7,10 @@ import base64
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
@@ -15,7 +18,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from core.errors import ConfigurationError, NotAuthenticated
+from core.errors import ConfigurationError, NotAuthenticated, ServiceBusy
 from core.permissions import ROLES
 from core.settings import Settings, get_settings
 
@@ -42,6 +45,12 @@ class TokenExpired(InvalidToken):
     code = "token_expired"
 
 
+class TokenRevoked(InvalidToken):
+    """A token issued before its user's tokens were revoked (logout, password change, disabling)."""
+
+    code = "token_revoked"
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who makes a request: a user of one agency with one role."""
@@ -49,6 +58,9 @@ class Principal:
     username: str
     agency_code: str
     role: str
+    # The user's token generation the principal's token was issued under (``gen`` claim, 0 if absent):
+    # revoking a user's tokens moves the user's generation on. Not part of who the principal is.
+    token_generation: int = field(default=0, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,32 @@ def burn_password_check(password: str) -> None:
     verify_password(_dummy_hash(), password)
 
 
+_slots_lock = threading.Lock()
+_slots: tuple[int, threading.BoundedSemaphore] | None = None
+
+
+def _password_slots(size: int) -> threading.BoundedSemaphore:
+    global _slots
+    with _slots_lock:
+        if _slots is None or _slots[0] != size:
+            _slots = (size, threading.BoundedSemaphore(size))
+        return _slots[1]
+
+
+@contextmanager
+def password_check_slot(*, settings: Settings | None = None) -> Iterator[None]:
+    """One of the process's few places to check a password in (each argon2id check takes 64 MiB):
+    waits up to ``login_hash_wait_s`` for one, then refuses with ``ServiceBusy`` (503) unhashed."""
+    settings = settings or get_settings()
+    slots = _password_slots(settings.login_hash_concurrency)
+    if not slots.acquire(timeout=settings.login_hash_wait_s):
+        raise ServiceBusy("too many sign-ins are being checked at once; try again in a moment", retry_after=1)
+    try:
+        yield
+    finally:
+        slots.release()
+
+
 # -- tokens --------------------------------------------------------------------------------
 def _signing(settings: Settings) -> tuple[str, str]:
     secret = settings.jwt_secret or ""
@@ -120,6 +158,10 @@ def issue_token(principal: Principal, *, settings: Settings | None = None, now: 
         "exp": int(expires_at.timestamp()),
         "iss": ISSUER,
     }
+    if principal.token_generation:
+        # Absent means 0: the tokens of a user whose tokens were never revoked, and those issued before
+        # generations existed, look as they always did.
+        claims["gen"] = principal.token_generation
     token = jwt.encode(claims, secret, algorithm=algorithm)
     return AccessToken(token=token, expires_in=int(lifetime.total_seconds()), expires_at=expires_at)
 
@@ -143,7 +185,10 @@ def verify_token(token: str, *, settings: Settings | None = None) -> Principal:
     sub, agency, role = claims.get("sub"), claims.get("agency"), claims.get("role")
     if not all(isinstance(v, str) and v for v in (sub, agency, role)) or role not in ROLES:
         raise InvalidToken("the access token is not valid")
-    return Principal(username=sub, agency_code=agency, role=role)
+    generation = claims.get("gen", 0)
+    if type(generation) is not int or generation < 0:
+        raise InvalidToken("the access token is not valid")
+    return Principal(username=sub, agency_code=agency, role=role, token_generation=generation)
 
 
 def form_token(principal: Principal, purpose: str, *, settings: Settings | None = None) -> str:

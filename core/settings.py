@@ -39,6 +39,22 @@ class Settings(BaseSettings):
     jwt_secret: str = ""
     jwt_algorithm: str = "HS256"
     access_token_minutes: int = 60
+    # Long-lived streams (the /live feed, cot-serve) look again at their caller this often (seconds):
+    # an expired or revoked token, a disabled or deleted user, a changed role or agency ends them.
+    stream_recheck_s: float = Field(default=5.0, gt=0, le=60)
+
+    # Sign-in throttling (docs/security.md). Failures of one account, or from one client address,
+    # within the window: the first few are free, then each one blocks that account or address for
+    # twice as long as the last (from login_backoff_s up to login_backoff_max_s).
+    login_window_s: int = Field(default=900, ge=1)
+    login_account_free_failures: int = Field(default=5, ge=1)
+    login_address_free_failures: int = Field(default=20, ge=1)
+    login_backoff_s: float = Field(default=1.0, gt=0)
+    login_backoff_max_s: float = Field(default=900.0, gt=0)
+    # At most this many password checks (argon2id, 64 MiB each) at once in one API process; an
+    # attempt waits this long for its turn and is then refused (503) without hashing.
+    login_hash_concurrency: int = Field(default=4, ge=1, le=64)
+    login_hash_wait_s: float = Field(default=2.0, ge=0)
 
     # Topic root of the MQTT contract (docs/mqtt.md).
     mqtt_topic_root: str = "borderwatch/v1"

@@ -9,6 +9,11 @@ token closes the connection without a byte sent. Then the server sends the curre
 the whole picture again every ``refresh`` seconds so markers do not go stale. Each event is a
 stand-alone XML document (declaration included) followed by a newline.
 
+The server looks at the client's token and user again every ``recheck`` seconds
+(``BW_STREAM_RECHECK_S``) and closes the connection once the token has expired or been revoked,
+or the user has been disabled, deleted, or given another role or agency (CoT has no message
+for "signed out": the client sees the connection close and must reconnect with a new token).
+
 The listener binds to loopback by default: the stream is plain TCP, so anything beyond the
 host belongs behind a TLS terminator (stunnel, nginx stream) or a VPN.
 """
@@ -21,10 +26,11 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from accounts.service import resolve_principal
+from accounts.service import resolve_principal, stream_end_reason
 from core.db import session_scope
 from core.errors import NotAuthenticated
 from core.security import Principal
+from core.settings import get_settings
 from interop import cot
 from patrols import live
 
@@ -35,8 +41,10 @@ TYPES = ("unit", "alert", "incident")
 
 class CotServer:
     def __init__(self, *, interval: float = 1.0, refresh: float = 60.0, alert_hours: float = 24.0,
-                 auth_timeout: float = 10.0, on_event: Callable[[str], None] | None = None) -> None:
+                 auth_timeout: float = 10.0, recheck: float | None = None,
+                 on_event: Callable[[str], None] | None = None) -> None:
         self.interval, self.refresh, self.alert_hours, self.auth_timeout = interval, refresh, alert_hours, auth_timeout
+        self.recheck = recheck if recheck is not None else get_settings().stream_recheck_s
         self.on_event = on_event or (lambda message: None)
         self.connections = 0
 
@@ -48,6 +56,11 @@ class CotServer:
     def _authenticate(self, token: str) -> Principal:
         with session_scope() as session:
             return resolve_principal(session=session, token=token)
+
+    @staticmethod
+    def _end_reason(token: str, principal: Principal) -> str | None:
+        with session_scope() as session:
+            return stream_end_reason(session=session, token=token, principal=principal)
 
     def _start(self, principal: Principal) -> tuple[list[bytes], live.LiveCursor]:
         with session_scope() as session:
@@ -78,8 +91,16 @@ class CotServer:
             picture, cursor = await asyncio.to_thread(self._start, principal)
             await self._send(writer, picture)
             next_refresh = time.monotonic() + self.refresh
+            next_check = time.monotonic() + self.recheck
             while not reader.at_eof():
-                await asyncio.sleep(self.interval)  # what a client sends after its token is ignored
+                await asyncio.sleep(min(self.interval, max(0.0, next_check - time.monotonic())))
+                # (what a client sends after its token is ignored)
+                if time.monotonic() >= next_check:
+                    reason = await asyncio.to_thread(self._end_reason, token, principal)
+                    if reason:
+                        self.on_event(f"{peer} closed: {reason}")
+                        break
+                    next_check = time.monotonic() + self.recheck
                 if time.monotonic() >= next_refresh:
                     picture, cursor = await asyncio.to_thread(self._start, principal)
                     await self._send(writer, picture)

@@ -380,17 +380,18 @@ class ApiServer:
     log_path: Path
 
 
-@pytest.fixture(scope="session")
-def api_server(engine) -> Iterator[ApiServer]:
-    """``uvicorn api.app:app`` as a subprocess on a free loopback port."""
+@contextmanager
+def run_api_server(log_name: str = "api-browser.log", env: dict[str, str] | None = None) -> Iterator[ApiServer]:
+    """``uvicorn api.app:app`` as a subprocess on a free loopback port, with ``env`` on top of ours;
+    stopped when the block ends."""
     port = free_port()
-    log_path = REPO_ROOT / ".run" / "test" / "api-browser.log"
+    log_path = REPO_ROOT / ".run" / "test" / log_name
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "warning"],
-        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
+        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -406,9 +407,19 @@ def api_server(engine) -> Iterator[ApiServer]:
             proc.kill()
             raise RuntimeError("the API server did not answer /health within 30 s")
         time.sleep(0.1)
-    yield ApiServer(base, proc, log_path)
-    proc.terminate()
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        yield ApiServer(base, proc, log_path)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def api_server(engine) -> Iterator[ApiServer]:
+    """``uvicorn api.app:app`` as a subprocess on a free loopback port."""
+    with run_api_server() as server:
+        yield server

@@ -3,13 +3,20 @@
 Every function takes the caller's agency and never touches another agency's entries; an
 entry of another agency is reported as not found. Values are stored in their normal form
 (``bw_watchlist_value``), the one the ingest rule matches detections against.
+
+Creations, changes and deletions are appended to the audit trail in the change's transaction
+(``watchlist.create``, ``watchlist.update`` with each changed field's old and new value,
+``watchlist.delete`` with the whole entry as it was), so an entry's history outlives it.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from audit import service as audit
 from core.errors import Conflict, InvalidInput, NotFound
 from watchlists.models import WatchlistEntry
 from watchlists.schemas import WatchlistEntryIn, WatchlistEntryUpdate
@@ -38,7 +45,27 @@ def create_entry(*, session: Session, agency_code: str, username: str, entry_in:
     session.add(entry)
     session.flush()
     session.refresh(entry)
+    _record(session, username, "watchlist.create", entry, snapshot(entry))
     return entry
+
+
+# What the audit trail keeps of an entry.
+AUDITED_FIELDS = ("kind", "value", "display_value", "reason", "severity", "active", "expires_at", "created_by",
+                  "created_at")
+
+
+def _plain(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def snapshot(entry: WatchlistEntry) -> dict:
+    """The entry's audited fields as JSON values."""
+    return {name: _plain(getattr(entry, name)) for name in AUDITED_FIELDS}
+
+
+def _record(session: Session, actor: str, action: str, entry: WatchlistEntry, details: dict) -> None:
+    audit.record(session=session, actor=actor, action=action, entity_type="watchlist_entry", entity_id=entry.id,
+                 agencies=[entry.agency_code], details=details)
 
 
 def list_entries(*, session: Session, agency_code: str, kinds: list[str] | None = None,
@@ -58,16 +85,27 @@ def get_entry(*, session: Session, agency_code: str, entry_id: int) -> Watchlist
     return entry
 
 
-def update_entry(*, session: Session, agency_code: str, entry_id: int, update: WatchlistEntryUpdate) -> WatchlistEntry:
+def update_entry(*, session: Session, agency_code: str, entry_id: int, update: WatchlistEntryUpdate,
+                 actor: str) -> WatchlistEntry:
     entry = get_entry(session=session, agency_code=agency_code, entry_id=entry_id)
+    changes = {}
     for name, value in update.model_dump(exclude_unset=True).items():
         if value is None and name != "expires_at":
             raise InvalidInput(f"{name} cannot be null")
+        before = getattr(entry, name)
+        if before != value:
+            changes[name] = {"from": _plain(before), "to": _plain(value)}
         setattr(entry, name, value)
     session.flush()
+    if changes:
+        _record(session, actor, "watchlist.update", entry, {"changes": changes})
     return entry
 
 
-def delete_entry(*, session: Session, agency_code: str, entry_id: int) -> None:
-    session.delete(get_entry(session=session, agency_code=agency_code, entry_id=entry_id))
+def delete_entry(*, session: Session, agency_code: str, entry_id: int, actor: str) -> None:
+    entry = get_entry(session=session, agency_code=agency_code, entry_id=entry_id)
+    # The trail keeps the whole entry: what was watched for, why, and by whom, after the row is gone.
+    kept = snapshot(entry)
+    session.delete(entry)
     session.flush()
+    _record(session, actor, "watchlist.delete", entry, kept)

@@ -37,8 +37,9 @@ USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
 def create_agency(*, session: Session, code: str, country: str, name: str, actor: str = SYSTEM_ACTOR) -> Agency:
     """Create an agency ``CC-NAME`` of the member state ``CC`` (recorded in the audit trail as ``actor``'s)."""
     if not AGENCY_CODE.match(code or ""):
-        raise InvalidInput(f"agency code {code!r} must look like TH-RTP (country code, dash, 2-24 of A-Z 0-9)",
-                           field="code")
+        raise InvalidInput(
+            f"agency code {code!r} must look like TH-RTP (country code, dash, 2-24 of A-Z 0-9)", field="code"
+        )
     if not COUNTRY_CODE.match(country or ""):
         raise InvalidInput(f"country {country!r} must be an ISO 3166 alpha-2 code such as TH", field="country")
     if not code.startswith(f"{country}-"):
@@ -51,13 +52,21 @@ def create_agency(*, session: Session, code: str, country: str, name: str, actor
     agency = Agency(code=code, country=country, name=name)
     session.add(agency)
     session.flush()
-    audit.record(session=session, actor=actor, action="agency.create", entity_type="agency", entity_id=code,
-                 agencies=[code], details={"country": country, "name": name})
+    audit.record(
+        session=session,
+        actor=actor,
+        action="agency.create",
+        entity_type="agency",
+        entity_id=code,
+        agencies=[code],
+        details={"country": country, "name": name},
+    )
     return agency
 
 
-def create_user(*, session: Session, username: str, agency_code: str, role: str, password: str,
-                actor: str = SYSTEM_ACTOR) -> User:
+def create_user(
+    *, session: Session, username: str, agency_code: str, role: str, password: str, actor: str = SYSTEM_ACTOR
+) -> User:
     """Create an active user of an existing agency; the password is stored only as an argon2 hash."""
     if not USERNAME.match(username or ""):
         raise InvalidInput(
@@ -79,8 +88,15 @@ def create_user(*, session: Session, username: str, agency_code: str, role: str,
     )
     session.add(user)
     session.flush()
-    audit.record(session=session, actor=actor, action="user.create", entity_type="user", entity_id=username,
-                 agencies=[agency_code], details={"role": role})
+    audit.record(
+        session=session,
+        actor=actor,
+        action="user.create",
+        entity_type="user",
+        entity_id=username,
+        agencies=[agency_code],
+        details={"role": role},
+    )
     return user
 
 
@@ -94,15 +110,23 @@ def set_password(*, session: Session, username: str, password: str, actor: str =
     user.password_hash = hash_password(password)
     # Whoever held the old password may hold a token too: every token issued before stops working.
     _next_token_generation(session, user)
-    audit.record(session=session, actor=actor, action="user.password", entity_type="user", entity_id=username,
-                 agencies=[user.agency_code])
+    audit.record(
+        session=session,
+        actor=actor,
+        action="user.password",
+        entity_type="user",
+        entity_id=username,
+        agencies=[user.agency_code],
+    )
     return user
 
 
 def _next_token_generation(session: Session, user: User) -> None:
     # In SQL, so that two revocations at once both count.
     user.token_generation = session.execute(
-        update(User).where(User.id == user.id).values(token_generation=User.token_generation + 1)
+        update(User)
+        .where(User.id == user.id)
+        .values(token_generation=User.token_generation + 1)
         .returning(User.token_generation)
     ).scalar_one()
     session.flush()
@@ -113,8 +137,15 @@ def revoke_tokens(*, session: Session, username: str, actor: str = SYSTEM_ACTOR,
     their next look); recorded in the audit trail as ``action``."""
     user = get_user(session=session, username=username)
     _next_token_generation(session, user)
-    audit.record(session=session, actor=actor, action=action, entity_type="user", entity_id=username,
-                 agencies=[user.agency_code], details={"token_generation": user.token_generation})
+    audit.record(
+        session=session,
+        actor=actor,
+        action=action,
+        entity_type="user",
+        entity_id=username,
+        agencies=[user.agency_code],
+        details={"token_generation": user.token_generation},
+    )
     return user
 
 
@@ -125,8 +156,15 @@ def disable_user(*, session: Session, username: str, actor: str = SYSTEM_ACTOR) 
         return user
     user.active = False
     _next_token_generation(session, user)
-    audit.record(session=session, actor=actor, action="user.disable", entity_type="user", entity_id=username,
-                 agencies=[user.agency_code], details={"token_generation": user.token_generation})
+    audit.record(
+        session=session,
+        actor=actor,
+        action="user.disable",
+        entity_type="user",
+        entity_id=username,
+        agencies=[user.agency_code],
+        details={"token_generation": user.token_generation},
+    )
     return user
 
 
@@ -137,8 +175,14 @@ def enable_user(*, session: Session, username: str, actor: str = SYSTEM_ACTOR) -
         return user
     user.active = True
     session.flush()
-    audit.record(session=session, actor=actor, action="user.enable", entity_type="user", entity_id=username,
-                 agencies=[user.agency_code])
+    audit.record(
+        session=session,
+        actor=actor,
+        action="user.enable",
+        entity_type="user",
+        entity_id=username,
+        agencies=[user.agency_code],
+    )
     return user
 
 
@@ -150,8 +194,12 @@ def get_user(*, session: Session, username: str) -> User:
 
 
 def principal_of(user: User) -> Principal:
-    return Principal(username=user.username, agency_code=user.agency_code, role=user.role,
-                     token_generation=user.token_generation or 0)
+    return Principal(
+        username=user.username,
+        agency_code=user.agency_code,
+        role=user.role,
+        token_generation=user.token_generation or 0,
+    )
 
 
 def authenticate(*, session: Session, username: str, password: str) -> Principal:

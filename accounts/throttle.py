@@ -47,15 +47,18 @@ class LoginKeys:
 
 
 def keys_for(*, username: str, address: str | None) -> LoginKeys:
-    return LoginKeys(account=(ACCOUNT + (username or ""))[:KEY_LENGTH],
-                     address=(ADDRESS + address)[:KEY_LENGTH] if address else None)
+    return LoginKeys(
+        account=(ACCOUNT + (username or ""))[:KEY_LENGTH], address=(ADDRESS + address)[:KEY_LENGTH] if address else None
+    )
 
 
 def check(*, session: Session, keys: LoginKeys) -> None:
     """Refuse (``LoginThrottled``, 429 with ``Retry-After``) while the account or the address is blocked."""
     wait = session.execute(
-        text("SELECT EXTRACT(EPOCH FROM max(blocked_until) - clock_timestamp()) FROM login_throttle "
-             "WHERE key = ANY(:keys) AND blocked_until > clock_timestamp()"),
+        text(
+            "SELECT EXTRACT(EPOCH FROM max(blocked_until) - clock_timestamp()) FROM login_throttle "
+            "WHERE key = ANY(:keys) AND blocked_until > clock_timestamp()"
+        ),
         {"keys": keys.all()},
     ).scalar()
     if wait is not None and wait > 0:
@@ -63,8 +66,9 @@ def check(*, session: Session, keys: LoginKeys) -> None:
         raise LoginThrottled(f"too many failed sign-ins; try again in {seconds} s", retry_after=seconds)
 
 
-_FAILURES = "(CASE WHEN t.first_failure_at < clock_timestamp() - make_interval(secs => :window) " \
-            "THEN 1 ELSE t.failures + 1 END)"
+_FAILURES = (
+    "(CASE WHEN t.first_failure_at < clock_timestamp() - make_interval(secs => :window) THEN 1 ELSE t.failures + 1 END)"
+)
 _RECORD = f"""
 INSERT INTO login_throttle AS t (key, failures, first_failure_at, last_failure_at, blocked_until)
 VALUES (:key, 1, clock_timestamp(), clock_timestamp(),
@@ -88,13 +92,22 @@ def record_failure(*, session: Session, keys: LoginKeys, settings: Settings | No
     if keys.address:
         budgets.append((keys.address, settings.login_address_free_failures))
     for key, free in budgets:
-        session.execute(text(_RECORD), {"key": key, "free": free, "window": float(settings.login_window_s),
-                                        "base": float(settings.login_backoff_s),
-                                        "max": float(settings.login_backoff_max_s)})
+        session.execute(
+            text(_RECORD),
+            {
+                "key": key,
+                "free": free,
+                "window": float(settings.login_window_s),
+                "base": float(settings.login_backoff_s),
+                "max": float(settings.login_backoff_max_s),
+            },
+        )
     # Forget what the window no longer counts (the index on last_failure_at keeps this cheap).
     session.execute(
-        text("DELETE FROM login_throttle WHERE last_failure_at < clock_timestamp() - make_interval(secs => :window) "
-             "AND (blocked_until IS NULL OR blocked_until < clock_timestamp())"),
+        text(
+            "DELETE FROM login_throttle WHERE last_failure_at < clock_timestamp() - make_interval(secs => :window) "
+            "AND (blocked_until IS NULL OR blocked_until < clock_timestamp())"
+        ),
         {"window": float(settings.login_window_s)},
     )
 

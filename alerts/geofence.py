@@ -238,14 +238,21 @@ def lock_tracks(*, session: Session, track_keys: Iterable[str]) -> None:
         session.execute(_LOCK_TRACKS, {"keys": keys}).all()
 
 
-def raise_alerts(*, session: Session, batch: int, cooldown_s: int, max_gap_s: int,
-                 hysteresis_m: float = 0.0, zone_dwell_s: int = 0) -> list[dict]:
+def raise_alerts(
+    *, session: Session, batch: int, cooldown_s: int, max_gap_s: int, hysteresis_m: float = 0.0, zone_dwell_s: int = 0
+) -> list[dict]:
     """Evaluate every rule for the new detections of ``batch``: rows of the temporary table
     ``new_detections`` that ``sensors.service.store_detections`` filled in this transaction (with
     the zones each point is in and its distance to the nearest fence edge). Returns the alerts
     written."""
     rows = session.execute(
-        _RAISE_ALERTS, {"batch": batch, "cooldown_s": cooldown_s, "max_gap_s": max_gap_s,
-                        "hysteresis_m": hysteresis_m, "zone_dwell_s": zone_dwell_s}
+        _RAISE_ALERTS,
+        {
+            "batch": batch,
+            "cooldown_s": cooldown_s,
+            "max_gap_s": max_gap_s,
+            "hysteresis_m": hysteresis_m,
+            "zone_dwell_s": zone_dwell_s,
+        },
     ).mappings()
     return [dict(r) for r in rows]

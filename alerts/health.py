@@ -85,14 +85,16 @@ _TIMEOUT = text(
 )
 
 
-def record_batch(*, session: Session, sensors: list[str], online_gateways: list[str],
-                 offline_gateways: list[str]) -> list[dict]:
+def record_batch(
+    *, session: Session, sensors: list[str], online_gateways: list[str], offline_gateways: list[str]
+) -> list[dict]:
     """Mark what a batch heard from as online (alerting those that were offline), then apply
     last wills (alerting those that were not offline yet)."""
     alerts: list[dict] = []
     if sensors or online_gateways:
-        alerts += [dict(r) for r in session.execute(
-            _HEARD, {"sensors": sensors, "gateways": online_gateways}).mappings()]
+        alerts += [
+            dict(r) for r in session.execute(_HEARD, {"sensors": sensors, "gateways": online_gateways}).mappings()
+        ]
     if offline_gateways:
         alerts += [dict(r) for r in session.execute(_LAST_WILL, {"gateways": offline_gateways}).mappings()]
     return alerts

@@ -288,7 +288,9 @@ _GAP_PLACE = """
      OR EXISTS (SELECT 1 FROM zones z WHERE z.kind = 'territorial_sea' AND ST_Intersects(z.geom, {p})))
 """
 
-_GAP_TITLE = "format('AIS gap: %s silent since %s', {track}, to_char({at} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS\"Z\"'))"
+_GAP_TITLE = (
+    "format('AIS gap: %s silent since %s', {track}, to_char({at} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS\"Z\"'))"
+)
 
 _AIS_GAP_CLOSE = text(
     f"""
@@ -411,21 +413,46 @@ def raise_alerts(*, session: Session, batch: int, settings: Settings) -> list[di
     (``alerts.statements.new_detections``) when some of them are boats or vessels."""
     alerts: list[dict] = []
     base = {"batch": batch}
-    alerts += run(session, _DARK_VESSEL, {
-        **base, "radius_m": settings.dark_vessel_radius_m, "window_s": settings.dark_vessel_window_s,
-        "repeat_s": settings.dark_vessel_repeat_s,
-    })
-    alerts += run(session, _AIS_GAP_CLOSE, {
-        **base, "gap_s": settings.ais_gap_s, "boundary_m": settings.ais_gap_boundary_m,
-    })
-    alerts += run(session, _RENDEZVOUS, {
-        **base, "distance_m": settings.rendezvous_m, "min_s": settings.rendezvous_s,
-        "break_s": settings.rendezvous_break_s, "pair_s": _PAIR_S,
-    })
-    alerts += run(session, _LOITERING, {
-        **base, "speed_mps": settings.loiter_speed_kn * 0.514444, "speed_kn": settings.loiter_speed_kn,
-        "loiter_s": settings.loiter_s,
-    })
+    alerts += run(
+        session,
+        _DARK_VESSEL,
+        {
+            **base,
+            "radius_m": settings.dark_vessel_radius_m,
+            "window_s": settings.dark_vessel_window_s,
+            "repeat_s": settings.dark_vessel_repeat_s,
+        },
+    )
+    alerts += run(
+        session,
+        _AIS_GAP_CLOSE,
+        {
+            **base,
+            "gap_s": settings.ais_gap_s,
+            "boundary_m": settings.ais_gap_boundary_m,
+        },
+    )
+    alerts += run(
+        session,
+        _RENDEZVOUS,
+        {
+            **base,
+            "distance_m": settings.rendezvous_m,
+            "min_s": settings.rendezvous_s,
+            "break_s": settings.rendezvous_break_s,
+            "pair_s": _PAIR_S,
+        },
+    )
+    alerts += run(
+        session,
+        _LOITERING,
+        {
+            **base,
+            "speed_mps": settings.loiter_speed_kn * 0.514444,
+            "speed_kn": settings.loiter_speed_kn,
+            "loiter_s": settings.loiter_s,
+        },
+    )
     return alerts
 
 

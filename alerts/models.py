@@ -25,8 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models import Base
 import geo.models  # noqa: F401  (the border segments and zones alerts refer to)
+from core.models import Base
 from core.vocabulary import ALERT_KINDS, SEVERITIES
 
 
@@ -48,8 +48,12 @@ class TrackPosition(Base):
 
     __table_args__ = (
         # the rendezvous rule searches vessels' positions; other tracks need no spatial index
-        Index("ix_track_positions_vessel_geom", "geom", postgresql_using="gist",
-              postgresql_where=text("class IN ('boat', 'vessel')")),
+        Index(
+            "ix_track_positions_vessel_geom",
+            "geom",
+            postgresql_using="gist",
+            postgresql_where=text("class IN ('boat', 'vessel')"),
+        ),
         {"postgresql_with": {"fillfactor": 70}},
     )
 

@@ -37,8 +37,15 @@ class Rules:
         # A sensor heard again within a quarter of the timeout need not be written again.
         self._heard: dict[str, float] = {}
 
-    def run(self, *, session: Session, batch: int | None, rows: Sequence[Mapping], heard_sensors: set[str],
-            statuses: dict[str, tuple[str, datetime]]) -> list[dict]:
+    def run(
+        self,
+        *,
+        session: Session,
+        batch: int | None,
+        rows: Sequence[Mapping],
+        heard_sensors: set[str],
+        statuses: dict[str, tuple[str, datetime]],
+    ) -> list[dict]:
         """Every rule for one batch; returns the alerts written, in the order they were written.
 
         ``batch``: the number of the batch's new detections (``sensors.service.store_detections``),
@@ -49,8 +56,12 @@ class Rules:
         if batch is not None:
             s = self.settings
             alerts += geofence.raise_alerts(
-                session=session, batch=batch, cooldown_s=s.alert_cooldown_s, max_gap_s=s.track_max_gap_s,
-                hysteresis_m=s.crossing_hysteresis_m, zone_dwell_s=s.zone_dwell_s,
+                session=session,
+                batch=batch,
+                cooldown_s=s.alert_cooldown_s,
+                max_gap_s=s.track_max_gap_s,
+                hysteresis_m=s.crossing_hysteresis_m,
+                zone_dwell_s=s.zone_dwell_s,
             )
             if s.zone_dwell_s > 0:
                 alerts += zone_dwell.raise_zone_entries_after_dwell(session=session, batch=batch, settings=s)
@@ -61,11 +72,16 @@ class Rules:
         alerts += self._health(session, rows, heard_sensors, statuses)
         return alerts
 
-    def _health(self, session: Session, rows: Sequence[Mapping], heard_sensors: set[str],
-                statuses: dict[str, tuple[str, datetime]]) -> list[dict]:
+    def _health(
+        self,
+        session: Session,
+        rows: Sequence[Mapping],
+        heard_sensors: set[str],
+        statuses: dict[str, tuple[str, datetime]],
+    ) -> list[dict]:
         now = time.monotonic()
         fresh = self.settings.sensor_timeout_s / 4
-        heard = ({r["sensor_id"] for r in rows} | heard_sensors)
+        heard = {r["sensor_id"] for r in rows} | heard_sensors
         due = sorted(s for s in heard if now - self._heard.get(s, -fresh - 1) > fresh)
         online = sorted(g for g, (status, _) in statuses.items() if status == "online")
         offline = sorted(g for g, (status, _) in statuses.items() if status == "offline")

@@ -6,8 +6,25 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-_COLUMNS = ("id", "agency_code", "kind", "severity", "title", "observed_at", "created_at", "sensor_id", "track_key",
-            "class", "detection_id", "detection_ids", "segment_id", "zone_id", "from_state", "to_state", "details")
+_COLUMNS = (
+    "id",
+    "agency_code",
+    "kind",
+    "severity",
+    "title",
+    "observed_at",
+    "created_at",
+    "sensor_id",
+    "track_key",
+    "class",
+    "detection_id",
+    "detection_ids",
+    "segment_id",
+    "zone_id",
+    "from_state",
+    "to_state",
+    "details",
+)
 
 
 def alert_columns(alias: str = "") -> str:
@@ -50,8 +67,10 @@ def cooldown_kept(at: str, stored: str, cooldown: str, per: str, order: str) -> 
     seconds after the last one kept is kept (``bw_cooldown_passes``, migration 0012). A batch holding several
     alerts' worth of one track (a backlog, a replayed buffer, a worker catching up) gives each of them, as the
     same fixes sent one by one do."""
-    return (f"bw_cooldown_passes({at}, {stored}, make_interval(secs => {cooldown})) OVER (PARTITION BY {per} "
-            f"ORDER BY {order} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS kept")
+    return (
+        f"bw_cooldown_passes({at}, {stored}, make_interval(secs => {cooldown})) OVER (PARTITION BY {per} "
+        f"ORDER BY {order} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS kept"
+    )
 
 
 def run(session: Session, statement, params: dict) -> list[dict]:

@@ -11,8 +11,9 @@ from alerts.statements import ALERT_COLUMNS, VESSELS_OR_IDENTIFIED, cooldown_kep
 from core.settings import Settings
 
 # per track and entry, from the last hit stored
-_KEPT = cooldown_kept("h.observed_at", "ac.last_observed_at", ":repeat_s", "h.cooldown_key, h.entry_id",
-                      "h.observed_at, h.id")
+_KEPT = cooldown_kept(
+    "h.observed_at", "ac.last_observed_at", ":repeat_s", "h.cooldown_key, h.entry_id", "h.observed_at, h.id"
+)
 
 _WATCHLIST = text(
     f"""

@@ -11,8 +11,9 @@ from alerts.statements import ALERT_COLUMNS, cooldown_kept, new_detections, run
 from core.settings import Settings
 
 # per track and zone, from the last entry stored
-_KEPT = cooldown_kept("j.observed_at", "ac.last_observed_at", ":cooldown_s", "d.cooldown_key, d.zone_id",
-                      "j.observed_at, d.id")
+_KEPT = cooldown_kept(
+    "j.observed_at", "ac.last_observed_at", ":cooldown_s", "d.cooldown_key, d.zone_id", "j.observed_at, d.id"
+)
 
 _ZONE_DWELL = text(
     f"""
@@ -126,7 +127,13 @@ def raise_zone_entries_after_dwell(*, session: Session, batch: int, settings: Se
     (positions in the hysteresis band neither start nor end a stay); once per stay and zone,
     within the geofence's alert cooldown, counted in observed time within a batch as across batches.
     Used only when ``zone_dwell_s`` > 0."""
-    return run(session, _ZONE_DWELL, {
-        "batch": batch, "dwell_s": settings.zone_dwell_s, "hysteresis_m": settings.crossing_hysteresis_m,
-        "cooldown_s": settings.alert_cooldown_s,
-    })
+    return run(
+        session,
+        _ZONE_DWELL,
+        {
+            "batch": batch,
+            "dwell_s": settings.zone_dwell_s,
+            "hysteresis_m": settings.crossing_hysteresis_m,
+            "cooldown_s": settings.alert_cooldown_s,
+        },
+    )

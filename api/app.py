@@ -11,8 +11,22 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import APIRouter, FastAPI
 
 from api import (
-    audit, auth, cot, errors, evidence, geo, health, liaison, live, maps, ogc, patrols, reports, sharing,
-    watchlists, webhooks,
+    audit,
+    auth,
+    cot,
+    errors,
+    evidence,
+    geo,
+    health,
+    liaison,
+    live,
+    maps,
+    ogc,
+    patrols,
+    reports,
+    sharing,
+    watchlists,
+    webhooks,
 )
 from api.responses import CompactJSONResponse
 

@@ -23,8 +23,14 @@ from core.security import InvalidCredentials, Principal, issue_token, password_c
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-def sign_in(*, request: Request, session: Session, session_factory: Callable[[], AbstractContextManager[Session]],
-            username: str, password: str) -> Principal:
+def sign_in(
+    *,
+    request: Request,
+    session: Session,
+    session_factory: Callable[[], AbstractContextManager[Session]],
+    username: str,
+    password: str,
+) -> Principal:
     """The principal of a right username and password; ``InvalidCredentials`` (401), ``LoginThrottled``
     (429) or ``ServiceBusy`` (503) otherwise. A failure is recorded in a transaction of its own."""
     keys = throttle.keys_for(username=username, address=client_address(request))
@@ -50,24 +56,46 @@ def sign_in(*, request: Request, session: Session, session_factory: Callable[[],
     return principal
 
 
-SIGN_IN_ERRORS = {401: {"model": ErrorOut}, 429: {"model": ErrorOut, "description": "Too many failed sign-ins of "
-                                                   "this account or from this address; see Retry-After"},
-                  503: {"model": ErrorOut, "description": "Too many sign-ins being checked at once; see "
-                                                          "Retry-After"}}
+SIGN_IN_ERRORS = {
+    401: {"model": ErrorOut},
+    429: {
+        "model": ErrorOut,
+        "description": "Too many failed sign-ins of this account or from this address; see Retry-After",
+    },
+    503: {"model": ErrorOut, "description": "Too many sign-ins being checked at once; see Retry-After"},
+}
 
 
-@router.post("/token", response_model=TokenOut, responses=SIGN_IN_ERRORS,
-             summary="Exchange username and password for an access token")
-def create_token(request: Request, session: SessionDep, session_factory: SessionFactoryDep,
-                 form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
-    principal = sign_in(request=request, session=session, session_factory=session_factory,
-                        username=form.username, password=form.password)
+@router.post(
+    "/token",
+    response_model=TokenOut,
+    responses=SIGN_IN_ERRORS,
+    summary="Exchange username and password for an access token",
+)
+def create_token(
+    request: Request,
+    session: SessionDep,
+    session_factory: SessionFactoryDep,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+) -> TokenOut:
+    principal = sign_in(
+        request=request,
+        session=session,
+        session_factory=session_factory,
+        username=form.username,
+        password=form.password,
+    )
     token = issue_token(principal)
     return TokenOut(access_token=token.token, expires_in=token.expires_in)
 
 
-@router.post("/logout", status_code=204, response_class=Response, responses={401: {"model": ErrorOut}},
-             summary="Revoke every access token of the caller (all their devices and open streams)")
+@router.post(
+    "/logout",
+    status_code=204,
+    response_class=Response,
+    responses={401: {"model": ErrorOut}},
+    summary="Revoke every access token of the caller (all their devices and open streams)",
+)
 def logout(session: SessionDep, principal: PrincipalDep) -> Response:
     service.revoke_tokens(session=session, username=principal.username, actor=actor_of(principal))
     response = Response(status_code=204)

@@ -22,9 +22,14 @@ CotType = Literal["unit", "alert", "incident"]
 @router.get(
     "/cot",
     response_class=Response,
-    responses={200: {"description": "<events> with one CoT <event> per unit, incident and alert",
-                     "content": {"application/xml": {"schema": {"type": "string"}}}},
-               401: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    responses={
+        200: {
+            "description": "<events> with one CoT <event> per unit, incident and alert",
+            "content": {"application/xml": {"schema": {"type": "string"}}},
+        },
+        401: {"model": ErrorOut},
+        422: {"model": ErrorOut},
+    },
     summary="The caller's picture as Cursor-on-Target events",
 )
 def cot_events(
@@ -34,7 +39,12 @@ def cot_events(
     alert_hours: Annotated[float, Query(gt=0, le=24 * 30, description="Alerts observed within this many hours")] = 24,
     stale_s: Annotated[int, Query(ge=10, le=86400, description="Seconds until current markers go stale")] = 300,
 ) -> Response:
-    events = cot.picture(session=session, principal=principal, types=tuple(types or ("unit", "alert", "incident")),
-                         alert_hours=alert_hours, stale_after=timedelta(seconds=stale_s))
+    events = cot.picture(
+        session=session,
+        principal=principal,
+        types=tuple(types or ("unit", "alert", "incident")),
+        alert_hours=alert_hours,
+        stale_after=timedelta(seconds=stale_s),
+    )
     body = cot.XML_DECLARATION + b"\n<events>\n" + b"".join(e + b"\n" for e in events) + b"</events>\n"
     return Response(body, media_type="application/xml")

@@ -37,8 +37,9 @@ class DatabaseUnavailable(BorderwatchError):
     code = "database_unavailable"
 
 
-def error_response(status_code: int, code: str, message: str, details: dict | None = None,
-                   headers: dict[str, str] | None = None) -> CompactJSONResponse:
+def error_response(
+    status_code: int, code: str, message: str, details: dict | None = None, headers: dict[str, str] | None = None
+) -> CompactJSONResponse:
     return CompactJSONResponse(
         {"error": code, "message": message, "details": details or {}}, status_code=status_code, headers=headers
     )

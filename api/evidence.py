@@ -30,66 +30,123 @@ Cursor = Annotated[str | None, Query(max_length=64, description="next_cursor of 
 PageLimit = Annotated[int, Query(ge=1, le=service.MAX_PAGE)]
 
 
-@router.get("/incidents/{incident_id}/evidence", response_model=schemas.EvidencePage, responses=READ,
-            summary="The incident's evidence the caller's agency may see, newest first")
-def list_evidence(request: Request, incident_id: IncidentId, session: SessionDep, principal: PrincipalDep,
-                  cursor: Cursor = None, limit: PageLimit = service.DEFAULT_PAGE) -> Response:
-    return cached(request, service.list_items(session=session, principal=principal, incident_id=incident_id,
-                                              cursor=cursor, limit=limit))
+@router.get(
+    "/incidents/{incident_id}/evidence",
+    response_model=schemas.EvidencePage,
+    responses=READ,
+    summary="The incident's evidence the caller's agency may see, newest first",
+)
+def list_evidence(
+    request: Request,
+    incident_id: IncidentId,
+    session: SessionDep,
+    principal: PrincipalDep,
+    cursor: Cursor = None,
+    limit: PageLimit = service.DEFAULT_PAGE,
+) -> Response:
+    return cached(
+        request,
+        service.list_items(session=session, principal=principal, incident_id=incident_id, cursor=cursor, limit=limit),
+    )
 
 
-@router.post("/incidents/{incident_id}/evidence", status_code=201, response_model=schemas.EvidenceOut,
-             responses=ERRORS, summary="Register evidence on an incident (its first custody event: collected)."
-                                       + IDEM_NOTE)
-def create_evidence(incident_id: IncidentId, body: schemas.EvidenceCreate, session: SessionDep,
-                    principal: PrincipalDep, idem: IdempotencyDep) -> Response:
-    return idem.respond(session, 201, lambda: service.create_item(
-        session=session, principal=principal, incident_id=incident_id, item_in=body))
+@router.post(
+    "/incidents/{incident_id}/evidence",
+    status_code=201,
+    response_model=schemas.EvidenceOut,
+    responses=ERRORS,
+    summary="Register evidence on an incident (its first custody event: collected)." + IDEM_NOTE,
+)
+def create_evidence(
+    incident_id: IncidentId,
+    body: schemas.EvidenceCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    idem: IdempotencyDep,
+) -> Response:
+    return idem.respond(
+        session,
+        201,
+        lambda: service.create_item(session=session, principal=principal, incident_id=incident_id, item_in=body),
+    )
 
 
-@router.get("/evidence/{item_id}", response_model=schemas.EvidenceOut, responses=READ,
-            summary="One evidence item: what it is, who holds it, its status")
+@router.get(
+    "/evidence/{item_id}",
+    response_model=schemas.EvidenceOut,
+    responses=READ,
+    summary="One evidence item: what it is, who holds it, its status",
+)
 def get_evidence(request: Request, item_id: ItemId, session: SessionDep, principal: PrincipalDep) -> Response:
     return cached(request, service.get_item(session=session, principal=principal, item_id=item_id))
 
 
-@router.get("/evidence/{item_id}/chain", response_model=schemas.ChainOut, responses=READ,
-            summary="The chain of custody in order, verified: where it breaks if it does")
+@router.get(
+    "/evidence/{item_id}/chain",
+    response_model=schemas.ChainOut,
+    responses=READ,
+    summary="The chain of custody in order, verified: where it breaks if it does",
+)
 def evidence_chain(request: Request, item_id: ItemId, session: SessionDep, principal: PrincipalDep) -> Response:
     return cached(request, service.chain(session=session, principal=principal, item_id=item_id))
 
 
-@router.post("/evidence/{item_id}/handover", response_model=schemas.EvidenceOut, responses=ERRORS,
-             summary="Hand the item to another agency (the custodian's supervisors, or its unit); in transit "
-                     "until accepted." + IDEM_NOTE)
-def handover(item_id: ItemId, body: schemas.HandoverCreate, session: SessionDep, principal: PrincipalDep,
-             idem: IdempotencyDep) -> Response:
-    return idem.respond(session, 200, lambda: service.handover(
-        session=session, principal=principal, item_id=item_id, handover_in=body))
+@router.post(
+    "/evidence/{item_id}/handover",
+    response_model=schemas.EvidenceOut,
+    responses=ERRORS,
+    summary="Hand the item to another agency (the custodian's supervisors, or its unit); in transit "
+    "until accepted." + IDEM_NOTE,
+)
+def handover(
+    item_id: ItemId, body: schemas.HandoverCreate, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+) -> Response:
+    return idem.respond(
+        session, 200, lambda: service.handover(session=session, principal=principal, item_id=item_id, handover_in=body)
+    )
 
 
-@router.post("/evidence/{item_id}/accept", response_model=schemas.EvidenceOut, responses=ERRORS,
-             summary="The receiving agency takes the item, with the receiver's acknowledgement." + IDEM_NOTE)
-def accept(item_id: ItemId, body: schemas.AcceptIn, session: SessionDep, principal: PrincipalDep,
-           idem: IdempotencyDep) -> Response:
-    return idem.respond(session, 200, lambda: service.accept(
-        session=session, principal=principal, item_id=item_id, accept_in=body))
+@router.post(
+    "/evidence/{item_id}/accept",
+    response_model=schemas.EvidenceOut,
+    responses=ERRORS,
+    summary="The receiving agency takes the item, with the receiver's acknowledgement." + IDEM_NOTE,
+)
+def accept(
+    item_id: ItemId, body: schemas.AcceptIn, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+) -> Response:
+    return idem.respond(
+        session, 200, lambda: service.accept(session=session, principal=principal, item_id=item_id, accept_in=body)
+    )
 
 
-@router.post("/evidence/{item_id}/decline", response_model=schemas.EvidenceOut, responses=ERRORS,
-             summary="The receiving agency refuses the pending hand-over, or the giver withdraws it." + IDEM_NOTE)
-def decline(item_id: ItemId, body: schemas.DeclineIn, session: SessionDep, principal: PrincipalDep,
-            idem: IdempotencyDep) -> Response:
-    return idem.respond(session, 200, lambda: service.decline(
-        session=session, principal=principal, item_id=item_id, decline_in=body))
+@router.post(
+    "/evidence/{item_id}/decline",
+    response_model=schemas.EvidenceOut,
+    responses=ERRORS,
+    summary="The receiving agency refuses the pending hand-over, or the giver withdraws it." + IDEM_NOTE,
+)
+def decline(
+    item_id: ItemId, body: schemas.DeclineIn, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+) -> Response:
+    return idem.respond(
+        session, 200, lambda: service.decline(session=session, principal=principal, item_id=item_id, decline_in=body)
+    )
 
 
-@router.post("/evidence/{item_id}/events", status_code=201, response_model=schemas.EvidenceOut, responses=ERRORS,
-             summary="The custodian seals, unseals, examines, releases, destroys or returns the item." + IDEM_NOTE)
-def record_event(item_id: ItemId, body: schemas.EventIn, session: SessionDep, principal: PrincipalDep,
-                 idem: IdempotencyDep) -> Response:
-    return idem.respond(session, 201, lambda: service.record_event(
-        session=session, principal=principal, item_id=item_id, event_in=body))
+@router.post(
+    "/evidence/{item_id}/events",
+    status_code=201,
+    response_model=schemas.EvidenceOut,
+    responses=ERRORS,
+    summary="The custodian seals, unseals, examines, releases, destroys or returns the item." + IDEM_NOTE,
+)
+def record_event(
+    item_id: ItemId, body: schemas.EventIn, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+) -> Response:
+    return idem.respond(
+        session, 201, lambda: service.record_event(session=session, principal=principal, item_id=item_id, event_in=body)
+    )
 
 
 async def _upload(request: Request, principal: PrincipalDep) -> AsyncIterator[content.ContentSpool]:
@@ -98,8 +155,9 @@ async def _upload(request: Request, principal: PrincipalDep) -> AsyncIterator[co
     settings = get_settings()
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.evidence_max_bytes:
-        raise content.ContentTooLarge(f"the upload is larger than {settings.evidence_max_bytes} bytes",
-                                      max_bytes=settings.evidence_max_bytes)
+        raise content.ContentTooLarge(
+            f"the upload is larger than {settings.evidence_max_bytes} bytes", max_bytes=settings.evidence_max_bytes
+        )
     spool = await run_in_threadpool(content.ContentSpool, settings.evidence_dir, settings.evidence_max_bytes)
     try:
         async for chunk in request.stream():
@@ -109,20 +167,37 @@ async def _upload(request: Request, principal: PrincipalDep) -> AsyncIterator[co
         spool.discard()
 
 
-@router.put("/evidence/{item_id}/content", response_model=schemas.EvidenceOut,
-            responses={**ERRORS, 413: _E},
-            openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {
-                "schema": {"type": "string", "format": "binary"}}}}},
-            summary="Upload the item's bytes (the raw body): kept only if their SHA-256 is the recorded one; "
-                    "sending them again changes nothing")
-def upload_content(item_id: ItemId, session: SessionDep, principal: PrincipalDep,
-                   spool: Annotated[content.ContentSpool, Depends(_upload)]) -> schemas.EvidenceOut:
-    return service.store_content(session=session, principal=principal, item_id=item_id, spool=spool,
-                                 directory=get_settings().evidence_dir)
+@router.put(
+    "/evidence/{item_id}/content",
+    response_model=schemas.EvidenceOut,
+    responses={**ERRORS, 413: _E},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+    summary="Upload the item's bytes (the raw body): kept only if their SHA-256 is the recorded one; "
+    "sending them again changes nothing",
+)
+def upload_content(
+    item_id: ItemId,
+    session: SessionDep,
+    principal: PrincipalDep,
+    spool: Annotated[content.ContentSpool, Depends(_upload)],
+) -> schemas.EvidenceOut:
+    return service.store_content(
+        session=session, principal=principal, item_id=item_id, spool=spool, directory=get_settings().evidence_dir
+    )
 
 
-@router.get("/evidence/{item_id}/content/verify", response_model=schemas.ContentCheck, responses=ERRORS,
-            summary="Hash the stored bytes again and compare them with the recorded SHA-256")
+@router.get(
+    "/evidence/{item_id}/content/verify",
+    response_model=schemas.ContentCheck,
+    responses=ERRORS,
+    summary="Hash the stored bytes again and compare them with the recorded SHA-256",
+)
 def verify_content(item_id: ItemId, session: SessionDep, principal: PrincipalDep) -> schemas.ContentCheck:
-    return service.check_content(session=session, principal=principal, item_id=item_id,
-                                 directory=get_settings().evidence_dir)
+    return service.check_content(
+        session=session, principal=principal, item_id=item_id, directory=get_settings().evidence_dir
+    )

@@ -11,10 +11,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import StringConstraints
 
-from api.deps import PrincipalDep, SessionDep
-from api.params import DEFAULT_LIMIT, BBoxDep, LimitDep, SimplifyDep, TimeRangeDep, parse_datetime
-from api.responses import GeoJSONResponse
-from core.settings import get_settings
 import features.alerts
 import features.detections
 import features.handover_points
@@ -25,11 +21,15 @@ import features.sensors
 import features.states
 import features.units
 import features.zones
+from api.deps import PrincipalDep, SessionDep
+from api.params import DEFAULT_LIMIT, BBoxDep, LimitDep, SimplifyDep, TimeRangeDep, parse_datetime
+from api.responses import GeoJSONResponse
+from core.settings import get_settings
+from core.vocabulary import ALERT_KINDS, SEVERITIES
 from features.geojson import collection
 from geo.models import IMPACT_LEVELS, SEGMENT_KINDS, ZONE_KINDS
 from patrols import joint
 from patrols.models import INCIDENT_PRIORITIES, INCIDENT_STATUSES, UNIT_KINDS, UNIT_STATUSES
-from core.vocabulary import ALERT_KINDS, SEVERITIES
 from sensors.models import DETECTION_CLASSES, SENSOR_KINDS
 
 router = APIRouter(tags=["features"], default_response_class=GeoJSONResponse)
@@ -65,9 +65,16 @@ def states(
     simplify: SimplifyDep = None,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(collection(
-        features.states.LAYER, session=session, principal=principal, bbox=bbox, simplify=simplify, limit=limit,
-    ))
+    return GeoJSONResponse(
+        collection(
+            features.states.LAYER,
+            session=session,
+            principal=principal,
+            bbox=bbox,
+            simplify=simplify,
+            limit=limit,
+        )
+    )
 
 
 @router.get("/segments", responses=_GEOJSON, summary="Border segments (shared by all agencies)")
@@ -80,10 +87,18 @@ def segments(
     impact_level: Annotated[list[ImpactLevel] | None, Query()] = None,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(collection(
-        features.segments.LAYER, session=session, principal=principal, bbox=bbox, kinds=kind,
-        impact_levels=impact_level, simplify=simplify, limit=limit,
-    ))
+    return GeoJSONResponse(
+        collection(
+            features.segments.LAYER,
+            session=session,
+            principal=principal,
+            bbox=bbox,
+            kinds=kind,
+            impact_levels=impact_level,
+            simplify=simplify,
+            limit=limit,
+        )
+    )
 
 
 @router.get("/zones", responses=_GEOJSON, summary="Zones the caller's agency owns or is a member of")
@@ -95,10 +110,17 @@ def zones(
     kind: Annotated[list[ZoneKind] | None, Query()] = None,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(collection(
-        features.zones.LAYER, session=session, principal=principal, bbox=bbox, kinds=kind, simplify=simplify,
-        limit=limit,
-    ))
+    return GeoJSONResponse(
+        collection(
+            features.zones.LAYER,
+            session=session,
+            principal=principal,
+            bbox=bbox,
+            kinds=kind,
+            simplify=simplify,
+            limit=limit,
+        )
+    )
 
 
 @router.get("/sensors", responses=_GEOJSON, summary="The caller's agency's sensors")
@@ -109,9 +131,16 @@ def sensors(
     kind: Annotated[list[SensorKind] | None, Query()] = None,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(collection(
-        features.sensors.LAYER, session=session, principal=principal, bbox=bbox, kinds=kind, limit=limit,
-    ))
+    return GeoJSONResponse(
+        collection(
+            features.sensors.LAYER,
+            session=session,
+            principal=principal,
+            bbox=bbox,
+            kinds=kind,
+            limit=limit,
+        )
+    )
 
 
 @router.get("/detections", responses=_GEOJSON, summary="The caller's agency's detections, newest first")
@@ -128,15 +157,28 @@ def detections(
     ] = None,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(collection(
-        features.detections.LAYER, session=session, principal=principal, bbox=bbox, time_range=time_range,
-        sensor_ids=sensor_id, classes=object_class, track_keys=track_key,
-        received_since=parse_datetime(since, "since"), limit=limit,
-    ))
+    return GeoJSONResponse(
+        collection(
+            features.detections.LAYER,
+            session=session,
+            principal=principal,
+            bbox=bbox,
+            time_range=time_range,
+            sensor_ids=sensor_id,
+            classes=object_class,
+            track_keys=track_key,
+            received_since=parse_datetime(since, "since"),
+            limit=limit,
+        )
+    )
 
 
-@router.get("/alerts", responses=_GEOJSON, summary="The caller's agency's alerts, and partners' that sharing agreements release to it "
-                    "(personal fields removed where not granted), newest first")
+@router.get(
+    "/alerts",
+    responses=_GEOJSON,
+    summary="The caller's agency's alerts, and partners' that sharing agreements release to it "
+    "(personal fields removed where not granted), newest first",
+)
 def alerts(
     session: SessionDep,
     principal: PrincipalDep,
@@ -150,16 +192,30 @@ def alerts(
     track_key: Annotated[list[TrackKey] | None, Query()] = None,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(collection(
-        features.alerts.LAYER, session=session, principal=principal, bbox=bbox, time_range=time_range, kinds=kind,
-        severities=severity, statuses=status, classes=object_class, sensor_ids=sensor_id, track_keys=track_key,
-        limit=limit,
-    ))
+    return GeoJSONResponse(
+        collection(
+            features.alerts.LAYER,
+            session=session,
+            principal=principal,
+            bbox=bbox,
+            time_range=time_range,
+            kinds=kind,
+            severities=severity,
+            statuses=status,
+            classes=object_class,
+            sensor_ids=sensor_id,
+            track_keys=track_key,
+            limit=limit,
+        )
+    )
 
 
 # -- patrol coordination as map features (the COP's unit, incident and joint patrol layers) ---
-@router.get("/features/units", responses=_GEOJSON,
-            summary="Patrol units at their last position (own, and partners' inside a shared joint sector)")
+@router.get(
+    "/features/units",
+    responses=_GEOJSON,
+    summary="Patrol units at their last position (own, and partners' inside a shared joint sector)",
+)
 def unit_features(
     session: SessionDep,
     principal: PrincipalDep,
@@ -168,15 +224,24 @@ def unit_features(
     kind: Annotated[list[UnitKind] | None, Query()] = None,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(collection(
-        features.units.LAYER, session=session, principal=principal, bbox=bbox, statuses=status, kinds=kind,
-        limit=limit,
-    ))
+    return GeoJSONResponse(
+        collection(
+            features.units.LAYER,
+            session=session,
+            principal=principal,
+            bbox=bbox,
+            statuses=status,
+            kinds=kind,
+            limit=limit,
+        )
+    )
 
 
-@router.get("/features/incidents", responses=_GEOJSON,
-            summary="Incidents (own, and partners' that sharing agreements release to the caller's agency), "
-                    "newest first")
+@router.get(
+    "/features/incidents",
+    responses=_GEOJSON,
+    summary="Incidents (own, and partners' that sharing agreements release to the caller's agency), newest first",
+)
 def incident_features(
     session: SessionDep,
     principal: PrincipalDep,
@@ -185,17 +250,27 @@ def incident_features(
     priority: Annotated[list[IncidentPriority] | None, Query()] = None,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(collection(
-        features.incidents.LAYER, session=session, principal=principal, bbox=bbox, statuses=status,
-        priorities=priority, limit=limit,
-    ))
+    return GeoJSONResponse(
+        collection(
+            features.incidents.LAYER,
+            session=session,
+            principal=principal,
+            bbox=bbox,
+            statuses=status,
+            priorities=priority,
+            limit=limit,
+        )
+    )
 
 
 Ended = Annotated[bool, Query(description="include joint patrols that have ended")]
 
 
-@router.get("/features/joint-patrol-routes", responses=_GEOJSON,
-            summary="Routes of the joint patrols the caller's agency takes part in (not ended, unless asked)")
+@router.get(
+    "/features/joint-patrol-routes",
+    responses=_GEOJSON,
+    summary="Routes of the joint patrols the caller's agency takes part in (not ended, unless asked)",
+)
 def joint_patrol_route_features(
     session: SessionDep,
     principal: PrincipalDep,
@@ -203,14 +278,23 @@ def joint_patrol_route_features(
     ended: Ended = False,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(collection(
-        features.patrol_routes.LAYER, session=session, principal=principal, bbox=bbox,
-        at=None if ended else datetime.now(timezone.utc), limit=limit,
-    ))
+    return GeoJSONResponse(
+        collection(
+            features.patrol_routes.LAYER,
+            session=session,
+            principal=principal,
+            bbox=bbox,
+            at=None if ended else datetime.now(timezone.utc),
+            limit=limit,
+        )
+    )
 
 
-@router.get("/features/handover-points", responses=_GEOJSON,
-            summary="Hand-over points of the joint patrols the caller's agency takes part in (not ended, unless asked)")
+@router.get(
+    "/features/handover-points",
+    responses=_GEOJSON,
+    summary="Hand-over points of the joint patrols the caller's agency takes part in (not ended, unless asked)",
+)
 def handover_point_features(
     session: SessionDep,
     principal: PrincipalDep,
@@ -218,26 +302,43 @@ def handover_point_features(
     ended: Ended = False,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(collection(
-        features.handover_points.LAYER, session=session, principal=principal, bbox=bbox,
-        at=None if ended else datetime.now(timezone.utc), limit=limit,
-    ))
+    return GeoJSONResponse(
+        collection(
+            features.handover_points.LAYER,
+            session=session,
+            principal=principal,
+            bbox=bbox,
+            at=None if ended else datetime.now(timezone.utc),
+            limit=limit,
+        )
+    )
 
 
-@router.get("/features/segment-coverage", responses=_GEOJSON,
-            summary="Border segments of the caller's state: when its units last patrolled each, and the gaps")
+@router.get(
+    "/features/segment-coverage",
+    responses=_GEOJSON,
+    summary="Border segments of the caller's state: when its units last patrolled each, and the gaps",
+)
 def segment_coverage_features(
     session: SessionDep,
     principal: PrincipalDep,
     bbox: BBoxDep,
     simplify: SimplifyDep = None,
-    hours: Annotated[int, Query(ge=1, le=24 * 365, description="a segment not patrolled within this many hours "
-                                                                "is a gap")] = 24,
+    hours: Annotated[
+        int, Query(ge=1, le=24 * 365, description="a segment not patrolled within this many hours is a gap")
+    ] = 24,
     gaps: Annotated[bool, Query(description="only the gaps")] = False,
     limit: LimitDep = DEFAULT_LIMIT,
 ) -> GeoJSONResponse:
-    return GeoJSONResponse(joint.coverage_geojson(
-        session=session, principal=principal, buffer_m=get_settings().border_buffer_m, gaps_hours=hours,
-        bbox=(bbox.minlon, bbox.minlat, bbox.maxlon, bbox.maxlat) if bbox else None, simplify=simplify,
-        only_gaps=gaps, limit=limit,
-    ))
+    return GeoJSONResponse(
+        joint.coverage_geojson(
+            session=session,
+            principal=principal,
+            buffer_m=get_settings().border_buffer_m,
+            gaps_hours=hours,
+            bbox=(bbox.minlon, bbox.minlat, bbox.maxlon, bbox.maxlat) if bbox else None,
+            simplify=simplify,
+            only_gaps=gaps,
+            limit=limit,
+        )
+    )

@@ -30,19 +30,31 @@ HEARTBEAT_S = 15.0
 
 
 def _event(kind: str, data: dict, event_id: str) -> bytes:
-    return b"event: " + kind.encode() + b"\nid: " + event_id.encode() + b"\ndata: " + orjson.dumps(
-        data, option=orjson.OPT_UTC_Z) + b"\n\n"
+    return (
+        b"event: "
+        + kind.encode()
+        + b"\nid: "
+        + event_id.encode()
+        + b"\ndata: "
+        + orjson.dumps(data, option=orjson.OPT_UTC_Z)
+        + b"\n\n"
+    )
 
 
 @router.get(
     "/live",
     response_class=StreamingResponse,
-    responses={200: {"description": "text/event-stream: events `alert`, `incident`, `unit`, `tasking` (JSON data); "
-                                    "a first `ready` event carries the id to resume from; a last `end` event "
-                                    "(`reason`, `message`) when the caller's token or account no longer allows "
-                                    "the stream",
-                     "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-               401: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    responses={
+        200: {
+            "description": "text/event-stream: events `alert`, `incident`, `unit`, `tasking` (JSON data); "
+            "a first `ready` event carries the id to resume from; a last `end` event "
+            "(`reason`, `message`) when the caller's token or account no longer allows "
+            "the stream",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        401: {"model": ErrorOut},
+        422: {"model": ErrorOut},
+    },
     summary="Server-sent events of changes in the caller's scope",
 )
 def live(
@@ -52,18 +64,23 @@ def live(
     session_factory: SessionFactoryDep,
     types: Annotated[list[EventType] | None, Query(description="Event types to receive (all if omitted)")] = None,
     interval: Annotated[float, Query(ge=0.2, le=30, description="Seconds between looks at the database")] = 1.0,
-    max_seconds: Annotated[int, Query(ge=1, le=3600, description="The stream ends after this; reconnect with "
-                                                                 "Last-Event-ID")] = 600,
+    max_seconds: Annotated[
+        int, Query(ge=1, le=3600, description="The stream ends after this; reconnect with Last-Event-ID")
+    ] = 600,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
 ) -> StreamingResponse:
     wanted = tuple(types or ("alert", "incident", "unit", "tasking"))
-    cursor = (patrol_live.LiveCursor.parse(last_event_id) if last_event_id
-              else patrol_live.live_start(session=session, principal=principal))
+    cursor = (
+        patrol_live.LiveCursor.parse(last_event_id)
+        if last_event_id
+        else patrol_live.live_start(session=session, principal=principal)
+    )
 
     def poll() -> list[tuple[str, dict]]:
         with session_factory() as s:
-            return patrol_live.live_changes(session=s, principal=principal, cursor=cursor, types=wanted,
-                                            clock=time.monotonic())
+            return patrol_live.live_changes(
+                session=s, principal=principal, cursor=cursor, types=wanted, clock=time.monotonic()
+            )
 
     recheck_s = get_settings().stream_recheck_s
 
@@ -72,8 +89,9 @@ def live(
             return stream_end_reason(session=s, token=token or "", principal=principal)
 
     async def stream():
-        yield b"retry: 2000\n" + _event("ready", {"agency_code": principal.agency_code, "types": list(wanted)},
-                                        cursor.event_id())
+        yield b"retry: 2000\n" + _event(
+            "ready", {"agency_code": principal.agency_code, "types": list(wanted)}, cursor.event_id()
+        )
         deadline = time.monotonic() + max_seconds
         quiet_since = time.monotonic()
         next_check = time.monotonic() + recheck_s
@@ -107,5 +125,6 @@ def live(
                 next_poll = min(now + interval, deadline)
             await asyncio.sleep(max(0.0, min(next_poll, next_check, deadline) - time.monotonic()))
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )

@@ -68,8 +68,12 @@ COVERAGE_MAX_HOURS = 24 * 90
 COVERAGE_CELL_DEG = 0.01
 COVERAGE_CELL_LIMIT = 20000
 STATIC_TYPES = {
-    ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".png": "image/png",
-    ".woff2": "font/woff2", ".json": "application/json", ".txt": "text/plain; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".png": "image/png",
+    ".woff2": "font/woff2",
+    ".json": "application/json",
+    ".txt": "text/plain; charset=utf-8",
 }
 RECENT_ALERTS = timedelta(days=7)
 MAP_ALERT_LIMIT = 1000
@@ -104,8 +108,9 @@ def _login_page(*, error: str | None = None, username: str = "", status_code: in
         error=f'<p class="error">{html.escape(error)}</p>' if error else "",
         username=html.escape(username, quote=True),
     )
-    return HTMLResponse(body, status_code=status_code,
-                        headers={**PAGE_HEADERS, "Content-Security-Policy": content_security_policy()})
+    return HTMLResponse(
+        body, status_code=status_code, headers={**PAGE_HEADERS, "Content-Security-Policy": content_security_policy()}
+    )
 
 
 def _to_login() -> RedirectResponse:
@@ -130,13 +135,17 @@ def login(
     password: Annotated[str, Form(max_length=1024)],
 ):
     try:
-        principal = sign_in(request=request, session=session, session_factory=session_factory, username=username,
-                            password=password)
+        principal = sign_in(
+            request=request, session=session, session_factory=session_factory, username=username, password=password
+        )
     except NotAuthenticated:
         return _login_page(error="Invalid username or password.", username=username, status_code=401)
     except (TooManyRequests, ServiceBusy) as exc:
-        page = _login_page(error=f"Too many sign-in attempts; try again in {exc.retry_after} s.", username=username,
-                           status_code=exc.status_code)
+        page = _login_page(
+            error=f"Too many sign-in attempts; try again in {exc.retry_after} s.",
+            username=username,
+            status_code=exc.status_code,
+        )
         page.headers["Retry-After"] = str(exc.retry_after)
         return page
     token = issue_token(principal)
@@ -168,18 +177,24 @@ def overview(session: SessionDep, principal: OptionalPrincipalDep):
         return _to_login()
     since = datetime.now(timezone.utc) - RECENT_ALERTS
     collections = [
-        collection(features.segments.LAYER, session=session, principal=principal, simplify=MAP_SIMPLIFY,
-                   limit=10000),
+        collection(features.segments.LAYER, session=session, principal=principal, simplify=MAP_SIMPLIFY, limit=10000),
         collection(features.zones.LAYER, session=session, principal=principal, simplify=MAP_SIMPLIFY, limit=10000),
         collection(features.sensors.LAYER, session=session, principal=principal, limit=10000),
         collection(
-            features.alerts.LAYER, session=session, principal=principal, time_range=TimeRange(start=since),
-            statuses=["open"], limit=MAP_ALERT_LIMIT,
+            features.alerts.LAYER,
+            session=session,
+            principal=principal,
+            time_range=TimeRange(start=since),
+            statuses=["open"],
+            limit=MAP_ALERT_LIMIT,
         ),
     ]
     settings = get_settings()
-    m = build_overview(*(orjson.loads(fc) for fc in collections), tile_url=settings.map_tile_url,
-                       tile_attribution=settings.map_tile_attribution)
+    m = build_overview(
+        *(orjson.loads(fc) for fc in collections),
+        tile_url=settings.map_tile_url,
+        tile_attribution=settings.map_tile_attribution,
+    )
     return _map_page(m)
 
 
@@ -197,9 +212,11 @@ def content_security_policy(tile_url: str = "") -> str:
     origin = _tile_origin(tile_url)
     if origin:
         images += f" {origin}"
-    return ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-            f"img-src {images}; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
-            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+    return (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+        f"img-src {images}; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    )
 
 
 def _map_page(m, status_code: int = 200) -> HTMLResponse:
@@ -221,9 +238,13 @@ def cop(
     if (lat is None) != (lon is None):
         raise InvalidParameter("lat and lon go together", parameter="lat" if lat is None else "lon")
     settings = get_settings()
-    m = build_cop(agency=principal.agency_code, tile_url=settings.map_tile_url,
-                  tile_attribution=settings.map_tile_attribution,
-                  centre=(lat, lon) if lat is not None else CENTRE, zoom=zoom or ZOOM)
+    m = build_cop(
+        agency=principal.agency_code,
+        tile_url=settings.map_tile_url,
+        tile_attribution=settings.map_tile_attribution,
+        centre=(lat, lon) if lat is not None else CENTRE,
+        zoom=zoom or ZOOM,
+    )
     return _map_page(m)
 
 
@@ -236,16 +257,31 @@ def track(
     """One tracked object's path (the agency's own detections of it), crossings and alerts."""
     if principal is None:
         return _to_login()
-    detections = orjson.loads(collection(
-        features.detections.LAYER, session=session, principal=principal, track_keys=[track_key],
-        limit=TRACK_FIX_LIMIT))
+    detections = orjson.loads(
+        collection(
+            features.detections.LAYER,
+            session=session,
+            principal=principal,
+            track_keys=[track_key],
+            limit=TRACK_FIX_LIMIT,
+        )
+    )
     if not detections["features"]:
         raise NotFound(f"no detections of track {track_key!r} in your agency's data")
-    alerts = orjson.loads(collection(
-        features.alerts.LAYER, session=session, principal=principal, track_keys=[track_key], limit=TRACK_FIX_LIMIT))
+    alerts = orjson.loads(
+        collection(
+            features.alerts.LAYER, session=session, principal=principal, track_keys=[track_key], limit=TRACK_FIX_LIMIT
+        )
+    )
     settings = get_settings()
-    m = build_track(track_key, detections, alerts, agency=principal.agency_code, tile_url=settings.map_tile_url,
-                    tile_attribution=settings.map_tile_attribution)
+    m = build_track(
+        track_key,
+        detections,
+        alerts,
+        agency=principal.agency_code,
+        tile_url=settings.map_tile_url,
+        tile_attribution=settings.map_tile_attribution,
+    )
     return _map_page(m)
 
 
@@ -268,12 +304,22 @@ def coverage(
     if end_at - start_at > timedelta(hours=COVERAGE_MAX_HOURS):
         raise InvalidParameter(f"the period may span at most {COVERAGE_MAX_HOURS} hours", parameter="start")
     cells = density.cells(
-        features.detections.LAYER, session=session, principal=principal,
+        features.detections.LAYER,
+        session=session,
+        principal=principal,
         time_range=TimeRange(start=start_at, end=end_at),
-        cell_deg=COVERAGE_CELL_DEG, limit=COVERAGE_CELL_LIMIT)
+        cell_deg=COVERAGE_CELL_DEG,
+        limit=COVERAGE_CELL_LIMIT,
+    )
     settings = get_settings()
-    m = build_coverage(cells, start=start_at, end=end_at, agency=principal.agency_code,
-                       tile_url=settings.map_tile_url, tile_attribution=settings.map_tile_attribution)
+    m = build_coverage(
+        cells,
+        start=start_at,
+        end=end_at,
+        agency=principal.agency_code,
+        tile_url=settings.map_tile_url,
+        tile_attribution=settings.map_tile_attribution,
+    )
     return _map_page(m)
 
 
@@ -284,8 +330,11 @@ def static_file(path: str, principal: PrincipalDep):
     file = (root / path).resolve()
     if not file.is_relative_to(root) or not file.is_file() or file.suffix not in STATIC_TYPES:
         raise NotFound(f"no such file: {path}")
-    return FileResponse(file, media_type=STATIC_TYPES[file.suffix], headers={
-        "Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})
+    return FileResponse(
+        file,
+        media_type=STATIC_TYPES[file.suffix],
+        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 @router.get(INCIDENT_PATH, response_class=HTMLResponse)
@@ -299,13 +348,19 @@ def incident(
         return _to_login()
     found = incidents.get_incident(session=session, principal=principal, incident_id=id)
     item = found.model_dump(mode="json")
-    alerts = orjson.loads(collection(features.alerts.LAYER, session=session, principal=principal,
-                                     ids=found.alert_ids, limit=1000)) if found.alert_ids else None
+    alerts = (
+        orjson.loads(
+            collection(features.alerts.LAYER, session=session, principal=principal, ids=found.alert_ids, limit=1000)
+        )
+        if found.alert_ids
+        else None
+    )
     candidates, note = [], ""
     if found.status in incidents.OPEN_INCIDENT:
         try:
-            recommendation = dispatch.recommend(session=session, principal=principal, incident_id=id,
-                                                limit=INCIDENT_CANDIDATES)
+            recommendation = dispatch.recommend(
+                session=session, principal=principal, incident_id=id, limit=INCIDENT_CANDIDATES
+            )
             candidates = [c.model_dump(mode="json") for c in recommendation.units]
             if not candidates:
                 note = "no eligible unit available"
@@ -314,26 +369,42 @@ def incident(
             note = f"no recommendation ({exc.message})"
     taskings = patrol_taskings.incident_taskings(session=session, principal=principal, incident_id=id)
     # The open tasking, else the latest one.
-    tasking = next((t for t in reversed(taskings) if t.status in patrol_taskings.OPEN_TASKING),
-                   taskings[-1] if taskings else None)
+    tasking = next(
+        (t for t in reversed(taskings) if t.status in patrol_taskings.OPEN_TASKING), taskings[-1] if taskings else None
+    )
     tasked_unit, track = None, None
     if tasking is not None:
         try:
             unit = units.get_unit(session=session, principal=principal, unit_id=tasking.unit_id)
-            track = positions.unit_track_geojson(session=session, principal=principal, unit_id=unit.id,
-                                                 start=tasking.created_at - TRACK_LEAD, end=None,
-                                                 limit=UNIT_TRACK_LIMIT)
+            track = positions.unit_track_geojson(
+                session=session,
+                principal=principal,
+                unit_id=unit.id,
+                start=tasking.created_at - TRACK_LEAD,
+                end=None,
+                limit=UNIT_TRACK_LIMIT,
+            )
             tasked_unit = {**unit.model_dump(mode="json"), "tasking_status": tasking.status}
             track = orjson.loads(orjson.dumps(track))
         except NotFound:
             tasked_unit = None
-    evidence = [{**e.model_dump(mode="json"), "chain_verified": verified}
-                for e, verified in evidence_service.incident_evidence(session=session, principal=principal,
-                                                                      incident_id=id)]
+    evidence = [
+        {**e.model_dump(mode="json"), "chain_verified": verified}
+        for e, verified in evidence_service.incident_evidence(session=session, principal=principal, incident_id=id)
+    ]
     settings = get_settings()
-    m = build_incident(item, alerts, candidates, agency=principal.agency_code, recommendation_note=note,
-                       tasked_unit=tasked_unit, track_fc=track, evidence=evidence, tile_url=settings.map_tile_url,
-                       tile_attribution=settings.map_tile_attribution)
+    m = build_incident(
+        item,
+        alerts,
+        candidates,
+        agency=principal.agency_code,
+        recommendation_note=note,
+        tasked_unit=tasked_unit,
+        track_fc=track,
+        evidence=evidence,
+        tile_url=settings.map_tile_url,
+        tile_attribution=settings.map_tile_attribution,
+    )
     return _map_page(m)
 
 
@@ -369,36 +440,54 @@ def _promote_purpose(alert_id: int) -> str:
 
 
 def _options(values, selected: str) -> str:
-    return "".join(f'<option value="{v}"{" selected" if v == selected else ""}>{v.replace("_", " ")}</option>'
-                   for v in values)
+    return "".join(
+        f'<option value="{v}"{" selected" if v == selected else ""}>{v.replace("_", " ")}</option>' for v in values
+    )
 
 
-def _promote_page(session, principal, alert_id: int, *, error: str | None = None,
-                  status_code: int = 200) -> HTMLResponse:
-    found = orjson.loads(collection(features.alerts.LAYER, session=session, principal=principal, ids=[alert_id],
-                                    own_only=True, limit=1))
+def _promote_page(
+    session, principal, alert_id: int, *, error: str | None = None, status_code: int = 200
+) -> HTMLResponse:
+    found = orjson.loads(
+        collection(features.alerts.LAYER, session=session, principal=principal, ids=[alert_id], own_only=True, limit=1)
+    )
     if not found["features"]:
         raise NotFound(f"alert {alert_id} does not exist or is not {principal.agency_code}'s")
     p = found["features"][0]["properties"]
-    rows = [("Alert", p.get("title")), ("Kind", p.get("kind")), ("Severity", p.get("severity")),
-            ("Status", p.get("status")), ("Observed", p.get("observed_at")), ("Sensor", p.get("sensor_id")),
-            ("Direction", f"{p.get('from_state')} → {p.get('to_state')}" if p.get("from_state") else None)]
+    rows = [
+        ("Alert", p.get("title")),
+        ("Kind", p.get("kind")),
+        ("Severity", p.get("severity")),
+        ("Status", p.get("status")),
+        ("Observed", p.get("observed_at")),
+        ("Sensor", p.get("sensor_id")),
+        ("Direction", f"{p.get('from_state')} → {p.get('to_state')}" if p.get("from_state") else None),
+    ]
     facts = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows if v)
     body = _PROMOTE_PAGE.format(
-        action=PROMOTE_PATH, alert_id=alert_id, token=form_token(principal, _promote_purpose(alert_id)),
-        error=f'<p class="error">{html.escape(error)}</p>' if error else "", facts=facts,
+        action=PROMOTE_PATH,
+        alert_id=alert_id,
+        token=form_token(principal, _promote_purpose(alert_id)),
+        error=f'<p class="error">{html.escape(error)}</p>' if error else "",
+        facts=facts,
         categories=_options(INCIDENT_CATEGORIES, "other"),
         priorities=_options(INCIDENT_PRIORITIES, _SEVERITY_PRIORITY.get(p.get("severity"), "medium")),
         back=COP_PATH,
     )
     # Referrer-Policy same-origin: the browser then sends this page's Origin with the form.
-    return HTMLResponse(body, status_code=status_code, headers={
-        **PAGE_HEADERS, "Referrer-Policy": "same-origin", "Content-Security-Policy": content_security_policy()})
+    return HTMLResponse(
+        body,
+        status_code=status_code,
+        headers={
+            **PAGE_HEADERS,
+            "Referrer-Policy": "same-origin",
+            "Content-Security-Policy": content_security_policy(),
+        },
+    )
 
 
 @router.get(PROMOTE_PATH, response_class=HTMLResponse)
-def promote_form(session: SessionDep, principal: OptionalPrincipalDep,
-                 alert_id: Annotated[int, Query(ge=1, le=2**62)]):
+def promote_form(session: SessionDep, principal: OptionalPrincipalDep, alert_id: Annotated[int, Query(ge=1, le=2**62)]):
     """The form that opens an incident from one of the agency's alerts."""
     if principal is None:
         return _to_login()
@@ -435,8 +524,9 @@ def promote(
     if not form_token_valid(principal, _promote_purpose(alert_id), form_token_):
         raise CrossSiteRequest("the form token is not valid for this user and alert; reload the form")
     try:
-        incident_in = patrol_schemas.IncidentCreate(alert_ids=[alert_id], category=category, priority=priority,
-                                                    note=note.strip() or None)
+        incident_in = patrol_schemas.IncidentCreate(
+            alert_ids=[alert_id], category=category, priority=priority, note=note.strip() or None
+        )
         created = incidents.create_incident(session=session, principal=principal, incident_in=incident_in)
     except (BorderwatchError, ValueError) as exc:
         session.rollback()

@@ -35,34 +35,43 @@ class Idempotency:
     key: str | None
     fingerprint: str
 
-    def respond(self, session: Session, status_code: int, produce: Callable[[], BaseModel],
-                media_type: str = JSON) -> Response:
+    def respond(
+        self, session: Session, status_code: int, produce: Callable[[], BaseModel], media_type: str = JSON
+    ) -> Response:
         """Replay the stored response for a key seen before; else run ``produce`` and store its response."""
         if self.key is not None:
-            stored = idempotency.claim(session=session, username=self.username, key=self.key,
-                                       fingerprint=self.fingerprint)
+            stored = idempotency.claim(
+                session=session, username=self.username, key=self.key, fingerprint=self.fingerprint
+            )
             if stored is not None:
-                return Response(stored.body, status_code=stored.status_code, media_type=media_type,
-                                headers={REPLAY_HEADER: "true"})
+                return Response(
+                    stored.body, status_code=stored.status_code, media_type=media_type, headers={REPLAY_HEADER: "true"}
+                )
         body = _dump(produce())
         if self.key is not None:
-            idempotency.store(session=session, username=self.username, key=self.key, status_code=status_code,
-                              body=body)
+            idempotency.store(session=session, username=self.username, key=self.key, status_code=status_code, body=body)
         return Response(body, status_code=status_code, media_type=media_type)
 
 
 async def idempotency_key(
     request: Request,
     principal: PrincipalDep,
-    key: Annotated[str | None, Header(
-        alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
-        description="Any unique string (a UUID); a retry with the same key and body replays the first response "
-                    "and changes nothing, the same key with another body is refused (422)",
-    )] = None,
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=200,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Any unique string (a UUID); a retry with the same key and body replays the first response "
+            "and changes nothing, the same key with another body is refused (422)",
+        ),
+    ] = None,
 ) -> Idempotency:
     body = await request.body()
     return Idempotency(
-        username=principal.username, key=key,
+        username=principal.username,
+        key=key,
         fingerprint=idempotency.request_hash(request.method, request.url.path, body),
     )
 

@@ -19,8 +19,11 @@ from api.responses import CompactJSONResponse, GeoJSONResponse
 from api.schemas import ErrorOut
 from features.layer import FeatureLayer
 
-router = APIRouter(prefix="/ogc", tags=["ogc api features"],
-                   responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 404: {"model": ErrorOut}})
+router = APIRouter(
+    prefix="/ogc",
+    tags=["ogc api features"],
+    responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 404: {"model": ErrorOut}},
+)
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
@@ -58,18 +61,20 @@ def _collection_doc(request: Request, spec: FeatureLayer) -> dict:
 @router.get("", name="ogc_landing", summary="Landing page (OGC API - Features)")
 def landing(request: Request, principal: PrincipalDep) -> CompactJSONResponse:
     base = _base(request)
-    return CompactJSONResponse({
-        "title": "Borderwatch OGC API - Features",
-        "description": f"Border segments, zones, sensors, detections, alerts, incidents and patrol units "
-                       f"visible to {principal.agency_code}.",
-        "links": [
-            _link(base, "self", JSON, "This document"),
-            _link(str(request.url_for("openapi")), "service-desc", OPENAPI, "The API definition"),
-            _link(str(request.url_for("swagger_ui_html")), "service-doc", "text/html", "The API documentation"),
-            _link(f"{base}/conformance", "conformance", JSON, "Conformance classes implemented"),
-            _link(f"{base}/collections", "data", JSON, "The feature collections"),
-        ],
-    })
+    return CompactJSONResponse(
+        {
+            "title": "Borderwatch OGC API - Features",
+            "description": f"Border segments, zones, sensors, detections, alerts, incidents and patrol units "
+            f"visible to {principal.agency_code}.",
+            "links": [
+                _link(base, "self", JSON, "This document"),
+                _link(str(request.url_for("openapi")), "service-desc", OPENAPI, "The API definition"),
+                _link(str(request.url_for("swagger_ui_html")), "service-doc", "text/html", "The API documentation"),
+                _link(f"{base}/conformance", "conformance", JSON, "Conformance classes implemented"),
+                _link(f"{base}/collections", "data", JSON, "The feature collections"),
+            ],
+        }
+    )
 
 
 @router.get("/conformance", summary="Conformance classes")
@@ -80,15 +85,18 @@ def conformance(principal: PrincipalDep) -> CompactJSONResponse:
 @router.get("/collections", summary="The feature collections")
 def collections(request: Request, principal: PrincipalDep) -> CompactJSONResponse:
     base = f"{_base(request)}/collections"
-    return CompactJSONResponse({
-        "links": [_link(base, "self", JSON, "The feature collections")],
-        "collections": [_collection_doc(request, spec) for spec in ogc.COLLECTIONS.values()],
-    })
+    return CompactJSONResponse(
+        {
+            "links": [_link(base, "self", JSON, "The feature collections")],
+            "collections": [_collection_doc(request, spec) for spec in ogc.COLLECTIONS.values()],
+        }
+    )
 
 
 @router.get("/collections/{collection_id}", name="ogc_collection", summary="One feature collection")
-def collection(request: Request, principal: PrincipalDep,
-               collection_id: Annotated[str, Path(max_length=32)]) -> CompactJSONResponse:
+def collection(
+    request: Request, principal: PrincipalDep, collection_id: Annotated[str, Path(max_length=32)]
+) -> CompactJSONResponse:
     return CompactJSONResponse(_collection_doc(request, ogc.collection(collection_id)))
 
 
@@ -105,10 +113,12 @@ def items(
     principal: PrincipalDep,
     collection_id: Annotated[str, Path(max_length=32)],
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (CRS84)")] = None,
-    datetime: Annotated[str | None, Query(
-        description="RFC 3339 instant, or interval start/end with '..' for an open end")] = None,
-    limit: Annotated[str | None, Query(description=f"Features per page, 1..{ogc.MAX_LIMIT} (default "
-                                                   f"{ogc.DEFAULT_LIMIT})")] = None,
+    datetime: Annotated[
+        str | None, Query(description="RFC 3339 instant, or interval start/end with '..' for an open end")
+    ] = None,
+    limit: Annotated[
+        str | None, Query(description=f"Features per page, 1..{ogc.MAX_LIMIT} (default {ogc.DEFAULT_LIMIT})")
+    ] = None,
     cursor: Annotated[str | None, Query(description="From a next link: where the page starts")] = None,
     f: Annotated[str | None, Query(description="Only 'json' / 'geojson'")] = None,
 ) -> GeoJSONResponse:
@@ -120,8 +130,13 @@ def items(
         raise ogc.InvalidOgcParameter("f must be json or geojson", parameter="f")
     page_limit = ogc.parse_limit(limit)
     page = ogc.items(
-        session=session, principal=principal, spec=spec, bbox=ogc.parse_ogc_bbox(bbox),
-        interval=ogc.parse_interval(datetime), limit=page_limit, after=ogc.decode_cursor(spec, cursor),
+        session=session,
+        principal=principal,
+        spec=spec,
+        bbox=ogc.parse_ogc_bbox(bbox),
+        interval=ogc.parse_interval(datetime),
+        limit=page_limit,
+        after=ogc.decode_cursor(spec, cursor),
     )
     here = str(request.url_for("ogc_items", collection_id=spec.name))
     query = {k: v for k, v in request.query_params.items() if k not in ("cursor", "limit")}
@@ -131,14 +146,18 @@ def items(
         _link(str(request.url_for("ogc_collection", collection_id=spec.name)), "collection", JSON, spec.title),
     ]
     if page.next_cursor:
-        links.append(_link(f"{here}?{urlencode({**query, 'cursor': page.next_cursor})}", "next", GEOJSON,
-                           "The next page"))
-    head = orjson.dumps({
-        "type": "FeatureCollection",
-        "timeStamp": dt.datetime.now(dt.timezone.utc),
-        "numberReturned": len(page.features),
-        "links": links,
-    }, option=orjson.OPT_UTC_Z)
+        links.append(
+            _link(f"{here}?{urlencode({**query, 'cursor': page.next_cursor})}", "next", GEOJSON, "The next page")
+        )
+    head = orjson.dumps(
+        {
+            "type": "FeatureCollection",
+            "timeStamp": dt.datetime.now(dt.timezone.utc),
+            "numberReturned": len(page.features),
+            "links": links,
+        },
+        option=orjson.OPT_UTC_Z,
+    )
     # The features are already serialised by PostGIS: splice them in rather than parse them again.
     body = head[:-1] + b',"features":[' + ",".join(page.features).encode() + b"]}"
     return GeoJSONResponse(body)

@@ -137,8 +137,16 @@ def items(
 ) -> Page:
     """One page of the collection's visible features in id order, after the cursor's id; layers
     without a time of their own (segments, zones, sensors) are not filtered by ``interval``."""
-    page = pages.items(spec, session=session, principal=principal, bbox=bbox, time_range=interval, limit=limit,
-                       after=after, via=f"ogc/{spec.name}")
+    page = pages.items(
+        spec,
+        session=session,
+        principal=principal,
+        bbox=bbox,
+        time_range=interval,
+        limit=limit,
+        after=after,
+        via=f"ogc/{spec.name}",
+    )
     return Page(page.features, None if page.last_key is None else encode_cursor(page.last_key))
 
 

@@ -17,9 +17,7 @@ DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10000
 MAX_SIMPLIFY_DEG = 1.0
 
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 def parse_bbox(raw: str | None) -> BBox | None:
@@ -43,8 +41,9 @@ def parse_bbox(raw: str | None) -> BBox | None:
     if not (-90 <= minlat <= 90 and -90 <= maxlat <= 90):
         raise InvalidParameter("bbox latitudes must lie within -90..90", parameter="bbox")
     if minlon >= maxlon or minlat >= maxlat:
-        raise InvalidParameter("bbox minimum must be less than maximum (minlon < maxlon, minlat < maxlat)",
-                               parameter="bbox")
+        raise InvalidParameter(
+            "bbox minimum must be less than maximum (minlon < maxlon, minlat < maxlat)", parameter="bbox"
+        )
     return BBox(minlon, minlat, maxlon, maxlat)
 
 
@@ -88,6 +87,10 @@ TimeRangeDep = Annotated[TimeRange, Depends(time_range_param)]
 LimitDep = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"At most this many features (≤ {MAX_LIMIT})")]
 SimplifyDep = Annotated[
     float | None,
-    Query(ge=0, le=MAX_SIMPLIFY_DEG, allow_inf_nan=False,
-          description="Simplification tolerance in degrees (topology preserved); omit for full detail"),
+    Query(
+        ge=0,
+        le=MAX_SIMPLIFY_DEG,
+        allow_inf_nan=False,
+        description="Simplification tolerance in degrees (topology preserved); omit for full detail",
+    ),
 ]

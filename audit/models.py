@@ -38,5 +38,3 @@ class AuditEntry(Base):
         Index("ix_audit_log_agencies", "agencies", postgresql_using="gin"),
         Index("ix_audit_log_entity", "entity_type", "entity_id"),
     )
-
-

@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 
 from audit import schemas
 from audit.models import AuditEntry
+from core.errors import InvalidInput, NotAuthorised
 from core.paging import decode_cursor, encode_cursor
 from core.permissions import AUDIT_READERS
-from core.errors import InvalidInput, NotAuthorised
 from core.security import Principal
 
 GENESIS = "0" * 64
@@ -69,11 +69,19 @@ def canonical_json(body: dict) -> bytes:
 
 def canonical(entry: dict) -> bytes:
     """The bytes an entry's hash is taken over: its fields and ``prev_hash`` as sorted, compact JSON (UTF-8)."""
-    return canonical_json({
-        "seq": entry["seq"], "at": timestamp_text(entry["at"]), "agencies": list(entry["agencies"]),
-        "actor": entry["actor"], "action": entry["action"], "entity_type": entry["entity_type"],
-        "entity_id": entry["entity_id"], "details": entry["details"], "prev_hash": entry["prev_hash"],
-    })
+    return canonical_json(
+        {
+            "seq": entry["seq"],
+            "at": timestamp_text(entry["at"]),
+            "agencies": list(entry["agencies"]),
+            "actor": entry["actor"],
+            "action": entry["action"],
+            "entity_type": entry["entity_type"],
+            "entity_id": entry["entity_id"],
+            "details": entry["details"],
+            "prev_hash": entry["prev_hash"],
+        }
+    )
 
 
 def entry_hash(entry: dict) -> str:
@@ -85,8 +93,16 @@ def actor_of(principal: Principal) -> str:
     return principal.username
 
 
-def record(*, session: Session, actor: str, action: str, entity_type: str, entity_id: str | int,
-           agencies: Iterable[str | None], details: dict | None = None) -> int:
+def record(
+    *,
+    session: Session,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: str | int,
+    agencies: Iterable[str | None],
+    details: dict | None = None,
+) -> int:
     """Append one entry in the caller's transaction; returns its sequence number.
 
     The same function records reads (``action="...read"``) as well as changes.
@@ -116,9 +132,15 @@ def record_many(*, session: Session, changes: Sequence[Change]) -> list[int]:
     for change, details in zip(changes, json.loads(head.details), strict=True):
         seq += 1
         row = {
-            "seq": seq, "at": head.now, "agencies": sorted({a for a in change.agencies if a}),
-            "actor": str(change.actor)[:96], "action": change.action, "entity_type": change.entity_type,
-            "entity_id": str(change.entity_id), "details": details, "prev_hash": prev,
+            "seq": seq,
+            "at": head.now,
+            "agencies": sorted({a for a in change.agencies if a}),
+            "actor": str(change.actor)[:96],
+            "action": change.action,
+            "entity_type": change.entity_type,
+            "entity_id": str(change.entity_id),
+            "details": details,
+            "prev_hash": prev,
         }
         row["hash"] = prev = entry_hash(row)
         rows.append(row)
@@ -127,16 +149,25 @@ def record_many(*, session: Session, changes: Sequence[Change]) -> list[int]:
 
 
 # -- reading -------------------------------------------------------------------------------
-def list_entries(*, session: Session, principal: Principal, cursor: str | None = None, limit: int = DEFAULT_PAGE,
-                 entity_type: str | None = None, entity_id: str | None = None,
-                 action: str | None = None) -> schemas.AuditPage:
+def list_entries(
+    *,
+    session: Session,
+    principal: Principal,
+    cursor: str | None = None,
+    limit: int = DEFAULT_PAGE,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    action: str | None = None,
+) -> schemas.AuditPage:
     """The entries that concern the caller's agency, newest first (supervisors and admins only)."""
     if principal.role not in AUDIT_READERS:
-        raise AuditReadNotAllowed(f"role {principal.role} may not read the audit trail (needs one of "
-                                  f"{', '.join(AUDIT_READERS)})")
+        raise AuditReadNotAllowed(
+            f"role {principal.role} may not read the audit trail (needs one of {', '.join(AUDIT_READERS)})"
+        )
     before = decode_cursor(cursor, kind="seq")
-    rows = session.execute(text(
-        """SELECT seq, at, agencies, actor, action, entity_type, entity_id, CAST(details AS text) AS details,
+    rows = session.execute(
+        text(
+            """SELECT seq, at, agencies, actor, action, entity_type, entity_id, CAST(details AS text) AS details,
                   prev_hash, hash
            FROM audit_log
            WHERE agencies @> ARRAY[CAST(:agency AS varchar)]
@@ -145,8 +176,16 @@ def list_entries(*, session: Session, principal: Principal, cursor: str | None =
              AND (CAST(:entity_id AS text) IS NULL OR entity_id = :entity_id)
              AND (CAST(:action AS text) IS NULL OR action = :action)
            ORDER BY seq DESC LIMIT :limit"""
-    ), {"agency": principal.agency_code, "before": before, "entity_type": entity_type, "entity_id": entity_id,
-        "action": action, "limit": limit + 1}).all()
+        ),
+        {
+            "agency": principal.agency_code,
+            "before": before,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "action": action,
+            "limit": limit + 1,
+        },
+    ).all()
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -200,8 +239,9 @@ def _moved_from(session: Session, entry: dict) -> int | None:
     if entry["prev_hash"] == GENESIS:
         candidates.insert(0, 1)
     else:
-        before = session.execute(text("SELECT seq FROM audit_log WHERE hash = :h"),
-                                 {"h": entry["prev_hash"]}).scalar_one_or_none()
+        before = session.execute(
+            text("SELECT seq FROM audit_log WHERE hash = :h"), {"h": entry["prev_hash"]}
+        ).scalar_one_or_none()
         if before is not None:
             candidates.insert(0, before + 1)
     for written_at in candidates:
@@ -210,8 +250,13 @@ def _moved_from(session: Session, entry: dict) -> int | None:
     return None
 
 
-def verify(*, session: Session, anchor: tuple[int, str] | None = None,
-           progress: Callable[[int], None] | None = None, batch: int = VERIFY_BATCH) -> Verification:
+def verify(
+    *,
+    session: Session,
+    anchor: tuple[int, str] | None = None,
+    progress: Callable[[int], None] | None = None,
+    batch: int = VERIFY_BATCH,
+) -> Verification:
     """Walk the whole chain in order and report where it breaks.
 
     Each entry's hash is recomputed from its fields; each entry must follow the one before it
@@ -226,11 +271,14 @@ def verify(*, session: Session, anchor: tuple[int, str] | None = None,
     previous_intact = True
     after = 0
     while True:
-        rows = session.execute(text(
-            """SELECT seq, at, agencies, actor, action, entity_type, entity_id, CAST(details AS text) AS details,
+        rows = session.execute(
+            text(
+                """SELECT seq, at, agencies, actor, action, entity_type, entity_id, CAST(details AS text) AS details,
                       prev_hash, hash
                FROM audit_log WHERE seq > :after ORDER BY seq LIMIT :n"""
-        ), {"after": after, "n": batch}).all()
+            ),
+            {"after": after, "n": batch},
+        ).all()
         if not rows:
             break
         for row in rows:
@@ -238,21 +286,27 @@ def verify(*, session: Session, anchor: tuple[int, str] | None = None,
             seq = entry["seq"]
             gap = seq != expected_seq
             if gap:
-                missing = f"entry {expected_seq} is" if seq == expected_seq + 1 else \
-                    f"entries {expected_seq} to {seq - 1} are"
+                missing = (
+                    f"entry {expected_seq} is"
+                    if seq == expected_seq + 1
+                    else f"entries {expected_seq} to {seq - 1} are"
+                )
                 result.add("removed", expected_seq, f"{missing} missing: removed from the chain")
             intact = entry_hash(entry) == entry["hash"]
             if not intact:
                 moved = _moved_from(session, entry)
                 if moved is not None:
-                    result.add("reordered", seq, f"entry {seq} is the entry written as {moved}: "
-                                                 "entries were reordered")
+                    result.add("reordered", seq, f"entry {seq} is the entry written as {moved}: entries were reordered")
                 else:
                     result.add("altered", seq, f"entry {seq} was altered: its fields do not match its hash")
             elif not gap and previous_intact and entry["prev_hash"] != expected_prev:
                 # Intact in itself, but the entry before it is not the one it was chained to.
-                result.add("altered", seq - 1, f"entry {seq - 1} was rewritten: entry {seq} was chained to "
-                                               f"another entry {seq - 1} (hash {entry['prev_hash'][:12]}…)")
+                result.add(
+                    "altered",
+                    seq - 1,
+                    f"entry {seq - 1} was rewritten: entry {seq} was chained to "
+                    f"another entry {seq - 1} (hash {entry['prev_hash'][:12]}…)",
+                )
             if anchor is not None and seq == anchor[0]:
                 anchor_seen = True
                 if entry["hash"] != anchor[1]:
@@ -264,8 +318,12 @@ def verify(*, session: Session, anchor: tuple[int, str] | None = None,
         if progress is not None:
             progress(result.checked)
     if anchor is not None and not anchor_seen:
-        result.add("truncated", anchor[0], f"anchored entry {anchor[0]} is missing: the chain ends at "
-                                           f"{result.head_seq}; entries were removed from its end")
+        result.add(
+            "truncated",
+            anchor[0],
+            f"anchored entry {anchor[0]} is missing: the chain ends at "
+            f"{result.head_seq}; entries were removed from its end",
+        )
     return result
 
 
@@ -273,6 +331,7 @@ def parse_anchor(value: str) -> tuple[int, str]:
     """``SEQ:HASH`` as printed by ``borderwatch audit verify``."""
     match = re.fullmatch(r"([1-9][0-9]{0,17}):([0-9a-f]{64})", (value or "").strip())
     if not match:
-        raise InvalidInput("anchor must be SEQ:HASH (a sequence number and a 64-digit lower-case hex SHA-256)",
-                           field="anchor")
+        raise InvalidInput(
+            "anchor must be SEQ:HASH (a sequence number and a 64-digit lower-case hex SHA-256)", field="anchor"
+        )
     return int(match.group(1)), match.group(2)

@@ -27,8 +27,7 @@ def create_agency(
 
     try:
         with session_scope() as session:
-            service.create_agency(session=session, code=code, country=country or code[:2], name=name,
-                                  actor=cli_actor())
+            service.create_agency(session=session, code=code, country=country or code[:2], name=name, actor=cli_actor())
     except BorderwatchError as exc:
         fail(exc.message)
     console.print(f"[green]agency {code} created")
@@ -46,13 +45,16 @@ def create_user(
     from core.db import session_scope
     from core.errors import BorderwatchError
 
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt(
-        "Password", hide_input=True, confirmation_prompt=True
+    password = (
+        sys.stdin.readline().rstrip("\n")
+        if password_stdin
+        else typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     )
     try:
         with session_scope() as session:
-            service.create_user(session=session, username=username, agency_code=agency, role=role, password=password,
-                                actor=cli_actor())
+            service.create_user(
+                session=session, username=username, agency_code=agency, role=role, password=password, actor=cli_actor()
+            )
     except BorderwatchError as exc:
         fail(exc.message)
     console.print(f"[green]user {username} ({agency}, {role}) created")
@@ -99,8 +101,10 @@ def reset_password(
     from core.db import session_scope
     from core.errors import BorderwatchError
 
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt(
-        "New password", hide_input=True, confirmation_prompt=True
+    password = (
+        sys.stdin.readline().rstrip("\n")
+        if password_stdin
+        else typer.prompt("New password", hide_input=True, confirmation_prompt=True)
     )
     try:
         with session_scope() as session:

@@ -55,7 +55,11 @@ def seed_demo() -> None:
                     service.create_sensor(
                         session=session,
                         sensor_in=SensorCreate(
-                            id=s["id"], gateway_id=gw["id"], kind=s["kind"], lon=s["lon"], lat=s["lat"],
+                            id=s["id"],
+                            gateway_id=gw["id"],
+                            kind=s["kind"],
+                            lon=s["lon"],
+                            lat=s["lat"],
                             coverage_radius_m=s["range_m"],
                         ),
                     )
@@ -65,13 +69,16 @@ def seed_demo() -> None:
             password = users.setdefault(u["username"], secrets.token_urlsafe(12))
             if session.query(User).filter_by(username=u["username"]).first() is None:
                 accounts.create_user(
-                    session=session, username=u["username"], agency_code=u["agency"], role=u["role"],
-                    password=password, actor=cli_actor(),
+                    session=session,
+                    username=u["username"],
+                    agency_code=u["agency"],
+                    role=u["role"],
+                    password=password,
+                    actor=cli_actor(),
                 )
             elif not known:
                 # The demo account exists but its password file was lost: give it a new one.
-                accounts.set_password(session=session, username=u["username"], password=password,
-                                          actor=cli_actor())
+                accounts.set_password(session=session, username=u["username"], password=password, actor=cli_actor())
         new_units = seed_demo_units(session=session)
         new_agreements = seed_demo_agreements(session=session)
     with session_scope() as session:
@@ -80,5 +87,7 @@ def seed_demo() -> None:
     for path, content in ((creds_path, {"gateways": out}), (users_path, users)):
         path.write_text(json.dumps(content, indent=2))
         path.chmod(0o600)
-    console.print(f"[green]{len(out)} demo gateways and {len(DEMO_USERS)} demo users ready, {new_units} new demo "
-                  f"patrol units, {new_agreements} new demo sharing agreements[/] ({creds_path}, {users_path})")
+    console.print(
+        f"[green]{len(out)} demo gateways and {len(DEMO_USERS)} demo users ready, {new_units} new demo "
+        f"patrol units, {new_agreements} new demo sharing agreements[/] ({creds_path}, {users_path})"
+    )

@@ -29,8 +29,9 @@ def evidence_verify(
         with progress_bar() as progress:
             task = progress.add_task("verifying chains of custody", total=total)
             try:
-                result = evidence.verify(session=session, item_id=item,
-                                         progress=lambda n: progress.update(task, completed=n))
+                result = evidence.verify(
+                    session=session, item_id=item, progress=lambda n: progress.update(task, completed=n)
+                )
             except BorderwatchError as exc:
                 fail(exc.message)
             progress.update(task, completed=result.items, total=max(total, result.items))
@@ -39,7 +40,9 @@ def evidence_verify(
             console.print(f"[bold red]item {item_id}[/]: {problem.kind} at event {problem.seq}: {problem.message}")
     if not result.ok:
         first = next(iter(result.broken.items()))
-        console.print(f"[bold red]chain of custody broken[/] for {len(result.broken)} of {result.items} item(s); "
-                      f"first: item {first[0]} at event {first[1][0].seq}")
+        console.print(
+            f"[bold red]chain of custody broken[/] for {len(result.broken)} of {result.items} item(s); "
+            f"first: item {first[0]} at event {first[1][0].seq}"
+        )
         raise typer.Exit(1)
     console.print(f"[green]chains of custody intact[/]: {result.items} item(s), {result.events} event(s)")

@@ -28,8 +28,9 @@ app = typer.Typer()
 
 @app.command()
 def retention(
-    keep_days: Annotated[Optional[int], typer.Option(
-        help="Keep detections of this many days (default: BW_DETECTION_RETENTION_DAYS).")] = None,
+    keep_days: Annotated[
+        Optional[int], typer.Option(help="Keep detections of this many days (default: BW_DETECTION_RETENTION_DAYS).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be dropped.")] = False,
 ) -> None:
     """Drop the monthly detection partitions wholly older than the retention policy (without blocking ingest)."""
@@ -47,7 +48,9 @@ def retention(
     for col in ("partition", "ends", "rows"):
         table.add_column(col)
     for part in todo.partitions:
-        table.add_row(part.name, f"{part.upper:%Y-%m-%d}", f"{part.rows:,}" + (" (detach pending)" if part.pending else ""))
+        table.add_row(
+            part.name, f"{part.upper:%Y-%m-%d}", f"{part.rows:,}" + (" (detach pending)" if part.pending else "")
+        )
     console.print(table)
     console.print(f"detection_keys rows to delete: {todo.keys:,}")
     if dry_run or not todo.partitions:
@@ -124,8 +127,14 @@ def simulate(
         gateways = load_gateways(Path(settings.demo_gateways_file))
     except FileNotFoundError as exc:
         fail(str(exc))
-    sim = Simulator(gateways=gateways, mqtt_host=host, mqtt_port=port, topic_root=settings.mqtt_topic_root,
-                    crossing_share=crossing_share, seed=seed)
+    sim = Simulator(
+        gateways=gateways,
+        mqtt_host=host,
+        mqtt_port=port,
+        topic_root=settings.mqtt_topic_root,
+        crossing_share=crossing_share,
+        seed=seed,
+    )
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
     with progress_bar() as progress:
@@ -212,7 +221,9 @@ def cot_serve(
     port: Annotated[int, typer.Option(help="TCP port (8087 is TAK's usual plain CoT input).")] = 8087,
     interval: Annotated[float, typer.Option(help="Seconds between looks for changes.")] = 1.0,
     refresh: Annotated[float, typer.Option(help="Seconds between full pictures (markers stay fresh).")] = 60.0,
-    alert_hours: Annotated[float, typer.Option(help="Alerts observed within this many hours are in the picture.")] = 24.0,
+    alert_hours: Annotated[
+        float, typer.Option(help="Alerts observed within this many hours are in the picture.")
+    ] = 24.0,
 ) -> None:
     """Stream Cursor-on-Target events of units, alerts and incidents over TCP to TAK clients.
 
@@ -223,8 +234,9 @@ def cot_serve(
 
     from interop.cot_server import CotServer
 
-    server = CotServer(interval=interval, refresh=refresh, alert_hours=alert_hours,
-                       on_event=lambda message: console.log(message))
+    server = CotServer(
+        interval=interval, refresh=refresh, alert_hours=alert_hours, on_event=lambda message: console.log(message)
+    )
 
     def ready(bound: int) -> None:
         console.print(f"[green]CoT stream on {host}:{bound}[/] (first line: an access token)")
@@ -247,8 +259,13 @@ def webhooks_deliver(
     from core.db import session_scope
     from interop.webhooks import Deliverer
 
-    deliverer = Deliverer(session_scope, allowed_networks=get_settings().webhook_networks(), timeout_s=timeout,
-                          max_attempts=max_attempts, backoff_s=backoff)
+    deliverer = Deliverer(
+        session_scope,
+        allowed_networks=get_settings().webhook_networks(),
+        timeout_s=timeout,
+        max_attempts=max_attempts,
+        backoff_s=backoff,
+    )
     delivered = failed = 0
     try:
         with console.status("delivering webhooks") as status:

@@ -69,9 +69,13 @@ def load_borders(
 @app.command("import-borders")
 def import_borders(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="GeoJSON, GeoPackage, Shapefile, ...")],
-    layer: Annotated[Optional[str], typer.Option(help="Layer to read (GeoPackage and other multi-layer files).")] = None,
+    layer: Annotated[
+        Optional[str], typer.Option(help="Layer to read (GeoPackage and other multi-layer files).")
+    ] = None,
     source: Annotated[str, typer.Option(help="Provenance recorded with each segment.")] = "",
-    kind: Annotated[Optional[str], typer.Option(help="Default kind (land/maritime for lines, zone kind for polygons).")] = None,
+    kind: Annotated[
+        Optional[str], typer.Option(help="Default kind (land/maritime for lines, zone kind for polygons).")
+    ] = None,
     left_state: Annotated[Optional[str], typer.Option(help="Default state on the left of lines.")] = None,
     right_state: Annotated[Optional[str], typer.Option(help="Default state on the right of lines.")] = None,
     owner_agency: Annotated[Optional[str], typer.Option(help="Default owner agency of polygons.")] = None,
@@ -117,6 +121,8 @@ def import_borders(
         console.print(f"  [yellow]repaired[/] {line}")
     for line in report.rejected:
         console.print(f"  [red]rejected[/] {line}")
-    console.print(f"[green]{report.segments} segments and {report.zones} zones imported, {len(report.rejected)} rejected")
+    console.print(
+        f"[green]{report.segments} segments and {report.zones} zones imported, {len(report.rejected)} rejected"
+    )
     if report.rejected and not (report.segments or report.zones):
         raise typer.Exit(1)

@@ -43,9 +43,7 @@ class User(Base):
     token_generation: Mapped[int] = mapped_column(default=0, server_default="0", nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-    __table_args__ = (
-        CheckConstraint(f"role IN {ROLES!r}", name="user_role_known"),
-    )
+    __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="user_role_known"),)
 
 
 class LoginThrottle(Base):

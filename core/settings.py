@@ -147,8 +147,9 @@ class Settings(BaseSettings):
         return value
 
     def webhook_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-        return tuple(ipaddress.ip_network(p.strip(), strict=False)
-                     for p in self.webhook_allowed_networks.split(",") if p.strip())
+        return tuple(
+            ipaddress.ip_network(p.strip(), strict=False) for p in self.webhook_allowed_networks.split(",") if p.strip()
+        )
 
     def mqtt_parts(self, url: str | None = None) -> tuple[str, int, str | None, str | None]:
         """Host, port, username and password of an ``mqtt://user:pw@host:port`` URL."""

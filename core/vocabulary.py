@@ -6,11 +6,24 @@ packages it governs (alerts, patrols) name them from one place."""
 from __future__ import annotations
 
 ALERT_KINDS = (
-    "crossing", "zone_entry",
+    "crossing",
+    "zone_entry",
     # maritime and track analytics
-    "watchlist_hit", "dark_vessel", "ais_gap", "rendezvous", "loitering", "sensor_offline", "sensor_online",
+    "watchlist_hit",
+    "dark_vessel",
+    "ais_gap",
+    "rendezvous",
+    "loitering",
+    "sensor_offline",
+    "sensor_online",
 )
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 INCIDENT_CATEGORIES = (
-    "trafficking_in_persons", "people_smuggling", "drugs", "arms", "piracy", "wildlife_timber", "other",
+    "trafficking_in_persons",
+    "people_smuggling",
+    "drugs",
+    "arms",
+    "piracy",
+    "wildlife_timber",
+    "other",
 )

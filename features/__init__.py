@@ -31,7 +31,18 @@ from features import (
 from features.layer import FeatureLayer
 
 # In this order in catalogues (the OGC collections).
-LAYERS: dict[str, FeatureLayer] = {layer.name: layer for layer in (
-    states.LAYER, segments.LAYER, zones.LAYER, sensors.LAYER, detections.LAYER, alerts.LAYER, incidents.LAYER,
-    units.LAYER, patrol_routes.LAYER, handover_points.LAYER,
-)}
+LAYERS: dict[str, FeatureLayer] = {
+    layer.name: layer
+    for layer in (
+        states.LAYER,
+        segments.LAYER,
+        zones.LAYER,
+        sensors.LAYER,
+        detections.LAYER,
+        alerts.LAYER,
+        incidents.LAYER,
+        units.LAYER,
+        patrol_routes.LAYER,
+        handover_points.LAYER,
+    )
+}

@@ -96,7 +96,10 @@ class Where:
             # && on the envelope uses the GiST index.
             self.add(
                 f"{column} && ST_MakeEnvelope(:minlon, :minlat, :maxlon, :maxlat, 4326)",
-                minlon=bbox.minlon, minlat=bbox.minlat, maxlon=bbox.maxlon, maxlat=bbox.maxlat,
+                minlon=bbox.minlon,
+                minlat=bbox.minlat,
+                maxlon=bbox.maxlon,
+                maxlat=bbox.maxlat,
             )
 
     def time_range(self, column: str | None, time_range: TimeRange | None) -> None:

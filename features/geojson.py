@@ -51,9 +51,12 @@ def collection(
         LIMIT :limit
     """
     order = ", ".join(f"_o{i} {direction}" for i, (_, direction) in enumerate(order_keys))
-    audit_sql = ("array_agg(fid ORDER BY fid) FILTER (WHERE shared_by IS NOT NULL) AS shared_ids, "
-                 "array_agg(shared_by ORDER BY fid) FILTER (WHERE shared_by IS NOT NULL) AS owners"
-                 if layer.shared_entity else "NULL AS shared_ids, NULL AS owners")
+    audit_sql = (
+        "array_agg(fid ORDER BY fid) FILTER (WHERE shared_by IS NOT NULL) AS shared_ids, "
+        "array_agg(shared_by ORDER BY fid) FILTER (WHERE shared_by IS NOT NULL) AS owners"
+        if layer.shared_entity
+        else "NULL AS shared_ids, NULL AS owners"
+    )
     sql = f"""
         WITH page AS ({page})
         SELECT json_build_object(
@@ -66,6 +69,11 @@ def collection(
     """
     row = session.execute(text(sql), where.params).one()
     if layer.shared_entity and row.shared_ids:
-        sharing.record_shared_read(session=session, principal=principal, entity_type=layer.shared_entity,
-                                   rows=zip(row.shared_ids, row.owners, strict=True), via=layer.name)
+        sharing.record_shared_read(
+            session=session,
+            principal=principal,
+            entity_type=layer.shared_entity,
+            rows=zip(row.shared_ids, row.owners, strict=True),
+            via=layer.name,
+        )
     return row.body

@@ -15,8 +15,13 @@ LAYER = FeatureLayer(
     scope="p.agencies @> ARRAY[CAST(:agency AS varchar)]",
     order=(("p.id", "ASC"), ("h.seq", "ASC")),
     properties={
-        "name": "h.name", "seq": "h.seq", "from_agency": "h.from_agency", "to_agency": "h.to_agency",
-        "patrol_id": "p.id", "patrol": "p.name", "starts_at": rfc3339("p.starts_at"),
+        "name": "h.name",
+        "seq": "h.seq",
+        "from_agency": "h.from_agency",
+        "to_agency": "h.to_agency",
+        "patrol_id": "p.id",
+        "patrol": "p.name",
+        "starts_at": rfc3339("p.starts_at"),
         "ends_at": rfc3339("p.ends_at"),
     },
     # Patrols that have not ended by this time.

@@ -93,5 +93,7 @@ class FeatureLayer:
         """One RFC 7946 Feature (json) with the named properties (all when None), in that order."""
         names = list(self.properties) if names is None else names
         properties = ", ".join(f"'{name}', {self.properties[name]}" for name in names)
-        return (f"json_build_object('type', 'Feature', 'id', {self.key}, 'geometry', {geometry}, "
-                f"'properties', json_build_object({properties}))")
+        return (
+            f"json_build_object('type', 'Feature', 'id', {self.key}, 'geometry', {geometry}, "
+            f"'properties', json_build_object({properties}))"
+        )

@@ -73,8 +73,13 @@ def items(
         rows = rows[:limit]
         last_key = rows[-1].fid
     if layer.shared_entity:
-        sharing.record_shared_read(session=session, principal=principal, entity_type=layer.shared_entity,
-                                   rows=[(r.fid, r.shared_by) for r in rows], via=via)
+        sharing.record_shared_read(
+            session=session,
+            principal=principal,
+            entity_type=layer.shared_entity,
+            rows=[(r.fid, r.shared_by) for r in rows],
+            via=via,
+        )
     return Page([r.feature for r in rows], last_key)
 
 
@@ -86,14 +91,18 @@ def item(layer: FeatureLayer, *, session: Session, principal: Principal, feature
         where = layer.scoped(principal)
         where.add(f"{layer.key} = :key", key=key)
         row = session.execute(
-            text(f"SELECT {layer.shared_by} AS shared_by, {_feature_sql(layer)} AS feature "
-                 f"FROM {layer.source} WHERE {where.sql()}"),
+            text(
+                f"SELECT {layer.shared_by} AS shared_by, {_feature_sql(layer)} AS feature "
+                f"FROM {layer.source} WHERE {where.sql()}"
+            ),
             where.params,
         ).one_or_none()
     if row is None:
-        raise FeatureNotFound(f"feature {feature_id} of {layer.name} does not exist or is not visible to "
-                              f"{principal.agency_code}")
+        raise FeatureNotFound(
+            f"feature {feature_id} of {layer.name} does not exist or is not visible to {principal.agency_code}"
+        )
     if layer.shared_entity:
-        sharing.record_shared_read(session=session, principal=principal, entity_type=layer.shared_entity,
-                                   rows=[(key, row.shared_by)], via=via)
+        sharing.record_shared_read(
+            session=session, principal=principal, entity_type=layer.shared_entity, rows=[(key, row.shared_by)], via=via
+        )
     return row.feature

@@ -117,8 +117,18 @@ def _flag(value) -> bool:
 
 
 # Shapefiles cut field names to 10 characters; these are the names they come back with.
-_FIELDS = ("name", "kind", "left_state", "right_state", "impact_level", "source", "state", "owner_agency",
-           "member_agencies", "entry_alert")
+_FIELDS = (
+    "name",
+    "kind",
+    "left_state",
+    "right_state",
+    "impact_level",
+    "source",
+    "state",
+    "owner_agency",
+    "member_agencies",
+    "entry_alert",
+)
 _SHORT_NAMES = {field[:10]: field for field in _FIELDS if len(field) > 10}
 
 

@@ -32,8 +32,15 @@ from sharing import service as sharing
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>'
 UNKNOWN = "9999999.0"  # CoT's value for an unknown height or error
 UNIT_TYPES = {"land": "a-f-G-U-C", "maritime": "a-f-S-X", "air": "a-f-A-M-H"}
-OBJECT_DIMENSIONS = {"person": "G", "animal": "G", "unknown": "G", "vehicle": "G-E-V", "boat": "S-X",
-                     "vessel": "S-X", "aircraft": "A"}
+OBJECT_DIMENSIONS = {
+    "person": "G",
+    "animal": "G",
+    "unknown": "G",
+    "vehicle": "G-E-V",
+    "boat": "S-X",
+    "vessel": "S-X",
+    "aircraft": "A",
+}
 SUSPECT_ALERTS = {"watchlist_hit", "dark_vessel", "rendezvous"}
 ENDED_ALERT_STATUSES = {"closed", "dismissed", "resolved", "false_alarm"}
 ENDED_INCIDENT_STATUSES = {"resolved", "false_alarm", "closed"}
@@ -57,14 +64,35 @@ def alert_type(kind: str, object_class: str | None) -> str:
     return f"a-{affiliation}-{OBJECT_DIMENSIONS.get(object_class, 'G')}"
 
 
-def _event(*, uid: str, cot_type: str, how: str, now: datetime, stale: datetime, lon: float, lat: float,
-           ce: float, callsign: str, remarks: str, source: dict[str, str]) -> bytes:
-    event = ET.Element("event", {
-        "version": "2.0", "uid": uid, "type": cot_type, "how": how,
-        "time": cot_time(now), "start": cot_time(now), "stale": cot_time(stale),
-    })
-    ET.SubElement(event, "point", {"lat": f"{lat:.7f}", "lon": f"{lon:.7f}", "hae": UNKNOWN, "ce": f"{ce:.1f}",
-                                   "le": UNKNOWN})
+def _event(
+    *,
+    uid: str,
+    cot_type: str,
+    how: str,
+    now: datetime,
+    stale: datetime,
+    lon: float,
+    lat: float,
+    ce: float,
+    callsign: str,
+    remarks: str,
+    source: dict[str, str],
+) -> bytes:
+    event = ET.Element(
+        "event",
+        {
+            "version": "2.0",
+            "uid": uid,
+            "type": cot_type,
+            "how": how,
+            "time": cot_time(now),
+            "start": cot_time(now),
+            "stale": cot_time(stale),
+        },
+    )
+    ET.SubElement(
+        event, "point", {"lat": f"{lat:.7f}", "lon": f"{lon:.7f}", "hae": UNKNOWN, "ce": f"{ce:.1f}", "le": UNKNOWN}
+    )
     detail = ET.SubElement(event, "detail")
     ET.SubElement(detail, "contact", {"callsign": callsign})
     ET.SubElement(detail, "remarks").text = remarks
@@ -83,8 +111,15 @@ def unit_event(unit: dict, *, now: datetime, stale_after: timedelta) -> bytes:
     """A unit (``patrols.schemas.UnitOut`` as JSON) at its last position: machine GNSS (``m-g``)."""
     lon, lat = unit["geometry"]["coordinates"]
     return _event(
-        uid=f"borderwatch.unit.{unit['id']}", cot_type=unit_type(unit["kind"]), how="m-g", now=now,
-        stale=now + stale_after, lon=lon, lat=lat, ce=UNIT_CE, callsign=unit["callsign"],
+        uid=f"borderwatch.unit.{unit['id']}",
+        cot_type=unit_type(unit["kind"]),
+        how="m-g",
+        now=now,
+        stale=now + stale_after,
+        lon=lon,
+        lat=lat,
+        ce=UNIT_CE,
+        callsign=unit["callsign"],
         remarks=f"{unit['agency_code']} {unit['kind']} unit, {unit['status']}",
         source={"kind": "unit", "id": str(unit["id"]), "agency": unit["agency_code"], "status": unit["status"]},
     )
@@ -95,13 +130,24 @@ def alert_event(alert: dict, *, now: datetime, stale_after: timedelta) -> bytes:
     lon, lat = alert["geometry"]["coordinates"]
     ended = alert["status"] in ENDED_ALERT_STATUSES
     return _event(
-        uid=f"borderwatch.alert.{alert['id']}", cot_type=alert_type(alert["kind"], alert.get("object_class")),
-        how="m-f", now=now, stale=now if ended else now + stale_after, lon=lon, lat=lat, ce=ALERT_CE,
+        uid=f"borderwatch.alert.{alert['id']}",
+        cot_type=alert_type(alert["kind"], alert.get("object_class")),
+        how="m-f",
+        now=now,
+        stale=now if ended else now + stale_after,
+        lon=lon,
+        lat=lat,
+        ce=ALERT_CE,
         callsign=f"ALERT {alert['id']} {alert['kind']}",
         remarks=f"{alert['severity']} {alert['kind']}: {alert['title']} ({alert['status']})",
-        source={"kind": "alert", "id": str(alert["id"]), "alert_kind": alert["kind"],
-                "severity": alert["severity"], "status": alert["status"],
-                **_shared(alert)},
+        source={
+            "kind": "alert",
+            "id": str(alert["id"]),
+            "alert_kind": alert["kind"],
+            "severity": alert["severity"],
+            "status": alert["status"],
+            **_shared(alert),
+        },
     )
 
 
@@ -110,12 +156,24 @@ def incident_event(incident: dict, *, now: datetime, stale_after: timedelta) -> 
     lon, lat = incident["geometry"]["coordinates"]
     ended = incident["status"] in ENDED_INCIDENT_STATUSES
     return _event(
-        uid=f"borderwatch.incident.{incident['id']}", cot_type=SPOT_MARKER, how="h-e", now=now,
-        stale=now if ended else now + stale_after, lon=lon, lat=lat, ce=INCIDENT_CE,
+        uid=f"borderwatch.incident.{incident['id']}",
+        cot_type=SPOT_MARKER,
+        how="h-e",
+        now=now,
+        stale=now if ended else now + stale_after,
+        lon=lon,
+        lat=lat,
+        ce=INCIDENT_CE,
         callsign=f"INC {incident['id']} {incident['category']}",
         remarks=f"{incident['priority']} {incident['category']}: {incident['title']} ({incident['status']})",
-        source={"kind": "incident", "id": str(incident["id"]), "agency": incident["agency_code"],
-                "status": incident["status"], "priority": incident["priority"], **_shared(incident)},
+        source={
+            "kind": "incident",
+            "id": str(incident["id"]),
+            "agency": incident["agency_code"],
+            "status": incident["status"],
+            "priority": incident["priority"],
+            **_shared(incident),
+        },
     )
 
 
@@ -136,17 +194,20 @@ def picture_cursor(*, session: Session, principal: Principal, alert_hours: float
     """A live-feed cursor before the whole current picture: every visible unit and incident, and the
     alerts the caller's agency may see (its own, and partners' shared with it) observed in the last
     ``alert_hours``. Following it from there gives the changes."""
-    floor = session.execute(text(
-        f"""SELECT coalesce(max(a.id), 0) FROM alerts a
+    floor = session.execute(
+        text(
+            f"""SELECT coalesce(max(a.id), 0) FROM alerts a
            WHERE {sharing.ALERT_VISIBLE_SQL} AND a.observed_at < now() - make_interval(secs => :secs)"""
-    ), {"agency": principal.agency_code, "secs": alert_hours * 3600}).scalar_one()
+        ),
+        {"agency": principal.agency_code, "secs": alert_hours * 3600},
+    ).scalar_one()
     return live.LiveCursor(since_xid=0, alert_floor=int(floor), recent_alerts={})
 
 
-def picture(*, session: Session, principal: Principal, types: Sequence[str], alert_hours: float,
-            stale_after: timedelta) -> list[bytes]:
+def picture(
+    *, session: Session, principal: Principal, types: Sequence[str], alert_hours: float, stale_after: timedelta
+) -> list[bytes]:
     """The caller's current picture as CoT events (scope and limits of the live feed)."""
     cursor = picture_cursor(session=session, principal=principal, alert_hours=alert_hours)
-    changes = live.live_changes(session=session, principal=principal, cursor=cursor, types=types, clock=0.0,
-                                via="cot")
+    changes = live.live_changes(session=session, principal=principal, cursor=cursor, types=types, clock=0.0, via="cot")
     return events(changes, now=datetime.now(timezone.utc), stale_after=stale_after)

@@ -40,9 +40,16 @@ TYPES = ("unit", "alert", "incident")
 
 
 class CotServer:
-    def __init__(self, *, interval: float = 1.0, refresh: float = 60.0, alert_hours: float = 24.0,
-                 auth_timeout: float = 10.0, recheck: float | None = None,
-                 on_event: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        interval: float = 1.0,
+        refresh: float = 60.0,
+        alert_hours: float = 24.0,
+        auth_timeout: float = 10.0,
+        recheck: float | None = None,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
         self.interval, self.refresh, self.alert_hours, self.auth_timeout = interval, refresh, alert_hours, auth_timeout
         self.recheck = recheck if recheck is not None else get_settings().stream_recheck_s
         self.on_event = on_event or (lambda message: None)
@@ -65,14 +72,26 @@ class CotServer:
     def _start(self, principal: Principal) -> tuple[list[bytes], live.LiveCursor]:
         with session_scope() as session:
             cursor = cot.picture_cursor(session=session, principal=principal, alert_hours=self.alert_hours)
-            changes = live.live_changes(session=session, principal=principal, cursor=cursor, types=TYPES,
-                                        clock=time.monotonic(), via="cot-serve")
+            changes = live.live_changes(
+                session=session,
+                principal=principal,
+                cursor=cursor,
+                types=TYPES,
+                clock=time.monotonic(),
+                via="cot-serve",
+            )
         return cot.events(changes, now=datetime.now(timezone.utc), stale_after=self.stale_after), cursor
 
     def _changes(self, principal: Principal, cursor: live.LiveCursor) -> list[bytes]:
         with session_scope() as session:
-            changes = live.live_changes(session=session, principal=principal, cursor=cursor, types=TYPES,
-                                        clock=time.monotonic(), via="cot-serve")
+            changes = live.live_changes(
+                session=session,
+                principal=principal,
+                cursor=cursor,
+                types=TYPES,
+                clock=time.monotonic(),
+                via="cot-serve",
+            )
         return cot.events(changes, now=datetime.now(timezone.utc), stale_after=self.stale_after)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -45,8 +45,8 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from core.permissions import MANAGERS, require_role
 from core.errors import InvalidInput, NotFound
+from core.permissions import MANAGERS, require_role
 from core.security import Principal
 from core.vocabulary import ALERT_KINDS, SEVERITIES
 
@@ -77,16 +77,22 @@ def _refusal(address: str, allowed: Sequence[Network]) -> str | None:
         ip = ip.ipv4_mapped
     if any(ip in network for network in allowed):
         return None
-    for test, what in ((ip.is_loopback, "loopback"), (ip.is_link_local, "link-local"),
-                       (ip.is_multicast, "multicast"), (ip.is_unspecified, "unspecified"),
-                       (ip.is_private, "private"), (not ip.is_global, "non-public")):
+    for test, what in (
+        (ip.is_loopback, "loopback"),
+        (ip.is_link_local, "link-local"),
+        (ip.is_multicast, "multicast"),
+        (ip.is_unspecified, "unspecified"),
+        (ip.is_private, "private"),
+        (not ip.is_global, "non-public"),
+    ):
         if test:
             return f"{ip} is a {what} address"
     return None
 
 
-def resolve_destination(url: str, allowed: Sequence[Network], *,
-                        resolve: Callable[..., list] = socket.getaddrinfo) -> str:
+def resolve_destination(
+    url: str, allowed: Sequence[Network], *, resolve: Callable[..., list] = socket.getaddrinfo
+) -> str:
     """The address to call ``url``'s receiver at; raises ``WebhookDestinationRefused`` if its host
     does not resolve or any of its addresses is not a public one (nor in ``allowed``)."""
     parts = urlsplit(url)
@@ -103,7 +109,10 @@ def resolve_destination(url: str, allowed: Sequence[Network], *,
         if (reason := _refusal(address, allowed)) is not None:
             raise WebhookDestinationRefused(
                 f"webhook host {host!r}: {reason}; a receiver on the agency's own network must be "
-                "allowed with BW_WEBHOOK_ALLOWED_NETWORKS", host=host, address=address)
+                "allowed with BW_WEBHOOK_ALLOWED_NETWORKS",
+                host=host,
+                address=address,
+            )
     return addresses[0]
 
 
@@ -184,35 +193,48 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"v1={mac}"
 
 
-def verify(secret: str, timestamp: str, body: bytes, signature: str, *, tolerance_s: float = 300,
-           now: float | None = None) -> bool:
+def verify(
+    secret: str, timestamp: str, body: bytes, signature: str, *, tolerance_s: float = 300, now: float | None = None
+) -> bool:
     """What a receiver does: the signature matches and the timestamp is recent."""
     if not timestamp.isdigit() or abs((now or time.time()) - int(timestamp)) > tolerance_s:
         return False
     return hmac.compare_digest(sign(secret, int(timestamp), body), signature)
 
 
-def create(*, session: Session, principal: Principal, webhook_in: WebhookCreate,
-           allowed_networks: Sequence[Network] = ()) -> WebhookCreated:
+def create(
+    *, session: Session, principal: Principal, webhook_in: WebhookCreate, allowed_networks: Sequence[Network] = ()
+) -> WebhookCreated:
     """A subscription of the caller's agency; it receives alerts raised from now on. Its host must
     resolve to public addresses, or to ones in ``allowed_networks``."""
     require_role(principal, MANAGERS, "manage webhooks")
     resolve_destination(webhook_in.url, allowed_networks)
     secret = secrets.token_urlsafe(32)
-    row = session.execute(text(
-        """INSERT INTO webhook_subscriptions (agency_code, url, secret, kinds, severities, created_by, last_alert_id)
+    row = session.execute(
+        text(
+            """INSERT INTO webhook_subscriptions (agency_code, url, secret, kinds, severities, created_by, last_alert_id)
            VALUES (:agency, :url, :secret, CAST(:kinds AS varchar[]), CAST(:severities AS varchar[]), :user,
                    (SELECT coalesce(max(id), 0) FROM alerts))
            RETURNING id"""
-    ), {"agency": principal.agency_code, "url": webhook_in.url, "secret": secret, "kinds": webhook_in.kinds,
-        "severities": webhook_in.severities, "user": principal.username}).scalar_one()
+        ),
+        {
+            "agency": principal.agency_code,
+            "url": webhook_in.url,
+            "secret": secret,
+            "kinds": webhook_in.kinds,
+            "severities": webhook_in.severities,
+            "user": principal.username,
+        },
+    ).scalar_one()
     return WebhookCreated(**get(session=session, principal=principal, webhook_id=row).model_dump(), secret=secret)
 
 
 def get(*, session: Session, principal: Principal, webhook_id: int) -> WebhookOut:
     require_role(principal, MANAGERS, "read webhooks")
-    row = session.execute(text(f"{_WEBHOOK_SELECT} WHERE id = :id AND agency_code = :agency"),
-                          {"id": webhook_id, "agency": principal.agency_code}).one_or_none()
+    row = session.execute(
+        text(f"{_WEBHOOK_SELECT} WHERE id = :id AND agency_code = :agency"),
+        {"id": webhook_id, "agency": principal.agency_code},
+    ).one_or_none()
     if row is None:
         raise WebhookNotFound(f"webhook {webhook_id} does not exist or is not {principal.agency_code}'s")
     return WebhookOut(**row._mapping)
@@ -220,8 +242,9 @@ def get(*, session: Session, principal: Principal, webhook_id: int) -> WebhookOu
 
 def list_webhooks(*, session: Session, principal: Principal) -> list[WebhookOut]:
     require_role(principal, MANAGERS, "read webhooks")
-    rows = session.execute(text(f"{_WEBHOOK_SELECT} WHERE agency_code = :agency ORDER BY id"),
-                           {"agency": principal.agency_code}).all()
+    rows = session.execute(
+        text(f"{_WEBHOOK_SELECT} WHERE agency_code = :agency ORDER BY id"), {"agency": principal.agency_code}
+    ).all()
     return [WebhookOut(**r._mapping) for r in rows]
 
 
@@ -229,24 +252,33 @@ def deactivate(*, session: Session, principal: Principal, webhook_id: int) -> We
     """No new deliveries; the log stays readable."""
     get(session=session, principal=principal, webhook_id=webhook_id)
     session.execute(text("UPDATE webhook_subscriptions SET active = false WHERE id = :id"), {"id": webhook_id})
-    session.execute(text("UPDATE webhook_deliveries SET status = 'failed', last_error = 'subscription deactivated' "
-                         "WHERE subscription_id = :id AND status = 'pending'"), {"id": webhook_id})
+    session.execute(
+        text(
+            "UPDATE webhook_deliveries SET status = 'failed', last_error = 'subscription deactivated' "
+            "WHERE subscription_id = :id AND status = 'pending'"
+        ),
+        {"id": webhook_id},
+    )
     return get(session=session, principal=principal, webhook_id=webhook_id)
 
 
-def deliveries(*, session: Session, principal: Principal, webhook_id: int, limit: int = 100,
-               before: int | None = None) -> list[DeliveryOut]:
+def deliveries(
+    *, session: Session, principal: Principal, webhook_id: int, limit: int = 100, before: int | None = None
+) -> list[DeliveryOut]:
     """The delivery log of one of the agency's subscriptions, newest first."""
     get(session=session, principal=principal, webhook_id=webhook_id)
     ts = """to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
-    rows = session.execute(text(
-        f"""SELECT id, alert_id, status, attempts, last_status_code, last_error,
+    rows = session.execute(
+        text(
+            f"""SELECT id, alert_id, status, attempts, last_status_code, last_error,
                    {ts.format("next_attempt_at")} AS next_attempt_at, {ts.format("created_at")} AS created_at,
                    {ts.format("delivered_at")} AS delivered_at
             FROM webhook_deliveries
             WHERE subscription_id = :id AND (CAST(:before AS bigint) IS NULL OR id < :before)
             ORDER BY id DESC LIMIT :limit"""
-    ), {"id": webhook_id, "before": before, "limit": limit}).all()
+        ),
+        {"id": webhook_id, "before": before, "limit": limit},
+    ).all()
     return [DeliveryOut(**r._mapping) for r in rows]
 
 
@@ -353,13 +385,21 @@ def post(client: httpx.Client, delivery: Claimed, allowed_networks: Sequence[Net
         return Outcome(delivery.id, delivery.attempts, None, f"refused: {exc.message}"[:500])
     timestamp = int(time.time())
     host = urlsplit(delivery.url)
-    headers = {"Content-Type": "application/json", "User-Agent": "Borderwatch-Webhooks/1",
-               "Host": host.netloc.rpartition("@")[2],
-               TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: sign(delivery.secret, timestamp, delivery.body),
-               DELIVERY_HEADER: str(delivery.id)}
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Borderwatch-Webhooks/1",
+        "Host": host.netloc.rpartition("@")[2],
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: sign(delivery.secret, timestamp, delivery.body),
+        DELIVERY_HEADER: str(delivery.id),
+    }
     try:
-        response = client.post(_pinned(delivery.url, address), content=delivery.body, headers=headers,
-                               extensions={"sni_hostname": host.hostname})
+        response = client.post(
+            _pinned(delivery.url, address),
+            content=delivery.body,
+            headers=headers,
+            extensions={"sni_hostname": host.hostname},
+        )
     except httpx.HTTPError as exc:
         return Outcome(delivery.id, delivery.attempts, None, f"{type(exc).__name__}: {exc}"[:500])
     error = None if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
@@ -370,12 +410,21 @@ def record(*, session: Session, outcomes: Sequence[Outcome], max_attempts: int, 
     """Write the attempts' outcomes in one statement: delivered, retry later, or failed for good."""
     if not outcomes:
         return
-    batch = [{"id": o.delivery_id, "code": o.status_code, "error": o.error,
-              "status": "delivered" if o.delivered else (
-                  "pending" if o.retryable and o.attempts < max_attempts else "failed"),
-              "delay": min(MAX_BACKOFF_S, backoff_s * 2 ** (o.attempts - 1))} for o in outcomes]
-    session.execute(text(
-        """UPDATE webhook_deliveries d
+    batch = [
+        {
+            "id": o.delivery_id,
+            "code": o.status_code,
+            "error": o.error,
+            "status": "delivered"
+            if o.delivered
+            else ("pending" if o.retryable and o.attempts < max_attempts else "failed"),
+            "delay": min(MAX_BACKOFF_S, backoff_s * 2 ** (o.attempts - 1)),
+        }
+        for o in outcomes
+    ]
+    session.execute(
+        text(
+            """UPDATE webhook_deliveries d
            SET status = o.status, last_status_code = o.code, last_error = o.error,
                delivered_at = CASE WHEN o.status = 'delivered' THEN now() END,
                next_attempt_at = CASE WHEN o.status = 'pending' THEN now() + make_interval(secs => o.delay)
@@ -383,7 +432,9 @@ def record(*, session: Session, outcomes: Sequence[Outcome], max_attempts: int, 
            FROM jsonb_to_recordset(CAST(:batch AS jsonb)) AS o(id bigint, code int, error text, status text,
                                                                delay float8)
            WHERE d.id = o.id"""
-    ), {"batch": orjson.dumps(batch).decode()})
+        ),
+        {"batch": orjson.dumps(batch).decode()},
+    )
 
 
 @dataclass

@@ -78,8 +78,10 @@ def _local(name: str, url: str) -> str | None:
     if name not in FOLIUM_RESOURCES:
         if url.startswith(STATIC_URL + "/"):
             return url
-        raise OutsideResource(f"folium resource {name!r} ({url}) has no local copy: add it to "
-                              "scripts/vendor_map_assets.py and maps.assets.FOLIUM_RESOURCES")
+        raise OutsideResource(
+            f"folium resource {name!r} ({url}) has no local copy: add it to "
+            "scripts/vendor_map_assets.py and maps.assets.FOLIUM_RESOURCES"
+        )
     target = FOLIUM_RESOURCES[name]
     return None if target is None else vendor_url(*target)
 

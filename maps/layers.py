@@ -134,8 +134,9 @@ COUNTRIES = LayerDef(
 
 def js_json(value: object) -> str:
     """JSON that is safe inside an inline <script> (no ``</script>``, no HTML comment openers)."""
-    return (json.dumps(value, separators=(",", ":"))
-            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+    return (
+        json.dumps(value, separators=(",", ":")).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    )
 
 
 class LiveLayers(JSCSSMixin):
@@ -170,8 +171,7 @@ def layer_group(d: LayerDef) -> folium.map.Layer:
     """The folium group a definition's features are drawn into."""
     if d.cluster:
         # Past this zoom every marker is shown on its own.
-        return MarkerCluster(name=d.name, show=d.show, options={"disableClusteringAtZoom": 14,
-                                                                  "chunkedLoading": True})
+        return MarkerCluster(name=d.name, show=d.show, options={"disableClusteringAtZoom": 14, "chunkedLoading": True})
     return folium.FeatureGroup(name=d.name, show=d.show, overlay=not d.base)
 
 
@@ -179,16 +179,23 @@ def fc_features(fc: Mapping | None) -> list[dict]:
     return list((fc or {}).get("features") or [])
 
 
-def add_live_layers(m: folium.Map, layers: Sequence[LayerDef], *, tile_url: str = "",
-                    tile_attribution: str = "", options: Mapping | None = None) -> dict[str, folium.map.Layer]:
+def add_live_layers(
+    m: folium.Map,
+    layers: Sequence[LayerDef],
+    *,
+    tile_url: str = "",
+    tile_attribution: str = "",
+    options: Mapping | None = None,
+) -> dict[str, folium.map.Layer]:
     """Add the base layers (local countries, and a tile server where one is configured) and the
     live layers, in this order; returns the folium groups by layer key."""
     keys = [d.key for d in layers]
     if len(set(keys)) != len(keys):
         raise ValueError(f"layer keys must be unique: {keys}")
     if tile_url:
-        folium.TileLayer(tiles=tile_url, attr=tile_attribution or "Map tiles", name="Tiles", overlay=False,
-                         control=True).add_to(m)
+        folium.TileLayer(
+            tiles=tile_url, attr=tile_attribution or "Map tiles", name="Tiles", overlay=False, control=True
+        ).add_to(m)
     pairs = []
     # Where a tile server is configured it is the base layer shown first; the countries stay selectable.
     countries = replace(COUNTRIES, show=False) if tile_url else COUNTRIES
@@ -243,5 +250,6 @@ MIN_ZOOM, MAX_ZOOM = 3, 18
 def new_map(location: Sequence[float], zoom: int) -> folium.Map:
     """A map without any tile layer (the base layer comes from :func:`add_live_layers`); the
     zoom range is set on the map itself, since no tile layer sets it."""
-    return folium.Map(location=list(location), zoom_start=zoom, tiles=None, control_scale=True,
-                      minZoom=MIN_ZOOM, maxZoom=MAX_ZOOM)
+    return folium.Map(
+        location=list(location), zoom_start=zoom, tiles=None, control_scale=True, minZoom=MIN_ZOOM, maxZoom=MAX_ZOOM
+    )

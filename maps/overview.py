@@ -55,12 +55,14 @@ def _display_copy(features: Iterable[dict], fields: Iterable[str]) -> dict:
     out = []
     for i, f in enumerate(features):
         props = f.get("properties") or {}
-        out.append({
-            "type": "Feature",
-            "id": f.get("id", i),
-            "geometry": f.get("geometry"),
-            "properties": {k: safe(props.get(k)) for k in fields},
-        })
+        out.append(
+            {
+                "type": "Feature",
+                "id": f.get("id", i),
+                "geometry": f.get("geometry"),
+                "properties": {k: safe(props.get(k)) for k in fields},
+            }
+        )
     return {"type": "FeatureCollection", "features": out}
 
 
@@ -122,7 +124,13 @@ def _add_sensors(m: folium.Map, sensors: list[dict]) -> None:
         if offline:
             label += " &ndash; gateway offline"
         folium.CircleMarker(
-            location=at, radius=5, color=colour, weight=2, fill=True, fill_color=colour, fill_opacity=0.8,
+            location=at,
+            radius=5,
+            color=colour,
+            weight=2,
+            fill=True,
+            fill_color=colour,
+            fill_opacity=0.8,
             tooltip=folium.Tooltip(label),
         ).add_to(layer)
     layer.add_to(m)
@@ -152,15 +160,28 @@ def _add_alerts(m: folium.Map, alerts: list[dict]) -> None:
             f"sensor: {safe(p.get('sensor_id'))}"
         )
         folium.CircleMarker(
-            location=at, radius=8, color=colour, weight=2, fill=True, fill_color=colour, fill_opacity=0.7,
+            location=at,
+            radius=8,
+            color=colour,
+            weight=2,
+            fill=True,
+            fill_color=colour,
+            fill_opacity=0.7,
             popup=folium.Popup(popup, max_width=320),
             tooltip=folium.Tooltip(f"{safe(p.get('severity'))}: {safe(p.get('title'))}"),
         ).add_to(layer)
     layer.add_to(m)
 
 
-def build_overview(segments_fc: Mapping | None, zones_fc: Mapping | None, sensors_fc: Mapping | None,
-                   alerts_fc: Mapping | None, *, tile_url: str = "", tile_attribution: str = "") -> folium.Map:
+def build_overview(
+    segments_fc: Mapping | None,
+    zones_fc: Mapping | None,
+    sensors_fc: Mapping | None,
+    alerts_fc: Mapping | None,
+    *,
+    tile_url: str = "",
+    tile_attribution: str = "",
+) -> folium.Map:
     """The overview map centred on the Thai-Malaysian border, one toggleable layer per collection.
 
     Segments are coloured by impact level, zones by kind, alerts by severity (popups give

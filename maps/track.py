@@ -39,14 +39,24 @@ def bearing(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 def _arrow(at: tuple[float, float], degrees: float) -> folium.Marker:
     # A CSS-rotated arrow; the glyph points east (90 degrees) before rotation.
-    html = (f'<div class="bw-arrow" style="transform: rotate({degrees - 90:.0f}deg); color: {PATH_COLOUR};'
-            f' font-size: 16px; line-height: 16px;">&#10148;</div>')
-    return folium.Marker(at, icon=folium.DivIcon(html=html, icon_size=(16, 16), icon_anchor=(8, 8),
-                                                  class_name="bw-arrow-icon"))
+    html = (
+        f'<div class="bw-arrow" style="transform: rotate({degrees - 90:.0f}deg); color: {PATH_COLOUR};'
+        f' font-size: 16px; line-height: 16px;">&#10148;</div>'
+    )
+    return folium.Marker(
+        at, icon=folium.DivIcon(html=html, icon_size=(16, 16), icon_anchor=(8, 8), class_name="bw-arrow-icon")
+    )
 
 
-def build_track(track_key: str, detections_fc: Mapping | None, alerts_fc: Mapping | None, *, agency: str,
-                tile_url: str = "", tile_attribution: str = "") -> folium.Map:
+def build_track(
+    track_key: str,
+    detections_fc: Mapping | None,
+    alerts_fc: Mapping | None,
+    *,
+    agency: str,
+    tile_url: str = "",
+    tile_attribution: str = "",
+) -> folium.Map:
     """The track's fixes in time order joined into a path with arrows for the direction of travel,
     the first and last fix marked, and each crossing alert labelled ``from → to`` at its place."""
     fixes = [(f, at) for f in fc_features(detections_fc) if (at := _latlon(f)) is not None]
@@ -69,13 +79,21 @@ def build_track(track_key: str, detections_fc: Mapping | None, alerts_fc: Mappin
         p = f.get("properties") or {}
         first, last = i == 0, i == len(fixes) - 1
         label = "start" if first else "latest" if last else f"fix {i + 1}"
-        popup = (f"<b>{label}</b><br>Time: {safe(p.get('observed_at'))}<br>Class: {safe(p.get('class'))}"
-                 f"<br>Sensor: {safe(p.get('sensor_id'))}<br>Confidence: {safe(p.get('confidence'))}"
-                 f"<br>Speed: {safe(p.get('speed_mps'))} m/s, heading {safe(p.get('heading_deg'))}")
+        popup = (
+            f"<b>{label}</b><br>Time: {safe(p.get('observed_at'))}<br>Class: {safe(p.get('class'))}"
+            f"<br>Sensor: {safe(p.get('sensor_id'))}<br>Confidence: {safe(p.get('confidence'))}"
+            f"<br>Speed: {safe(p.get('speed_mps'))} m/s, heading {safe(p.get('heading_deg'))}"
+        )
         folium.CircleMarker(
-            at, radius=7 if first or last else 4, color="#fff" if first or last else FIX_COLOUR, weight=2,
-            fill=True, fill_color="#2e7d32" if first else "#c62828" if last else FIX_COLOUR, fill_opacity=1,
-            popup=folium.Popup(popup, max_width=300), class_name="bw-track-fix",
+            at,
+            radius=7 if first or last else 4,
+            color="#fff" if first or last else FIX_COLOUR,
+            weight=2,
+            fill=True,
+            fill_color="#2e7d32" if first else "#c62828" if last else FIX_COLOUR,
+            fill_opacity=1,
+            popup=folium.Popup(popup, max_width=300),
+            class_name="bw-track-fix",
             tooltip=folium.Tooltip(f"{label}: {safe(p.get('observed_at'))}"),
         ).add_to(path)
 
@@ -85,22 +103,41 @@ def build_track(track_key: str, detections_fc: Mapping | None, alerts_fc: Mappin
         direction = f"{safe(p.get('from_state') or '?')} &rarr; {safe(p.get('to_state') or '?')}"
         is_crossing = p.get("kind") == "crossing"
         colour = SEVERITY_COLOURS.get(p.get("severity"), "#616161")
-        popup = (f"<b>{safe(p.get('title'))}</b><br>Time: {safe(p.get('observed_at'))}<br>"
-                 f"Severity: {safe(p.get('severity'))}<br>Kind: {safe(p.get('kind'))}"
-                 + (f"<br>Direction: {direction}" if is_crossing else ""))
-        folium.CircleMarker(at, radius=10, color=colour, weight=3, fill=True, fill_color=colour, fill_opacity=0.5,
-                            popup=folium.Popup(popup, max_width=320), class_name="bw-track-alert").add_to(crossings)
+        popup = (
+            f"<b>{safe(p.get('title'))}</b><br>Time: {safe(p.get('observed_at'))}<br>"
+            f"Severity: {safe(p.get('severity'))}<br>Kind: {safe(p.get('kind'))}"
+            + (f"<br>Direction: {direction}" if is_crossing else "")
+        )
+        folium.CircleMarker(
+            at,
+            radius=10,
+            color=colour,
+            weight=3,
+            fill=True,
+            fill_color=colour,
+            fill_opacity=0.5,
+            popup=folium.Popup(popup, max_width=320),
+            class_name="bw-track-alert",
+        ).add_to(crossings)
         if is_crossing:
-            folium.Marker(at, icon=folium.DivIcon(
-                html=f'<div class="bw-crossing-label">{direction} · {safe((p.get("observed_at") or "")[11:19])}Z</div>',
-                icon_size=(150, 20), icon_anchor=(-12, 10), class_name="bw-crossing")).add_to(crossings)
+            folium.Marker(
+                at,
+                icon=folium.DivIcon(
+                    html=f'<div class="bw-crossing-label">{direction} · {safe((p.get("observed_at") or "")[11:19])}Z</div>',
+                    icon_size=(150, 20),
+                    icon_anchor=(-12, 10),
+                    class_name="bw-crossing",
+                ),
+            ).add_to(crossings)
 
     if points:
         lats, lons = [p[0] for p in points], [p[1] for p in points]
         m.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]], padding=(40, 40), max_zoom=15)
     n_crossings = sum(1 for f, _ in alerts if (f.get("properties") or {}).get("kind") == "crossing")
-    title = (f"Track {track_key} · {len(fixes)} fix{'es' if len(fixes) != 1 else ''} · "
-             f"{n_crossings} crossing{'s' if n_crossings != 1 else ''} · {agency}")
+    title = (
+        f"Track {track_key} · {len(fixes)} fix{'es' if len(fixes) != 1 else ''} · "
+        f"{n_crossings} crossing{'s' if n_crossings != 1 else ''} · {agency}"
+    )
     links = list(VIEW_LINKS)
     if points:
         lat, lon = points[-1]

@@ -4,19 +4,19 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import engine_from_config, pool
 
+import alerts.models  # noqa: F401
+import audit.models  # noqa: F401
 import core.models  # noqa: F401  (registers the tables)
 import geo.models  # noqa: F401
-import sensors.models  # noqa: F401
-import alerts.models  # noqa: F401
-import sensors.frigate_models  # noqa: F401
 import interop.webhook_models  # noqa: F401
-import watchlists.models  # noqa: F401
-import patrols.models  # noqa: F401
-import audit.models  # noqa: F401
-import patrols.liaison.models  # noqa: F401
-import patrols.people.models  # noqa: F401
 import patrols.evidence.models  # noqa: F401
+import patrols.liaison.models  # noqa: F401
+import patrols.models  # noqa: F401
+import patrols.people.models  # noqa: F401
+import sensors.frigate_models  # noqa: F401
+import sensors.models  # noqa: F401
 import sharing.models  # noqa: F401
+import watchlists.models  # noqa: F401
 from core.models import Base
 from core.settings import get_settings
 

@@ -34,16 +34,27 @@ def seed_demo_units(*, session: Session) -> int:
     created = 0
     for agency, units in DEMO_UNITS.items():
         principal = Principal(username="seed-demo", agency_code=agency, role="admin")
-        existing = set(session.execute(text("SELECT callsign FROM patrol_units WHERE agency_code = :a"),
-                                       {"a": agency}).scalars())
+        existing = set(
+            session.execute(text("SELECT callsign FROM patrol_units WHERE agency_code = :a"), {"a": agency}).scalars()
+        )
         for callsign, kind, speed, (lon, lat), capabilities, status in units:
             if callsign in existing:
                 continue
-            unit = unit_service.create_unit(session=session, principal=principal, unit_in=schemas.UnitCreate(
-                callsign=callsign, kind=kind, cruising_speed_kmh=speed, home_lon=lon, home_lat=lat,
-                capabilities=capabilities))
+            unit = unit_service.create_unit(
+                session=session,
+                principal=principal,
+                unit_in=schemas.UnitCreate(
+                    callsign=callsign,
+                    kind=kind,
+                    cruising_speed_kmh=speed,
+                    home_lon=lon,
+                    home_lat=lat,
+                    capabilities=capabilities,
+                ),
+            )
             if status != "available":
-                unit_service.change_unit_status(session=session, principal=principal, unit_id=unit.id,
-                                                change=schemas.StatusChange(status=status))
+                unit_service.change_unit_status(
+                    session=session, principal=principal, unit_id=unit.id, change=schemas.StatusChange(status=status)
+                )
             created += 1
     return created

@@ -88,11 +88,19 @@ def eligible_units(session: Session, incident_row, *, limit: int, unit_id: int |
     authority = authority_of(incident_row)
     if not authority.agencies:
         return [], 0
-    rows = session.execute(NEAREST_ELIGIBLE, {
-        "kinds": list(DOMAIN_KINDS[incident_row.domain]), "agencies": authority.agencies, "unit": unit_id,
-        "lon": incident_row.lon, "lat": incident_row.lat, "detour": LAND_DETOUR_FACTOR,
-        "candidates": max(KNN_CANDIDATES, limit), "limit": limit,
-    }).all()
+    rows = session.execute(
+        NEAREST_ELIGIBLE,
+        {
+            "kinds": list(DOMAIN_KINDS[incident_row.domain]),
+            "agencies": authority.agencies,
+            "unit": unit_id,
+            "lon": incident_row.lon,
+            "lat": incident_row.lat,
+            "detour": LAND_DETOUR_FACTOR,
+            "candidates": max(KNN_CANDIDATES, limit),
+            "limit": limit,
+        },
+    ).all()
     return rows, (rows[0].considered if rows else 0)
 
 
@@ -114,20 +122,35 @@ def recommend(*, session: Session, principal: Principal, incident_id: int, limit
     if row.agency_code != principal.agency_code:
         raise IncidentNotFound(f"incident {incident_id} is {row.agency_code}'s to dispatch")
     if row.status not in OPEN_INCIDENT:
-        raise IllegalTransition(f"incident {incident_id} is {row.status}; there is nothing to dispatch",
-                                status=row.status)
+        raise IllegalTransition(
+            f"incident {incident_id} is {row.status}; there is nothing to dispatch", status=row.status
+        )
     rows, considered = eligible_units(session, row, limit=limit)
     own = set(authority_of(row).own_state)
     return schemas.Recommendation(
-        incident_id=incident_id, incident_domain=row.domain, eligible_kinds=list(DOMAIN_KINDS[row.domain]),
-        eta_method=(f"straight line at cruising speed at sea and in the air; on land, straight line times "
-                    f"{LAND_DETOUR_FACTOR} (detour factor) at cruising speed"),
-        land_detour_factor=LAND_DETOUR_FACTOR, candidates_considered=considered,
-        units=[schemas.Candidate(
-            unit_id=r.id, callsign=r.callsign, agency_code=r.agency_code, kind=r.kind,
-            capabilities=list(r.capabilities), cruising_speed_kmh=r.cruising_speed_kmh,
-            geometry=point(r.lon, r.lat), distance_m=round(r.distance_m, 1),
-            travel_distance_m=round(r.travel_distance_m, 1), eta_s=round(r.eta_s, 1),
-            authority="own_state" if r.agency_code in own else "joint_sector",
-        ) for r in rows],
+        incident_id=incident_id,
+        incident_domain=row.domain,
+        eligible_kinds=list(DOMAIN_KINDS[row.domain]),
+        eta_method=(
+            f"straight line at cruising speed at sea and in the air; on land, straight line times "
+            f"{LAND_DETOUR_FACTOR} (detour factor) at cruising speed"
+        ),
+        land_detour_factor=LAND_DETOUR_FACTOR,
+        candidates_considered=considered,
+        units=[
+            schemas.Candidate(
+                unit_id=r.id,
+                callsign=r.callsign,
+                agency_code=r.agency_code,
+                kind=r.kind,
+                capabilities=list(r.capabilities),
+                cruising_speed_kmh=r.cruising_speed_kmh,
+                geometry=point(r.lon, r.lat),
+                distance_m=round(r.distance_m, 1),
+                travel_distance_m=round(r.travel_distance_m, 1),
+                eta_s=round(r.eta_s, 1),
+                authority="own_state" if r.agency_code in own else "joint_sector",
+            )
+            for r in rows
+        ],
     )

@@ -42,19 +42,26 @@ def request_hash(method: str, path: str, body: bytes) -> str:
 
 def claim(*, session: Session, username: str, key: str, fingerprint: str) -> StoredResponse | None:
     """None if the key is new (now claimed by this transaction), else the stored response to replay."""
-    session.execute(text(
-        "DELETE FROM idempotent_requests WHERE username = :u AND key = :k "
-        "AND created_at < now() - make_interval(hours => :h)"
-    ), {"u": username, "k": key, "h": RETENTION_HOURS})
-    claimed = session.execute(text(
-        "INSERT INTO idempotent_requests (username, key, request_hash, status_code, body) "
-        "VALUES (:u, :k, :h, 0, '') ON CONFLICT DO NOTHING RETURNING 1"
-    ), {"u": username, "k": key, "h": fingerprint}).scalar()
+    session.execute(
+        text(
+            "DELETE FROM idempotent_requests WHERE username = :u AND key = :k "
+            "AND created_at < now() - make_interval(hours => :h)"
+        ),
+        {"u": username, "k": key, "h": RETENTION_HOURS},
+    )
+    claimed = session.execute(
+        text(
+            "INSERT INTO idempotent_requests (username, key, request_hash, status_code, body) "
+            "VALUES (:u, :k, :h, 0, '') ON CONFLICT DO NOTHING RETURNING 1"
+        ),
+        {"u": username, "k": key, "h": fingerprint},
+    ).scalar()
     if claimed:
         return None
-    row = session.execute(text(
-        "SELECT request_hash, status_code, body FROM idempotent_requests WHERE username = :u AND key = :k"
-    ), {"u": username, "k": key}).one()
+    row = session.execute(
+        text("SELECT request_hash, status_code, body FROM idempotent_requests WHERE username = :u AND key = :k"),
+        {"u": username, "k": key},
+    ).one()
     if row.request_hash != fingerprint:
         raise IdempotencyKeyReused(
             "this Idempotency-Key was already used for a different request; use a new key for a new request"
@@ -63,6 +70,7 @@ def claim(*, session: Session, username: str, key: str, fingerprint: str) -> Sto
 
 
 def store(*, session: Session, username: str, key: str, status_code: int, body: bytes) -> None:
-    session.execute(text(
-        "UPDATE idempotent_requests SET status_code = :s, body = :b WHERE username = :u AND key = :k"
-    ), {"s": status_code, "b": body, "u": username, "k": key})
+    session.execute(
+        text("UPDATE idempotent_requests SET status_code = :s, body = :b WHERE username = :u AND key = :k"),
+        {"s": status_code, "b": body, "u": username, "k": key},
+    )

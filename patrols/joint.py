@@ -20,16 +20,18 @@ from patrols.models import HandoverPoint, JointPatrol, JointPatrolUnit
 from patrols.pages import DEFAULT_PAGE, page_of
 
 
-def create_joint_patrol(*, session: Session, principal: Principal,
-                        patrol_in: schemas.JointPatrolCreate) -> schemas.JointPatrolOut:
+def create_joint_patrol(
+    *, session: Session, principal: Principal, patrol_in: schemas.JointPatrolCreate
+) -> schemas.JointPatrolOut:
     """A plan in a joint sector whose agreement includes every participating agency."""
     require_role(principal, MANAGERS, "plan joint patrols")
-    zone = session.execute(text(
-        "SELECT id, kind, member_agencies FROM zones WHERE id = :id"), {"id": patrol_in.zone_id}
+    zone = session.execute(
+        text("SELECT id, kind, member_agencies FROM zones WHERE id = :id"), {"id": patrol_in.zone_id}
     ).one_or_none()
     if zone is None or zone.kind != "joint_patrol_sector" or principal.agency_code not in zone.member_agencies:
-        raise NotFound(f"zone {patrol_in.zone_id} is not a joint patrol sector of {principal.agency_code}",
-                       field="zone_id")
+        raise NotFound(
+            f"zone {patrol_in.zone_id} is not a joint patrol sector of {principal.agency_code}", field="zone_id"
+        )
     if principal.agency_code not in patrol_in.agencies:
         raise InvalidInput("agencies must include the caller's agency", field="agencies")
     outsiders = sorted(set(patrol_in.agencies) - set(zone.member_agencies))
@@ -37,11 +39,17 @@ def create_joint_patrol(*, session: Session, principal: Principal,
         raise InvalidInput(f"agencies {outsiders} are not party to the sector's agreement", field="agencies")
     for i, h in enumerate(patrol_in.handover_points):
         if h.from_agency == h.to_agency or {h.from_agency, h.to_agency} - set(patrol_in.agencies):
-            raise InvalidInput(f"handover_points[{i}] must pass between two different participating agencies",
-                               field="handover_points")
-    units = session.execute(text(
-        "SELECT id, agency_code FROM patrol_units WHERE id = ANY(CAST(:ids AS bigint[]))"),
-        {"ids": patrol_in.unit_ids}).all() if patrol_in.unit_ids else []
+            raise InvalidInput(
+                f"handover_points[{i}] must pass between two different participating agencies", field="handover_points"
+            )
+    units = (
+        session.execute(
+            text("SELECT id, agency_code FROM patrol_units WHERE id = ANY(CAST(:ids AS bigint[]))"),
+            {"ids": patrol_in.unit_ids},
+        ).all()
+        if patrol_in.unit_ids
+        else []
+    )
     found = {u.id: u.agency_code for u in units}
     bad = [u for u in patrol_in.unit_ids if found.get(u) not in patrol_in.agencies]
     if bad:
@@ -50,21 +58,46 @@ def create_joint_patrol(*, session: Session, principal: Principal,
     if patrol_in.waypoints:
         route = "SRID=4326;LINESTRING(" + ", ".join(f"{lon} {lat}" for lon, lat in patrol_in.waypoints) + ")"
     patrol = JointPatrol(
-        owner_agency=principal.agency_code, name=patrol_in.name, zone_id=zone.id, agencies=list(patrol_in.agencies),
-        starts_at=patrol_in.starts_at, ends_at=patrol_in.ends_at, route=route, created_by=principal.username,
+        owner_agency=principal.agency_code,
+        name=patrol_in.name,
+        zone_id=zone.id,
+        agencies=list(patrol_in.agencies),
+        starts_at=patrol_in.starts_at,
+        ends_at=patrol_in.ends_at,
+        route=route,
+        created_by=principal.username,
     )
     session.add(patrol)
     session.flush()
     for unit_id in patrol_in.unit_ids:
         session.add(JointPatrolUnit(patrol_id=patrol.id, unit_id=unit_id))
     for seq, h in enumerate(patrol_in.handover_points, start=1):
-        session.add(HandoverPoint(patrol_id=patrol.id, seq=seq, name=h.name, from_agency=h.from_agency,
-                                  to_agency=h.to_agency, geom=f"SRID=4326;POINT({h.lon} {h.lat})"))
+        session.add(
+            HandoverPoint(
+                patrol_id=patrol.id,
+                seq=seq,
+                name=h.name,
+                from_agency=h.from_agency,
+                to_agency=h.to_agency,
+                geom=f"SRID=4326;POINT({h.lon} {h.lat})",
+            )
+        )
     session.flush()
-    audit.record(session=session, actor=principal.username, action="joint_patrol.create", entity_type="joint_patrol",
-                 entity_id=patrol.id, agencies=list(patrol_in.agencies),
-                 details={"name": patrol.name, "zone_id": zone.id, "unit_ids": list(patrol_in.unit_ids),
-                          "starts_at": patrol.starts_at.isoformat(), "ends_at": patrol.ends_at.isoformat()})
+    audit.record(
+        session=session,
+        actor=principal.username,
+        action="joint_patrol.create",
+        entity_type="joint_patrol",
+        entity_id=patrol.id,
+        agencies=list(patrol_in.agencies),
+        details={
+            "name": patrol.name,
+            "zone_id": zone.id,
+            "unit_ids": list(patrol_in.unit_ids),
+            "starts_at": patrol.starts_at.isoformat(),
+            "ends_at": patrol.ends_at.isoformat(),
+        },
+    )
     return get_joint_patrol(session=session, principal=principal, patrol_id=patrol.id)
 
 
@@ -81,30 +114,52 @@ _PATROL_SELECT = """
 
 def _patrol_out(row) -> schemas.JointPatrolOut:
     return schemas.JointPatrolOut(
-        id=row.id, owner_agency=row.owner_agency, name=row.name, zone_id=row.zone_id, zone_name=row.zone_name,
-        agencies=list(row.agencies), starts_at=row.starts_at, ends_at=row.ends_at, unit_ids=list(row.unit_ids),
+        id=row.id,
+        owner_agency=row.owner_agency,
+        name=row.name,
+        zone_id=row.zone_id,
+        zone_name=row.zone_name,
+        agencies=list(row.agencies),
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        unit_ids=list(row.unit_ids),
         route=orjson.loads(row.route) if row.route else None,
-        handover_points=orjson.loads(row.handovers), created_by=row.created_by, created_at=row.created_at,
+        handover_points=orjson.loads(row.handovers),
+        created_by=row.created_by,
+        created_at=row.created_at,
     )
 
 
 def get_joint_patrol(*, session: Session, principal: Principal, patrol_id: int) -> schemas.JointPatrolOut:
-    row = session.execute(text(f"{_PATROL_SELECT} WHERE p.id = :id AND p.agencies @> ARRAY[CAST(:agency AS varchar)]"),
-                          {"id": patrol_id, "agency": principal.agency_code}).one_or_none()
+    row = session.execute(
+        text(f"{_PATROL_SELECT} WHERE p.id = :id AND p.agencies @> ARRAY[CAST(:agency AS varchar)]"),
+        {"id": patrol_id, "agency": principal.agency_code},
+    ).one_or_none()
     if row is None:
-        raise JointPatrolNotFound(f"joint patrol {patrol_id} does not exist or does not include {principal.agency_code}")
+        raise JointPatrolNotFound(
+            f"joint patrol {patrol_id} does not exist or does not include {principal.agency_code}"
+        )
     return _patrol_out(row)
 
 
-def list_joint_patrols(*, session: Session, principal: Principal, cursor: str | None = None,
-                       limit: int = DEFAULT_PAGE, active_at: datetime | None = None) -> schemas.JointPatrolPage:
+def list_joint_patrols(
+    *,
+    session: Session,
+    principal: Principal,
+    cursor: str | None = None,
+    limit: int = DEFAULT_PAGE,
+    active_at: datetime | None = None,
+) -> schemas.JointPatrolPage:
     after = decode_cursor(cursor) or 0
-    rows = session.execute(text(
-        f"""{_PATROL_SELECT}
+    rows = session.execute(
+        text(
+            f"""{_PATROL_SELECT}
             WHERE p.agencies @> ARRAY[CAST(:agency AS varchar)] AND p.id > :after
               AND (CAST(:at AS timestamptz) IS NULL OR (p.starts_at <= :at AND p.ends_at > :at))
             ORDER BY p.id LIMIT :limit"""
-    ), {"agency": principal.agency_code, "after": after, "at": active_at, "limit": limit + 1}).all()
+        ),
+        {"agency": principal.agency_code, "after": after, "at": active_at, "limit": limit + 1},
+    ).all()
     rows, next_cursor = page_of(rows, limit)
     return schemas.JointPatrolPage(items=[_patrol_out(r) for r in rows], next_cursor=next_cursor)
 
@@ -137,17 +192,32 @@ def _buffer_deg(buffer_m: float) -> float:
     return buffer_m / (111_320 * 0.85)
 
 
-def coverage(*, session: Session, principal: Principal, buffer_m: float, gaps_hours: int | None = None,
-             lookback_hours: int = 24 * 30) -> schemas.Coverage:
+def coverage(
+    *,
+    session: Session,
+    principal: Principal,
+    buffer_m: float,
+    gaps_hours: int | None = None,
+    lookback_hours: int = 24 * 30,
+) -> schemas.Coverage:
     """For each border segment of the caller's state: when its agency's units last passed within the buffer.
 
     With ``gaps_hours`` only the segments not patrolled within that many hours, high impact first.
     """
-    country = session.execute(text("SELECT country FROM agencies WHERE code = :a"),
-                              {"a": principal.agency_code}).scalar_one()
+    country = session.execute(
+        text("SELECT country FROM agencies WHERE code = :a"), {"a": principal.agency_code}
+    ).scalar_one()
     since = datetime.now(timezone.utc) - timedelta(hours=lookback_hours)
-    rows = session.execute(_COVERAGE, {"agency": principal.agency_code, "country": country, "buffer_m": buffer_m,
-                                       "buffer_deg": _buffer_deg(buffer_m), "since": since}).all()
+    rows = session.execute(
+        _COVERAGE,
+        {
+            "agency": principal.agency_code,
+            "country": country,
+            "buffer_m": buffer_m,
+            "buffer_deg": _buffer_deg(buffer_m),
+            "since": since,
+        },
+    ).all()
     segments = [schemas.SegmentCoverage(**r._mapping) for r in rows]
     if gaps_hours is not None:
         cutoff = datetime.now(timezone.utc) - timedelta(hours=gaps_hours)
@@ -201,20 +271,41 @@ _COVERAGE_FEATURES = text(
 )
 
 
-def coverage_geojson(*, session: Session, principal: Principal, buffer_m: float, gaps_hours: int,
-                     bbox: tuple[float, float, float, float] | None = None, simplify: float | None = None,
-                     only_gaps: bool = False, limit: int = 10000, lookback_hours: int = 24 * 30) -> str:
+def coverage_geojson(
+    *,
+    session: Session,
+    principal: Principal,
+    buffer_m: float,
+    gaps_hours: int,
+    bbox: tuple[float, float, float, float] | None = None,
+    simplify: float | None = None,
+    only_gaps: bool = False,
+    limit: int = 10000,
+    lookback_hours: int = 24 * 30,
+) -> str:
     """The coverage of :func:`coverage` as a GeoJSON FeatureCollection of the segments: when the
     agency's units last patrolled each (``last_patrolled_at``) and whether it is a gap (not within
     ``gaps_hours``); with ``only_gaps`` the gaps alone."""
-    country = session.execute(text("SELECT country FROM agencies WHERE code = :a"),
-                              {"a": principal.agency_code}).scalar_one()
+    country = session.execute(
+        text("SELECT country FROM agencies WHERE code = :a"), {"a": principal.agency_code}
+    ).scalar_one()
     now = datetime.now(timezone.utc)
     minlon, minlat, maxlon, maxlat = bbox or (None, None, None, None)
-    return session.execute(_COVERAGE_FEATURES, {
-        "agency": principal.agency_code, "country": country, "buffer_m": buffer_m,
-        "buffer_deg": _buffer_deg(buffer_m), "since": now - timedelta(hours=lookback_hours),
-        "gap_cutoff": now - timedelta(hours=gaps_hours), "simplify": simplify, "limit": limit,
-        "only_gaps": only_gaps,
-        "minlon": minlon, "minlat": minlat, "maxlon": maxlon, "maxlat": maxlat,
-    }).scalar_one()
+    return session.execute(
+        _COVERAGE_FEATURES,
+        {
+            "agency": principal.agency_code,
+            "country": country,
+            "buffer_m": buffer_m,
+            "buffer_deg": _buffer_deg(buffer_m),
+            "since": now - timedelta(hours=lookback_hours),
+            "gap_cutoff": now - timedelta(hours=gaps_hours),
+            "simplify": simplify,
+            "limit": limit,
+            "only_gaps": only_gaps,
+            "minlon": minlon,
+            "minlat": minlat,
+            "maxlon": maxlon,
+            "maxlat": maxlat,
+        },
+    ).scalar_one()

@@ -58,12 +58,27 @@ _LIVE_ALERTS = f"""
     WHERE {sharing.ALERT_VISIBLE_SQL} AND a.id > :floor ORDER BY a.id LIMIT :limit
 """
 # The live feed's alert record: what a map marker and a CoT event need (no track key or details).
-_LIVE_ALERT_FIELDS = ("id", "agency_code", "kind", "severity", "status", "title", "observed_at", "object_class",
-                      "from_state", "to_state", "segment_id", "zone_id", "redacted", "shared_by")
+_LIVE_ALERT_FIELDS = (
+    "id",
+    "agency_code",
+    "kind",
+    "severity",
+    "status",
+    "title",
+    "observed_at",
+    "object_class",
+    "from_state",
+    "to_state",
+    "segment_id",
+    "zone_id",
+    "redacted",
+    "shared_by",
+)
 
 
-def live_changes(*, session: Session, principal: Principal, cursor: LiveCursor, types: Sequence[str],
-                 clock: float, via: str = "live") -> list[tuple[str, dict]]:
+def live_changes(
+    *, session: Session, principal: Principal, cursor: LiveCursor, types: Sequence[str], clock: float, via: str = "live"
+) -> list[tuple[str, dict]]:
     """Alerts, incidents, units and taskings in the caller's scope that changed since ``cursor``
     (which moves forward). At least once: a client keys on type and id (and version). Partners'
     alerts and incidents sent are recorded in the audit trail (one entry per type and call)."""
@@ -86,19 +101,34 @@ def live_changes(*, session: Session, principal: Principal, cursor: LiveCursor, 
             cursor.alert_floor = max(cursor.alert_floor, max(settled))
             cursor.recent_alerts = {i: t for i, t in cursor.recent_alerts.items() if i > cursor.alert_floor}
     if "incident" in types:
-        rows = session.execute(text(f"{INCIDENT_SELECT} WHERE i.change_xid >= :since AND {INCIDENT_VISIBLE_SQL} "
-                                    "ORDER BY i.id LIMIT :limit"), params).all()
+        rows = session.execute(
+            text(
+                f"{INCIDENT_SELECT} WHERE i.change_xid >= :since AND {INCIDENT_VISIBLE_SQL} ORDER BY i.id LIMIT :limit"
+            ),
+            params,
+        ).all()
         events += [("incident", incident_out(r).model_dump(mode="json")) for r in rows]
-        sharing.record_shared_read(session=session, principal=principal, entity_type="incident",
-                                   rows=[(r.id, r.shared_by) for r in rows], via=via)
+        sharing.record_shared_read(
+            session=session,
+            principal=principal,
+            entity_type="incident",
+            rows=[(r.id, r.shared_by) for r in rows],
+            via=via,
+        )
     if "unit" in types:
-        rows = session.execute(text(f"{UNIT_SELECT} WHERE u.change_xid >= :since AND {UNIT_VISIBLE_SQL} "
-                                    "ORDER BY u.id LIMIT :limit"), params).all()
+        rows = session.execute(
+            text(f"{UNIT_SELECT} WHERE u.change_xid >= :since AND {UNIT_VISIBLE_SQL} ORDER BY u.id LIMIT :limit"),
+            params,
+        ).all()
         events += [("unit", unit_out(r).model_dump(mode="json")) for r in rows]
     if "tasking" in types:
-        rows = session.execute(text(f"{TASKING_SELECT} WHERE t.change_xid >= :since "
-                                    "AND :agency IN (t.agency_code, t.unit_agency_code) ORDER BY t.id LIMIT :limit"),
-                               params).all()
+        rows = session.execute(
+            text(
+                f"{TASKING_SELECT} WHERE t.change_xid >= :since "
+                "AND :agency IN (t.agency_code, t.unit_agency_code) ORDER BY t.id LIMIT :limit"
+            ),
+            params,
+        ).all()
         events += [("tasking", tasking_out(r).model_dump(mode="json")) for r in rows]
     cursor.since_xid = token
     return events

@@ -12,12 +12,12 @@ from datetime import datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
-    FetchedValue,
     ARRAY,
     BigInteger,
     CheckConstraint,
     DateTime,
     Double,
+    FetchedValue,
     ForeignKey,
     Identity,
     Index,
@@ -32,11 +32,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, REAL
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models import Base
-from core.vocabulary import INCIDENT_CATEGORIES
-
 import alerts.models  # noqa: F401  (the alerts incidents link to)
 import geo.models  # noqa: F401  (the zones joint patrols cover)
+from core.models import Base
+from core.vocabulary import INCIDENT_CATEGORIES
 
 UNIT_KINDS = ("land", "maritime", "air")
 UNIT_STATUSES = ("available", "en_route", "on_scene", "returning", "off_duty")
@@ -75,10 +74,12 @@ class PatrolUnit(Base):
     mqtt_password_hash: Mapped[str] = mapped_column(Text, nullable=False)
     version: Mapped[int] = mapped_column(nullable=False, server_default="1", server_onupdate=FetchedValue())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False,
-                                                 server_onupdate=FetchedValue())
-    change_xid: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text(CURRENT_XID), index=True,
-                                            server_onupdate=FetchedValue())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False, server_onupdate=FetchedValue()
+    )
+    change_xid: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, server_default=text(CURRENT_XID), index=True, server_onupdate=FetchedValue()
+    )
 
     __table_args__ = (
         UniqueConstraint("agency_code", "callsign", name="uq_patrol_units_callsign"),
@@ -87,8 +88,12 @@ class PatrolUnit(Base):
         CheckConstraint("cruising_speed_kmh > 0 AND cruising_speed_kmh <= 2000", name="unit_speed_range"),
         Index("ix_patrol_units_geom", "geom", postgresql_using="gist"),
         # The recommendation's nearest-neighbour scan reads only units that can be sent.
-        Index("ix_patrol_units_available_geom", "geom", postgresql_using="gist",
-              postgresql_where=text("status = 'available'")),
+        Index(
+            "ix_patrol_units_available_geom",
+            "geom",
+            postgresql_using="gist",
+            postgresql_where=text("status = 'available'"),
+        ),
         Index("ix_patrol_units_agency", "agency_code", "id"),
     )
 
@@ -137,11 +142,13 @@ class Incident(Base):
     created_by: Mapped[str] = mapped_column(String(64), nullable=False)
     version: Mapped[int] = mapped_column(nullable=False, server_default="1", server_onupdate=FetchedValue())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False,
-                                                 server_onupdate=FetchedValue())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False, server_onupdate=FetchedValue()
+    )
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    change_xid: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text(CURRENT_XID), index=True,
-                                            server_onupdate=FetchedValue())
+    change_xid: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, server_default=text(CURRENT_XID), index=True, server_onupdate=FetchedValue()
+    )
 
     __table_args__ = (
         CheckConstraint(_in("category", INCIDENT_CATEGORIES), name="incident_category_known"),
@@ -159,8 +166,7 @@ class IncidentAlert(Base):
     __tablename__ = "incident_alerts"
 
     alert_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False,
-                                             index=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False, index=True)
 
 
 class IncidentEvent(Base):
@@ -170,8 +176,7 @@ class IncidentEvent(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.clock_timestamp(),
-                                         nullable=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.clock_timestamp(), nullable=False)
     actor: Mapped[str] = mapped_column(String(64), nullable=False)
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
     status_from: Mapped[str | None] = mapped_column(String(16))
@@ -204,15 +209,18 @@ class Tasking(Base):
     responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(nullable=False, server_default="1", server_onupdate=FetchedValue())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False,
-                                                 server_onupdate=FetchedValue())
-    change_xid: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text(CURRENT_XID), index=True,
-                                            server_onupdate=FetchedValue())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False, server_onupdate=FetchedValue()
+    )
+    change_xid: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, server_default=text(CURRENT_XID), index=True, server_onupdate=FetchedValue()
+    )
 
     __table_args__ = (
         CheckConstraint(_in("status", TASKING_STATUSES), name="tasking_status_known"),
-        Index("uq_taskings_open_unit", "unit_id", unique=True,
-              postgresql_where=text("status IN ('assigned', 'accepted')")),
+        Index(
+            "uq_taskings_open_unit", "unit_id", unique=True, postgresql_where=text("status IN ('assigned', 'accepted')")
+        ),
         Index("ix_taskings_incident", "incident_id"),
         Index("ix_taskings_unit_change", "unit_id", "change_xid"),
     )
@@ -255,8 +263,9 @@ class HandoverPoint(Base):
     __tablename__ = "handover_points"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
-    patrol_id: Mapped[int] = mapped_column(ForeignKey("joint_patrols.id", ondelete="CASCADE"), nullable=False,
-                                           index=True)
+    patrol_id: Mapped[int] = mapped_column(
+        ForeignKey("joint_patrols.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     seq: Mapped[int] = mapped_column(nullable=False)
     name: Mapped[str] = mapped_column(Text, nullable=False)
     from_agency: Mapped[str] = mapped_column(String(32), nullable=False)

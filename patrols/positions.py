@@ -47,8 +47,9 @@ _STORE_POSITIONS = text(
 )
 
 
-def record_positions(*, session: Session, principal: Principal, unit_id: int,
-                     batch: schemas.PositionBatch) -> schemas.PositionBatchResult:
+def record_positions(
+    *, session: Session, principal: Principal, unit_id: int, batch: schemas.PositionBatch
+) -> schemas.PositionBatchResult:
     """Store a batch of reports in one statement; reports already stored (same client id) change nothing."""
     unit = own_unit_for_update(session, principal, unit_id, "report positions")
     now = datetime.now(timezone.utc)
@@ -64,29 +65,45 @@ def record_positions(*, session: Session, principal: Principal, unit_id: int,
     session.expire(unit)
     received = len(batch.positions)
     return schemas.PositionBatchResult(
-        received=received, stored=result.stored, duplicates=received - result.stored,
+        received=received,
+        stored=result.stored,
+        duplicates=received - result.stored,
         position_updated=bool(result.moved),
     )
 
 
-def unit_track_geojson(*, session: Session, principal: Principal, unit_id: int, start: datetime | None,
-                       end: datetime | None, limit: int) -> dict:
+def unit_track_geojson(
+    *, session: Session, principal: Principal, unit_id: int, start: datetime | None, end: datetime | None, limit: int
+) -> dict:
     """The unit's position history as a GeoJSON FeatureCollection of points, newest first."""
     get_unit(session=session, principal=principal, unit_id=unit_id)
-    rows = session.execute(text(
-        """SELECT id, client_id, observed_at, ST_X(geom) AS lon, ST_Y(geom) AS lat, speed_kmh, heading_deg, accuracy_m
+    rows = session.execute(
+        text(
+            """SELECT id, client_id, observed_at, ST_X(geom) AS lon, ST_Y(geom) AS lat, speed_kmh, heading_deg, accuracy_m
            FROM unit_positions WHERE unit_id = :u
              AND (CAST(:start AS timestamptz) IS NULL OR observed_at >= :start)
              AND (CAST(:end AS timestamptz) IS NULL OR observed_at <= :end)
            ORDER BY observed_at DESC, id DESC LIMIT :limit"""
-    ), {"u": unit_id, "start": start, "end": end, "limit": limit}).all()
+        ),
+        {"u": unit_id, "start": start, "end": end, "limit": limit},
+    ).all()
     return {
         "type": "FeatureCollection",
         "numberReturned": len(rows),
         "features": [
-            {"type": "Feature", "id": r.id, "geometry": point(r.lon, r.lat).model_dump(),
-             "properties": {"unit_id": unit_id, "client_id": r.client_id, "observed_at": r.observed_at,
-                            "speed_kmh": r.speed_kmh, "heading_deg": r.heading_deg, "accuracy_m": r.accuracy_m}}
+            {
+                "type": "Feature",
+                "id": r.id,
+                "geometry": point(r.lon, r.lat).model_dump(),
+                "properties": {
+                    "unit_id": unit_id,
+                    "client_id": r.client_id,
+                    "observed_at": r.observed_at,
+                    "speed_kmh": r.speed_kmh,
+                    "heading_deg": r.heading_deg,
+                    "accuracy_m": r.accuracy_m,
+                },
+            }
             for r in rows
         ],
     }

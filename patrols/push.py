@@ -36,8 +36,11 @@ def _connected_client(settings: Settings):
             _client.disconnect()
             _client = None
         host, port, user, password = settings.mqtt_parts(settings.mqtt_api_url)
-        client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                             client_id=f"bw-api-push-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"bw-api-push-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv5,
+        )
         if user:
             client.username_pw_set(user, password)
         client.connect(host, port, keepalive=30)

@@ -164,8 +164,11 @@ class IncidentOut(BaseModel):
     updated_at: datetime
     closed_at: datetime | None
     version: int
-    redacted: bool = Field(False, description="A partner's incident shared without personal data: title, "
-                                              "created_by, timeline notes and persons removed")
+    redacted: bool = Field(
+        False,
+        description="A partner's incident shared without personal data: title, "
+        "created_by, timeline notes and persons removed",
+    )
     shared_by: str | None = Field(None, description="The partner agency that shared it; null for the caller's own")
 
 

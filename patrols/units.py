@@ -54,10 +54,19 @@ UNIT_VISIBLE_SQL = """(u.agency_code = :agency OR EXISTS (
 def unit_out(row) -> schemas.UnitOut:
     """A unit row of :data:`UNIT_SELECT` as it goes out."""
     return schemas.UnitOut(
-        id=row.id, agency_code=row.agency_code, callsign=row.callsign, kind=row.kind,
-        capabilities=list(row.capabilities), cruising_speed_kmh=row.cruising_speed_kmh, status=row.status,
-        status_at=row.status_at, username=row.username, home_base=point(row.home_lon, row.home_lat),
-        geometry=point(row.lon, row.lat), position_at=row.position_at, version=row.version,
+        id=row.id,
+        agency_code=row.agency_code,
+        callsign=row.callsign,
+        kind=row.kind,
+        capabilities=list(row.capabilities),
+        cruising_speed_kmh=row.cruising_speed_kmh,
+        status=row.status,
+        status_at=row.status_at,
+        username=row.username,
+        home_base=point(row.home_lon, row.home_lat),
+        geometry=point(row.lon, row.lat),
+        position_at=row.position_at,
+        version=row.version,
         updated_at=row.updated_at,
     )
 
@@ -73,24 +82,37 @@ def create_unit(*, session: Session, principal: Principal, unit_in: schemas.Unit
             raise InvalidInput(f"user {unit_in.username} has role {user.role}, not patrol_unit", field="username")
         if session.query(PatrolUnit.id).filter(PatrolUnit.username == unit_in.username).first() is not None:
             raise Conflict(f"user {unit_in.username} already reports for another unit")
-    if session.query(PatrolUnit.id).filter(
-        PatrolUnit.agency_code == principal.agency_code, PatrolUnit.callsign == unit_in.callsign
-    ).first() is not None:
+    if (
+        session.query(PatrolUnit.id)
+        .filter(PatrolUnit.agency_code == principal.agency_code, PatrolUnit.callsign == unit_in.callsign)
+        .first()
+        is not None
+    ):
         raise Conflict(f"callsign {unit_in.callsign} is already used in {principal.agency_code}")
     home = f"SRID=4326;POINT({unit_in.home_lon} {unit_in.home_lat})"
     unit = PatrolUnit(
-        agency_code=principal.agency_code, callsign=unit_in.callsign, kind=unit_in.kind,
-        capabilities=sorted(set(unit_in.capabilities)), cruising_speed_kmh=unit_in.cruising_speed_kmh,
-        home_base=home, geom=home, username=unit_in.username,
+        agency_code=principal.agency_code,
+        callsign=unit_in.callsign,
+        kind=unit_in.kind,
+        capabilities=sorted(set(unit_in.capabilities)),
+        cruising_speed_kmh=unit_in.cruising_speed_kmh,
+        home_base=home,
+        geom=home,
+        username=unit_in.username,
         # No broker access until credentials are issued (POST /units/{id}/credentials).
         mqtt_password_hash="!",
     )
     session.add(unit)
     session.flush()
-    audit.record(session=session, actor=principal.username, action="unit.create", entity_type="unit",
-                 entity_id=unit.id, agencies=[unit.agency_code],
-                 details={"callsign": unit.callsign, "kind": unit.kind, "status": "available",
-                          "username": unit.username})
+    audit.record(
+        session=session,
+        actor=principal.username,
+        action="unit.create",
+        entity_type="unit",
+        entity_id=unit.id,
+        agencies=[unit.agency_code],
+        details={"callsign": unit.callsign, "kind": unit.kind, "status": "available", "username": unit.username},
+    )
     return get_unit(session=session, principal=principal, unit_id=unit.id)
 
 
@@ -104,8 +126,13 @@ def get_unit(*, session: Session, principal: Principal, unit_id: int) -> schemas
 
 
 def list_units(
-    *, session: Session, principal: Principal, cursor: str | None = None, limit: int = DEFAULT_PAGE,
-    status: Sequence[str] | None = None, kind: Sequence[str] | None = None,
+    *,
+    session: Session,
+    principal: Principal,
+    cursor: str | None = None,
+    limit: int = DEFAULT_PAGE,
+    status: Sequence[str] | None = None,
+    kind: Sequence[str] | None = None,
 ) -> schemas.UnitPage:
     after = decode_cursor(cursor) or 0
     where = [UNIT_VISIBLE_SQL, "u.id > :after"]
@@ -116,9 +143,7 @@ def list_units(
     if kind:
         where.append("u.kind = ANY(CAST(:kind AS text[]))")
         params["kind"] = list(kind)
-    rows = session.execute(
-        text(f"{UNIT_SELECT} WHERE {' AND '.join(where)} ORDER BY u.id LIMIT :limit"), params
-    ).all()
+    rows = session.execute(text(f"{UNIT_SELECT} WHERE {' AND '.join(where)} ORDER BY u.id LIMIT :limit"), params).all()
     rows, next_cursor = page_of(rows, limit)
     return schemas.UnitPage(items=[unit_out(r) for r in rows], next_cursor=next_cursor)
 
@@ -136,18 +161,27 @@ def own_unit_for_update(session: Session, principal: Principal, unit_id: int, ac
     return unit
 
 
-def issue_unit_credential(*, session: Session, principal: Principal, unit_id: int,
-                          topic_root: str) -> schemas.UnitCredential:
+def issue_unit_credential(
+    *, session: Session, principal: Principal, unit_id: int, topic_root: str
+) -> schemas.UnitCredential:
     """A new broker password for the unit (the old one stops working once the broker is synced)."""
     require_role(principal, MANAGERS, "issue unit credentials")
     unit = own_unit_for_update(session, principal, unit_id, "issue unit credentials")
     password = secrets.token_urlsafe(24)
     unit.mqtt_password_hash = mosquitto_password_hash(password)
     session.flush()
-    audit.record(session=session, actor=principal.username, action="unit.credential", entity_type="unit",
-                 entity_id=unit.id, agencies=[unit.agency_code], details={"mqtt_username": topics.unit_username(unit.id)})
+    audit.record(
+        session=session,
+        actor=principal.username,
+        action="unit.credential",
+        entity_type="unit",
+        entity_id=unit.id,
+        agencies=[unit.agency_code],
+        details={"mqtt_username": topics.unit_username(unit.id)},
+    )
     return schemas.UnitCredential(
-        mqtt_username=topics.unit_username(unit.id), mqtt_password=password,
+        mqtt_username=topics.unit_username(unit.id),
+        mqtt_password=password,
         taskings_topic=topics.taskings(topic_root, unit.agency_code, unit.id),
     )
 
@@ -155,17 +189,22 @@ def issue_unit_credential(*, session: Session, principal: Principal, unit_id: in
 def broker_entries(*, session: Session, topic_root: str) -> tuple[list[str], list[str]]:
     """Password lines and ACL blocks for units with a credential: each may read only its own taskings."""
     passwd, acl = [], []
-    rows = session.execute(text(
-        "SELECT id, agency_code, mqtt_password_hash FROM patrol_units WHERE mqtt_password_hash LIKE '$7$%' ORDER BY id"
-    ))
+    rows = session.execute(
+        text(
+            "SELECT id, agency_code, mqtt_password_hash FROM patrol_units WHERE mqtt_password_hash LIKE '$7$%' ORDER BY id"
+        )
+    )
     for row in rows:
         passwd.append(f"{topics.unit_username(row.id)}:{row.mqtt_password_hash}")
-        acl.append(f"user {topics.unit_username(row.id)}\ntopic read {topics.taskings(topic_root, row.agency_code, row.id)}\n")
+        acl.append(
+            f"user {topics.unit_username(row.id)}\ntopic read {topics.taskings(topic_root, row.agency_code, row.id)}\n"
+        )
     return passwd, acl
 
 
-def change_unit_status(*, session: Session, principal: Principal, unit_id: int,
-                       change: schemas.StatusChange) -> schemas.UnitOut:
+def change_unit_status(
+    *, session: Session, principal: Principal, unit_id: int, change: schemas.StatusChange
+) -> schemas.UnitOut:
     """Move a unit along its status machine; an illegal move is refused with the allowed ones."""
     unit = own_unit_for_update(session, principal, unit_id, "change a unit's status")
     target = change.status
@@ -175,22 +214,37 @@ def change_unit_status(*, session: Session, principal: Principal, unit_id: int,
     if target not in allowed:
         raise IllegalTransition(
             f"unit {unit.callsign} cannot go from {unit.status} to {target} (allowed: {', '.join(allowed)})",
-            status=unit.status, requested=target, allowed=list(allowed),
+            status=unit.status,
+            requested=target,
+            allowed=list(allowed),
         )
     tasking = session.execute(
         text("SELECT id, incident_id, status FROM taskings WHERE unit_id = :u AND status IN ('assigned', 'accepted')"),
         {"u": unit.id},
     ).one_or_none()
     if target == "off_duty" and tasking is not None:
-        raise IllegalTransition(f"unit {unit.callsign} has open tasking {tasking.id}; it cannot go off duty",
-                                tasking_id=tasking.id)
-    audit.record(session=session, actor=principal.username, action="unit.status", entity_type="unit",
-                 entity_id=unit.id, agencies=[unit.agency_code, principal.agency_code],
-                 details={"from": unit.status, "to": target})
+        raise IllegalTransition(
+            f"unit {unit.callsign} has open tasking {tasking.id}; it cannot go off duty", tasking_id=tasking.id
+        )
+    audit.record(
+        session=session,
+        actor=principal.username,
+        action="unit.status",
+        entity_type="unit",
+        entity_id=unit.id,
+        agencies=[unit.agency_code, principal.agency_code],
+        details={"from": unit.status, "to": target},
+    )
     unit.status = target
     unit.status_at = datetime.now(timezone.utc)
     session.flush()
     if tasking is not None and tasking.status == "accepted" and target == "on_scene":
-        incident_follows(session, tasking.incident_id, "on_scene", principal.username,
-                         f"unit {unit.callsign} on scene", {"unit_id": unit.id, "tasking_id": tasking.id})
+        incident_follows(
+            session,
+            tasking.incident_id,
+            "on_scene",
+            principal.username,
+            f"unit {unit.callsign} on scene",
+            {"unit_id": unit.id, "tasking_id": tasking.id},
+        )
     return get_unit(session=session, principal=principal, unit_id=unit_id)

@@ -145,7 +145,13 @@ SULU_SECTOR = [
     (116.60, 6.40),  # inland Sabah
 ]
 SECTORS = (
-    ("Malacca Straits Patrol sector", "malacca", MALACCA_SECTOR, "MY-MMEA", ["MY-MMEA", "ID-BAKAMLA", "SG-PCG", "TH-RTN"]),
+    (
+        "Malacca Straits Patrol sector",
+        "malacca",
+        MALACCA_SECTOR,
+        "MY-MMEA",
+        ["MY-MMEA", "ID-BAKAMLA", "SG-PCG", "TH-RTN"],
+    ),
     ("Sulu–Celebes trilateral sector", "sulu", SULU_SECTOR, "PH-PCG", ["PH-PCG", "MY-MMEA", "ID-BAKAMLA"]),
 )
 
@@ -325,7 +331,9 @@ def build_countries(states: dict[str, MultiPolygon], console: Console) -> list[d
     ]
     size = len(dumps_collection(features))
     if size > COUNTRIES_MAX_BYTES:  # not reached with world-atlas 2.0.2 (about 1.3 MB)
-        console.log(f"countries.geojson would be {size / 1e6:.1f} MB: simplifying states outside {sorted(KEEP_FULL_DETAIL)}")
+        console.log(
+            f"countries.geojson would be {size / 1e6:.1f} MB: simplifying states outside {sorted(KEEP_FULL_DETAIL)}"
+        )
         for f in features:
             if f["properties"]["state"] not in KEEP_FULL_DETAIL:
                 f["geometry"] = snap_polygon(shapely.simplify(f["geometry"], 0.002, preserve_topology=True))
@@ -440,9 +448,7 @@ def build_area(area: Area, states: dict[str, MultiPolygon], others: dict[str, Mu
     territorial: dict[str, MultiPolygon] = {}
     cells_by_state: dict[str, object] = {}
     if overlaps:
-        cells = shapely.get_parts(
-            shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=wide, ordered=True)
-        )
+        cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=wide, ordered=True))
         assert len(cells) == len(xy), "voronoi cells are not one per point"
         tree = shapely.STRtree(cells)
         hits = np.sort(tree.query(overlap_all, predicate="intersects"))
@@ -640,7 +646,9 @@ def crossing_offsets(land: list[dict], countries: list[dict]) -> list[tuple[str,
     whose Natural Earth polygon contains its centre."""
     rows = []
     for name, pair, lon, lat in CROSSINGS:
-        lines = [f["geometry"] for f in land if {f["properties"]["left_state"], f["properties"]["right_state"]} == set(pair)]
+        lines = [
+            f["geometry"] for f in land if {f["properties"]["left_state"], f["properties"]["right_state"]} == set(pair)
+        ]
         dist = min(GEOD.inv(lon, lat, *nearest_lonlat(g, lon, lat))[2] for g in lines)
         inside = [c["properties"]["state"] for c in countries if c["geometry"].contains(Point(lon, lat))]
         rows.append((name, lon, lat, dist, inside[0] if inside else "-"))
@@ -693,9 +701,11 @@ def write_provenance(
         p = f["properties"]
         water = p["name"].split("(")[1].split(")")[0]
         found.setdefault(water, set()).add("–".join(sorted((p["left_state"], p["right_state"]))))
-    overlap_note = "Pairs with an overlap, by water: " + "; ".join(
-        f"{water}: {', '.join(sorted(pairs))}" for water, pairs in sorted(found.items())
-    ) + ". "
+    overlap_note = (
+        "Pairs with an overlap, by water: "
+        + "; ".join(f"{water}: {', '.join(sorted(pairs))}" for water, pairs in sorted(found.items()))
+        + ". "
+    )
     missing = [p for p in ("ID–MY", "ID–SG", "MY–SG", "MY–PH", "ID–PH") if not any(p in v for v in found.values())]
     if missing:
         overlap_note += f"No overlap (so no line) for {', '.join(missing)} with these coastlines. "
@@ -715,7 +725,7 @@ Rebuild with:
 ```
 
 The script runs `npm ci` and `node extract.mjs` in `scripts/borders/` (pinned npm packages
-`world-atlas@{meta['world-atlas']}` and `topojson-client@{meta['topojson-client']}`, locked by
+`world-atlas@{meta["world-atlas"]}` and `topojson-client@{meta["topojson-client"]}`, locked by
 `scripts/borders/package-lock.json`), then does all geometry in Python (geopandas, shapely 2,
 pyproj). It is deterministic: two runs give byte-identical files (sha256 below). It finishes with
 checks of the written files and a summary table.
@@ -725,9 +735,9 @@ checks of the written files and a summary table.
 - **Natural Earth** 1:10m Cultural Vectors, *Admin 0 – Countries* (version 4.1.0), public domain
   (<https://www.naturalearthdata.com/about/terms-of-use/>). Natural Earth shows *de facto*
   boundaries and takes no position on disputes.
-- Redistributed as TopoJSON by the npm package **world-atlas** {meta['world-atlas']}
+- Redistributed as TopoJSON by the npm package **world-atlas** {meta["world-atlas"]}
   (`countries-10m.json`, ISC licence, © Michael Bostock), read with **topojson-client**
-  {meta['topojson-client']} (ISC licence). world-atlas does not simplify the 10m data, but it
+  {meta["topojson-client"]} (ISC licence). world-atlas does not simplify the 10m data, but it
   *quantises* it to a 10⁵ × 10⁵ grid: {step_lon:.5f}° of longitude × {step_lat:.5f}° of latitude,
   about 400 m × 190 m at the equator.
 - Country ids in world-atlas are ISO 3166-1 numeric codes (TH 764, MY 458, MM 104, LA 418,
@@ -749,7 +759,7 @@ LineString.
 
 ### `countries.geojson` — {len(countries)} features
 
-The ASEAN member states ({', '.join(f['properties']['state'] for f in countries)}) as MultiPolygons with
+The ASEAN member states ({", ".join(f["properties"]["state"] for f in countries)}) as MultiPolygons with
 properties `{{"state", "name"}}`, at full 1:10m detail (no simplification was needed: the file is
 well under 4 MB). A few Natural Earth polygons are invalid after quantisation (self-intersections
 in MM, ID, PH, VN); they are repaired with `shapely.make_valid`, keeping the polygonal parts.
@@ -801,7 +811,7 @@ Method:
 
 ### `zones.geojson` — {len(zones)} features
 
-{', '.join(f'{n} `{k}`' for k, n in sorted(kinds.items()))}. Properties `{{"name", "kind", "state",
+{", ".join(f"{n} `{k}`" for k, n in sorted(kinds.items()))}. Properties `{{"name", "kind", "state",
 "owner_agency", "member_agencies", "impact_level"}}`.
 
 - `territorial_sea`: each state's 12 nm sea in each demo area, from step 4 above, the overlaps
@@ -883,9 +893,14 @@ def check_outputs(out: Path) -> list[tuple[str, str]]:
         hit = countries[countries.contains(Point(lon, lat))]
         return hit.iloc[0]["state"] if len(hit) else None
 
-    for label, lon, lat, want in (("Hat Yai", 100.47, 7.01, "TH"), ("Alor Setar", 100.37, 6.12, "MY"),
-                                   ("Singapore", 103.85, 1.29, "SG"), ("Keningau", 116.16, 5.34, "MY"),
-                                   ("Tarakan", 117.6, 3.3, "ID"), ("Jolo", 121.0, 6.05, "PH")):
+    for label, lon, lat, want in (
+        ("Hat Yai", 100.47, 7.01, "TH"),
+        ("Alor Setar", 100.37, 6.12, "MY"),
+        ("Singapore", 103.85, 1.29, "SG"),
+        ("Keningau", 116.16, 5.34, "MY"),
+        ("Tarakan", 117.6, 3.3, "ID"),
+        ("Jolo", 121.0, 6.05, "PH"),
+    ):
         got = state_at(lon, lat)
         assert got == want, f"{label} ({lon}, {lat}) lies in {got}, expected {want}"
         rows.append((f"{label} ({lon}, {lat}) lies in", got))
@@ -902,12 +917,19 @@ def check_outputs(out: Path) -> list[tuple[str, str]]:
     seg = crossed.iloc[0]
     # which side is Hat Yai on? sign of the cross product at the crossing point
     line = seg.geometry
-    at = line.project(line.intersection(walk) if line.intersection(walk).geom_type == "Point" else line.intersection(walk).geoms[0])
+    at = line.project(
+        line.intersection(walk) if line.intersection(walk).geom_type == "Point" else line.intersection(walk).geoms[0]
+    )
     p0, p1 = line.interpolate(max(at - 1e-4, 0)), line.interpolate(min(at + 1e-4, line.length))
     cross = (p1.x - p0.x) * (7.01 - p0.y) - (p1.y - p0.y) * (100.47 - p0.x)
     hat_yai_side = seg.left_state if cross > 0 else seg.right_state
     assert hat_yai_side == "TH", f"Hat Yai is on the {hat_yai_side} side of {seg['name']}"
-    rows.append((f"Hat Yai→Alor Setar crosses {seg['name']}", f"left={seg.left_state} right={seg.right_state}; Hat Yai side = TH"))
+    rows.append(
+        (
+            f"Hat Yai→Alor Setar crosses {seg['name']}",
+            f"left={seg.left_state} right={seg.right_state}; Hat Yai side = TH",
+        )
+    )
 
     kinds = Counter(zones["kind"])
     assert kinds["territorial_sea"] and kinds["joint_patrol_sector"] == 2 and kinds["crossing_point"] >= 6
@@ -943,8 +965,15 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default: {DEFAULT_OUT})")
-    parser.add_argument("--work-dir", type=Path, default=None, help="directory for the intermediate GeoJSON (default: a temporary directory, removed afterwards)")
-    parser.add_argument("--skip-npm", action="store_true", help="do not run npm ci if scripts/borders/node_modules exists")
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="directory for the intermediate GeoJSON (default: a temporary directory, removed afterwards)",
+    )
+    parser.add_argument(
+        "--skip-npm", action="store_true", help="do not run npm ci if scripts/borders/node_modules exists"
+    )
     parser.add_argument("--no-check", action="store_true", help="skip the checks of the written files")
     args = parser.parse_args(argv)
 
@@ -964,8 +993,13 @@ def main(argv: list[str] | None = None) -> int:
     steps += ["maritime boundaries", "zones", "write files + PROVENANCE.md", "check files"]
     try:
         with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(), console=console, transient=False,
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
         ) as progress:
             task = progress.add_task("building", total=len(steps))
 
@@ -1017,15 +1051,21 @@ def main(argv: list[str] | None = None) -> int:
             tmp.cleanup()
 
     # summary
-    table = Table(title=f"geo data built from world-atlas {meta['world-atlas']} / topojson-client {meta['topojson-client']}")
+    table = Table(
+        title=f"geo data built from world-atlas {meta['world-atlas']} / topojson-client {meta['topojson-client']}"
+    )
     for col in ("file", "kind", "features", "detail"):
         table.add_column(col)
-    table.add_row("countries.geojson", "state", str(len(countries)), " ".join(f["properties"]["state"] for f in countries))
+    table.add_row(
+        "countries.geojson", "state", str(len(countries)), " ".join(f["properties"]["state"] for f in countries)
+    )
     for kind, feats in (("land", land), ("maritime", maritime)):
         pairs = Counter(f"{f['properties']['left_state']}/{f['properties']['right_state']}" for f in feats)
         km = sum(f["_length_m"] for f in feats) / 1000
         fname = "land_boundaries.geojson" if kind == "land" else "maritime_boundaries.geojson"
-        table.add_row(fname, kind, str(len(feats)), f"{km:,.0f} km; " + ", ".join(f"{k}×{v}" for k, v in sorted(pairs.items())))
+        table.add_row(
+            fname, kind, str(len(feats)), f"{km:,.0f} km; " + ", ".join(f"{k}×{v}" for k, v in sorted(pairs.items()))
+        )
     for kind, n in sorted(Counter(z["properties"]["kind"] for z in zones).items()):
         table.add_row("zones.geojson", kind, str(n), "")
     console.print(table)
@@ -1035,14 +1075,18 @@ def main(argv: list[str] | None = None) -> int:
         seg_table.add_column(col)
     for f in land + maritime:
         p = f["properties"]
-        seg_table.add_row(p["name"], p["kind"], p["left_state"], p["right_state"], p["impact_level"], f"{f['_length_m'] / 1000:,.1f}")
+        seg_table.add_row(
+            p["name"], p["kind"], p["left_state"], p["right_state"], p["impact_level"], f"{f['_length_m'] / 1000:,.1f}"
+        )
     console.print(seg_table)
 
     area_table = Table(title="territorial sea split")
     for col in ("area", "states", "unassigned m²", "double-assigned m²"):
         area_table.add_column(col)
     for res in results:
-        area_table.add_row(res.area.title, " ".join(res.territorial_seas), f"{res.gap_m2:,.0f}", f"{res.overlap_m2:,.0f}")
+        area_table.add_row(
+            res.area.title, " ".join(res.territorial_seas), f"{res.gap_m2:,.0f}", f"{res.overlap_m2:,.0f}"
+        )
     console.print(area_table)
 
     if checks:

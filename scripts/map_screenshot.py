@@ -20,16 +20,28 @@ from rich.console import Console
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Sign in to a running Borderwatch and screenshot a map page.")
     parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="where the API runs")
     parser.add_argument("--user", default="th-operator", help="operator to sign in as")
-    parser.add_argument("--credentials", type=Path, default=ROOT / ".run" / "demo-users.json",
-                        help="JSON file of username -> password (written by `borderwatch seed-demo`)")
+    parser.add_argument(
+        "--credentials",
+        type=Path,
+        default=ROOT / ".run" / "demo-users.json",
+        help="JSON file of username -> password (written by `borderwatch seed-demo`)",
+    )
     parser.add_argument("--path", default="/maps/cop", help="page to open after signing in")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "cop.png", help="PNG to write")
     parser.add_argument("--width", type=int, default=1200)

@@ -34,8 +34,15 @@ DEFAULT_OUT = ROOT / "maps" / "static" / "vendor"
 # Per npm package: the files the pages use (paths inside the package) and its licence file(s).
 PACKAGES: dict[str, dict[str, list[str]]] = {
     "leaflet": {
-        "files": ["dist/leaflet.js", "dist/leaflet.css", "dist/images/layers.png", "dist/images/layers-2x.png",
-                  "dist/images/marker-icon.png", "dist/images/marker-icon-2x.png", "dist/images/marker-shadow.png"],
+        "files": [
+            "dist/leaflet.js",
+            "dist/leaflet.css",
+            "dist/images/layers.png",
+            "dist/images/layers-2x.png",
+            "dist/images/marker-icon.png",
+            "dist/images/marker-icon-2x.png",
+            "dist/images/marker-shadow.png",
+        ],
         "licence": ["LICENSE"],
     },
     "leaflet.markercluster": {
@@ -43,9 +50,14 @@ PACKAGES: dict[str, dict[str, list[str]]] = {
         "licence": ["MIT-LICENCE.txt"],
     },
     "leaflet.awesome-markers": {
-        "files": ["dist/leaflet.awesome-markers.js", "dist/leaflet.awesome-markers.css",
-                  "dist/images/markers-shadow.png", "dist/images/markers-shadow@2x.png",
-                  "dist/images/markers-soft.png", "dist/images/markers-soft@2x.png"],
+        "files": [
+            "dist/leaflet.awesome-markers.js",
+            "dist/leaflet.awesome-markers.css",
+            "dist/images/markers-shadow.png",
+            "dist/images/markers-shadow@2x.png",
+            "dist/images/markers-soft.png",
+            "dist/images/markers-soft@2x.png",
+        ],
         "licence": ["LICENSE"],
     },
     "leaflet.heat": {
@@ -62,8 +74,13 @@ PACKAGES: dict[str, dict[str, list[str]]] = {
     },
     # Browsers that read WOFF2 (all current ones) never ask for the TrueType fallbacks.
     "@fortawesome/fontawesome-free": {
-        "files": ["css/all.min.css", "webfonts/fa-brands-400.woff2", "webfonts/fa-regular-400.woff2",
-                  "webfonts/fa-solid-900.woff2", "webfonts/fa-v4compatibility.woff2"],
+        "files": [
+            "css/all.min.css",
+            "webfonts/fa-brands-400.woff2",
+            "webfonts/fa-regular-400.woff2",
+            "webfonts/fa-solid-900.woff2",
+            "webfonts/fa-v4compatibility.woff2",
+        ],
         "licence": ["LICENSE.txt"],
     },
 }
@@ -111,15 +128,17 @@ def build(out: Path, console: Console, skip_npm: bool = False) -> list[dict]:
                 data = _strip_source_map(data)
             dst.write_bytes(data)
             files[rel] = _sha256(dst)
-        manifest.append({
-            "package": package,
-            "version": version,
-            "licence": meta.get("license") or "see " + ", ".join(spec["licence"]),
-            "licence_files": spec["licence"],
-            "homepage": meta.get("homepage", ""),
-            "dir": target.name,
-            "files": files,
-        })
+        manifest.append(
+            {
+                "package": package,
+                "version": version,
+                "licence": meta.get("license") or "see " + ", ".join(spec["licence"]),
+                "licence_files": spec["licence"],
+                "homepage": meta.get("homepage", ""),
+                "dir": target.name,
+                "files": files,
+            }
+        )
     (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
 
@@ -127,11 +146,12 @@ def build(out: Path, console: Console, skip_npm: bool = False) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Vendor Leaflet, its plugins, jQuery, Bootstrap and Font Awesome (npm, pinned) into "
-                    "maps/static/vendor with their licences, so the map pages need no outside address."
+        "maps/static/vendor with their licences, so the map pages need no outside address."
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
-    parser.add_argument("--skip-npm", action="store_true",
-                        help="use scripts/map-assets/node_modules as it is (no npm ci)")
+    parser.add_argument(
+        "--skip-npm", action="store_true", help="use scripts/map-assets/node_modules as it is (no npm ci)"
+    )
     args = parser.parse_args(argv)
     console = Console()
     manifest = build(args.out, console, skip_npm=args.skip_npm)

@@ -34,12 +34,44 @@ MAX_LINES = 64
 
 # Maritime identification digits (first three digits of a ship's MMSI) of the region's flags.
 MID_FLAGS = {
-    "506": "MM", "508": "BN", "514": "KH", "515": "KH", "525": "ID", "531": "LA", "533": "MY",
-    "548": "PH", "563": "SG", "564": "SG", "565": "SG", "566": "SG", "567": "TH", "574": "VN",
-    "576": "VU", "412": "CN", "413": "CN", "414": "CN", "416": "TW", "431": "JP", "440": "KR",
-    "477": "HK", "503": "AU", "419": "IN", "538": "MH", "636": "LR", "351": "PA", "352": "PA",
-    "353": "PA", "354": "PA", "355": "PA", "356": "PA", "357": "PA", "370": "PA", "371": "PA",
-    "372": "PA", "373": "PA", "374": "PA",
+    "506": "MM",
+    "508": "BN",
+    "514": "KH",
+    "515": "KH",
+    "525": "ID",
+    "531": "LA",
+    "533": "MY",
+    "548": "PH",
+    "563": "SG",
+    "564": "SG",
+    "565": "SG",
+    "566": "SG",
+    "567": "TH",
+    "574": "VN",
+    "576": "VU",
+    "412": "CN",
+    "413": "CN",
+    "414": "CN",
+    "416": "TW",
+    "431": "JP",
+    "440": "KR",
+    "477": "HK",
+    "503": "AU",
+    "419": "IN",
+    "538": "MH",
+    "636": "LR",
+    "351": "PA",
+    "352": "PA",
+    "353": "PA",
+    "354": "PA",
+    "355": "PA",
+    "356": "PA",
+    "357": "PA",
+    "370": "PA",
+    "371": "PA",
+    "372": "PA",
+    "373": "PA",
+    "374": "PA",
 }
 
 
@@ -93,8 +125,9 @@ def _observed_at(nmea: AISSentence, now: datetime, settings: Settings) -> dateti
     return at
 
 
-def read_sentence(line: bytes, *, topic: str, sensor_id: str, agency_code: str, now: datetime,
-                  settings: Settings) -> Sentence:
+def read_sentence(
+    line: bytes, *, topic: str, sensor_id: str, agency_code: str, now: datetime, settings: Settings
+) -> Sentence:
     """One NMEA line, checked (format, checksum, time); raises ``InvalidPayload`` with the reason."""
     try:
         nmea = NMEASentenceFactory.produce(line)
@@ -109,13 +142,15 @@ def read_sentence(line: bytes, *, topic: str, sensor_id: str, agency_code: str, 
     return Sentence(line, topic, sensor_id, agency_code, _observed_at(nmea, now, settings), nmea)
 
 
-def add_message(batch: AisBatch, *, topic: str, payload: bytes, sensor_id: str, agency_code: str,
-                now: datetime, settings: Settings) -> None:
+def add_message(
+    batch: AisBatch, *, topic: str, payload: bytes, sensor_id: str, agency_code: str, now: datetime, settings: Settings
+) -> None:
     """Split one MQTT message into sentences: single-part ones are decoded at once, parts of
     multi-part messages wait for ``finish``. Bad lines become dead letters one by one."""
     if len(payload) > settings.max_payload_bytes:
-        batch.dead.append((topic, payload, f"payload of {len(payload)} bytes exceeds the limit of "
-                                           f"{settings.max_payload_bytes} bytes"))
+        batch.dead.append(
+            (topic, payload, f"payload of {len(payload)} bytes exceeds the limit of {settings.max_payload_bytes} bytes")
+        )
         return
     lines = [ln.strip() for ln in payload.splitlines() if ln.strip()]
     if not lines:
@@ -127,8 +162,9 @@ def add_message(batch: AisBatch, *, topic: str, payload: bytes, sensor_id: str, 
     batch.sensors.add(sensor_id)
     for line in lines:
         try:
-            sentence = read_sentence(line, topic=topic, sensor_id=sensor_id, agency_code=agency_code, now=now,
-                                     settings=settings)
+            sentence = read_sentence(
+                line, topic=topic, sensor_id=sensor_id, agency_code=agency_code, now=now, settings=settings
+            )
         except InvalidPayload as exc:
             batch.dead.append((topic, line, exc.message))
             continue
@@ -147,11 +183,19 @@ def finish(batch: AisBatch) -> None:
             _decode_into(batch, [parts[i] for i in sorted(parts)])
             continue
         for num, s in parts.items():
-            batch.fragments.append({
-                "sensor_id": sensor_id, "channel": channel, "seq_id": seq_id, "frag_cnt": frag_cnt,
-                "frag_num": num, "sentence": s.line.decode("ascii"), "observed_at": s.observed_at,
-                "topic": s.topic, "agency_code": s.agency_code,
-            })
+            batch.fragments.append(
+                {
+                    "sensor_id": sensor_id,
+                    "channel": channel,
+                    "seq_id": seq_id,
+                    "frag_cnt": frag_cnt,
+                    "frag_num": num,
+                    "sentence": s.line.decode("ascii"),
+                    "observed_at": s.observed_at,
+                    "topic": s.topic,
+                    "agency_code": s.agency_code,
+                }
+            )
     batch._groups.clear()
 
 
@@ -161,8 +205,9 @@ def _decode_into(batch: AisBatch, parts: list[Sentence]) -> None:
     try:
         msg = decode(*lines)
     except (AISBaseException, ValueError, IndexError, TypeError, KeyError) as exc:
-        batch.dead.append((first.topic, b"\n".join(lines), f"undecodable AIS message: {exc.__class__.__name__}: "
-                                                            f"{str(exc)[:200]}"))
+        batch.dead.append(
+            (first.topic, b"\n".join(lines), f"undecodable AIS message: {exc.__class__.__name__}: {str(exc)[:200]}")
+        )
         return
     fields = msg.asdict(enum_as_int=True)
     msg_type = fields.get("msg_type")
@@ -326,8 +371,16 @@ def store(*, session: Session, batch: AisBatch, settings: Settings) -> Assembled
             sentences = []
             for r in parts:
                 line = r["sentence"].encode("ascii")
-                sentences.append(Sentence(line, r["topic"], sensor_id, agencies[sensor_id], r["observed_at"],
-                                          NMEASentenceFactory.produce(line)))
+                sentences.append(
+                    Sentence(
+                        line,
+                        r["topic"],
+                        sensor_id,
+                        agencies[sensor_id],
+                        r["observed_at"],
+                        NMEASentenceFactory.produce(line),
+                    )
+                )
             _decode_into(out, sentences)
     statics = dict(batch.statics)
     for mmsi, record in out.statics.items():

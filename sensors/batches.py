@@ -21,15 +21,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db import session_scope
-from core.errors import InvalidPayload
-from core.settings import Settings
 from alerts import geofence
 from alerts.rules import Rules
 from core import topics
+from core.db import session_scope
+from core.errors import InvalidPayload
+from core.settings import Settings
 from sensors import ais, frigate, service
 from sensors.schemas import DetectionPayload, DetectionRow, GatewayStatus
-
 
 log = logging.getLogger("borderwatch.ingest")
 
@@ -148,18 +147,30 @@ class BatchProcessor:
         self._seen: dict[str, datetime] = {}
         self._seen_written_at = 0.0
 
-    def parse_ais(self, batch_ais: ais.AisBatch, *, topic: topics.Topic, message_topic: str, payload: bytes,
-                  now: datetime) -> None:
+    def parse_ais(
+        self, batch_ais: ais.AisBatch, *, topic: topics.Topic, message_topic: str, payload: bytes, now: datetime
+    ) -> None:
         """Check an AIS message's topic against the registry and decode it into ``batch_ais``."""
         sensor = self.registry.sensor(topic.sensor)
         if sensor is None:
             raise InvalidPayload(f"sensor {topic.sensor!r} is not registered")
         if sensor.gateway_id != topic.gateway:
-            raise InvalidPayload(f"sensor {topic.sensor!r} belongs to gateway {sensor.gateway_id!r}, not {topic.gateway!r}")
+            raise InvalidPayload(
+                f"sensor {topic.sensor!r} belongs to gateway {sensor.gateway_id!r}, not {topic.gateway!r}"
+            )
         if sensor.agency_code != topic.agency:
-            raise InvalidPayload(f"sensor {topic.sensor!r} belongs to agency {sensor.agency_code!r}, not {topic.agency!r}")
-        ais.add_message(batch_ais, topic=message_topic, payload=payload, sensor_id=sensor.id,
-                        agency_code=sensor.agency_code, now=now, settings=self.settings)
+            raise InvalidPayload(
+                f"sensor {topic.sensor!r} belongs to agency {sensor.agency_code!r}, not {topic.agency!r}"
+            )
+        ais.add_message(
+            batch_ais,
+            topic=message_topic,
+            payload=payload,
+            sensor_id=sensor.id,
+            agency_code=sensor.agency_code,
+            now=now,
+            settings=self.settings,
+        )
 
     def parse_detection(self, topic: topics.Topic, payload: bytes, window: tuple[datetime, datetime]) -> DetectionRow:
         """One detection payload checked against the contract and the registry; ``window`` is the
@@ -184,9 +195,13 @@ class BatchProcessor:
         if sensor is None:
             raise InvalidPayload(f"sensor {topic.sensor!r} is not registered")
         if sensor.gateway_id != topic.gateway:
-            raise InvalidPayload(f"sensor {topic.sensor!r} belongs to gateway {sensor.gateway_id!r}, not {topic.gateway!r}")
+            raise InvalidPayload(
+                f"sensor {topic.sensor!r} belongs to gateway {sensor.gateway_id!r}, not {topic.gateway!r}"
+            )
         if sensor.agency_code != topic.agency:
-            raise InvalidPayload(f"sensor {topic.sensor!r} belongs to agency {sensor.agency_code!r}, not {topic.agency!r}")
+            raise InvalidPayload(
+                f"sensor {topic.sensor!r} belongs to agency {sensor.agency_code!r}, not {topic.agency!r}"
+            )
         oldest, newest = window
         if det.observed_at > newest:
             raise InvalidPayload(f"observed_at {det.observed_at.isoformat()} is in the future")
@@ -211,14 +226,19 @@ class BatchProcessor:
             "raw": raw,
         }
 
-    def parse_frigate(self, topic: topics.Topic, payload: bytes, window: tuple[datetime, datetime]) -> list[DetectionRow]:
+    def parse_frigate(
+        self, topic: topics.Topic, payload: bytes, window: tuple[datetime, datetime]
+    ) -> list[DetectionRow]:
         """A Frigate camera event relayed by the camera's gateway (sensors/frigate.py)."""
         sensor = self.registry.sensor(topic.sensor)
         if sensor is None or sensor.gateway_id != topic.gateway or sensor.agency_code != topic.agency:
-            raise InvalidPayload(f"sensor {topic.sensor!r} is not registered to gateway {topic.gateway!r} of {topic.agency!r}")
+            raise InvalidPayload(
+                f"sensor {topic.sensor!r} is not registered to gateway {topic.gateway!r} of {topic.agency!r}"
+            )
         self.frigate_zones.prepare(self.engine, {sensor.id})
-        return frigate.parse_event(payload, sensor=sensor, zones=self.frigate_zones, window=window,
-                                   max_bytes=self.settings.max_payload_bytes)
+        return frigate.parse_event(
+            payload, sensor=sensor, zones=self.frigate_zones, window=window, max_bytes=self.settings.max_payload_bytes
+        )
 
     def parse_status(self, topic: topics.Topic, payload: bytes) -> tuple[str, datetime]:
         if self.registry.gateway_agency(topic.gateway) != topic.agency:
@@ -329,8 +349,11 @@ class BatchProcessor:
             # crossings and zone entries, watch-lists, dark vessels, AIS gaps, rendezvous, loitering,
             # sensor health
             result.alerts = self.rules.run(
-                session=session, batch=stored.batch if stored.count else None, rows=rows,
-                heard_sensors=batch.ais.sensors, statuses=batch.statuses,
+                session=session,
+                batch=stored.batch if stored.count else None,
+                rows=rows,
+                heard_sensors=batch.ais.sensors,
+                statuses=batch.statuses,
             )
             seen = service.newest_per_sensor(rows, into=self._seen)
             seen_due = time.monotonic() - self._seen_written_at >= _SEEN_WRITE_S

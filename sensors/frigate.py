@@ -34,10 +34,36 @@ from sensors.schemas import DetectionRow
 
 _ZONES_TTL_S = 30.0
 LABEL_CLASSES = {
-    "person": "person", "car": "vehicle", "truck": "vehicle", "bus": "vehicle", "motorcycle": "vehicle",
-    "bicycle": "vehicle", "license_plate": "vehicle", "boat": "boat", "airplane": "aircraft",
-    **{animal: "animal" for animal in ("dog", "cat", "bird", "horse", "sheep", "cow", "elephant", "bear", "zebra",
-                                       "giraffe", "deer", "fox", "goat", "rabbit", "raccoon", "squirrel")},
+    "person": "person",
+    "car": "vehicle",
+    "truck": "vehicle",
+    "bus": "vehicle",
+    "motorcycle": "vehicle",
+    "bicycle": "vehicle",
+    "license_plate": "vehicle",
+    "boat": "boat",
+    "airplane": "aircraft",
+    **{
+        animal: "animal"
+        for animal in (
+            "dog",
+            "cat",
+            "bird",
+            "horse",
+            "sheep",
+            "cow",
+            "elephant",
+            "bear",
+            "zebra",
+            "giraffe",
+            "deer",
+            "fox",
+            "goat",
+            "rabbit",
+            "raccoon",
+            "squirrel",
+        )
+    },
 }
 
 
@@ -80,10 +106,13 @@ class FrigateZones:
         if not stale:
             return
         with session_scope(engine) as session:
-            rows = session.execute(text(
-                """SELECT sensor_id, name, ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
+            rows = session.execute(
+                text(
+                    """SELECT sensor_id, name, ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
                    FROM frigate_zones WHERE sensor_id = ANY(CAST(:ids AS text[]))"""
-            ), {"ids": sorted(stale)}).all()
+                ),
+                {"ids": sorted(stale)},
+            ).all()
         self._points = {k: v for k, v in self._points.items() if k[0] not in stale}
         self._points.update({(r.sensor_id, r.name): (r.lon, r.lat) for r in rows})
         self._loaded.update({s: now for s in stale})
@@ -96,8 +125,9 @@ class FrigateZones:
         return None, None, None
 
 
-def parse_event(payload: bytes, *, sensor, zones: FrigateZones, window: tuple[datetime, datetime],
-                max_bytes: int) -> list[DetectionRow]:
+def parse_event(
+    payload: bytes, *, sensor, zones: FrigateZones, window: tuple[datetime, datetime], max_bytes: int
+) -> list[DetectionRow]:
     """The detection of one Frigate event of ``sensor`` (a registered sensor checked against the topic),
     or none for a false positive; ``InvalidPayload`` with the reason otherwise."""
     if len(payload) > max_bytes:
@@ -121,22 +151,24 @@ def parse_event(payload: bytes, *, sensor, zones: FrigateZones, window: tuple[da
     if not oldest <= observed_at <= newest:
         raise InvalidPayload(f"frame_time {observed_at.isoformat()} is outside the accepted window")
     lon, lat, zone = zones.place(sensor.id, obj.current_zones)
-    return [{
-        "sensor_id": sensor.id,
-        "agency_code": sensor.agency_code,
-        "event_id": f"{obj.id}@{obj.frame_time:.6f}",
-        "observed_at": observed_at,
-        "lon": lon,
-        "lat": lat,
-        "class": LABEL_CLASSES.get(obj.label, "unknown"),
-        "confidence": obj.score,
-        "track_id": obj.id,
-        "track_key": f"{sensor.id}:{obj.id}",
-        "speed_mps": None,
-        "heading_deg": None,
-        "identifiers": {},
-        "raw": raw,
-    }]
+    return [
+        {
+            "sensor_id": sensor.id,
+            "agency_code": sensor.agency_code,
+            "event_id": f"{obj.id}@{obj.frame_time:.6f}",
+            "observed_at": observed_at,
+            "lon": lon,
+            "lat": lat,
+            "class": LABEL_CLASSES.get(obj.label, "unknown"),
+            "confidence": obj.score,
+            "track_id": obj.id,
+            "track_key": f"{sensor.id}:{obj.id}",
+            "speed_mps": None,
+            "heading_deg": None,
+            "identifiers": {},
+            "raw": raw,
+        }
+    ]
 
 
 def set_zone(*, session: Session, sensor_id: str, name: str, polygon_wkt: str) -> None:
@@ -147,17 +179,23 @@ def set_zone(*, session: Session, sensor_id: str, name: str, polygon_wkt: str) -
     if polygon_wkt.strip().upper().startswith("POLYGON"):
         try:
             with session.begin_nested():
-                check = session.execute(text(
-                    """SELECT GeometryType(g) AS kind, ST_IsValid(g) AS valid, ST_IsValidReason(g) AS reason
+                check = session.execute(
+                    text(
+                        """SELECT GeometryType(g) AS kind, ST_IsValid(g) AS valid, ST_IsValidReason(g) AS reason
                        FROM (SELECT ST_GeomFromText(:wkt, 4326) AS g) p"""
-                ), {"wkt": polygon_wkt}).one()
+                    ),
+                    {"wkt": polygon_wkt},
+                ).one()
         except DBAPIError:
             check = None
     if check is None or check.kind != "POLYGON":
         raise InvalidInput("the zone must be a WKT POLYGON in lon/lat (WGS 84)", field="polygon")
     if not check.valid:
         raise InvalidInput(f"the zone polygon is not valid: {check.reason}", field="polygon")
-    session.execute(text(
-        """INSERT INTO frigate_zones (sensor_id, name, geom) VALUES (:sensor, :name, ST_GeomFromText(:wkt, 4326))
+    session.execute(
+        text(
+            """INSERT INTO frigate_zones (sensor_id, name, geom) VALUES (:sensor, :name, ST_GeomFromText(:wkt, 4326))
            ON CONFLICT (sensor_id, name) DO UPDATE SET geom = EXCLUDED.geom, updated_at = now()"""
-    ), {"sensor": sensor_id, "name": name, "wkt": polygon_wkt})
+        ),
+        {"sensor": sensor_id, "name": name, "wkt": polygon_wkt},
+    )

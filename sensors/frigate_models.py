@@ -8,9 +8,8 @@ from geoalchemy2 import Geometry
 from sqlalchemy import DateTime, ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models import Base
-
 import sensors.models  # noqa: F401  (the cameras zones belong to)
+from core.models import Base
 
 
 class FrigateZone(Base):

@@ -18,8 +18,8 @@ import logging
 import queue
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -29,19 +29,17 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from core.db import session_scope
-from core.settings import Settings
 from alerts import publish
 from core import topics
+from core.db import session_scope
+from core.settings import Settings
 from sensors import ais, retention, service
-from sensors.mqtt_client import IngestClient
-
 from sensors.batches import Ahead, BatchProcessor, BatchResult, Message, ParsedBatch, StagedBatch
+from sensors.mqtt_client import IngestClient
 
 log = logging.getLogger("borderwatch.ingest")
 
 _PARTITION_CHECK_S = 3600.0
-
 
 
 class IngestWorker:
@@ -74,8 +72,12 @@ class IngestWorker:
 
     def _make_client(self) -> mqtt.Client:
         host, port, user, password = self.settings.mqtt_parts()
-        options = dict(callback_api_version=CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                       protocol=mqtt.MQTTv5, manual_ack=True)
+        options = dict(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
         # The lean inbound path where this paho has the internals it relies on; paho's own otherwise.
         client = IngestClient(deliver=self._deliver, **options) if IngestClient.supported() else mqtt.Client(**options)
         if user:
@@ -208,8 +210,11 @@ class IngestWorker:
             try:
                 result = self.processor.finish(staged)
             except (OperationalError, DBAPIError) as exc:
-                log.warning("batch of %d could not be committed (%s); retrying it from scratch",
-                            len(staged.parsed.messages), exc.__class__.__name__)
+                log.warning(
+                    "batch of %d could not be committed (%s); retrying it from scratch",
+                    len(staged.parsed.messages),
+                    exc.__class__.__name__,
+                )
         if result is None:
             # A batch stored ahead that carries an event of this one (a redelivery) holds its key,
             # and would keep this one waiting while it waits for it: roll such batches back (and those
@@ -259,9 +264,16 @@ class IngestWorker:
             try:
                 return self._isolate(parsed.messages) if isolate else self.processor.commit(parsed)
             except (OperationalError, DBAPIError) as exc:
-                if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError) and not exc.connection_invalidated:
-                    log.error("batch of %d refused by the database (%s); isolating the message at fault",
-                              len(parsed.messages), exc)
+                if (
+                    isinstance(exc, DBAPIError)
+                    and not isinstance(exc, OperationalError)
+                    and not exc.connection_invalidated
+                ):
+                    log.error(
+                        "batch of %d refused by the database (%s); isolating the message at fault",
+                        len(parsed.messages),
+                        exc,
+                    )
                     isolate = True
                     continue
                 log.warning("database unavailable (%s); retrying the batch in %.1f s", exc.__class__.__name__, delay)
@@ -367,9 +379,13 @@ class IngestWorker:
         poster = threading.Thread(target=self._post_loop, name="bw-ingest-post", daemon=True)
         poster.start()
         if self.settings.retention_interval_s > 0:
-            retention.start_timer(self.processor.engine, interval_s=self.settings.retention_interval_s,
-                                  keep_days=self.settings.detection_retention_days,
-                                  min_days=self.settings.max_detection_age_days, stop=self._stop)
+            retention.start_timer(
+                self.processor.engine,
+                interval_s=self.settings.retention_interval_s,
+                keep_days=self.settings.detection_retention_days,
+                min_days=self.settings.max_detection_age_days,
+                stop=self._stop,
+            )
         # Stage 2 stores the next batches, each on its own connection, while stage 3 commits the
         # oldest; batches commit in the order they were cut.
         depth = self.settings.ingest_stage_ahead
@@ -403,9 +419,15 @@ class IngestWorker:
                 # time-based rules (AIS gaps, sensors offline)
                 if time.monotonic() - last_sweep > self.settings.analytics_sweep_s:
                     last_sweep = time.monotonic()
-                    self._outbox.put(([], self.processor.rules.sweep(
-                        self.processor.engine,
-                        also=lambda session: ais.expire_fragments(session=session, settings=self.settings))))
+                    self._outbox.put(
+                        (
+                            [],
+                            self.processor.rules.sweep(
+                                self.processor.engine,
+                                also=lambda session: ais.expire_fragments(session=session, settings=self.settings),
+                            ),
+                        )
+                    )
         finally:
             for a in pending:
                 a.future.result().unstage()  # not acknowledged: the broker redelivers these
@@ -415,7 +437,10 @@ class IngestWorker:
             self._outbox.put(None)  # what committed is acknowledged before the client goes
             poster.join(timeout=10)
             self.client.publish(
-                topics.worker_status(self.settings.mqtt_topic_root, self.client_id), b'{"status":"offline"}', qos=1, retain=True
+                topics.worker_status(self.settings.mqtt_topic_root, self.client_id),
+                b'{"status":"offline"}',
+                qos=1,
+                retain=True,
             )
             self.client.disconnect()
             self.client.loop_stop()

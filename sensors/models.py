@@ -6,6 +6,7 @@ from datetime import datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     DateTime,
@@ -13,7 +14,6 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
-    JSON,
     LargeBinary,
     PrimaryKeyConstraint,
     String,

@@ -63,13 +63,13 @@ class IngestClient(mqtt.Client):
             pos = 2 + topic_len
             mid = (packet[pos] << 8) | packet[pos + 1]
             props_len = packet[pos + 2]
-            topic = bytes(packet[2:2 + topic_len]).decode("utf-8")
+            topic = bytes(packet[2 : 2 + topic_len]).decode("utf-8")
         except (IndexError, UnicodeDecodeError):
             return super()._handle_publish()  # paho reports it as it always does
         if props_len or not topic_len:
             # Properties (or a topic alias): paho's own decoding keeps their meaning.
             return super()._handle_publish()
-        self._deliver(topic, bytes(packet[pos + 3:]), mid, 1)
+        self._deliver(topic, bytes(packet[pos + 3 :]), mid, 1)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _sock_recv(self, bufsize: int) -> bytes:
@@ -83,14 +83,18 @@ class IngestClient(mqtt.Client):
                 return self._rbuf  # the peer closed the connection
         start = self._rpos
         self._rpos = min(start + bufsize, len(self._rbuf))
-        return self._rbuf[start:self._rpos]
+        return self._rbuf[start : self._rpos]
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         rc = super().loop_read(max_packets)
         # Whole packets already read into the buffer are handled now, not one select() each: plain
         # QoS 1 PUBLISHes straight from the buffer, anything else through paho's reader.
-        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._sock is not None and self._rsock is self._sock \
-                and self._rpos < len(self._rbuf):
+        while (
+            rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+            and self._sock is not None
+            and self._rsock is self._sock
+            and self._rpos < len(self._rbuf)
+        ):
             if self._in_packet["command"] == 0 and self._deliver_buffered():
                 continue
             rc = self._packet_read()
@@ -129,8 +133,8 @@ class IngestClient(mqtt.Client):
                     break  # shorter than its topic says: paho's reader reports it
                 if topic_end == p + 2 or buf[topic_end + 2] != 0:
                     break  # a topic alias or properties: paho's decoding
-                topic = buf[p + 2:topic_end].decode("utf-8")
-                deliver(topic, buf[topic_end + 3:p + length], (buf[topic_end] << 8) | buf[topic_end + 1], 1)
+                topic = buf[p + 2 : topic_end].decode("utf-8")
+                deliver(topic, buf[topic_end + 3 : p + length], (buf[topic_end] << 8) | buf[topic_end + 1], 1)
                 pos = p + length
         except (IndexError, UnicodeDecodeError):
             pass  # paho's reader takes this packet and reports what is wrong with it

@@ -92,8 +92,9 @@ def plan(engine: Engine, *, keep_days: int, min_days: int = 1) -> RetentionPlan:
     return result
 
 
-def apply(engine: Engine, retention: RetentionPlan, *, chunk: int = 10_000,
-          progress: Callable[[str, int], None] | None = None) -> RetentionReport:
+def apply(
+    engine: Engine, retention: RetentionPlan, *, chunk: int = 10_000, progress: Callable[[str, int], None] | None = None
+) -> RetentionReport:
     """Detach and drop the planned partitions, then delete their keys in chunks of ``chunk``.
     ``progress(what, n)`` is told after each partition (n rows) and each chunk (n keys)."""
     report = RetentionReport()
@@ -138,8 +139,9 @@ def run_once(engine: Engine, *, keep_days: int, min_days: int) -> RetentionRepor
             conn.commit()
 
 
-def start_timer(engine: Engine, *, interval_s: float, keep_days: int, min_days: int,
-                stop: threading.Event) -> threading.Thread:
+def start_timer(
+    engine: Engine, *, interval_s: float, keep_days: int, min_days: int, stop: threading.Event
+) -> threading.Thread:
     """Run the policy every ``interval_s`` in a thread of its own (a detach may wait for long
     transactions; the batch loop must not wait with it) until ``stop`` is set."""
 
@@ -151,8 +153,12 @@ def start_timer(engine: Engine, *, interval_s: float, keep_days: int, min_days: 
                 log.exception("retention run failed")
                 continue
             if report and report.partitions_dropped:
-                log.info("retention dropped %s (%d detections), %d keys", ", ".join(report.partitions_dropped),
-                         report.rows_dropped, report.keys_deleted)
+                log.info(
+                    "retention dropped %s (%d detections), %d keys",
+                    ", ".join(report.partitions_dropped),
+                    report.rows_dropped,
+                    report.keys_deleted,
+                )
 
     thread = threading.Thread(target=loop, name="bw-retention", daemon=True)
     thread.start()

@@ -14,12 +14,13 @@ from shapely.geometry import Point
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
+from core import topics
 from core.errors import Conflict, NotFound
 from core.models import Agency
 from core.security import mosquitto_password_hash
-from core import topics
 from sensors.models import Gateway, IngestSubscription, Sensor
 from sensors.schemas import DetectionRow, GatewayCreate, SensorCreate
+
 
 @dataclass(frozen=True)
 class RegisteredSensor:
@@ -64,9 +65,7 @@ def create_sensor(*, session: Session, sensor_in: SensorCreate) -> Sensor:
     session.flush()
     if sensor_in.coverage_radius_m:
         session.execute(
-            text(
-                "UPDATE sensors SET coverage = ST_Multi(ST_Buffer(location::geography, :r)::geometry) WHERE id = :id"
-            ),
+            text("UPDATE sensors SET coverage = ST_Multi(ST_Buffer(location::geography, :r)::geometry) WHERE id = :id"),
             {"r": sensor_in.coverage_radius_m, "id": sensor.id},
         )
     return sensor
@@ -220,7 +219,9 @@ def mark_sensors_seen(*, session: Session, newest: dict[str, datetime]) -> None:
 
 def session_filters(*, session: Session, client_id: str) -> set[str]:
     """The topic filters recorded for an ingest worker's broker session."""
-    return set(session.scalars(select(IngestSubscription.topic_filter).where(IngestSubscription.client_id == client_id)))
+    return set(
+        session.scalars(select(IngestSubscription.topic_filter).where(IngestSubscription.client_id == client_id))
+    )
 
 
 def record_session_filters(*, session: Session, client_id: str, filters: Sequence[str]) -> None:

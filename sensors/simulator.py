@@ -24,8 +24,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from shapely.geometry import LineString, Point, shape
 
-from geo.service import DATA_DIR
 from core import topics
+from geo.service import DATA_DIR
 
 _CLASSES = {
     "camera": ["person", "person", "vehicle"],
@@ -102,8 +102,16 @@ def plan_track(
 
 
 class Simulator:
-    def __init__(self, *, gateways: list[dict], mqtt_host: str, mqtt_port: int, topic_root: str,
-                 crossing_share: float = 0.3, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        gateways: list[dict],
+        mqtt_host: str,
+        mqtt_port: int,
+        topic_root: str,
+        crossing_share: float = 0.3,
+        seed: int | None = None,
+    ) -> None:
         self.gateways = gateways
         self.root = topic_root
         self.rng = random.Random(seed)
@@ -144,7 +152,9 @@ class Simulator:
         if cls == "vessel":
             identifiers["mmsi"] = str(533_000_000 + self.rng.randrange(1_000_000))
         elif sensor["kind"] == "anpr":
-            identifiers["plate"] = f"{self.rng.choice('ABCDEFGHJK')}{self.rng.choice('ABCDEFGHJK')} {self.rng.randrange(1000, 9999)}"
+            identifiers["plate"] = (
+                f"{self.rng.choice('ABCDEFGHJK')}{self.rng.choice('ABCDEFGHJK')} {self.rng.randrange(1000, 9999)}"
+            )
         return SimTrack(gw["id"], gw["agency"], sensor["id"], cls, points, f"t{n}", identifiers)
 
     def payload(self, track: SimTrack) -> bytes:
@@ -163,8 +173,9 @@ class Simulator:
             body["identifiers"] = track.identifiers
         return orjson.dumps(body)
 
-    def run(self, *, rate: float, duration: float, tracks: int | None = None,
-            on_tick: Callable[[int], None] | None = None) -> int:
+    def run(
+        self, *, rate: float, duration: float, tracks: int | None = None, on_tick: Callable[[int], None] | None = None
+    ) -> int:
         """Publish at ``rate`` messages/s for ``duration`` s (0 = until interrupted)."""
         active = [self.new_track() for _ in range(tracks or max(4, int(rate * 2)))]
         started = time.monotonic()
@@ -191,8 +202,9 @@ class Simulator:
     def close(self) -> None:
         for gw in self.gateways:
             client = self.clients[gw["id"]]
-            info = client.publish(topics.gateway_status(self.root, gw["agency"], gw["id"]), b'{"status":"offline"}',
-                                  qos=1, retain=True)
+            info = client.publish(
+                topics.gateway_status(self.root, gw["agency"], gw["id"]), b'{"status":"offline"}', qos=1, retain=True
+            )
             info.wait_for_publish(5)
             client.disconnect()
             client.loop_stop()

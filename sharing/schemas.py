@@ -7,8 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, StringConstraints
 
-from core.vocabulary import INCIDENT_CATEGORIES
-from core.vocabulary import ALERT_KINDS
+from core.vocabulary import ALERT_KINDS, INCIDENT_CATEGORIES
 
 AgencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}-[A-Z0-9]{2,24}$")]
 AlertKind = Literal[ALERT_KINDS]  # type: ignore[valid-type]
@@ -22,20 +21,29 @@ class AgreementCreate(BaseModel):
 
     to_agency: AgencyCode | None = Field(None, description="The receiving agency (or give to_sector_zone_id)")
     to_sector_zone_id: PlaceId | None = Field(
-        None, description="A joint patrol sector: every member agency (but the releasing one) receives")
-    alert_kinds: list[AlertKind] = Field(default_factory=list, max_length=len(ALERT_KINDS),
-                                         description="Alert kinds released (none: no alerts)")
-    incident_categories: list[Category] = Field(default_factory=list, max_length=len(INCIDENT_CATEGORIES),
-                                                description="Incident categories released (none: no incidents)")
-    zone_ids: list[PlaceId] = Field(default_factory=list, max_length=100,
-                                    description="Released only inside these zones or near these segments; "
-                                                "both empty: anywhere")
+        None, description="A joint patrol sector: every member agency (but the releasing one) receives"
+    )
+    alert_kinds: list[AlertKind] = Field(
+        default_factory=list, max_length=len(ALERT_KINDS), description="Alert kinds released (none: no alerts)"
+    )
+    incident_categories: list[Category] = Field(
+        default_factory=list,
+        max_length=len(INCIDENT_CATEGORIES),
+        description="Incident categories released (none: no incidents)",
+    )
+    zone_ids: list[PlaceId] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Released only inside these zones or near these segments; both empty: anywhere",
+    )
     segment_ids: list[PlaceId] = Field(default_factory=list, max_length=100)
     valid_from: AwareDatetime | None = Field(None, description="Items from this time on (default: now)")
-    valid_until: AwareDatetime | None = Field(None, description="Items before this time, and the agreement ends "
-                                                                "then (default: open-ended)")
-    personal_data: bool = Field(False, description="Whether personal fields are released; without it they are "
-                                                   "removed from every shared record")
+    valid_until: AwareDatetime | None = Field(
+        None, description="Items before this time, and the agreement ends then (default: open-ended)"
+    )
+    personal_data: bool = Field(
+        False, description="Whether personal fields are released; without it they are removed from every shared record"
+    )
     purpose: Purpose = Field(description="Purpose and legal basis of the release")
 
 

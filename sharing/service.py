@@ -36,10 +36,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from audit import service as audit
-from core.paging import encode_cursor
-from core.permissions import MANAGERS
 from core.errors import Conflict, InvalidInput, NotAuthorised, NotFound
 from core.models import Agency
+from core.paging import encode_cursor
+from core.permissions import MANAGERS
 from core.security import Principal
 from sharing import schemas
 from sharing.models import SharingAgreement
@@ -104,15 +104,17 @@ def alert_personal(alias: str = "a") -> str:
 
 def incident_visible(alias: str = "i") -> str:
     """WHERE condition: the incident ``alias`` is the reader's own or released to the reader."""
-    released = _released(alias, what="incident_categories", of=f"{alias}.category", at=f"{alias}.created_at",
-                          personal=False)
+    released = _released(
+        alias, what="incident_categories", of=f"{alias}.category", at=f"{alias}.created_at", personal=False
+    )
     return f"({alias}.agency_code = :agency OR {released})"
 
 
 def incident_personal(alias: str = "i") -> str:
     """Condition: the reader may see the incident's personal fields (own, or released with personal data)."""
-    released = _released(alias, what="incident_categories", of=f"{alias}.category", at=f"{alias}.created_at",
-                         personal=True)
+    released = _released(
+        alias, what="incident_categories", of=f"{alias}.category", at=f"{alias}.created_at", personal=True
+    )
     return f"({alias}.agency_code = :agency OR {released})"
 
 
@@ -153,8 +155,9 @@ INCIDENTS_SEEN = incidents_seen("i")
 
 
 # -- the audit of shared reads -----------------------------------------------------------------
-def record_shared_read(*, session: Session, principal: Principal, entity_type: str,
-                       rows: Iterable[tuple[int, str | None]], via: str) -> None:
+def record_shared_read(
+    *, session: Session, principal: Principal, entity_type: str, rows: Iterable[tuple[int, str | None]], via: str
+) -> None:
     """One audit entry for a read that returned partners' rows: ``rows`` are (id, shared_by) pairs
     (shared_by None for the reader's own, which are not recorded). Nothing when none were shared."""
     shared = sorted({(int(i), by) for i, by in rows if by is not None})
@@ -162,9 +165,15 @@ def record_shared_read(*, session: Session, principal: Principal, entity_type: s
         return
     ids = [i for i, _ in shared]
     owners = sorted({by for _, by in shared})
-    audit.record(session=session, actor=principal.username, action=SHARED_READ, entity_type=entity_type,
-                 entity_id=ids[0] if len(ids) == 1 else "batch", agencies={principal.agency_code, *owners},
-                 details={"ids": ids, "count": len(ids), "shared_by": owners, "via": via})
+    audit.record(
+        session=session,
+        actor=principal.username,
+        action=SHARED_READ,
+        entity_type=entity_type,
+        entity_id=ids[0] if len(ids) == 1 else "batch",
+        agencies={principal.agency_code, *owners},
+        details={"ids": ids, "count": len(ids), "shared_by": owners, "via": via},
+    )
 
 
 # -- agreements ----------------------------------------------------------------------------------
@@ -179,11 +188,21 @@ def _active(row: SharingAgreement, now: datetime) -> bool:
 
 def _out(row: SharingAgreement, principal: Principal, now: datetime) -> schemas.AgreementOut:
     return schemas.AgreementOut(
-        id=row.id, from_agency=row.from_agency, to_agency=row.to_agency, to_sector_zone_id=row.to_sector_zone_id,
-        alert_kinds=list(row.alert_kinds), incident_categories=list(row.incident_categories),
-        zone_ids=list(row.zone_ids), segment_ids=list(row.segment_ids), valid_from=row.valid_from,
-        valid_until=row.valid_until, personal_data=row.personal_data, purpose=row.purpose,
-        created_by=row.created_by, created_at=row.created_at, withdrawn_at=row.withdrawn_at,
+        id=row.id,
+        from_agency=row.from_agency,
+        to_agency=row.to_agency,
+        to_sector_zone_id=row.to_sector_zone_id,
+        alert_kinds=list(row.alert_kinds),
+        incident_categories=list(row.incident_categories),
+        zone_ids=list(row.zone_ids),
+        segment_ids=list(row.segment_ids),
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+        personal_data=row.personal_data,
+        purpose=row.purpose,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        withdrawn_at=row.withdrawn_at,
         withdrawn_by=row.withdrawn_by,
         direction="outgoing" if row.from_agency == principal.agency_code else "incoming",
         active=_active(row, now),
@@ -195,8 +214,9 @@ def _now(session: Session) -> datetime:
     return session.execute(text("SELECT now()")).scalar_one()
 
 
-def create_agreement(*, session: Session, principal: Principal,
-                     agreement_in: schemas.AgreementCreate) -> schemas.AgreementOut:
+def create_agreement(
+    *, session: Session, principal: Principal, agreement_in: schemas.AgreementCreate
+) -> schemas.AgreementOut:
     """A new agreement releasing the caller's agency's items (supervisors and admins; audited)."""
     _require_manager(principal, "create sharing agreements")
     a = agreement_in
@@ -208,51 +228,80 @@ def create_agreement(*, session: Session, principal: Principal,
         if session.get(Agency, a.to_agency) is None:
             raise InvalidInput(f"agency {a.to_agency} does not exist", field="to_agency")
     else:
-        sector = session.execute(text("SELECT kind, member_agencies FROM zones WHERE id = :id"),
-                                 {"id": a.to_sector_zone_id}).one_or_none()
+        sector = session.execute(
+            text("SELECT kind, member_agencies FROM zones WHERE id = :id"), {"id": a.to_sector_zone_id}
+        ).one_or_none()
         if sector is None or sector.kind != "joint_patrol_sector":
             raise InvalidInput(f"zone {a.to_sector_zone_id} is not a joint patrol sector", field="to_sector_zone_id")
         if principal.agency_code not in sector.member_agencies:
-            raise InvalidInput(f"{principal.agency_code} is not a member of joint sector {a.to_sector_zone_id}",
-                               field="to_sector_zone_id")
+            raise InvalidInput(
+                f"{principal.agency_code} is not a member of joint sector {a.to_sector_zone_id}",
+                field="to_sector_zone_id",
+            )
     if not a.alert_kinds and not a.incident_categories:
-        raise InvalidInput("an agreement releases at least one alert kind or incident category",
-                           field="alert_kinds")
+        raise InvalidInput("an agreement releases at least one alert kind or incident category", field="alert_kinds")
     # Zones the releasing agency owns or is a member of (the zones it sees); segments are shared geography.
     for column, sql, ids in (
-        ("zone_ids", "SELECT id FROM zones WHERE id = ANY(CAST(:ids AS int[])) AND (owner_agency = :agency "
-                     "OR member_agencies @> ARRAY[CAST(:agency AS varchar)])", a.zone_ids),
+        (
+            "zone_ids",
+            "SELECT id FROM zones WHERE id = ANY(CAST(:ids AS int[])) AND (owner_agency = :agency "
+            "OR member_agencies @> ARRAY[CAST(:agency AS varchar)])",
+            a.zone_ids,
+        ),
         ("segment_ids", "SELECT id FROM border_segments WHERE id = ANY(CAST(:ids AS int[]))", a.segment_ids),
     ):
-        found = set(session.execute(text(sql), {"ids": list(ids), "agency": principal.agency_code}).scalars()) \
-            if ids else set()
+        found = (
+            set(session.execute(text(sql), {"ids": list(ids), "agency": principal.agency_code}).scalars())
+            if ids
+            else set()
+        )
         missing = sorted(set(ids) - found)
         if missing:
-            raise InvalidInput(f"{column} {missing} do not exist or are not {principal.agency_code}'s to name",
-                               field=column)
+            raise InvalidInput(
+                f"{column} {missing} do not exist or are not {principal.agency_code}'s to name", field=column
+            )
     now = _now(session)
     valid_from = a.valid_from or now
     if a.valid_until is not None and a.valid_until <= valid_from:
         raise InvalidInput("valid_until must be after valid_from", field="valid_until")
     row = SharingAgreement(
-        from_agency=principal.agency_code, to_agency=a.to_agency, to_sector_zone_id=a.to_sector_zone_id,
-        alert_kinds=sorted(set(a.alert_kinds)), incident_categories=sorted(set(a.incident_categories)),
-        zone_ids=sorted(set(a.zone_ids)), segment_ids=sorted(set(a.segment_ids)), valid_from=valid_from,
-        valid_until=a.valid_until, personal_data=a.personal_data, purpose=a.purpose.strip(),
+        from_agency=principal.agency_code,
+        to_agency=a.to_agency,
+        to_sector_zone_id=a.to_sector_zone_id,
+        alert_kinds=sorted(set(a.alert_kinds)),
+        incident_categories=sorted(set(a.incident_categories)),
+        zone_ids=sorted(set(a.zone_ids)),
+        segment_ids=sorted(set(a.segment_ids)),
+        valid_from=valid_from,
+        valid_until=a.valid_until,
+        personal_data=a.personal_data,
+        purpose=a.purpose.strip(),
         created_by=principal.username,
     )
     session.add(row)
     session.flush()
     session.refresh(row)
     recipients = [a.to_agency] if a.to_agency else _sector_members(session, a.to_sector_zone_id)
-    audit.record(session=session, actor=principal.username, action="sharing.create", entity_type="agreement",
-                 entity_id=row.id, agencies=[row.from_agency, *recipients],
-                 details={"to_agency": row.to_agency, "to_sector_zone_id": row.to_sector_zone_id,
-                          "alert_kinds": row.alert_kinds, "incident_categories": row.incident_categories,
-                          "zone_ids": row.zone_ids, "segment_ids": row.segment_ids,
-                          "valid_from": row.valid_from.isoformat(),
-                          "valid_until": row.valid_until.isoformat() if row.valid_until else None,
-                          "personal_data": row.personal_data, "purpose": row.purpose})
+    audit.record(
+        session=session,
+        actor=principal.username,
+        action="sharing.create",
+        entity_type="agreement",
+        entity_id=row.id,
+        agencies=[row.from_agency, *recipients],
+        details={
+            "to_agency": row.to_agency,
+            "to_sector_zone_id": row.to_sector_zone_id,
+            "alert_kinds": row.alert_kinds,
+            "incident_categories": row.incident_categories,
+            "zone_ids": row.zone_ids,
+            "segment_ids": row.segment_ids,
+            "valid_from": row.valid_from.isoformat(),
+            "valid_until": row.valid_until.isoformat() if row.valid_until else None,
+            "personal_data": row.personal_data,
+            "purpose": row.purpose,
+        },
+    )
     return _out(row, principal, now)
 
 
@@ -273,14 +322,19 @@ def get_agreement(*, session: Session, principal: Principal, agreement_id: int) 
     """One agreement the caller's agency gives or receives (404 for any other)."""
     row = session.get(SharingAgreement, agreement_id)
     if row is None or not _concerns(session, row, principal):
-        raise AgreementNotFound(f"agreement {agreement_id} does not exist or does not concern "
-                                f"{principal.agency_code}")
+        raise AgreementNotFound(f"agreement {agreement_id} does not exist or does not concern {principal.agency_code}")
     return _out(row, principal, _now(session))
 
 
-def list_agreements(*, session: Session, principal: Principal, direction: str | None = None,
-                    active: bool | None = None, cursor: int | None = None,
-                    limit: int = DEFAULT_PAGE) -> schemas.AgreementPage:
+def list_agreements(
+    *,
+    session: Session,
+    principal: Principal,
+    direction: str | None = None,
+    active: bool | None = None,
+    cursor: int | None = None,
+    limit: int = DEFAULT_PAGE,
+) -> schemas.AgreementPage:
     """Agreements the caller's agency gives (outgoing) and receives (incoming), newest first."""
     where = ["g.id < :before" if cursor is not None else "true"]
     outgoing = "g.from_agency = :agency"
@@ -288,38 +342,49 @@ def list_agreements(*, session: Session, principal: Principal, direction: str | 
     where.append({"outgoing": outgoing, "incoming": incoming}.get(direction or "", f"({outgoing} OR {incoming})"))
     if active is not None:
         where.append(_NOT_ENDED if active else f"NOT {_NOT_ENDED}")
-    ids = session.execute(text(f"SELECT g.id FROM sharing_agreements g WHERE {' AND '.join(where)} "
-                               "ORDER BY g.id DESC LIMIT :limit"),
-                          {"agency": principal.agency_code, "before": cursor, "limit": limit + 1}).scalars().all()
+    ids = (
+        session.execute(
+            text(f"SELECT g.id FROM sharing_agreements g WHERE {' AND '.join(where)} ORDER BY g.id DESC LIMIT :limit"),
+            {"agency": principal.agency_code, "before": cursor, "limit": limit + 1},
+        )
+        .scalars()
+        .all()
+    )
     more = len(ids) > limit
     ids = ids[:limit]
     rows = {r.id: r for r in session.query(SharingAgreement).filter(SharingAgreement.id.in_(ids))} if ids else {}
     now = _now(session)
-    return schemas.AgreementPage(items=[_out(rows[i], principal, now) for i in ids],
-                                 next_cursor=encode_cursor(ids[-1]) if more else None)
+    return schemas.AgreementPage(
+        items=[_out(rows[i], principal, now) for i in ids], next_cursor=encode_cursor(ids[-1]) if more else None
+    )
 
 
-def withdraw_agreement(*, session: Session, principal: Principal, agreement_id: int,
-                       reason: str | None = None) -> schemas.AgreementOut:
+def withdraw_agreement(
+    *, session: Session, principal: Principal, agreement_id: int, reason: str | None = None
+) -> schemas.AgreementOut:
     """End an agreement now (its releasing agency's supervisors and admins; audited). Items it
     released are no longer visible to its recipients from the next statement on."""
     _require_manager(principal, "withdraw sharing agreements")
     row = session.get(SharingAgreement, agreement_id, with_for_update=True)
     if row is None or not _concerns(session, row, principal):
-        raise AgreementNotFound(f"agreement {agreement_id} does not exist or does not concern "
-                                f"{principal.agency_code}")
+        raise AgreementNotFound(f"agreement {agreement_id} does not exist or does not concern {principal.agency_code}")
     if row.from_agency != principal.agency_code:
-        raise AgreementNotAllowed(f"only {row.from_agency}, which releases under agreement {agreement_id}, "
-                                  "may withdraw it")
+        raise AgreementNotAllowed(
+            f"only {row.from_agency}, which releases under agreement {agreement_id}, may withdraw it"
+        )
     if row.withdrawn_at is not None:
         raise AgreementWithdrawn(f"agreement {agreement_id} was withdrawn at {row.withdrawn_at.isoformat()}")
     now = _now(session)
     row.withdrawn_at, row.withdrawn_by = now, principal.username
     session.flush()
     recipients = [row.to_agency] if row.to_agency else _sector_members(session, row.to_sector_zone_id)
-    audit.record(session=session, actor=principal.username, action="sharing.withdraw", entity_type="agreement",
-                 entity_id=row.id, agencies=[row.from_agency, *recipients],
-                 details={"withdrawn_at": now.isoformat(), "reason": reason})
+    audit.record(
+        session=session,
+        actor=principal.username,
+        action="sharing.withdraw",
+        entity_type="agreement",
+        entity_id=row.id,
+        agencies=[row.from_agency, *recipients],
+        details={"withdrawn_at": now.isoformat(), "reason": reason},
+    )
     return _out(row, principal, now)
-
-

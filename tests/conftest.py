@@ -127,14 +127,13 @@ def make_gateway(engine: Engine, settings: Settings) -> Callable[..., TestGatewa
     from sensors import service
     from sensors.schemas import GatewayCreate, SensorCreate
 
-    def make(agency: str = "TH-RTP", sensors: dict[str, tuple[float, float]] | None = None,
-             kind: str = "camera") -> TestGateway:
+    def make(
+        agency: str = "TH-RTP", sensors: dict[str, tuple[float, float]] | None = None, kind: str = "camera"
+    ) -> TestGateway:
         gateway_id = unique("gw")
         sensors = sensors or {unique("cam"): (100.42, 6.63)}
         with session_scope(engine) as s:
-            _, password = service.create_gateway(
-                session=s, gateway_in=GatewayCreate(id=gateway_id, agency_code=agency)
-            )
+            _, password = service.create_gateway(session=s, gateway_in=GatewayCreate(id=gateway_id, agency_code=agency))
             for sensor_id, (lon, lat) in sensors.items():
                 service.create_sensor(
                     session=s,
@@ -175,7 +174,9 @@ class IngestProcess:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cli", "ingest", "--client-id", self.client_id],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ},
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -221,8 +222,9 @@ def mqtt_client(settings: Settings, username: str, password: str, client_id: str
     from paho.mqtt.enums import CallbackAPIVersion
 
     host, port, _, _ = settings.mqtt_parts()
-    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id or unique("t"),
-                         protocol=mqtt.MQTTv5)
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id or unique("t"), protocol=mqtt.MQTTv5
+    )
     client.username_pw_set(username, password)
     client.max_inflight_messages_set(0)
     client.connect(host, port)
@@ -237,8 +239,9 @@ def broker_accepts(settings: Settings, username: str, password: str) -> bool:
 
     host, port, _, _ = settings.mqtt_parts()
     answer: dict[str, bool] = {}
-    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=unique("probe"),
-                         protocol=mqtt.MQTTv5)
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2, client_id=unique("probe"), protocol=mqtt.MQTTv5
+    )
     client.username_pw_set(username, password)
     client.on_connect = lambda c, u, flags, reason, props: answer.update(ok=not reason.is_failure)
     client.on_disconnect = lambda c, u, flags, reason, props: answer.setdefault("ok", False)
@@ -259,7 +262,9 @@ def wait_for_broker_login(settings: Settings, username: str, password: str, time
     wait_for(lambda: broker_accepts(settings, username, password), timeout=timeout, interval=0.05)
 
 
-def mosquitto_pub(settings: Settings, gateway: TestGateway, topic: str, payload: bytes | str | dict) -> subprocess.CompletedProcess:
+def mosquitto_pub(
+    settings: Settings, gateway: TestGateway, topic: str, payload: bytes | str | dict
+) -> subprocess.CompletedProcess:
     """Publish with Mosquitto's own client (QoS 1, MQTT v5)."""
     host, port, _, _ = settings.mqtt_parts()
     if isinstance(payload, dict):
@@ -267,9 +272,29 @@ def mosquitto_pub(settings: Settings, gateway: TestGateway, topic: str, payload:
     if isinstance(payload, str):
         payload = payload.encode()
     return subprocess.run(
-        ["mosquitto_pub", "-h", host, "-p", str(port), "-V", "5", "-q", "1", "-u", gateway.id, "-P", gateway.password,
-         "-i", unique("pub"), "-t", topic, "-s"],
-        input=payload, capture_output=True, timeout=20,
+        [
+            "mosquitto_pub",
+            "-h",
+            host,
+            "-p",
+            str(port),
+            "-V",
+            "5",
+            "-q",
+            "1",
+            "-u",
+            gateway.id,
+            "-P",
+            gateway.password,
+            "-i",
+            unique("pub"),
+            "-t",
+            topic,
+            "-s",
+        ],
+        input=payload,
+        capture_output=True,
+        timeout=20,
     )
 
 
@@ -389,9 +414,22 @@ def run_api_server(log_name: str = "api-browser.log", env: dict[str, str] | None
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"],
-        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -70,13 +70,22 @@ IMPLEMENTATIONS = _implementations()
 compose_impls = pytest.mark.parametrize(
     "compose",
     [pytest.param(cmd, id=name) for name, cmd in IMPLEMENTATIONS]
-    or [pytest.param(None, id="none", marks=pytest.mark.skip(
-        reason="neither `docker compose` (v2 plugin) nor `docker-compose` is installed "
-               "(Debian: apt-get install docker-compose)"))],
+    or [
+        pytest.param(
+            None,
+            id="none",
+            marks=pytest.mark.skip(
+                reason="neither `docker compose` (v2 plugin) nor `docker-compose` is installed "
+                "(Debian: apt-get install docker-compose)"
+            ),
+        )
+    ],
 )
 
 
-def _run_config(compose: list[str], env_vars: dict[str, str], *args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+def _run_config(
+    compose: list[str], env_vars: dict[str, str], *args: str, tmp_path: Path
+) -> subprocess.CompletedProcess:
     """`<compose> config ...` with only ``env_vars`` set: nothing from this process's
     environment (conftest sets BW_* variables) and no stray .env file gets in."""
     empty_env_file = tmp_path / "empty.env"
@@ -88,7 +97,11 @@ def _run_config(compose: list[str], env_vars: dict[str, str], *args: str, tmp_pa
         env["DOCKER_CONFIG"] = docker_config
     return subprocess.run(
         [*compose, "--env-file", str(empty_env_file), "-f", str(COMPOSE_FILE), "config", *args],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
     )
 
 
@@ -172,7 +185,9 @@ def test_rendered_services_and_published_ports(compose, tmp_path):
         if name in PUBLISHING:
             assert ports, f"{name} publishes no port"
             for host_ip, published, target in ports:
-                assert host_ip == "127.0.0.1", f"{name} publishes {published}->{target} on {host_ip or 'all interfaces'}"
+                assert host_ip == "127.0.0.1", (
+                    f"{name} publishes {published}->{target} on {host_ip or 'all interfaces'}"
+                )
         else:
             assert not ports, f"{name} should publish nothing, has {ports}"
     assert {t for _, _, t in _ports(services["api"])} == {"8000"}
@@ -212,7 +227,10 @@ def test_compose_file_has_no_literal_secrets():
         code = re.sub(r"\$\{[^}]*\}", "OTHER_VAR", code)
         # `KEY: value` (any case: a YAML key) or `- KEY=value` (an environment list item).
         m = re.match(r"\s*-?\s*([A-Za-z0-9_]+)\s*([:=])\s*(.+?)\s*$", code)
-        if m and (SECRET_NAME.search(m.group(1)) or (m.group(2) == ":" and re.search("password|secret|token", m.group(1), re.I))):
+        if m and (
+            SECRET_NAME.search(m.group(1))
+            or (m.group(2) == ":" and re.search("password|secret|token", m.group(1), re.I))
+        ):
             assert m.group(3).strip("'\"") == "REQUIRED_VAR", (
                 f"docker-compose.yml:{lineno}: {m.group(1)} must be a required variable ${{BW_...:?message}}"
             )

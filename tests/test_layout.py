@@ -38,10 +38,13 @@ def test_the_packages_are_found():
 def test_no_private_name_of_another_package_is_imported(path: Path):
     own = path.relative_to(REPO_ROOT).parts[0]
     tree = ast.parse(path.read_text(), filename=str(path))
-    crossing = [f"line {line}: from {module} import {name}" for module, name, line in _imported_names(tree)
-                if module.split(".")[0] in PACKAGES and module.split(".")[0] != own
-                and (name.startswith("_") or any(part.startswith("_") and part != "__init__"
-                                                 for part in module.split(".")))]
+    crossing = [
+        f"line {line}: from {module} import {name}"
+        for module, name, line in _imported_names(tree)
+        if module.split(".")[0] in PACKAGES
+        and module.split(".")[0] != own
+        and (name.startswith("_") or any(part.startswith("_") and part != "__init__" for part in module.split(".")))
+    ]
     assert not crossing, f"{path.relative_to(REPO_ROOT)} imports private names of other packages: {crossing}"
 
 
@@ -54,12 +57,14 @@ def test_a_long_module_says_why_it_stays_whole(path: Path):
     docstring = ast.get_docstring(ast.parse(source)) or ""
     assert "Kept whole:" in docstring, (
         f"{path.relative_to(REPO_ROOT)} has {lines} lines: split it by concern, or say in its docstring "
-        f"why it stays whole (a paragraph starting 'Kept whole:')")
+        f"why it stays whole (a paragraph starting 'Kept whole:')"
+    )
 
 
 _MODEL_MODULES = sorted(
     ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts)
-    for package in PACKAGES for path in (REPO_ROOT / package).rglob("*models.py")
+    for package in PACKAGES
+    for path in (REPO_ROOT / package).rglob("*models.py")
 )
 _RESOLVE = """
 import importlib, sys
@@ -78,7 +83,8 @@ def test_a_models_module_brings_the_tables_it_refers_to(module: str):
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", _RESOLVE, module], capture_output=True, text=True, cwd=REPO_ROOT,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", _RESOLVE, module], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "", f"{module} refers to tables it does not import: {done.stdout.strip()}"

@@ -82,16 +82,35 @@ def _mqtt_creds(url: str) -> tuple[str, str, int]:
 
 def _sub(port: int, topic: str, *args: str, wait: int = 3, count: int = 1) -> subprocess.Popen:
     return subprocess.Popen(
-        [MOSQUITTO_SUB, "-V", "5", "-h", "127.0.0.1", "-p", str(port), "-t", topic,
-         "-C", str(count), "-W", str(wait), "-v", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            MOSQUITTO_SUB,
+            "-V",
+            "5",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-t",
+            topic,
+            "-C",
+            str(count),
+            "-W",
+            str(wait),
+            "-v",
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
 def _pub(port: int, topic: str, message: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [MOSQUITTO_PUB, "-V", "5", "-h", "127.0.0.1", "-p", str(port), "-t", topic, "-m", message, *args],
-        capture_output=True, text=True, timeout=10,
+        capture_output=True,
+        text=True,
+        timeout=10,
     )
 
 
@@ -120,8 +139,10 @@ def test_processes_run_as_the_right_users_in_reachable_dirs(shared):
         assert st["postgres"]["user"] == "postgres"
         assert st["mosquitto"]["user"] == "mosquitto"
         assert st["base_dir"].startswith("/var/lib/borderwatch/")
-        for path, owner in ((Path(st["postgres"]["data_dir"]).parent, "postgres"),
-                            (Path(st["mosquitto"]["data_dir"]), "mosquitto")):
+        for path, owner in (
+            (Path(st["postgres"]["data_dir"]).parent, "postgres"),
+            (Path(st["mosquitto"]["data_dir"]), "mosquitto"),
+        ):
             s = path.stat()
             assert stat.S_IMODE(s.st_mode) == 0o700, path
             assert pwd.getpwuid(s.st_uid).pw_name == owner, path
@@ -143,8 +164,14 @@ def test_secret_files_are_private(shared):
     for user in ("bw-ingest", "bw-api"):
         assert re.search(rf"^user {user}\ntopic readwrite borderwatch/#$", acl, re.M)
     conf = (mdir / "mosquitto.conf").read_text()
-    for line in ("allow_anonymous false", "persistence true", "max_inflight_messages 0",
-                 "max_queued_messages 1000000", "persistent_client_expiration 7d", "autosave_interval 30"):
+    for line in (
+        "allow_anonymous false",
+        "persistence true",
+        "max_inflight_messages 0",
+        "max_queued_messages 1000000",
+        "persistent_client_expiration 7d",
+        "autosave_interval 30",
+    ):
         assert re.search(rf"^{re.escape(line)}$", conf, re.M), line
     assert re.search(r"^listener \d+ 127\.0\.0\.1$", conf, re.M)
 
@@ -194,8 +221,9 @@ def test_database_rejects_wrong_password(shared):
     _, env = shared
     u = urlsplit(env["BW_DATABASE_URL"])
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
-        psycopg.connect(f"postgresql://borderwatch:wrong-{uuid.uuid4().hex}@127.0.0.1:{u.port}/borderwatch",
-                        connect_timeout=5)
+        psycopg.connect(
+            f"postgresql://borderwatch:wrong-{uuid.uuid4().hex}@127.0.0.1:{u.port}/borderwatch", connect_timeout=5
+        )
 
 
 @pytest.mark.skipif(not (MOSQUITTO_SUB and MOSQUITTO_PUB), reason="mosquitto-clients not installed")

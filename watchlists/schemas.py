@@ -17,8 +17,9 @@ class WatchlistEntryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: WatchlistKind
-    value: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128,
-                                            pattern=r"^[^\x00-\x1f]+$")]
+    value: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")
+    ]
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
     severity: WatchlistSeverity = "high"
     expires_at: AwareDatetime | None = None

@@ -34,13 +34,24 @@ def create_entry(*, session: Session, agency_code: str, username: str, entry_in:
         raise InvalidInput(f"an MMSI has 9 digits, got {entry_in.value!r}")
     if entry_in.kind == "imo" and len(value) != 7:
         raise InvalidInput(f"an IMO number has 7 digits, got {entry_in.value!r}")
-    existing = session.scalar(select(WatchlistEntry.id).where(
-        WatchlistEntry.agency_code == agency_code, WatchlistEntry.kind == entry_in.kind, WatchlistEntry.value == value))
+    existing = session.scalar(
+        select(WatchlistEntry.id).where(
+            WatchlistEntry.agency_code == agency_code,
+            WatchlistEntry.kind == entry_in.kind,
+            WatchlistEntry.value == value,
+        )
+    )
     if existing is not None:
         raise Conflict(f"{entry_in.kind} {value} is already on the watch-list (entry {existing})", entry_id=existing)
     entry = WatchlistEntry(
-        agency_code=agency_code, kind=entry_in.kind, value=value, display_value=entry_in.value,
-        reason=entry_in.reason, severity=entry_in.severity, expires_at=entry_in.expires_at, created_by=username,
+        agency_code=agency_code,
+        kind=entry_in.kind,
+        value=value,
+        display_value=entry_in.value,
+        reason=entry_in.reason,
+        severity=entry_in.severity,
+        expires_at=entry_in.expires_at,
+        created_by=username,
     )
     session.add(entry)
     session.flush()
@@ -50,8 +61,17 @@ def create_entry(*, session: Session, agency_code: str, username: str, entry_in:
 
 
 # What the audit trail keeps of an entry.
-AUDITED_FIELDS = ("kind", "value", "display_value", "reason", "severity", "active", "expires_at", "created_by",
-                  "created_at")
+AUDITED_FIELDS = (
+    "kind",
+    "value",
+    "display_value",
+    "reason",
+    "severity",
+    "active",
+    "expires_at",
+    "created_by",
+    "created_at",
+)
 
 
 def _plain(value):
@@ -64,12 +84,20 @@ def snapshot(entry: WatchlistEntry) -> dict:
 
 
 def _record(session: Session, actor: str, action: str, entry: WatchlistEntry, details: dict) -> None:
-    audit.record(session=session, actor=actor, action=action, entity_type="watchlist_entry", entity_id=entry.id,
-                 agencies=[entry.agency_code], details=details)
+    audit.record(
+        session=session,
+        actor=actor,
+        action=action,
+        entity_type="watchlist_entry",
+        entity_id=entry.id,
+        agencies=[entry.agency_code],
+        details=details,
+    )
 
 
-def list_entries(*, session: Session, agency_code: str, kinds: list[str] | None = None,
-                 active: bool | None = None, limit: int = 100) -> list[WatchlistEntry]:
+def list_entries(
+    *, session: Session, agency_code: str, kinds: list[str] | None = None, active: bool | None = None, limit: int = 100
+) -> list[WatchlistEntry]:
     query = select(WatchlistEntry).where(WatchlistEntry.agency_code == agency_code)
     if kinds:
         query = query.where(WatchlistEntry.kind.in_(kinds))
@@ -85,8 +113,9 @@ def get_entry(*, session: Session, agency_code: str, entry_id: int) -> Watchlist
     return entry
 
 
-def update_entry(*, session: Session, agency_code: str, entry_id: int, update: WatchlistEntryUpdate,
-                 actor: str) -> WatchlistEntry:
+def update_entry(
+    *, session: Session, agency_code: str, entry_id: int, update: WatchlistEntryUpdate, actor: str
+) -> WatchlistEntry:
     entry = get_entry(session=session, agency_code=agency_code, entry_id=entry_id)
     changes = {}
     for name, value in update.model_dump(exclude_unset=True).items():

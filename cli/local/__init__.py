@@ -292,7 +292,9 @@ def print_status(info: dict | None = None, console: Console | None = None) -> di
             con.print(f"  {label + ':':<15} {value}", highlight=False, soft_wrap=True)
     if isinstance(info.get("external"), dict):
         ext = info["external"]
-        con.print(f"[cyan]Note:[/] the environment points at external servers: {ext['database_url']}, {ext['mqtt_url']}")
+        con.print(
+            f"[cyan]Note:[/] the environment points at external servers: {ext['database_url']}, {ext['mqtt_url']}"
+        )
     return info
 
 

@@ -78,8 +78,11 @@ def _passwd_matches(path: Path, passwords: dict[str, str]) -> bool:
 
 
 def _service_acl() -> str:
-    blocks = ["# Borderwatch service users (cli/local/mosquitto.py). `$share/<group>/borderwatch/...`",
-              "# subscriptions are checked against the topic filter without the $share prefix.", ""]
+    blocks = [
+        "# Borderwatch service users (cli/local/mosquitto.py). `$share/<group>/borderwatch/...`",
+        "# subscriptions are checked against the topic filter without the $share prefix.",
+        "",
+    ]
     for user in MQTT_SERVICE_USERS:
         blocks += [f"user {user}", f"topic readwrite {MQTT_TOPIC_ACL}", ""]
     return "\n".join(blocks)
@@ -248,8 +251,12 @@ def _mqtt_up(lay: _Layout, state: dict, con: Console, avoid: set[int]) -> None:
     live_passwd = lay.mqtt_dir / "passwd"
     for user, pw in state["mqtt_passwords"].items():
         if not _passwd_matches(live_passwd, {user: pw}):
-            _run([_which("mosquitto_passwd") or "mosquitto_passwd", "-b", live_passwd, user, pw],
-                 what=f"mosquitto_passwd ({user})", as_user=lay.mqtt_user, hide=[pw])
+            _run(
+                [_which("mosquitto_passwd") or "mosquitto_passwd", "-b", live_passwd, user, pw],
+                what=f"mosquitto_passwd ({user})",
+                as_user=lay.mqtt_user,
+                hide=[pw],
+            )
             _chown_to(live_passwd, lay.mqtt_user, 0o600)
             con.print(f"[yellow]{live_passwd}: updated the entry of {user} (other entries kept).[/]")
             passwd_fixed = True
@@ -290,7 +297,9 @@ def _mqtt_up(lay: _Layout, state: dict, con: Console, avoid: set[int]) -> None:
                     f"Mosquitto did not start listening on 127.0.0.1:{port} ({state_txt}).\n"
                     f"--- {lay.mqtt_log} ---\n{new_log or _tail(lay.mqtt_log)}"
                 )
-        con.print(f"[green]✓[/] Mosquitto started (pid {pid} as {_proc_user(pid) or '?'}, 127.0.0.1:{port}, log {lay.mqtt_log})")
+        con.print(
+            f"[green]✓[/] Mosquitto started (pid {pid} as {_proc_user(pid) or '?'}, 127.0.0.1:{port}, log {lay.mqtt_log})"
+        )
 
     rc = _mqtt_connect_rc(port, MQTT_INGEST_USER, state["mqtt_passwords"][MQTT_INGEST_USER])
     if rc == -1:

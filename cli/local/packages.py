@@ -26,9 +26,10 @@ def _missing_components() -> list[str]:
             missing.append(name)
     # Debian's python3-venv is what puts ensurepip into /usr/bin/python3's stdlib.
     sys_py = Path("/usr/bin/python3")
-    if not sys_py.exists() or subprocess.run(
-        [str(sys_py), "-c", "import ensurepip, venv"], capture_output=True, cwd="/"
-    ).returncode != 0:
+    if (
+        not sys_py.exists()
+        or subprocess.run([str(sys_py), "-c", "import ensurepip, venv"], capture_output=True, cwd="/").returncode != 0
+    ):
         missing.append("python3-venv (/usr/bin/python3 -m venv)")
     return missing
 

@@ -158,9 +158,27 @@ host    all       all               127.0.0.1/32   scram-sha-256
 
 def _pg_psql(lay: _Layout, bindir: Path, port: int, sql: str, *, what: str, db: str = "postgres", hide=()) -> str:
     cp = _run(
-        [bindir / "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-         "-h", lay.pg_socket_dir, "-p", str(port), "-U", _pg_superuser(lay), "-d", db],
-        what=what, as_user=lay.pg_user, input=sql, hide=hide,
+        [
+            bindir / "psql",
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            lay.pg_socket_dir,
+            "-p",
+            str(port),
+            "-U",
+            _pg_superuser(lay),
+            "-d",
+            db,
+        ],
+        what=what,
+        as_user=lay.pg_user,
+        input=sql,
+        hide=hide,
     )
     return cp.stdout
 
@@ -203,16 +221,25 @@ def _pg_up(lay: _Layout, state: dict, con: Console, avoid: set[int]) -> None:
 
     if not pg_version_file.exists():
         if lay.pg_data.exists() and any(lay.pg_data.iterdir()):
-            raise ServiceError(
-                f"{lay.pg_data} exists but is not a PostgreSQL data directory; move it away and retry."
-            )
+            raise ServiceError(f"{lay.pg_data} exists but is not a PostgreSQL data directory; move it away and retry.")
         with con.status(f"initdb PostgreSQL {major} cluster in {lay.pg_data} ..."):
             locale = _initdb_locale()
             _run(
-                [bindir / "initdb", "-D", lay.pg_data, "-U", _pg_superuser(lay),
-                 "--auth-local=peer", "--auth-host=scram-sha-256",
-                 "--encoding=UTF8", f"--locale={locale}", "--no-instructions"],
-                what="initdb", as_user=lay.pg_user, timeout=180,
+                [
+                    bindir / "initdb",
+                    "-D",
+                    lay.pg_data,
+                    "-U",
+                    _pg_superuser(lay),
+                    "--auth-local=peer",
+                    "--auth-host=scram-sha-256",
+                    "--encoding=UTF8",
+                    f"--locale={locale}",
+                    "--no-instructions",
+                ],
+                what="initdb",
+                as_user=lay.pg_user,
+                timeout=180,
             )
         con.print(f"[green]✓[/] PostgreSQL {major} cluster created in {lay.pg_data}")
 
@@ -222,8 +249,12 @@ def _pg_up(lay: _Layout, state: dict, con: Console, avoid: set[int]) -> None:
     text = main_conf.read_text()
     include = "include_if_exists = 'borderwatch.conf'"
     if include not in text:
-        _write_file(main_conf, text.rstrip("\n") + f"\n\n# Borderwatch settings (cli/local/postgres.py)\n{include}\n",
-                    owner=lay.pg_user, only_if_changed=False)
+        _write_file(
+            main_conf,
+            text.rstrip("\n") + f"\n\n# Borderwatch settings (cli/local/postgres.py)\n{include}\n",
+            owner=lay.pg_user,
+            only_if_changed=False,
+        )
         changed = True
 
     if pid is not None:
@@ -236,8 +267,21 @@ def _pg_up(lay: _Layout, state: dict, con: Console, avoid: set[int]) -> None:
         with con.status(f"Starting PostgreSQL on 127.0.0.1:{port} ..."):
             try:
                 _run(
-                    [bindir / "pg_ctl", "-D", lay.pg_data, "-l", lay.pg_log, "-w", "-t", str(START_TIMEOUT_S), "-s", "start"],
-                    what="pg_ctl start", as_user=lay.pg_user, timeout=START_TIMEOUT_S + 15,
+                    [
+                        bindir / "pg_ctl",
+                        "-D",
+                        lay.pg_data,
+                        "-l",
+                        lay.pg_log,
+                        "-w",
+                        "-t",
+                        str(START_TIMEOUT_S),
+                        "-s",
+                        "start",
+                    ],
+                    what="pg_ctl start",
+                    as_user=lay.pg_user,
+                    timeout=START_TIMEOUT_S + 15,
                 )
             except ServiceError as exc:
                 raise ServiceError(f"{exc}\n--- {lay.pg_log} (last lines) ---\n{_tail(lay.pg_log)}") from None
@@ -268,9 +312,25 @@ def _pg_up(lay: _Layout, state: dict, con: Console, avoid: set[int]) -> None:
         deadline = time.monotonic() + 15
         while True:
             cp = _run(
-                [bindir / "psql", "-X", "-A", "-t", "-h", "127.0.0.1", "-p", str(port), "-U", DB_ROLE,
-                 "-d", DATABASES[0], "-c", "SELECT postgis_lib_version()"],
-                what="connecting as borderwatch over TCP", env=env, check=False,
+                [
+                    bindir / "psql",
+                    "-X",
+                    "-A",
+                    "-t",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-U",
+                    DB_ROLE,
+                    "-d",
+                    DATABASES[0],
+                    "-c",
+                    "SELECT postgis_lib_version()",
+                ],
+                what="connecting as borderwatch over TCP",
+                env=env,
+                check=False,
             )
             if cp.returncode == 0 or time.monotonic() > deadline:
                 break
@@ -280,9 +340,7 @@ def _pg_up(lay: _Layout, state: dict, con: Console, avoid: set[int]) -> None:
                 f"PostgreSQL on 127.0.0.1:{port} rejects role {DB_ROLE}: {(cp.stderr or cp.stdout).strip()}\n"
                 f"--- {lay.pg_log} (last lines) ---\n{_tail(lay.pg_log)}"
             )
-    con.print(
-        f"[green]✓[/] databases {', '.join(DATABASES)} owned by {DB_ROLE}, PostGIS {cp.stdout.strip()}"
-    )
+    con.print(f"[green]✓[/] databases {', '.join(DATABASES)} owned by {DB_ROLE}, PostGIS {cp.stdout.strip()}")
 
 
 def _pg_down(lay: _Layout, con: Console) -> bool:
@@ -297,7 +355,9 @@ def _pg_down(lay: _Layout, con: Console) -> bool:
     with con.status(f"Stopping PostgreSQL (pid {pid}) ..."):
         _run(
             [bindir / "pg_ctl", "-D", lay.pg_data, "-m", "fast", "-w", "-t", str(STOP_TIMEOUT_S), "-s", "stop"],
-            what="pg_ctl stop", as_user=lay.pg_user, timeout=STOP_TIMEOUT_S + 15,
+            what="pg_ctl stop",
+            as_user=lay.pg_user,
+            timeout=STOP_TIMEOUT_S + 15,
         )
     if _wait_gone(pid, 10):
         con.print(f"[green]✓[/] PostgreSQL stopped (pid {pid})")

@@ -5,8 +5,9 @@ Revision ID: 0003_analytics
 Revises: 0002_patrols
 Create Date: 2026-11-22 15:40:00
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 from geoalchemy2 import Geometry
 
 revision = "0003_analytics"
@@ -195,7 +196,9 @@ def upgrade() -> None:
         "CREATE TRIGGER bw_fence_edges AFTER INSERT OR UPDATE OR DELETE ON zones "
         "FOR EACH ROW EXECUTE FUNCTION bw_fence_edges_from_zone()"
     )
-    op.execute("INSERT INTO fence_edges (source, ref_id, geom) SELECT 'segment', id, ST_Multi(geom) FROM border_segments")
+    op.execute(
+        "INSERT INTO fence_edges (source, ref_id, geom) SELECT 'segment', id, ST_Multi(geom) FROM border_segments"
+    )
     op.execute(
         "INSERT INTO fence_edges (source, ref_id, geom) SELECT 'zone', id, "
         "ST_Multi(ST_Boundary(geom)) FROM zones WHERE entry_alert"
@@ -207,8 +210,17 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS bw_fence_edges ON border_segments")
     op.execute("DROP FUNCTION IF EXISTS bw_fence_edges_from_zone()")
     op.execute("DROP FUNCTION IF EXISTS bw_fence_edges_from_segment()")
-    for table in ("fence_edges", "zone_presence", "loiter_states", "encounters", "ais_gaps", "sensor_health",
-                  "watchlist_entries", "ais_fragments", "vessels"):
+    for table in (
+        "fence_edges",
+        "zone_presence",
+        "loiter_states",
+        "encounters",
+        "ais_gaps",
+        "sensor_health",
+        "watchlist_entries",
+        "ais_fragments",
+        "vessels",
+    ):
         op.execute(f"DROP TABLE IF EXISTS {table}")
     op.execute("DROP FUNCTION IF EXISTS bw_watchlist_value(text, text)")
     op.execute("DELETE FROM zones WHERE kind = 'port'")

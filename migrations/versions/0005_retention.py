@@ -9,10 +9,11 @@ holds move into monthly partitions created for them.
 Revision ID: 0005_retention
 Revises: 0004_ingest_subscriptions
 """
+
 from alembic import op
 
-revision = '0005_retention'
-down_revision = '0004_ingest_subscriptions'
+revision = "0005_retention"
+down_revision = "0004_ingest_subscriptions"
 branch_labels = None
 depends_on = None
 

@@ -4,8 +4,9 @@ Revision ID: 0006_standards
 Revises: 0005_retention
 Create Date: 2026-11-22 17:00:00
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 from geoalchemy2 import Geometry
 
 revision = "0006_standards"
@@ -38,8 +39,12 @@ def upgrade() -> None:
     op.create_table(
         "webhook_deliveries",
         sa.Column("id", sa.BigInteger, sa.Identity(always=False), primary_key=True),
-        sa.Column("subscription_id", sa.BigInteger,
-                  sa.ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "subscription_id",
+            sa.BigInteger,
+            sa.ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("alert_id", sa.BigInteger, sa.ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
         sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
         sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
@@ -51,8 +56,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("subscription_id", "alert_id", name="uq_webhook_delivery_alert"),
         sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="webhook_delivery_status_known"),
     )
-    op.create_index("ix_webhook_deliveries_due", "webhook_deliveries", ["next_attempt_at"],
-                    postgresql_where=sa.text("status = 'pending'"))
+    op.create_index(
+        "ix_webhook_deliveries_due",
+        "webhook_deliveries",
+        ["next_attempt_at"],
+        postgresql_where=sa.text("status = 'pending'"),
+    )
 
 
 def downgrade() -> None:

@@ -5,8 +5,9 @@ Revision ID: 0007_audit
 Revises: 0006_standards
 Create Date: 2026-11-22 16:40:00
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0007_audit"
@@ -83,8 +84,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.CheckConstraint("role IN ('victim', 'suspect', 'witness')", name="person_role_known"),
         sa.CheckConstraint("sex IN ('female', 'male', 'other', 'unknown')", name="person_sex_known"),
-        sa.CheckConstraint("age_group IN ('0-11', '12-17', '18-29', '30-49', '50+', 'unknown')",
-                           name="person_age_group_known"),
+        sa.CheckConstraint(
+            "age_group IN ('0-11', '12-17', '18-29', '30-49', '50+', 'unknown')", name="person_age_group_known"
+        ),
         sa.CheckConstraint("nationality ~ '^[A-Z]{2}$'", name="person_nationality_iso2"),
     )
     op.create_index("ix_incident_persons_incident", "incident_persons", ["incident_id"])

@@ -4,8 +4,9 @@ Revision ID: 0008_sharing
 Revises: 0007_audit
 Create Date: 2026-11-22 18:50:00
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0008_sharing"

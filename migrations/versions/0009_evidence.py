@@ -5,8 +5,9 @@ Revision ID: 0009_evidence
 Revises: 0008_sharing
 Create Date: 2026-11-22 18:45:00
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 from geoalchemy2 import Geometry
 from sqlalchemy.dialects import postgresql
 
@@ -31,8 +32,18 @@ CREATE TRIGGER custody_events_no_truncate BEFORE TRUNCATE ON custody_events
 
 ITEM_KINDS = ("snapshot", "clip", "document", "seized_item", "other")
 ITEM_STATUSES = ("in_custody", "in_transit", "released", "destroyed", "returned")
-EVENT_KINDS = ("collected", "handover", "received", "handover_declined", "sealed", "unsealed", "examined",
-               "released", "destroyed", "returned")
+EVENT_KINDS = (
+    "collected",
+    "handover",
+    "received",
+    "handover_declined",
+    "sealed",
+    "unsealed",
+    "examined",
+    "released",
+    "destroyed",
+    "returned",
+)
 
 
 def upgrade() -> None:
@@ -72,16 +83,16 @@ def upgrade() -> None:
         sa.CheckConstraint(f"status IN {ITEM_STATUSES!r}", name="evidence_status_known"),
         sa.CheckConstraint("content_sha256 ~ '^[0-9a-f]{64}$'", name="evidence_sha256_hex"),
         sa.CheckConstraint("content_size >= 0", name="evidence_size_positive"),
-        sa.CheckConstraint("(status = 'in_transit') = (pending_agency IS NOT NULL)",
-                           name="evidence_pending_in_transit"),
+        sa.CheckConstraint(
+            "(status = 'in_transit') = (pending_agency IS NOT NULL)", name="evidence_pending_in_transit"
+        ),
     )
     op.create_index("ix_evidence_items_incident", "evidence_items", ["incident_id", "id"])
     op.create_index("ix_evidence_items_agencies", "evidence_items", ["agencies"], postgresql_using="gin")
     op.create_table(
         "custody_events",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
-        sa.Column("item_id", sa.BigInteger(), sa.ForeignKey("evidence_items.id", ondelete="RESTRICT"),
-                  nullable=False),
+        sa.Column("item_id", sa.BigInteger(), sa.ForeignKey("evidence_items.id", ondelete="RESTRICT"), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("kind", sa.String(24), nullable=False),

@@ -22,8 +22,9 @@ Revision ID: 0010_ingest_storage
 Revises: 0009_evidence
 Create Date: 2026-11-22 19:20:00
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 from geoalchemy2 import Geometry
 
 revision = "0010_ingest_storage"
@@ -143,13 +144,16 @@ def upgrade() -> None:
     op.create_index("ix_fence_cells_cell", "fence_cells", ["i", "j"])
     op.create_index("ix_fence_cells_edge_id", "fence_cells", ["edge_id"])
     op.execute(FUNCTIONS)
-    op.execute("CREATE TRIGGER bw_zone_cells AFTER INSERT OR UPDATE OF geom ON zones "
-               "FOR EACH ROW EXECUTE FUNCTION bw_zone_cells()")
-    op.execute("CREATE TRIGGER bw_fence_cells AFTER INSERT ON fence_edges FOR EACH ROW EXECUTE FUNCTION bw_fence_cells()")
+    op.execute(
+        "CREATE TRIGGER bw_zone_cells AFTER INSERT OR UPDATE OF geom ON zones "
+        "FOR EACH ROW EXECUTE FUNCTION bw_zone_cells()"
+    )
+    op.execute(
+        "CREATE TRIGGER bw_fence_cells AFTER INSERT ON fence_edges FOR EACH ROW EXECUTE FUNCTION bw_fence_cells()"
+    )
     # the zones there are already
     op.execute("SELECT bw_fill_zone_cells(id, geom) FROM zones")
-    op.add_column("track_positions", sa.Column("zone_ids", sa.ARRAY(sa.Integer()), nullable=False,
-                                               server_default="{}"))
+    op.add_column("track_positions", sa.Column("zone_ids", sa.ARRAY(sa.Integer()), nullable=False, server_default="{}"))
     op.execute(
         "UPDATE track_positions tp SET zone_ids = ARRAY(SELECT DISTINCT c.zone_id FROM zone_cells c "
         "WHERE c.i = bw_cell(ST_X(tp.geom)) AND c.j = bw_cell(ST_Y(tp.geom)) "
@@ -187,7 +191,9 @@ def downgrade() -> None:
     # fence edges back to one row per segment or zone outline: 0003's trigger functions
     op.execute(_revision_module("0003_analytics.py").FENCE_EDGE_FUNCTIONS)
     op.execute("DELETE FROM fence_edges")
-    op.execute("INSERT INTO fence_edges (source, ref_id, geom) SELECT 'segment', id, ST_Multi(geom) FROM border_segments")
+    op.execute(
+        "INSERT INTO fence_edges (source, ref_id, geom) SELECT 'segment', id, ST_Multi(geom) FROM border_segments"
+    )
     op.execute(
         "INSERT INTO fence_edges (source, ref_id, geom) SELECT 'zone', id, ST_Multi(ST_Boundary(geom)) "
         "FROM zones WHERE entry_alert"

@@ -12,6 +12,7 @@ Revision ID: 0011_new_detections
 Revises: 0010_ingest_storage
 Create Date: 2026-11-22 22:40:00
 """
+
 from alembic import op
 
 revision = "0011_new_detections"

@@ -16,6 +16,7 @@ Revision ID: 0012_cooldown_chain
 Revises: 0011_new_detections
 Create Date: 2026-12-04 20:00:00
 """
+
 from alembic import op
 
 revision = "0012_cooldown_chain"

@@ -7,6 +7,7 @@ Revision ID: 0013_trust
 Revises: 0012_cooldown_chain
 Create Date: 2026-12-04 20:10:00
 """
+
 import sqlalchemy as sa
 from alembic import op
 

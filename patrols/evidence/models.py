@@ -31,16 +31,26 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models import Base
 import patrols.models  # noqa: F401  (the incidents and patrol units evidence refers to)
+from core.models import Base
 
 ITEM_KINDS = ("snapshot", "clip", "document", "seized_item", "other")
 # Kinds whose content is bytes somewhere (a camera snapshot, a recording, a scanned document).
 MEDIA_KINDS = ("snapshot", "clip", "document")
 ITEM_STATUSES = ("in_custody", "in_transit", "released", "destroyed", "returned")
 FINAL_STATUSES = ("released", "destroyed", "returned")
-EVENT_KINDS = ("collected", "handover", "received", "handover_declined", "sealed", "unsealed", "examined",
-               "released", "destroyed", "returned")
+EVENT_KINDS = (
+    "collected",
+    "handover",
+    "received",
+    "handover_declined",
+    "sealed",
+    "unsealed",
+    "examined",
+    "released",
+    "destroyed",
+    "returned",
+)
 GENESIS = "0" * 64
 
 

@@ -67,8 +67,9 @@ class EvidenceCreate(_In):
 class HandoverCreate(_In):
     to_agency: AgencyCode
     to_custodian: Name = Field(description="Person, office or unit of the receiving agency")
-    to_unit_id: Id | None = Field(None, description="A unit of the receiving agency that takes it (its device may "
-                                                    "accept)")
+    to_unit_id: Id | None = Field(
+        None, description="A unit of the receiving agency that takes it (its device may accept)"
+    )
     reason: Text
 
 
@@ -79,7 +80,8 @@ class AcceptIn(_In):
     seal_intact: bool | None = None
     signature: Signature | None = None
     handover_seq: Annotated[int, Strict(), Field(ge=1, le=2**31 - 1)] | None = Field(
-        None, description="The hand-over event being accepted (refused if another one is pending)")
+        None, description="The hand-over event being accepted (refused if another one is pending)"
+    )
 
 
 class DeclineIn(_In):

@@ -113,20 +113,47 @@ def _facts(row) -> dict:
 def _item_out(row) -> schemas.EvidenceOut:
     m = row._mapping
     return schemas.EvidenceOut(
-        **{k: m[k] for k in ("id", "incident_id", "agency_code", "kind", "description", "content_uri",
-                             "content_sha256", "content_size", "media_type", "quantity", "seal_number", "sealed",
-                             "collected_by", "collected_at", "custodian_agency", "custodian", "custodian_unit_id",
-                             "status", "pending_agency", "pending_custodian", "pending_unit_id", "head_hash",
-                             "created_by", "created_at", "updated_at")},
+        **{
+            k: m[k]
+            for k in (
+                "id",
+                "incident_id",
+                "agency_code",
+                "kind",
+                "description",
+                "content_uri",
+                "content_sha256",
+                "content_size",
+                "media_type",
+                "quantity",
+                "seal_number",
+                "sealed",
+                "collected_by",
+                "collected_at",
+                "custodian_agency",
+                "custodian",
+                "custodian_unit_id",
+                "status",
+                "pending_agency",
+                "pending_custodian",
+                "pending_unit_id",
+                "head_hash",
+                "created_by",
+                "created_at",
+                "updated_at",
+            )
+        },
         content_stored=m["content_stored_at"] is not None,
         location=PointGeometry(coordinates=_location(m["lon"], m["lat"])) if m["lon"] is not None else None,
-        agencies=sorted(m["agencies"]), events=m["head_seq"],
+        agencies=sorted(m["agencies"]),
+        events=m["head_seq"],
     )
 
 
 def _visible_row(session: Session, principal: Principal, item_id: int):
-    row = session.execute(text(f"{_ITEM_SELECT} WHERE e.id = :id AND {_ITEM_VISIBLE}"),
-                          {"id": item_id, "agency": principal.agency_code}).one_or_none()
+    row = session.execute(
+        text(f"{_ITEM_SELECT} WHERE e.id = :id AND {_ITEM_VISIBLE}"), {"id": item_id, "agency": principal.agency_code}
+    ).one_or_none()
     if row is None:
         raise EvidenceNotFound(f"evidence {item_id} does not exist or is not visible to {principal.agency_code}")
     return row
@@ -135,9 +162,15 @@ def _visible_row(session: Session, principal: Principal, item_id: int):
 def _audit_read(session: Session, principal: Principal, row, what: str) -> None:
     """Reads by an agency other than the collecting one are reads of shared data: recorded."""
     if principal.agency_code != row.agency_code:
-        audit.record(session=session, actor=principal.username, action=f"evidence.{what}", entity_type="evidence",
-                     entity_id=row.id, agencies=[principal.agency_code, row.agency_code, row.incident_agency],
-                     details={"head_seq": row.head_seq, "head_hash": row.head_hash})
+        audit.record(
+            session=session,
+            actor=principal.username,
+            action=f"evidence.{what}",
+            entity_type="evidence",
+            entity_id=row.id,
+            agencies=[principal.agency_code, row.agency_code, row.incident_agency],
+            details={"head_seq": row.head_seq, "head_hash": row.head_hash},
+        )
 
 
 def get_item(*, session: Session, principal: Principal, item_id: int) -> schemas.EvidenceOut:
@@ -146,22 +179,32 @@ def get_item(*, session: Session, principal: Principal, item_id: int) -> schemas
     return _item_out(row)
 
 
-def list_items(*, session: Session, principal: Principal, incident_id: int, cursor: str | None = None,
-               limit: int = DEFAULT_PAGE) -> schemas.EvidencePage:
+def list_items(
+    *, session: Session, principal: Principal, incident_id: int, cursor: str | None = None, limit: int = DEFAULT_PAGE
+) -> schemas.EvidencePage:
     """The incident's items the caller may see, newest first; 404 if it sees neither the incident nor any item."""
     before = decode_cursor(cursor)
-    rows = session.execute(text(
-        f"""{_ITEM_SELECT} WHERE e.incident_id = :incident AND {_ITEM_VISIBLE}
+    rows = session.execute(
+        text(
+            f"""{_ITEM_SELECT} WHERE e.incident_id = :incident AND {_ITEM_VISIBLE}
             AND (CAST(:before AS bigint) IS NULL OR e.id < :before) ORDER BY e.id DESC LIMIT :limit"""
-    ), {"incident": incident_id, "agency": principal.agency_code, "before": before, "limit": limit + 1}).all()
+        ),
+        {"incident": incident_id, "agency": principal.agency_code, "before": before, "limit": limit + 1},
+    ).all()
     if not rows and before is None:
         get_incident(session=session, principal=principal, incident_id=incident_id)
     rows, next_cursor = rows[:limit], (encode_cursor(rows[limit - 1].id) if len(rows) > limit else None)
     others = [r for r in rows if r.agency_code != principal.agency_code]
     if others:
-        audit.record(session=session, actor=principal.username, action="evidence.list_read", entity_type="incident",
-                     entity_id=incident_id, agencies={principal.agency_code, *(r.agency_code for r in others)},
-                     details={"item_ids": [r.id for r in others]})
+        audit.record(
+            session=session,
+            actor=principal.username,
+            action="evidence.list_read",
+            entity_type="incident",
+            entity_id=incident_id,
+            agencies={principal.agency_code, *(r.agency_code for r in others)},
+            details={"item_ids": [r.id for r in others]},
+        )
     return schemas.EvidencePage(items=[_item_out(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -176,19 +219,23 @@ def chain(*, session: Session, principal: Principal, item_id: int) -> schemas.Ch
     problems = check_chain(_item_for_check(row), events, audited_hashes(session, [item_id])[item_id])
     _audit_read(session, principal, row, "chain_read")
     return schemas.ChainOut(
-        item_id=item_id, verified=not problems, broken_at=min((p.seq for p in problems), default=None),
+        item_id=item_id,
+        verified=not problems,
+        broken_at=min((p.seq for p in problems), default=None),
         problems=[schemas.ChainProblem(kind=p.kind, seq=p.seq, message=p.message) for p in problems],
         events=[schemas.CustodyEventOut(**{k: v for k, v in e.items() if k != "item_id"}) for e in events],
     )
 
 
-def incident_evidence(*, session: Session, principal: Principal, incident_id: int,
-                      limit: int = MAX_PAGE) -> list[tuple[schemas.EvidenceOut, bool]]:
+def incident_evidence(
+    *, session: Session, principal: Principal, incident_id: int, limit: int = MAX_PAGE
+) -> list[tuple[schemas.EvidenceOut, bool]]:
     """The incident's items the caller may see (at most ``limit``, newest first), each with whether its
     chain holds: for the incident map (two queries, whatever the number of items)."""
-    rows = session.execute(text(
-        f"{_ITEM_SELECT} WHERE e.incident_id = :incident AND {_ITEM_VISIBLE} ORDER BY e.id DESC LIMIT :limit"
-    ), {"incident": incident_id, "agency": principal.agency_code, "limit": limit}).all()
+    rows = session.execute(
+        text(f"{_ITEM_SELECT} WHERE e.incident_id = :incident AND {_ITEM_VISIBLE} ORDER BY e.id DESC LIMIT :limit"),
+        {"incident": incident_id, "agency": principal.agency_code, "limit": limit},
+    ).all()
     ids = [r.id for r in rows]
     events, audited = event_rows(session, ids), audited_hashes(session, ids)
     return [(_item_out(r), not check_chain(_item_for_check(r), events[r.id], audited[r.id])) for r in rows]
@@ -208,20 +255,39 @@ def _item_for_update(session: Session, principal: Principal, item_id: int) -> tu
     return item, row
 
 
-def _record(session: Session, principal: Principal, item: EvidenceItem, action: str, incident_agency: str,
-            event: dict, extra: Iterable[str | None] = (), details: dict | None = None) -> None:
-    audit.record(session=session, actor=principal.username, action=f"evidence.{action}", entity_type="evidence",
-                 entity_id=item.id, agencies=[item.agency_code, incident_agency, principal.agency_code, *extra],
-                 details={"incident_id": item.incident_id, "event_seq": event["seq"], "event_hash": event["hash"],
-                          **(details or {})})
+def _record(
+    session: Session,
+    principal: Principal,
+    item: EvidenceItem,
+    action: str,
+    incident_agency: str,
+    event: dict,
+    extra: Iterable[str | None] = (),
+    details: dict | None = None,
+) -> None:
+    audit.record(
+        session=session,
+        actor=principal.username,
+        action=f"evidence.{action}",
+        entity_type="evidence",
+        entity_id=item.id,
+        agencies=[item.agency_code, incident_agency, principal.agency_code, *extra],
+        details={
+            "incident_id": item.incident_id,
+            "event_seq": event["seq"],
+            "event_hash": event["hash"],
+            **(details or {}),
+        },
+    )
 
 
 def _reload(session: Session, principal: Principal, item_id: int) -> schemas.EvidenceOut:
     return _item_out(_visible_row(session, principal, item_id))
 
 
-def create_item(*, session: Session, principal: Principal, incident_id: int,
-                item_in: schemas.EvidenceCreate) -> schemas.EvidenceOut:
+def create_item(
+    *, session: Session, principal: Principal, incident_id: int, item_in: schemas.EvidenceCreate
+) -> schemas.EvidenceOut:
     """Register an item on an incident the caller can see; the caller's agency is its first custodian."""
     require_role(principal, EVIDENCE_REGISTRARS, "register evidence")
     incident = get_incident(session=session, principal=principal, incident_id=incident_id)
@@ -233,25 +299,52 @@ def create_item(*, session: Session, principal: Principal, incident_id: int,
     collected_by = item_in.collected_by or (unit.callsign if unit else principal.username)
     custodian = item_in.custodian or collected_by
     item = EvidenceItem(
-        incident_id=incident_id, agency_code=principal.agency_code, kind=item_in.kind,
-        description=item_in.description, content_uri=item_in.content_uri, content_sha256=item_in.content_sha256,
-        content_size=item_in.content_size, media_type=item_in.media_type, quantity=item_in.quantity,
-        seal_number=item_in.seal_number, sealed=item_in.seal_number is not None, collected_by=collected_by,
+        incident_id=incident_id,
+        agency_code=principal.agency_code,
+        kind=item_in.kind,
+        description=item_in.description,
+        content_uri=item_in.content_uri,
+        content_sha256=item_in.content_sha256,
+        content_size=item_in.content_size,
+        media_type=item_in.media_type,
+        quantity=item_in.quantity,
+        seal_number=item_in.seal_number,
+        sealed=item_in.seal_number is not None,
+        collected_by=collected_by,
         collected_at=collected_at,
         geom=f"SRID=4326;POINT({item_in.lon} {item_in.lat})" if item_in.lon is not None else None,
-        custodian_agency=principal.agency_code, custodian=custodian, custodian_unit_id=unit.id if unit else None,
-        status="in_custody", agencies=sorted({principal.agency_code}), head_seq=0, head_hash=GENESIS,
+        custodian_agency=principal.agency_code,
+        custodian=custodian,
+        custodian_unit_id=unit.id if unit else None,
+        status="in_custody",
+        agencies=sorted({principal.agency_code}),
+        head_seq=0,
+        head_hash=GENESIS,
         created_by=principal.username,
     )
     session.add(item)
     session.flush()
     # The facts as stored (the database's rounding of time and place), so the check compares like with like.
     facts = _facts(session.execute(text(f"{_ITEM_SELECT} WHERE e.id = :id"), {"id": item.id}).one())
-    event = append(session, item, principal, "collected", to_agency=principal.agency_code, to_custodian=custodian,
-                   note=item_in.note, details={**facts, "seal_number": item.seal_number,
-                                                "custodian_unit_id": item.custodian_unit_id})
-    _record(session, principal, item, "create", incident.agency_code, event,
-            details={"kind": item.kind, "content_sha256": item.content_sha256})
+    event = append(
+        session,
+        item,
+        principal,
+        "collected",
+        to_agency=principal.agency_code,
+        to_custodian=custodian,
+        note=item_in.note,
+        details={**facts, "seal_number": item.seal_number, "custodian_unit_id": item.custodian_unit_id},
+    )
+    _record(
+        session,
+        principal,
+        item,
+        "create",
+        incident.agency_code,
+        event,
+        details={"kind": item.kind, "content_sha256": item.content_sha256},
+    )
     return _reload(session, principal, item.id)
 
 
@@ -259,18 +352,22 @@ def _ensure_open(item: EvidenceItem) -> None:
     if item.status in FINAL_STATUSES:
         raise EvidenceDisposed(f"evidence {item.id} was {item.status}: its chain of custody has ended")
     if item.status == "in_transit":
-        raise EvidenceInTransit(f"evidence {item.id} is being handed to {item.pending_agency}: it must be accepted "
-                                "or declined first")
+        raise EvidenceInTransit(
+            f"evidence {item.id} is being handed to {item.pending_agency}: it must be accepted or declined first"
+        )
 
 
 def _ensure_custodian(item: EvidenceItem, principal: Principal, action: str) -> None:
     if item.custodian_agency != principal.agency_code:
-        raise NotCustodian(f"evidence {item.id} is held by {item.custodian_agency}: only the custodian agency may "
-                           f"{action}", custodian_agency=item.custodian_agency)
+        raise NotCustodian(
+            f"evidence {item.id} is held by {item.custodian_agency}: only the custodian agency may {action}",
+            custodian_agency=item.custodian_agency,
+        )
 
 
-def _ensure_role_or_unit(session: Session, principal: Principal, roles: Sequence[str], unit_id: int | None,
-                         action: str) -> None:
+def _ensure_role_or_unit(
+    session: Session, principal: Principal, roles: Sequence[str], unit_id: int | None, action: str
+) -> None:
     """One of ``roles``, or the device of the unit ``unit_id``."""
     if principal.role in roles:
         return
@@ -280,8 +377,9 @@ def _ensure_role_or_unit(session: Session, principal: Principal, roles: Sequence
         raise RoleNotAllowed(f"role {principal.role} may not {action} (needs one of {', '.join(roles)}{who})")
 
 
-def handover(*, session: Session, principal: Principal, item_id: int,
-             handover_in: schemas.HandoverCreate) -> schemas.EvidenceOut:
+def handover(
+    *, session: Session, principal: Principal, item_id: int, handover_in: schemas.HandoverCreate
+) -> schemas.EvidenceOut:
     """The custodian hands the item to another agency: in transit until that agency accepts."""
     item, row = _item_for_update(session, principal, item_id)
     _ensure_custodian(item, principal, "hand it over")
@@ -294,18 +392,35 @@ def handover(*, session: Session, principal: Principal, item_id: int,
     if handover_in.to_unit_id is not None:
         unit = session.get(PatrolUnit, handover_in.to_unit_id)
         if unit is None or unit.agency_code != handover_in.to_agency:
-            raise NotFound(f"unit {handover_in.to_unit_id} is not a unit of {handover_in.to_agency}",
-                           field="to_unit_id")
-    event = append(session, item, principal, "handover", from_agency=item.custodian_agency,
-                   from_custodian=item.custodian, to_agency=handover_in.to_agency,
-                   to_custodian=handover_in.to_custodian, note=handover_in.reason,
-                   details={"to_unit_id": handover_in.to_unit_id})
+            raise NotFound(
+                f"unit {handover_in.to_unit_id} is not a unit of {handover_in.to_agency}", field="to_unit_id"
+            )
+    event = append(
+        session,
+        item,
+        principal,
+        "handover",
+        from_agency=item.custodian_agency,
+        from_custodian=item.custodian,
+        to_agency=handover_in.to_agency,
+        to_custodian=handover_in.to_custodian,
+        note=handover_in.reason,
+        details={"to_unit_id": handover_in.to_unit_id},
+    )
     item.status, item.pending_agency = "in_transit", handover_in.to_agency
     item.pending_custodian, item.pending_unit_id = handover_in.to_custodian, handover_in.to_unit_id
     item.agencies = sorted({*item.agencies, handover_in.to_agency})
     session.flush()
-    _record(session, principal, item, "handover", row.incident_agency, event, [handover_in.to_agency],
-            details={"to_agency": handover_in.to_agency, "reason": handover_in.reason})
+    _record(
+        session,
+        principal,
+        item,
+        "handover",
+        row.incident_agency,
+        event,
+        [handover_in.to_agency],
+        details={"to_agency": handover_in.to_agency, "reason": handover_in.reason},
+    )
     return _reload(session, principal, item.id)
 
 
@@ -319,30 +434,56 @@ def accept(*, session: Session, principal: Principal, item_id: int, accept_in: s
     item, row = _item_for_update(session, principal, item_id)
     _pending(item)
     if principal.agency_code != item.pending_agency:
-        raise NotReceiver(f"evidence {item.id} is being handed to {item.pending_agency}: only that agency may "
-                          "accept it", pending_agency=item.pending_agency)
+        raise NotReceiver(
+            f"evidence {item.id} is being handed to {item.pending_agency}: only that agency may accept it",
+            pending_agency=item.pending_agency,
+        )
     _ensure_role_or_unit(session, principal, DISPATCHERS, item.pending_unit_id, "accept evidence")
     if accept_in.handover_seq is not None and accept_in.handover_seq != item.head_seq:
-        raise Conflict(f"the pending hand-over of evidence {item.id} is event {item.head_seq}, not "
-                       f"{accept_in.handover_seq}", pending_seq=item.head_seq)
+        raise Conflict(
+            f"the pending hand-over of evidence {item.id} is event {item.head_seq}, not {accept_in.handover_seq}",
+            pending_seq=item.head_seq,
+        )
     giver, giver_custodian = item.custodian_agency, item.custodian
     custodian = accept_in.custodian or item.pending_custodian
-    event = append(session, item, principal, "received", from_agency=giver, from_custodian=giver_custodian,
-                   to_agency=principal.agency_code, to_custodian=custodian, note=accept_in.acknowledgement,
-                   details={"handover_seq": item.head_seq, "received_by": accept_in.received_by,
-                             "seal_intact": accept_in.seal_intact, "signature": accept_in.signature,
-                             "to_unit_id": item.pending_unit_id})
+    event = append(
+        session,
+        item,
+        principal,
+        "received",
+        from_agency=giver,
+        from_custodian=giver_custodian,
+        to_agency=principal.agency_code,
+        to_custodian=custodian,
+        note=accept_in.acknowledgement,
+        details={
+            "handover_seq": item.head_seq,
+            "received_by": accept_in.received_by,
+            "seal_intact": accept_in.seal_intact,
+            "signature": accept_in.signature,
+            "to_unit_id": item.pending_unit_id,
+        },
+    )
     item.custodian_agency, item.custodian = principal.agency_code, custodian
     item.custodian_unit_id = item.pending_unit_id
     item.status, item.pending_agency, item.pending_custodian, item.pending_unit_id = "in_custody", None, None, None
     session.flush()
-    _record(session, principal, item, "accept", row.incident_agency, event, [giver],
-            details={"from_agency": giver, "received_by": accept_in.received_by})
+    _record(
+        session,
+        principal,
+        item,
+        "accept",
+        row.incident_agency,
+        event,
+        [giver],
+        details={"from_agency": giver, "received_by": accept_in.received_by},
+    )
     return _reload(session, principal, item.id)
 
 
-def decline(*, session: Session, principal: Principal, item_id: int,
-            decline_in: schemas.DeclineIn) -> schemas.EvidenceOut:
+def decline(
+    *, session: Session, principal: Principal, item_id: int, decline_in: schemas.DeclineIn
+) -> schemas.EvidenceOut:
     """The receiving agency refuses the pending hand-over, or the giver withdraws it: back in the giver's custody."""
     item, row = _item_for_update(session, principal, item_id)
     _pending(item)
@@ -353,30 +494,55 @@ def decline(*, session: Session, principal: Principal, item_id: int,
         _ensure_role_or_unit(session, principal, MANAGERS, item.custodian_unit_id, "withdraw a hand-over")
         by = "giver"
     else:
-        raise NotReceiver(f"evidence {item.id} is being handed from {item.custodian_agency} to "
-                          f"{item.pending_agency}: only they may call it off")
+        raise NotReceiver(
+            f"evidence {item.id} is being handed from {item.custodian_agency} to "
+            f"{item.pending_agency}: only they may call it off"
+        )
     receiver = item.pending_agency
-    event = append(session, item, principal, "handover_declined", from_agency=item.custodian_agency,
-                   from_custodian=item.custodian, to_agency=receiver, to_custodian=item.pending_custodian,
-                   note=decline_in.reason, details={"handover_seq": item.head_seq, "by": by})
+    event = append(
+        session,
+        item,
+        principal,
+        "handover_declined",
+        from_agency=item.custodian_agency,
+        from_custodian=item.custodian,
+        to_agency=receiver,
+        to_custodian=item.pending_custodian,
+        note=decline_in.reason,
+        details={"handover_seq": item.head_seq, "by": by},
+    )
     item.status, item.pending_agency, item.pending_custodian, item.pending_unit_id = "in_custody", None, None, None
     session.flush()
-    _record(session, principal, item, "decline", row.incident_agency, event, [receiver],
-            details={"by": by, "reason": decline_in.reason})
+    _record(
+        session,
+        principal,
+        item,
+        "decline",
+        row.incident_agency,
+        event,
+        [receiver],
+        details={"by": by, "reason": decline_in.reason},
+    )
     return _reload(session, principal, item.id)
 
 
 _DISPOSALS = {"released": "released", "destroyed": "destroyed", "returned": "returned"}
 
 
-def record_event(*, session: Session, principal: Principal, item_id: int,
-                 event_in: schemas.EventIn) -> schemas.EvidenceOut:
+def record_event(
+    *, session: Session, principal: Principal, item_id: int, event_in: schemas.EventIn
+) -> schemas.EvidenceOut:
     """The custodian seals, unseals, examines, releases, destroys or returns the item."""
     item, row = _item_for_update(session, principal, item_id)
     _ensure_custodian(item, principal, f"record {event_in.kind}")
     roles = MANAGERS if event_in.kind in _DISPOSALS else DISPATCHERS
-    _ensure_role_or_unit(session, principal, roles, item.custodian_unit_id if roles is DISPATCHERS else None,
-                         f"record {event_in.kind} evidence")
+    _ensure_role_or_unit(
+        session,
+        principal,
+        roles,
+        item.custodian_unit_id if roles is DISPATCHERS else None,
+        f"record {event_in.kind} evidence",
+    )
     _ensure_open(item)
     details: dict = {}
     if event_in.kind == "sealed":
@@ -387,9 +553,17 @@ def record_event(*, session: Session, principal: Principal, item_id: int,
         if not item.sealed:
             raise SealConflict(f"evidence {item.id} is not sealed")
         details["seal_number"] = item.seal_number
-    event = append(session, item, principal, event_in.kind, from_agency=item.custodian_agency,
-                   from_custodian=item.custodian, to_custodian=event_in.recipient, note=event_in.note,
-                   details=details)
+    event = append(
+        session,
+        item,
+        principal,
+        event_in.kind,
+        from_agency=item.custodian_agency,
+        from_custodian=item.custodian,
+        to_custodian=event_in.recipient,
+        note=event_in.note,
+        details=details,
+    )
     if event_in.kind == "sealed":
         item.sealed, item.seal_number = True, event_in.seal_number
     elif event_in.kind == "unsealed":
@@ -397,14 +571,16 @@ def record_event(*, session: Session, principal: Principal, item_id: int,
     elif event_in.kind in _DISPOSALS:
         item.status = _DISPOSALS[event_in.kind]
     session.flush()
-    _record(session, principal, item, event_in.kind, row.incident_agency, event,
-            details={"note": event_in.note, **details})
+    _record(
+        session, principal, item, event_in.kind, row.incident_agency, event, details={"note": event_in.note, **details}
+    )
     return _reload(session, principal, item.id)
 
 
 # -- content -------------------------------------------------------------------------------
-def store_content(*, session: Session, principal: Principal, item_id: int, spool: ContentSpool,
-                  directory: str | Path) -> schemas.EvidenceOut:
+def store_content(
+    *, session: Session, principal: Principal, item_id: int, spool: ContentSpool, directory: str | Path
+) -> schemas.EvidenceOut:
     """Keep the uploaded bytes of a media item if their SHA-256 (and size, if declared) is the one recorded.
 
     The bytes are written before the transaction commits; if it rolls back they stay, named by
@@ -421,7 +597,11 @@ def store_content(*, session: Session, principal: Principal, item_id: int, spool
             raise ContentMismatch(
                 f"the uploaded bytes do not match evidence {item.id}: SHA-256 {actual} ({spool.size} bytes), "
                 f"recorded {item.content_sha256} ({item.content_size if item.content_size is not None else '?'} "
-                "bytes)", recorded_sha256=item.content_sha256, actual_sha256=actual, size=spool.size)
+                "bytes)",
+                recorded_sha256=item.content_sha256,
+                actual_sha256=actual,
+                size=spool.size,
+            )
         target = content_path(directory, actual)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(spool.path, target)
@@ -431,28 +611,46 @@ def store_content(*, session: Session, principal: Principal, item_id: int, spool
     item.content_stored_at = item.content_stored_at or datetime.now(timezone.utc)
     session.flush()
     if first:
-        audit.record(session=session, actor=principal.username, action="evidence.content_store",
-                     entity_type="evidence", entity_id=item.id,
-                     agencies=[item.agency_code, row.incident_agency, principal.agency_code],
-                     details={"content_sha256": actual, "size": spool.size})
+        audit.record(
+            session=session,
+            actor=principal.username,
+            action="evidence.content_store",
+            entity_type="evidence",
+            entity_id=item.id,
+            agencies=[item.agency_code, row.incident_agency, principal.agency_code],
+            details={"content_sha256": actual, "size": spool.size},
+        )
     return _reload(session, principal, item.id)
 
 
-def check_content(*, session: Session, principal: Principal, item_id: int,
-                  directory: str | Path) -> schemas.ContentCheck:
+def check_content(
+    *, session: Session, principal: Principal, item_id: int, directory: str | Path
+) -> schemas.ContentCheck:
     """Hash the stored bytes again and compare with the recorded SHA-256."""
     row = _visible_row(session, principal, item_id)
     path = content_path(directory, row.content_sha256) if row.content_sha256 else None
     if row.content_stored_at is None or path is None:
-        return schemas.ContentCheck(item_id=item_id, stored=False, recorded_sha256=row.content_sha256,
-                                    actual_sha256=None, size=None, matches=False)
+        return schemas.ContentCheck(
+            item_id=item_id,
+            stored=False,
+            recorded_sha256=row.content_sha256,
+            actual_sha256=None,
+            size=None,
+            matches=False,
+        )
     try:
         actual, size = sha256_of(path)
     except FileNotFoundError:
         actual, size = None, None
     _audit_read(session, principal, row, "content_check")
-    return schemas.ContentCheck(item_id=item_id, stored=actual is not None, recorded_sha256=row.content_sha256,
-                                actual_sha256=actual, size=size, matches=actual == row.content_sha256)
+    return schemas.ContentCheck(
+        item_id=item_id,
+        stored=actual is not None,
+        recorded_sha256=row.content_sha256,
+        actual_sha256=actual,
+        size=size,
+        matches=actual == row.content_sha256,
+    )
 
 
 # -- verification of every chain -------------------------------------------------------------
@@ -468,21 +666,30 @@ class Verification:
 
 
 def count_items(*, session: Session, item_id: int | None = None) -> int:
-    return session.execute(text("SELECT count(*) FROM evidence_items WHERE CAST(:id AS bigint) IS NULL OR id = :id"),
-                           {"id": item_id}).scalar_one()
+    return session.execute(
+        text("SELECT count(*) FROM evidence_items WHERE CAST(:id AS bigint) IS NULL OR id = :id"), {"id": item_id}
+    ).scalar_one()
 
 
-def verify(*, session: Session, item_id: int | None = None, progress: Callable[[int], None] | None = None,
-           batch: int = VERIFY_BATCH) -> Verification:
+def verify(
+    *,
+    session: Session,
+    item_id: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    batch: int = VERIFY_BATCH,
+) -> Verification:
     """Check the chain of every item (or of one), a batch of items per query; ``progress`` gets the
     number of items checked after each batch."""
     result = Verification()
     after = 0
     while True:
-        rows = session.execute(text(
-            f"""{_ITEM_SELECT} WHERE e.id > :after AND (CAST(:id AS bigint) IS NULL OR e.id = :id)
+        rows = session.execute(
+            text(
+                f"""{_ITEM_SELECT} WHERE e.id > :after AND (CAST(:id AS bigint) IS NULL OR e.id = :id)
                 ORDER BY e.id LIMIT :n"""
-        ), {"after": after, "id": item_id, "n": batch}).all()
+            ),
+            {"after": after, "id": item_id, "n": batch},
+        ).all()
         if not rows:
             break
         ids = [r.id for r in rows]

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Identity, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models import Base
 import patrols.models  # noqa: F401  (the incidents persons are recorded on)
+from core.models import Base
 
 PERSON_ROLES = ("victim", "suspect", "witness")
 SEXES = ("female", "male", "other", "unknown")

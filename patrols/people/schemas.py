@@ -47,5 +47,6 @@ class PersonReport(BaseModel):
     period: str
     min_cell: int
     withheld: bool = Field(description="Whether cells were withheld (which ones is not said)")
-    cells: list[ReportCell] = Field(description="Published cells only: a combination not listed holds "
-                                                "nobody or was withheld")
+    cells: list[ReportCell] = Field(
+        description="Published cells only: a combination not listed holds nobody or was withheld"
+    )

@@ -43,7 +43,7 @@ from patrols.people import schemas
 from patrols.people.models import IncidentPerson
 from sharing.service import incident_personal, record_shared_read
 
-PERIOD_FORMATS = {"month": "YYYY-MM", "quarter": "YYYY-\"Q\"Q", "year": "YYYY"}
+PERIOD_FORMATS = {"month": "YYYY-MM", "quarter": 'YYYY-"Q"Q', "year": "YYYY"}
 # A segment is the incident's nearest border segment within this many degrees (about 55 km), else none.
 SEGMENT_RADIUS_DEG = 0.5
 DIMENSIONS = {
@@ -59,27 +59,53 @@ MAX_DIMENSIONS = 4
 
 
 def _out(p: IncidentPerson) -> schemas.PersonOut:
-    return schemas.PersonOut(id=p.id, incident_id=p.incident_id, role=p.role, sex=p.sex, age_group=p.age_group,
-                             nationality=p.nationality, created_by=p.created_by, created_at=p.created_at)
+    return schemas.PersonOut(
+        id=p.id,
+        incident_id=p.incident_id,
+        role=p.role,
+        sex=p.sex,
+        age_group=p.age_group,
+        nationality=p.nationality,
+        created_by=p.created_by,
+        created_at=p.created_at,
+    )
 
 
-def add_person(*, session: Session, principal: Principal, incident_id: int,
-               person_in: schemas.PersonCreate) -> schemas.PersonOut:
+def add_person(
+    *, session: Session, principal: Principal, incident_id: int, person_in: schemas.PersonCreate
+) -> schemas.PersonOut:
     """Record a person involved in an incident of the caller's agency (audited)."""
     require_role(principal, DISPATCHERS, "record persons in incidents")
     incident = session.get(Incident, incident_id, with_for_update=True)
     if incident is None or incident.agency_code != principal.agency_code:
         raise IncidentNotFound(f"incident {incident_id} does not exist or is not visible to {principal.agency_code}")
-    person = IncidentPerson(incident_id=incident.id, agency_code=incident.agency_code, role=person_in.role,
-                            sex=person_in.sex, age_group=person_in.age_group, nationality=person_in.nationality,
-                            created_by=principal.username)
+    person = IncidentPerson(
+        incident_id=incident.id,
+        agency_code=incident.agency_code,
+        role=person_in.role,
+        sex=person_in.sex,
+        age_group=person_in.age_group,
+        nationality=person_in.nationality,
+        created_by=principal.username,
+    )
     session.add(person)
     session.flush()
     session.refresh(person)
-    audit.record(session=session, actor=principal.username, action="incident.person_add", entity_type="incident",
-                 entity_id=incident.id, agencies=[incident.agency_code],
-                 details={"person_id": person.id, "role": person.role, "sex": person.sex,
-                          "age_group": person.age_group, "nationality": person.nationality})
+    audit.record(
+        session=session,
+        actor=principal.username,
+        action="incident.person_add",
+        entity_type="incident",
+        entity_id=incident.id,
+        agencies=[incident.agency_code],
+        details={
+            "person_id": person.id,
+            "role": person.role,
+            "sex": person.sex,
+            "age_group": person.age_group,
+            "nationality": person.nationality,
+        },
+    )
     return _out(person)
 
 
@@ -89,8 +115,12 @@ def list_persons(*, session: Session, principal: Principal, incident_id: int) ->
     incident = get_incident(session=session, principal=principal, incident_id=incident_id)
     if incident.redacted:
         return []
-    rows = session.query(IncidentPerson).filter(IncidentPerson.incident_id == incident_id) \
-        .order_by(IncidentPerson.id).all()
+    rows = (
+        session.query(IncidentPerson)
+        .filter(IncidentPerson.incident_id == incident_id)
+        .order_by(IncidentPerson.id)
+        .all()
+    )
     return [_out(p) for p in rows]
 
 
@@ -103,7 +133,7 @@ def suppress(cells: dict[tuple, int], dims: int, threshold: int) -> set[tuple]:
         for d in range(dims):
             rows: dict[tuple, list[tuple]] = defaultdict(list)
             for key in cells:
-                rows[key[:d] + key[d + 1:]].append(key)
+                rows[key[:d] + key[d + 1 :]].append(key)
             for keys in rows.values():
                 held = [k for k in keys if k in hidden]
                 if not held:
@@ -119,16 +149,22 @@ def suppress(cells: dict[tuple, int], dims: int, threshold: int) -> set[tuple]:
     return hidden
 
 
-def person_report(*, session: Session, principal: Principal, group_by: Sequence[str], period: str = "month",
-                  start: datetime | None = None, end: datetime | None = None,
-                  threshold: int = 5) -> schemas.PersonReport:
+def person_report(
+    *,
+    session: Session,
+    principal: Principal,
+    group_by: Sequence[str],
+    period: str = "month",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    threshold: int = 5,
+) -> schemas.PersonReport:
     """Persons in the incidents whose personal data the caller's agency may read (its own, and partners'
     shared with personal data) counted by ``group_by``, with small cells withheld."""
     require_role(principal, DISPATCHERS, "read person reports")
     dims = list(dict.fromkeys(group_by))
     if not dims or len(dims) > MAX_DIMENSIONS or any(d not in DIMENSIONS for d in dims):
-        raise InvalidInput(f"group_by takes 1 to {MAX_DIMENSIONS} of {', '.join(DIMENSIONS)}",
-                           parameter="group_by")
+        raise InvalidInput(f"group_by takes 1 to {MAX_DIMENSIONS} of {', '.join(DIMENSIONS)}", parameter="group_by")
     if period not in PERIOD_FORMATS:
         raise InvalidInput(f"period must be one of {', '.join(PERIOD_FORMATS)}", parameter="period")
     if start and end and start >= end:
@@ -142,8 +178,9 @@ def person_report(*, session: Session, principal: Principal, group_by: Sequence[
             ORDER BY s.geom <-> i.geom LIMIT 1) seg ON true"""
     # Persons of the incidents whose personal data the caller may read: its own agency's, and
     # partners' shared with personal data (a redacted incident's persons are not counted).
-    rows = session.execute(text(
-        f"""SELECT {columns}, count(*) AS n,
+    rows = session.execute(
+        text(
+            f"""SELECT {columns}, count(*) AS n,
                    array_agg(DISTINCT i.agency_code || ' ' || i.id) FILTER (WHERE i.agency_code <> :agency)
                      AS shared
             FROM incident_persons p JOIN incidents i ON i.id = p.incident_id {segment_join}
@@ -151,15 +188,30 @@ def person_report(*, session: Session, principal: Principal, group_by: Sequence[
               AND (CAST(:start AS timestamptz) IS NULL OR i.created_at >= :start)
               AND (CAST(:end AS timestamptz) IS NULL OR i.created_at <= :end)
             GROUP BY {", ".join(str(i + 1) for i in range(len(dims)))}"""
-    ), {"agency": principal.agency_code, "start": start, "end": end, "period": period,
-        "period_format": PERIOD_FORMATS[period]}).all()
+        ),
+        {
+            "agency": principal.agency_code,
+            "start": start,
+            "end": end,
+            "period": period,
+            "period_format": PERIOD_FORMATS[period],
+        },
+    ).all()
     shared = {tuple(item.split(" ")) for r in rows for item in (r.shared or [])}
-    record_shared_read(session=session, principal=principal, entity_type="incident",
-                       rows=[(int(i), agency) for agency, i in shared], via="reports/persons")
-    cells = {tuple(r[:len(dims)]): r.n for r in rows}
+    record_shared_read(
+        session=session,
+        principal=principal,
+        entity_type="incident",
+        rows=[(int(i), agency) for agency, i in shared],
+        via="reports/persons",
+    )
+    cells = {tuple(r[: len(dims)]): r.n for r in rows}
     hidden = suppress(cells, len(dims), threshold)
-    out = [schemas.ReportCell(key=dict(zip(dims, key, strict=True)), persons=n)
-           for key, n in sorted(cells.items()) if key not in hidden]
+    out = [
+        schemas.ReportCell(key=dict(zip(dims, key, strict=True)), persons=n)
+        for key, n in sorted(cells.items())
+        if key not in hidden
+    ]
     return schemas.PersonReport(group_by=dims, period=period, min_cell=threshold, withheld=bool(hidden), cells=out)
 
 

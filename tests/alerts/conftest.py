@@ -11,8 +11,10 @@ from sqlalchemy import text
 def border(engine):
     with engine.connect() as conn:
         segments = conn.execute(
-            text("SELECT id, left_state, right_state, ST_AsText(geom) AS g, ST_Length(geom::geography) AS m "
-                 "FROM border_segments")
+            text(
+                "SELECT id, left_state, right_state, ST_AsText(geom) AS g, ST_Length(geom::geography) AS m "
+                "FROM border_segments"
+            )
         ).all()
         states = dict(conn.execute(text("SELECT code, ST_AsText(geom) FROM states WHERE code IN ('TH', 'MY')")).all())
     th_my = [s for s in segments if {s.left_state, s.right_state} == {"TH", "MY"}]

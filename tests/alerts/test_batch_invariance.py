@@ -35,15 +35,19 @@ def places(engine):
     """The places are where the scenarios say (states, buffer strip), clear of every edge."""
     with engine.connect() as conn:
         for name, (lon, lat) in PLACES.items():
-            zones, edge_m, state = conn.execute(text(
-                """
+            zones, edge_m, state = conn.execute(
+                text(
+                    """
                 WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:x, :y), 4326) AS g)
                 SELECT (SELECT coalesce(array_agg(z.name ORDER BY z.name), '{}') FROM zones z, p
                         WHERE z.entry_alert AND z.owner_agency = 'TH-RTP' AND ST_Intersects(z.geom, p.g)),
                        (SELECT min(ST_Distance(f.geom::geography, p.g::geography)) FROM fence_edges f, p),
                        (SELECT s.code FROM states s, p WHERE ST_Contains(s.geom, p.g))
                 FROM p
-                """), {"x": lon, "y": lat}).one()
+                """
+                ),
+                {"x": lon, "y": lat},
+            ).one()
             assert edge_m > 550, name
             assert state == ("MY" if name == "MY" else "TH"), name
             assert zones == (["Thailand–Malaysia 1 buffer TH"] if name in ("IN", "TH") else []), name
@@ -61,8 +65,16 @@ def _messages(settings, gateway, track: str, fixes: list[tuple[int, str]]) -> li
     out = []
     for i, (at_s, place) in enumerate(fixes):
         lon, lat = PLACES[place]
-        body = detection(sensor, lon, lat, object_class="person", confidence=0.9, track_id=track,
-                         observed_at=(T0 + timedelta(seconds=at_s)).isoformat(), event_id=f"{track}-{i}")
+        body = detection(
+            sensor,
+            lon,
+            lat,
+            object_class="person",
+            confidence=0.9,
+            track_id=track,
+            observed_at=(T0 + timedelta(seconds=at_s)).isoformat(),
+            event_id=f"{track}-{i}",
+        )
         out.append(Message(topic, orjson.dumps(body), i + 1, 1, 0))
     return out
 
@@ -70,10 +82,13 @@ def _messages(settings, gateway, track: str, fixes: list[tuple[int, str]]) -> li
 def _alerts(engine, gateway, track: str) -> list[tuple]:
     sensor = next(iter(gateway.sensors))
     with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT kind, segment_id, zone_id, from_state, to_state, observed_at FROM alerts "
-            "WHERE track_key = :t AND kind IN ('crossing', 'zone_entry') ORDER BY observed_at, kind, id"),
-            {"t": f"{sensor}:{track}"}).all()
+        rows = conn.execute(
+            text(
+                "SELECT kind, segment_id, zone_id, from_state, to_state, observed_at FROM alerts "
+                "WHERE track_key = :t AND kind IN ('crossing', 'zone_entry') ORDER BY observed_at, kind, id"
+            ),
+            {"t": f"{sensor}:{track}"},
+        ).all()
     return [(k, seg, zone, f, t, int((at - T0).total_seconds())) for k, seg, zone, f, t, at in rows]
 
 
@@ -102,8 +117,10 @@ def _one_by_one(settings, engine, gateway, fixes) -> list[tuple]:
 
 def _segment_and_zone(engine) -> tuple[int, int]:
     with engine.connect() as conn:
-        return (conn.execute(text("SELECT id FROM border_segments WHERE name = 'Thailand–Malaysia 1'")).scalar(),
-                conn.execute(text("SELECT id FROM zones WHERE name = 'Thailand–Malaysia 1 buffer TH'")).scalar())
+        return (
+            conn.execute(text("SELECT id FROM border_segments WHERE name = 'Thailand–Malaysia 1'")).scalar(),
+            conn.execute(text("SELECT id FROM zones WHERE name = 'Thailand–Malaysia 1 buffer TH'")).scalar(),
+        )
 
 
 def test_a_second_zone_entry_in_the_same_batch_is_raised(settings, engine, gateway, places):
@@ -137,8 +154,11 @@ def test_the_cooldown_holds_within_a_batch_as_across_batches(settings, engine, g
     segment, _ = _segment_and_zone(engine)
     one_by_one = [a for a in _one_by_one(settings, engine, gateway, fixes) if a[0] == "crossing"]
     # 120 s TH->MY, then the first crossing at least 600 s later (720 s, MY->TH), and so on
-    assert one_by_one == [("crossing", segment, None, "TH", "MY", 120), ("crossing", segment, None, "MY", "TH", 720),
-                          ("crossing", segment, None, "TH", "MY", 1320)]
+    assert one_by_one == [
+        ("crossing", segment, None, "TH", "MY", 120),
+        ("crossing", segment, None, "MY", "TH", 720),
+        ("crossing", segment, None, "TH", "MY", 1320),
+    ]
     assert [a for a in _run(settings, engine, gateway, fixes) if a[0] == "crossing"] == one_by_one
 
 
@@ -154,16 +174,38 @@ def test_dark_vessel_spells_in_one_burst_are_raised_as_one_by_one(settings, engi
     def run(one_by_one: bool) -> list[int]:
         track = uuid.uuid4().hex[:10]
         times = [0, 60, repeat + 3600, repeat + 3660]
-        messages = [Message(topic, orjson.dumps(detection(
-            sensor, *sea, object_class="boat", track_id=track, event_id=f"{track}-{i}",
-            observed_at=(T0 + timedelta(seconds=at)).isoformat())), i + 1, 1, 0) for i, at in enumerate(times)]
+        messages = [
+            Message(
+                topic,
+                orjson.dumps(
+                    detection(
+                        sensor,
+                        *sea,
+                        object_class="boat",
+                        track_id=track,
+                        event_id=f"{track}-{i}",
+                        observed_at=(T0 + timedelta(seconds=at)).isoformat(),
+                    )
+                ),
+                i + 1,
+                1,
+                0,
+            )
+            for i, at in enumerate(times)
+        ]
         processor = BatchProcessor(settings, engine)
-        for batch in ([[m] for m in messages] if one_by_one else [messages]):
+        for batch in [[m] for m in messages] if one_by_one else [messages]:
             processor.process(batch)
         with engine.connect() as conn:
-            return [int((at - T0).total_seconds()) for (at,) in conn.execute(text(
-                "SELECT observed_at FROM alerts WHERE kind = 'dark_vessel' AND track_key = :t ORDER BY observed_at"),
-                {"t": f"{sensor}:{track}"})]
+            return [
+                int((at - T0).total_seconds())
+                for (at,) in conn.execute(
+                    text(
+                        "SELECT observed_at FROM alerts WHERE kind = 'dark_vessel' AND track_key = :t ORDER BY observed_at"
+                    ),
+                    {"t": f"{sensor}:{track}"},
+                )
+            ]
 
     assert run(one_by_one=True) == run(one_by_one=False) == [0, repeat + 3600]
 
@@ -188,8 +230,9 @@ def _streams(draw):
 
 @hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(stream=_streams())
-def test_any_split_of_a_stream_raises_the_alerts_of_the_fixes_sent_one_by_one(settings, engine, gateway, places,
-                                                                              stream):
+def test_any_split_of_a_stream_raises_the_alerts_of_the_fixes_sent_one_by_one(
+    settings, engine, gateway, places, stream
+):
     fixes, cuts, restart, replay = stream
     expected = _one_by_one(settings, engine, gateway, fixes)
     assert _run(settings, engine, gateway, fixes, cuts, restart, replay) == expected

@@ -43,9 +43,20 @@ def _run(session, sensor: str, points: list[tuple[float, float]]) -> list[dict]:
     t0 = datetime.now(timezone.utc) - timedelta(minutes=10)
     rows = [
         DetectionRow(
-            sensor_id=sensor, agency_code="TH-RTP", event_id=uuid.uuid4().hex, observed_at=t0 + timedelta(seconds=20 * i),
-            lon=lon, lat=lat, confidence=0.9, track_id=track, track_key=f"{sensor}:{track}",
-            speed_mps=None, heading_deg=None, identifiers={}, raw="{}", **{"class": "person"},
+            sensor_id=sensor,
+            agency_code="TH-RTP",
+            event_id=uuid.uuid4().hex,
+            observed_at=t0 + timedelta(seconds=20 * i),
+            lon=lon,
+            lat=lat,
+            confidence=0.9,
+            track_id=track,
+            track_key=f"{sensor}:{track}",
+            speed_mps=None,
+            heading_deg=None,
+            identifiers={},
+            raw="{}",
+            **{"class": "person"},
         )
         for i, (lon, lat) in enumerate(points)
     ]
@@ -53,8 +64,7 @@ def _run(session, sensor: str, points: list[tuple[float, float]]) -> list[dict]:
     # Fixes arrive in two batches, as they would from the broker.
     for part in (rows[: len(rows) // 2], rows[len(rows) // 2 :]):
         stored = service.store_detections(session=session, rows=part)
-        alerts += geofence.raise_alerts(session=session, batch=stored.batch,
-                                        cooldown_s=600, max_gap_s=3600)
+        alerts += geofence.raise_alerts(session=session, batch=stored.batch, cooldown_s=600, max_gap_s=3600)
     return [a for a in alerts if a["kind"] == "crossing"]
 
 
@@ -105,17 +115,31 @@ def test_a_tracked_object_that_stays_inside_a_buffer_enters_it_once(session, sen
     t0 = datetime.now(timezone.utc) - timedelta(hours=5)
     rows = [
         DetectionRow(
-            sensor_id=sensor, agency_code="TH-RTP", event_id=uuid.uuid4().hex, observed_at=t0 + timedelta(hours=i),
-            lon=100.4195, lat=6.5300, confidence=0.9, track_id=track, track_key=f"{sensor}:{track}",
-            speed_mps=None, heading_deg=None, identifiers={}, raw="{}", **{"class": "person"},
+            sensor_id=sensor,
+            agency_code="TH-RTP",
+            event_id=uuid.uuid4().hex,
+            observed_at=t0 + timedelta(hours=i),
+            lon=100.4195,
+            lat=6.5300,
+            confidence=0.9,
+            track_id=track,
+            track_key=f"{sensor}:{track}",
+            speed_mps=None,
+            heading_deg=None,
+            identifiers={},
+            raw="{}",
+            **{"class": "person"},
         )
         for i in range(4)
     ]
     entries = []
     for row in rows:
         stored = service.store_detections(session=session, rows=[row])
-        entries += [a for a in geofence.raise_alerts(session=session, batch=stored.batch,
-                                                     cooldown_s=600, max_gap_s=3600) if a["kind"] == "zone_entry"]
+        entries += [
+            a
+            for a in geofence.raise_alerts(session=session, batch=stored.batch, cooldown_s=600, max_gap_s=3600)
+            if a["kind"] == "zone_entry"
+        ]
     assert len(entries) == 1
 
 
@@ -131,14 +155,26 @@ def test_zone_entries_are_raised_only_for_zones_of_the_detections_agency(session
     zones = {}
     for sensor_id, agency in ((sensor, "TH-RTP"), (my_sensor, "MY-PDRM")):
         row = DetectionRow(
-            sensor_id=sensor_id, agency_code=agency, event_id=uuid.uuid4().hex, observed_at=t, lon=100.4195,
-            lat=6.5300, confidence=0.9, track_id=None, track_key=None, speed_mps=None, heading_deg=None,
-            identifiers={}, raw="{}", **{"class": "person"},
+            sensor_id=sensor_id,
+            agency_code=agency,
+            event_id=uuid.uuid4().hex,
+            observed_at=t,
+            lon=100.4195,
+            lat=6.5300,
+            confidence=0.9,
+            track_id=None,
+            track_key=None,
+            speed_mps=None,
+            heading_deg=None,
+            identifiers={},
+            raw="{}",
+            **{"class": "person"},
         )
         stored = service.store_detections(session=session, rows=[row])
         alerts = geofence.raise_alerts(session=session, batch=stored.batch, cooldown_s=600, max_gap_s=3600)
         zones[agency] = [
             session.execute(text("SELECT owner_agency FROM zones WHERE id = :z"), {"z": a["zone_id"]}).scalar()
-            for a in alerts if a["kind"] == "zone_entry"
+            for a in alerts
+            if a["kind"] == "zone_entry"
         ]
     assert zones == {"TH-RTP": ["TH-RTP"], "MY-PDRM": []}

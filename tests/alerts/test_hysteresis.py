@@ -28,9 +28,19 @@ def _rows(sensor_id: str, points, seconds_apart: float) -> list[DetectionRow]:
     t0 = datetime.now(timezone.utc) - timedelta(hours=3)
     return [
         DetectionRow(
-            sensor_id=sensor_id, agency_code="TH-RTP", event_id=uuid.uuid4().hex,
-            observed_at=t0 + timedelta(seconds=seconds_apart * i), lon=lon, lat=lat, confidence=0.9, track_id=track,
-            track_key=f"{sensor_id}:{track}", speed_mps=None, heading_deg=None, identifiers={}, raw="{}",
+            sensor_id=sensor_id,
+            agency_code="TH-RTP",
+            event_id=uuid.uuid4().hex,
+            observed_at=t0 + timedelta(seconds=seconds_apart * i),
+            lon=lon,
+            lat=lat,
+            confidence=0.9,
+            track_id=track,
+            track_key=f"{sensor_id}:{track}",
+            speed_mps=None,
+            heading_deg=None,
+            identifiers={},
+            raw="{}",
             **{"class": "person"},
         )
         for i, (lon, lat) in enumerate(points)
@@ -40,9 +50,10 @@ def _rows(sensor_id: str, points, seconds_apart: float) -> list[DetectionRow]:
 def _alerts(session, rows, hysteresis_m: float, batch: int = 3) -> list[dict]:
     out = []
     for i in range(0, len(rows), batch):
-        stored = service.store_detections(session=session, rows=rows[i:i + batch])
-        out += geofence.raise_alerts(session=session, batch=stored.batch, cooldown_s=600,
-                                     max_gap_s=3600, hysteresis_m=hysteresis_m)
+        stored = service.store_detections(session=session, rows=rows[i : i + batch])
+        out += geofence.raise_alerts(
+            session=session, batch=stored.batch, cooldown_s=600, max_gap_s=3600, hysteresis_m=hysteresis_m
+        )
     return out
 
 
@@ -89,10 +100,15 @@ def _dwell_alerts(session, rows, dwell_s: int) -> list[dict]:
     out = []
     for row in rows:  # one fix per batch, as a slow stream would come
         stored = service.store_detections(session=session, rows=[row])
-        out += geofence.raise_alerts(session=session, batch=stored.batch, cooldown_s=600,
-                                     max_gap_s=3600, hysteresis_m=HYSTERESIS_M, zone_dwell_s=dwell_s)
-        out += zone_dwell.raise_zone_entries_after_dwell(session=session, batch=stored.batch,
-                                                        settings=settings)
+        out += geofence.raise_alerts(
+            session=session,
+            batch=stored.batch,
+            cooldown_s=600,
+            max_gap_s=3600,
+            hysteresis_m=HYSTERESIS_M,
+            zone_dwell_s=dwell_s,
+        )
+        out += zone_dwell.raise_zone_entries_after_dwell(session=session, batch=stored.batch, settings=settings)
     return [a for a in out if a["kind"] == "zone_entry"]
 
 
@@ -107,8 +123,11 @@ def test_zone_entry_waits_for_the_dwell_time(session, border, sensor):
         sp.rollback()
     # in for five minutes (fixes a minute apart, one of them in the hysteresis band): one entry,
     # raised at the first fix two minutes after the first one inside
-    stay = _track(border["line"], 0.45, [(0, -th * 600), (10, th * 300), (20, th * 10), (30, th * 400),
-                                         (40, th * 500), (50, th * 500), (60, th * 600)])
+    stay = _track(
+        border["line"],
+        0.45,
+        [(0, -th * 600), (10, th * 300), (20, th * 10), (30, th * 400), (40, th * 500), (50, th * 500), (60, th * 600)],
+    )
     with session.begin_nested() as sp:
         rows = _rows(sensor, stay, 60)
         entries = _dwell_alerts(session, rows, dwell_s=120)

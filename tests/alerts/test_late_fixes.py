@@ -25,9 +25,20 @@ def _fixes(sensor: str, track: str, points: list[tuple[float, float]]) -> list[D
     t0 = datetime.now(timezone.utc) - timedelta(minutes=10)
     return [
         DetectionRow(
-            sensor_id=sensor, agency_code="TH-RTP", event_id=uuid.uuid4().hex, observed_at=t0 + timedelta(seconds=30 * i),
-            lon=lon, lat=lat, confidence=0.9, track_id=track, track_key=f"{sensor}:{track}",
-            speed_mps=None, heading_deg=None, identifiers={}, raw="{}", **{"class": "person"},
+            sensor_id=sensor,
+            agency_code="TH-RTP",
+            event_id=uuid.uuid4().hex,
+            observed_at=t0 + timedelta(seconds=30 * i),
+            lon=lon,
+            lat=lat,
+            confidence=0.9,
+            track_id=track,
+            track_key=f"{sensor}:{track}",
+            speed_mps=None,
+            heading_deg=None,
+            identifiers={},
+            raw="{}",
+            **{"class": "person"},
         )
         for i, (lon, lat) in enumerate(points)
     ]
@@ -36,8 +47,7 @@ def _fixes(sensor: str, track: str, points: list[tuple[float, float]]) -> list[D
 def _batch(session, rows: list[DetectionRow], cooldown_s: int = 0) -> list[dict]:
     geofence.lock_tracks(session=session, track_keys={r["track_key"] for r in rows})
     stored = service.store_detections(session=session, rows=rows)
-    return geofence.raise_alerts(session=session, batch=stored.batch, cooldown_s=cooldown_s,
-                                 max_gap_s=3600)
+    return geofence.raise_alerts(session=session, batch=stored.batch, cooldown_s=cooldown_s, max_gap_s=3600)
 
 
 def test_late_fixes_across_an_alerted_crossing_raise_nothing(session, sensor):
@@ -70,7 +80,9 @@ def test_a_late_fix_is_judged_between_its_neighbours(session, sensor):
     again = _batch(session, [n2])  # a second delivery of the same position with another event id
     assert [a for a in first if a["kind"] == "crossing"] == []
     crossings = [a for a in late if a["kind"] == "crossing"]
-    assert [(a["from_state"], a["to_state"], a["detection_ids"]) for a in crossings] == [("TH", "MY", [late_id(session, n3), late_id(session, s1)])]
+    assert [(a["from_state"], a["to_state"], a["detection_ids"]) for a in crossings] == [
+        ("TH", "MY", [late_id(session, n3), late_id(session, s1)])
+    ]
     assert [a for a in again if a["kind"] == "crossing"] == []
 
 

@@ -30,8 +30,14 @@ PROTECTED = _protected_routes()
 
 def test_protected_routes_cover_every_feature_endpoint():
     paths = {path for _, path in PROTECTED}
-    assert {"/api/v1/auth/me", "/api/v1/segments", "/api/v1/zones", "/api/v1/sensors", "/api/v1/detections",
-            "/api/v1/alerts"} <= paths
+    assert {
+        "/api/v1/auth/me",
+        "/api/v1/segments",
+        "/api/v1/zones",
+        "/api/v1/sensors",
+        "/api/v1/detections",
+        "/api/v1/alerts",
+    } <= paths
 
 
 def test_every_patrol_route_is_in_the_token_checks():
@@ -39,13 +45,26 @@ def test_every_patrol_route_is_in_the_token_checks():
     to every route it reads from the application; the patrol routes must be among them."""
     paths = {path for _, path in PROTECTED}
     expected = {
-        "/api/v1/units", "/api/v1/units/{unit_id}", "/api/v1/units/{unit_id}/status",
-        "/api/v1/units/{unit_id}/positions", "/api/v1/units/{unit_id}/credentials", "/api/v1/units/{unit_id}/taskings",
-        "/api/v1/incidents", "/api/v1/incidents/{incident_id}", "/api/v1/incidents/{incident_id}/timeline",
-        "/api/v1/incidents/{incident_id}/notes", "/api/v1/incidents/{incident_id}/status",
-        "/api/v1/incidents/{incident_id}/recommendation", "/api/v1/incidents/{incident_id}/taskings",
-        "/api/v1/taskings/{tasking_id}", "/api/v1/taskings/{tasking_id}/accept", "/api/v1/taskings/{tasking_id}/decline",
-        "/api/v1/joint-patrols", "/api/v1/joint-patrols/{patrol_id}", "/api/v1/coverage", "/api/v1/coverage/gaps",
+        "/api/v1/units",
+        "/api/v1/units/{unit_id}",
+        "/api/v1/units/{unit_id}/status",
+        "/api/v1/units/{unit_id}/positions",
+        "/api/v1/units/{unit_id}/credentials",
+        "/api/v1/units/{unit_id}/taskings",
+        "/api/v1/incidents",
+        "/api/v1/incidents/{incident_id}",
+        "/api/v1/incidents/{incident_id}/timeline",
+        "/api/v1/incidents/{incident_id}/notes",
+        "/api/v1/incidents/{incident_id}/status",
+        "/api/v1/incidents/{incident_id}/recommendation",
+        "/api/v1/incidents/{incident_id}/taskings",
+        "/api/v1/taskings/{tasking_id}",
+        "/api/v1/taskings/{tasking_id}/accept",
+        "/api/v1/taskings/{tasking_id}/decline",
+        "/api/v1/joint-patrols",
+        "/api/v1/joint-patrols/{patrol_id}",
+        "/api/v1/coverage",
+        "/api/v1/coverage/gaps",
         "/api/v1/live",
     }
     assert expected <= paths, expected - paths
@@ -76,8 +95,14 @@ def _expired(factory, username: str, secret: str) -> str:
 
     user = service.get_user(session=factory.session, username=username)
     iat = now() - timedelta(hours=2)
-    claims = {"sub": user.username, "agency": user.agency_code, "role": user.role, "iss": "borderwatch",
-              "iat": int(iat.timestamp()), "exp": int((iat + timedelta(minutes=60)).timestamp())}
+    claims = {
+        "sub": user.username,
+        "agency": user.agency_code,
+        "role": user.role,
+        "iss": "borderwatch",
+        "iat": int(iat.timestamp()),
+        "exp": int((iat + timedelta(minutes=60)).timestamp()),
+    }
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -85,8 +110,14 @@ def _foreign(factory, username: str, secret: str) -> str:
     from accounts import service
 
     user = service.get_user(session=factory.session, username=username)
-    claims = {"sub": user.username, "agency": user.agency_code, "role": user.role, "iss": "borderwatch",
-              "iat": int(now().timestamp()), "exp": int((now() + timedelta(minutes=60)).timestamp())}
+    claims = {
+        "sub": user.username,
+        "agency": user.agency_code,
+        "role": user.role,
+        "iss": "borderwatch",
+        "iat": int(now().timestamp()),
+        "exp": int((now() + timedelta(minutes=60)).timestamp()),
+    }
     return jwt.encode(claims, secrets.token_urlsafe(48), algorithm="HS256")
 
 
@@ -94,8 +125,14 @@ def _unsigned(factory, username: str, secret: str) -> str:
     from accounts import service
 
     user = service.get_user(session=factory.session, username=username)
-    claims = {"sub": user.username, "agency": user.agency_code, "role": "admin", "iss": "borderwatch",
-              "iat": int(now().timestamp()), "exp": int((now() + timedelta(minutes=60)).timestamp())}
+    claims = {
+        "sub": user.username,
+        "agency": user.agency_code,
+        "role": "admin",
+        "iss": "borderwatch",
+        "iat": int(now().timestamp()),
+        "exp": int((now() + timedelta(minutes=60)).timestamp()),
+    }
     return jwt.encode(claims, None, algorithm="none")
 
 
@@ -103,8 +140,14 @@ def _wrong_issuer(factory, username: str, secret: str) -> str:
     from accounts import service
 
     user = service.get_user(session=factory.session, username=username)
-    claims = {"sub": user.username, "agency": user.agency_code, "role": user.role, "iss": "someone-else",
-              "iat": int(now().timestamp()), "exp": int((now() + timedelta(minutes=60)).timestamp())}
+    claims = {
+        "sub": user.username,
+        "agency": user.agency_code,
+        "role": user.role,
+        "iss": "someone-else",
+        "iat": int(now().timestamp()),
+        "exp": int((now() + timedelta(minutes=60)).timestamp()),
+    }
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -182,8 +225,7 @@ def test_token_refused(client, factory, who):
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
     # The same answer whichever way it failed: no hint that the user exists.
-    assert response.json() == {"error": "invalid_credentials", "message": "invalid username or password",
-                               "details": {}}
+    assert response.json() == {"error": "invalid_credentials", "message": "invalid username or password", "details": {}}
 
 
 def test_token_form_fields_are_required(client):
@@ -228,7 +270,9 @@ def test_openapi_declares_bearer_security(client):
     spec = client.get("/openapi.json").json()
     assert spec["info"]["title"] == "Borderwatch"
     assert spec["components"]["securitySchemes"]["bearerAuth"] == {
-        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
         "description": "An access token from POST /api/v1/auth/token.",
     }
     assert spec["paths"]["/api/v1/alerts"]["get"]["security"] == [{"bearerAuth": []}]

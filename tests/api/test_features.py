@@ -28,16 +28,31 @@ def world(factory):
     }
     a = {
         "north": factory.alert(north, agency, 100.41, 6.61, t0 + timedelta(minutes=5), severity="high"),
-        "south": factory.alert(south, agency, 101.91, 5.81, t0 + timedelta(minutes=25), severity="critical",
-                           kind="zone_entry", object_class="boat", from_state=None, to_state=None),
+        "south": factory.alert(
+            south,
+            agency,
+            101.91,
+            5.81,
+            t0 + timedelta(minutes=25),
+            severity="critical",
+            kind="zone_entry",
+            object_class="boat",
+            from_state=None,
+            to_state=None,
+        ),
     }
     seg_north, _ = factory.segment([(100.30, 6.50), (100.50, 6.70)], impact_level="high")
     seg_south, _ = factory.segment([(101.80, 5.70), (102.00, 5.90)], kind="maritime", impact_level="low")
     zone_north = factory.zone(agency, box=(100.3, 6.5, 100.5, 6.7), kind="restricted_area")
     zone_south = factory.zone(agency, box=(101.8, 5.7, 102.0, 5.9), kind="territorial_sea")
     return {
-        "agency": agency, "headers": factory.headers(username), "t0": t0, "sensors": {"north": north, "south": south},
-        "detections": d, "alerts": a, "segments": {"north": seg_north, "south": seg_south},
+        "agency": agency,
+        "headers": factory.headers(username),
+        "t0": t0,
+        "sensors": {"north": north, "south": south},
+        "detections": d,
+        "alerts": a,
+        "segments": {"north": seg_north, "south": seg_south},
         "zones": {"north": zone_north, "south": zone_south},
     }
 
@@ -89,8 +104,22 @@ def test_alert_properties(client, world):
     body = fc(client, world, "alerts")
     feature = next(f for f in body["features"] if f["id"] == world["alerts"]["north"])
     p = feature["properties"]
-    for key in ("kind", "severity", "status", "title", "observed_at", "sensor_id", "track_key", "class",
-                "from_state", "to_state", "segment_id", "zone_id", "detection_ids", "details"):
+    for key in (
+        "kind",
+        "severity",
+        "status",
+        "title",
+        "observed_at",
+        "sensor_id",
+        "track_key",
+        "class",
+        "from_state",
+        "to_state",
+        "segment_id",
+        "zone_id",
+        "detection_ids",
+        "details",
+    ):
         assert key in p, key
     assert p["kind"] == "crossing" and p["severity"] == "high" and p["status"] == "open"
     assert p["from_state"] == "MY" and p["to_state"] == "TH"
@@ -196,8 +225,9 @@ def test_simplify_lightens_polygons(client, factory, world):
     # A circle of many vertices around a point.
     import math
 
-    ring = [(101.0 + 0.1 * math.cos(2 * math.pi * i / 400), 6.0 + 0.1 * math.sin(2 * math.pi * i / 400))
-            for i in range(400)]
+    ring = [
+        (101.0 + 0.1 * math.cos(2 * math.pi * i / 400), 6.0 + 0.1 * math.sin(2 * math.pi * i / 400)) for i in range(400)
+    ]
     ring.append(ring[0])
     wkt = "POLYGON((" + ", ".join(f"{x} {y}" for x, y in ring) + "))"
     zone = factory.zone(world["agency"], wkt=wkt)

@@ -32,8 +32,11 @@ def address() -> str:
 @pytest.fixture
 def throttled(monkeypatch):
     """Small budgets: three free failures per account, five per address, back-off of 30 s."""
-    for name, value in {"BW_LOGIN_ACCOUNT_FREE_FAILURES": "3", "BW_LOGIN_ADDRESS_FREE_FAILURES": "5",
-                        "BW_LOGIN_BACKOFF_S": "30"}.items():
+    for name, value in {
+        "BW_LOGIN_ACCOUNT_FREE_FAILURES": "3",
+        "BW_LOGIN_ADDRESS_FREE_FAILURES": "5",
+        "BW_LOGIN_BACKOFF_S": "30",
+    }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     yield
@@ -47,8 +50,10 @@ def _client(app, ip: str) -> TestClient:
 def _unblock(db, key: str) -> None:
     """The back-off has run out (without waiting for it). The app runs on the test's transaction,
     so its throttle rows are there (and rolled back with it)."""
-    db.execute(text("UPDATE login_throttle SET blocked_until = clock_timestamp() - interval '1 second' "
-                    "WHERE key = :k"), {"k": key})
+    db.execute(
+        text("UPDATE login_throttle SET blocked_until = clock_timestamp() - interval '1 second' WHERE key = :k"),
+        {"k": key},
+    )
 
 
 def test_an_account_backs_off_after_its_free_failures(app, factory, db, address, throttled):
@@ -72,8 +77,12 @@ def test_an_account_backs_off_after_its_free_failures(app, factory, db, address,
         _unblock(db, f"account:{username}")
         assert c.post(TOKEN, data={"username": username, "password": PASSWORD}).status_code == 200
     # A success clears the account's count.
-    assert db.execute(text("SELECT count(*) FROM login_throttle WHERE key = :k"),
-                      {"k": f"account:{username}"}).scalar_one() == 0
+    assert (
+        db.execute(
+            text("SELECT count(*) FROM login_throttle WHERE key = :k"), {"k": f"account:{username}"}
+        ).scalar_one()
+        == 0
+    )
 
 
 def test_unknown_accounts_are_throttled_like_known_ones(app, address, throttled):
@@ -131,17 +140,24 @@ def test_a_flood_of_wrong_sign_ins_leaves_the_server_answering(engine):
 
     def forget() -> None:
         with engine.begin() as conn:
-            conn.execute(text("DELETE FROM login_throttle WHERE key IN (:a, 'address:127.0.0.1')"),
-                         {"a": f"account:{username}"})
+            conn.execute(
+                text("DELETE FROM login_throttle WHERE key IN (:a, 'address:127.0.0.1')"), {"a": f"account:{username}"}
+            )
 
-    env = {"BW_LOGIN_BACKOFF_S": "1", "BW_LOGIN_BACKOFF_MAX_S": "2", "BW_LOGIN_HASH_CONCURRENCY": "2",
-           "BW_LOGIN_HASH_WAIT_S": "1"}
+    env = {
+        "BW_LOGIN_BACKOFF_S": "1",
+        "BW_LOGIN_BACKOFF_MAX_S": "2",
+        "BW_LOGIN_HASH_CONCURRENCY": "2",
+        "BW_LOGIN_HASH_WAIT_S": "1",
+    }
     forget()
     try:
         with run_api_server("api-flood.log", env) as server:
+
             async def flood() -> tuple[list[int], list[int]]:
                 limits = httpx.Limits(max_connections=250, max_keepalive_connections=0)
                 async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=60) as c:
+
                     async def wrong(i: int) -> int:
                         r = await c.post(TOKEN, data={"username": username, "password": f"wrong password {i}"})
                         return r.status_code

@@ -41,8 +41,12 @@ def test_static_files_are_served_with_their_types(client, factory):
 
 def test_static_files_stay_inside_the_static_folder(client, factory):
     _login(client, factory)
-    for path in ("/maps/static/%2e%2e/assets.py", "/maps/static/..%2f..%2fcore%2fsettings.py",
-                 "/maps/static/vendor/../../cop.py", "/maps/static/nope.js"):
+    for path in (
+        "/maps/static/%2e%2e/assets.py",
+        "/maps/static/..%2f..%2fcore%2fsettings.py",
+        "/maps/static/vendor/../../cop.py",
+        "/maps/static/nope.js",
+    ):
         assert client.get(path).status_code == 404, path
 
 
@@ -164,8 +168,13 @@ def test_detection_density_counts_per_cell_and_is_scoped(factory, db):
         factory.detection(mine, agency, 100.4001, 6.6001, now())
     factory.detection(mine, agency, 101.5, 6.0, now())
     factory.detection(theirs, other, 100.4, 6.6, now())
-    cells = density.cells(features.detections.LAYER, session=db, principal=Principal("x", agency, "operator"),
-                          time_range=TimeRange(start=now() - timedelta(hours=1)), cell_deg=0.01)
+    cells = density.cells(
+        features.detections.LAYER,
+        session=db,
+        principal=Principal("x", agency, "operator"),
+        time_range=TimeRange(start=now() - timedelta(hours=1)),
+        cell_deg=0.01,
+    )
     assert [n for _, _, n in cells] == [3, 1]
     lat, lon, _ = cells[0]
     assert abs(lat - 6.6001) < 1e-6 and abs(lon - 100.4001) < 1e-6

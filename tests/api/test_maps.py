@@ -38,8 +38,9 @@ def test_login_sets_a_strict_httponly_cookie_and_renders_the_map(client, factory
     username = factory.user(agency)
     seg_id, seg_name = factory.segment([(100.9, 6.1), (101.2, 6.3)], impact_level="high")
     sensor = factory.sensor(agency, 101.0, 6.2)
-    factory.alert(sensor, agency, 101.0, 6.2, now() - timedelta(minutes=3), severity="critical",
-                  title="Person crossing MY → TH")
+    factory.alert(
+        sensor, agency, 101.0, 6.2, now() - timedelta(minutes=3), severity="critical", title="Person crossing MY → TH"
+    )
 
     response = client.post("/login", data={"username": username, "password": PASSWORD})
     assert response.status_code == 303
@@ -77,9 +78,18 @@ def test_expired_cookie_redirects_to_login(client, factory, jwt_secret):
     username = factory.user(factory.agency())
     user = service.get_user(session=factory.session, username=username)
     iat = now() - timedelta(hours=3)
-    token = jwt.encode({"sub": username, "agency": user.agency_code, "role": user.role, "iss": "borderwatch",
-                        "iat": int(iat.timestamp()), "exp": int((iat + timedelta(hours=1)).timestamp())},
-                       jwt_secret, algorithm="HS256")
+    token = jwt.encode(
+        {
+            "sub": username,
+            "agency": user.agency_code,
+            "role": user.role,
+            "iss": "borderwatch",
+            "iat": int(iat.timestamp()),
+            "exp": int((iat + timedelta(hours=1)).timestamp()),
+        },
+        jwt_secret,
+        algorithm="HS256",
+    )
     client.cookies.set("bw_token", token)
     response = client.get("/maps/overview")
     assert response.status_code == 303 and response.headers["location"] == "/login"
@@ -111,21 +121,57 @@ def test_build_overview_with_nothing_to_show():
 
 def test_build_overview_colours_by_level():
     segments = _fc(
-        {"type": "Feature", "id": 1, "geometry": {"type": "LineString", "coordinates": [[100, 6], [101, 6.5]]},
-         "properties": {"name": "Golok river", "kind": "land", "impact_level": "high", "left_state": "TH",
-                        "right_state": "MY"}},
+        {
+            "type": "Feature",
+            "id": 1,
+            "geometry": {"type": "LineString", "coordinates": [[100, 6], [101, 6.5]]},
+            "properties": {
+                "name": "Golok river",
+                "kind": "land",
+                "impact_level": "high",
+                "left_state": "TH",
+                "right_state": "MY",
+            },
+        },
     )
     zones = _fc(
-        {"type": "Feature", "id": 7, "geometry": {"type": "MultiPolygon", "coordinates": [[[[100, 6], [100.1, 6],
-         [100.1, 6.1], [100, 6]]]]}, "properties": {"name": "Sector 1", "kind": "joint_patrol_sector",
-                                                    "owner_agency": "TH-RTP", "impact_level": "medium"}},
+        {
+            "type": "Feature",
+            "id": 7,
+            "geometry": {"type": "MultiPolygon", "coordinates": [[[[100, 6], [100.1, 6], [100.1, 6.1], [100, 6]]]]},
+            "properties": {
+                "name": "Sector 1",
+                "kind": "joint_patrol_sector",
+                "owner_agency": "TH-RTP",
+                "impact_level": "medium",
+            },
+        },
     )
-    sensors = _fc({"type": "Feature", "id": "cam-1", "geometry": {"type": "Point", "coordinates": [100.5, 6.2]},
-                   "properties": {"name": "Tower 1", "kind": "camera", "gateway_status": "online"}})
-    alerts = _fc({"type": "Feature", "id": 3, "geometry": {"type": "Point", "coordinates": [100.5, 6.25]},
-                  "properties": {"title": "Vehicle crossing", "severity": "critical", "observed_at":
-                                 "2026-11-22T07:00:00Z", "from_state": "MY", "to_state": "TH", "kind": "crossing",
-                                 "class": "vehicle", "sensor_id": "cam-1"}})
+    sensors = _fc(
+        {
+            "type": "Feature",
+            "id": "cam-1",
+            "geometry": {"type": "Point", "coordinates": [100.5, 6.2]},
+            "properties": {"name": "Tower 1", "kind": "camera", "gateway_status": "online"},
+        }
+    )
+    alerts = _fc(
+        {
+            "type": "Feature",
+            "id": 3,
+            "geometry": {"type": "Point", "coordinates": [100.5, 6.25]},
+            "properties": {
+                "title": "Vehicle crossing",
+                "severity": "critical",
+                "observed_at": "2026-11-22T07:00:00Z",
+                "from_state": "MY",
+                "to_state": "TH",
+                "kind": "crossing",
+                "class": "vehicle",
+                "sensor_id": "cam-1",
+            },
+        }
+    )
     html = build_overview(segments, zones, sensors, alerts).get_root().render()
     assert "#c62828" in html  # high impact segment
     assert "#00897b" in html  # joint patrol sector

@@ -21,8 +21,14 @@ def two_agencies(factory):
 
 
 def test_every_document_needs_a_token(client):
-    for path in ("", "/conformance", "/collections", "/collections/alerts", "/collections/alerts/items",
-                 "/collections/alerts/items/1"):
+    for path in (
+        "",
+        "/conformance",
+        "/collections",
+        "/collections/alerts",
+        "/collections/alerts/items",
+        "/collections/alerts/items/1",
+    ):
         r = client.get(BASE + path)
         assert r.status_code == 401, path
         assert r.headers["www-authenticate"].startswith("Bearer")
@@ -65,8 +71,12 @@ def test_items_are_scoped_to_the_callers_agency(client, factory, two_agencies):
         own = client.get(f"{BASE}/collections/{collection}/items/{mine}", headers=ha)
         assert own.status_code == 200 and own.headers["content-type"] == "application/geo+json"
         assert own.json()["id"] == mine and own.json()["type"] == "Feature"
-    zones_a = {f["id"] for f in client.get(f"{BASE}/collections/zones/items?limit=10000", headers=ha).json()["features"]}
-    zones_b = {f["id"] for f in client.get(f"{BASE}/collections/zones/items?limit=10000", headers=hb).json()["features"]}
+    zones_a = {
+        f["id"] for f in client.get(f"{BASE}/collections/zones/items?limit=10000", headers=ha).json()["features"]
+    }
+    zones_b = {
+        f["id"] for f in client.get(f"{BASE}/collections/zones/items?limit=10000", headers=hb).json()["features"]
+    }
     assert zone_b in zones_b and zone_b not in zones_a
 
 
@@ -122,8 +132,13 @@ def test_bbox_limit_cursor_and_unknown_parameters(client, factory, two_agencies)
     assert inside in ids and outside not in ids
     r3d = client.get(f"{BASE}/collections/sensors/items", params={"bbox": "100.4,6.6,0,100.5,6.7,10"}, headers=ha)
     assert {f["id"] for f in r3d.json()["features"]} == ids
-    for params, name in [({"bbox": "1,2,3"}, "bbox"), ({"limit": "0"}, "limit"), ({"limit": "x"}, "limit"),
-                         ({"cursor": "bm9wZQ"}, "cursor"), ({"cursor": "WyJhIl0"}, "cursor")]:
+    for params, name in [
+        ({"bbox": "1,2,3"}, "bbox"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "x"}, "limit"),
+        ({"cursor": "bm9wZQ"}, "cursor"),
+        ({"cursor": "WyJhIl0"}, "cursor"),
+    ]:
         r = client.get(f"{BASE}/collections/detections/items", params=params, headers=ha)
         assert r.status_code == 400 and r.json()["details"]["parameter"] == name, params
     r = client.get(f"{BASE}/collections/detections/items", params={"colour": "red"}, headers=ha)
@@ -142,14 +157,24 @@ def test_units_and_incidents_follow_the_patrol_scope(client, factory, two_agenci
     a, b, ha, hb = two_agencies
     admin_b = factory.user(b, role="admin")
     principal_b = Principal(username=admin_b, agency_code=b, role="admin")
-    unit = units.create_unit(session=db, principal=principal_b, unit_in=schemas.UnitCreate(
-        callsign="BRAVO1", kind="land", cruising_speed_kmh=50, home_lon=100.42, home_lat=6.63))
-    incident = incidents.create_incident(session=db, principal=principal_b, incident_in=schemas.IncidentCreate(
-        title="Fence cut", category="drugs", priority="high", lon=100.42, lat=6.63))
+    unit = units.create_unit(
+        session=db,
+        principal=principal_b,
+        unit_in=schemas.UnitCreate(
+            callsign="BRAVO1", kind="land", cruising_speed_kmh=50, home_lon=100.42, home_lat=6.63
+        ),
+    )
+    incident = incidents.create_incident(
+        session=db,
+        principal=principal_b,
+        incident_in=schemas.IncidentCreate(title="Fence cut", category="drugs", priority="high", lon=100.42, lat=6.63),
+    )
     for collection, fid in (("units", unit.id), ("incidents", incident.id)):
         theirs = client.get(f"{BASE}/collections/{collection}/items/{fid}", headers=hb)
         assert theirs.status_code == 200 and theirs.json()["geometry"]["type"] == "Point"
         assert client.get(f"{BASE}/collections/{collection}/items/{fid}", headers=ha).status_code == 404
         listed = client.get(f"{BASE}/collections/{collection}/items?limit=10000", headers=ha).json()
         assert fid not in {f["id"] for f in listed["features"]}
-    assert client.get(f"{BASE}/collections/units/items/{unit.id}", headers=hb).json()["properties"]["callsign"] == "BRAVO1"
+    assert (
+        client.get(f"{BASE}/collections/units/items/{unit.id}", headers=hb).json()["properties"]["callsign"] == "BRAVO1"
+    )

@@ -33,9 +33,13 @@ def _refused(client, headers) -> str:
 
 
 def _audit(db, username: str) -> list[tuple[str, str]]:
-    return [(r.action, r.actor) for r in db.execute(
-        text("SELECT action, actor FROM audit_log WHERE entity_type = 'user' AND entity_id = :u ORDER BY seq"),
-        {"u": username})]
+    return [
+        (r.action, r.actor)
+        for r in db.execute(
+            text("SELECT action, actor FROM audit_log WHERE entity_type = 'user' AND entity_id = :u ORDER BY seq"),
+            {"u": username},
+        )
+    ]
 
 
 def test_logout_revokes_every_token_of_the_user(client, factory, db):
@@ -118,8 +122,15 @@ def test_a_forged_generation_is_refused(client, factory, jwt_secret):
 
 # -- the commands ------------------------------------------------------------------------------
 def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli", *args], input=stdin, capture_output=True, text=True,
-                          timeout=60, cwd=REPO_ROOT, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 @pytest.mark.parametrize("command", ["disable-user", "enable-user", "reset-password"])
@@ -136,8 +147,9 @@ def test_commands_disable_enable_and_reset_password(engine):
     username = f"cli-{uuid.uuid4().hex[:8]}"
     with session_scope(engine) as s:
         service.create_agency(session=s, code=agency, country="TH", name="Command test")
-        user = service.create_user(session=s, username=username, agency_code=agency, role="operator",
-                                   password=secrets.token_urlsafe(16))
+        user = service.create_user(
+            session=s, username=username, agency_code=agency, role="operator", password=secrets.token_urlsafe(16)
+        )
         token = issue_token(service.principal_of(user)).token
 
     def valid(t: str) -> bool:

@@ -88,8 +88,14 @@ def test_agency_claim_must_match_the_user(client, factory, two_agencies, jwt_sec
     w = two_agencies
     username = factory.user(w["b"])
     user = service.get_user(session=factory.session, username=username)
-    claims = {"sub": user.username, "agency": w["a"], "role": user.role, "iss": "borderwatch",
-              "iat": int(now().timestamp()), "exp": int((now() + timedelta(minutes=5)).timestamp())}
+    claims = {
+        "sub": user.username,
+        "agency": w["a"],
+        "role": user.role,
+        "iss": "borderwatch",
+        "iat": int(now().timestamp()),
+        "exp": int((now() + timedelta(minutes=5)).timestamp()),
+    }
     token = jwt.encode(claims, jwt_secret, algorithm="HS256")
     response = client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401

@@ -44,10 +44,21 @@ def test_token_round_trip_and_claims():
     issued_at = datetime(2030, 1, 1, tzinfo=timezone.utc)
     token = issue_token(ALICE, settings=s, now=issued_at)
     assert token.expires_in == 900
-    claims = jwt.decode(token.token, SECRET, algorithms=["HS256"], issuer="borderwatch",
-                        options={"verify_exp": False, "verify_iat": False})
-    assert claims == {"sub": "alice", "agency": "TH-RTP", "role": "operator", "iss": "borderwatch",
-                      "iat": int(issued_at.timestamp()), "exp": int(issued_at.timestamp()) + 900}
+    claims = jwt.decode(
+        token.token,
+        SECRET,
+        algorithms=["HS256"],
+        issuer="borderwatch",
+        options={"verify_exp": False, "verify_iat": False},
+    )
+    assert claims == {
+        "sub": "alice",
+        "agency": "TH-RTP",
+        "role": "operator",
+        "iss": "borderwatch",
+        "iat": int(issued_at.timestamp()),
+        "exp": int(issued_at.timestamp()) + 900,
+    }
     assert jwt.get_unverified_header(token.token)["alg"] == "HS256"
     assert verify_token(issue_token(ALICE, settings=s).token, settings=s) == ALICE
 
@@ -106,15 +117,15 @@ def test_token_signed_with_another_algorithm_or_none():
 
 def test_create_agency_and_user(db):
     service.create_agency(session=db, code="ZZ-TESTPOL", country="ZZ", name="Test police")
-    user = service.create_user(session=db, username="zz.op", agency_code="ZZ-TESTPOL", role="operator",
-                               password=PASSWORD)
+    user = service.create_user(
+        session=db, username="zz.op", agency_code="ZZ-TESTPOL", role="operator", password=PASSWORD
+    )
     assert user.id and user.active and user.password_hash != PASSWORD
     assert service.get_user(session=db, username="zz.op").agency_code == "ZZ-TESTPOL"
     with pytest.raises(Conflict):
         service.create_agency(session=db, code="ZZ-TESTPOL", country="ZZ", name="Again")
     with pytest.raises(Conflict):
-        service.create_user(session=db, username="zz.op", agency_code="ZZ-TESTPOL", role="operator",
-                            password=PASSWORD)
+        service.create_user(session=db, username="zz.op", agency_code="ZZ-TESTPOL", role="operator", password=PASSWORD)
 
 
 @pytest.mark.parametrize(

@@ -53,8 +53,7 @@ def test_one_transaction_per_request(real_sessions: Engine):
             assert client.post("/_test/ok").status_code == 200
             response = client.post("/_test/fail")
         assert response.status_code == 409
-        assert response.json() == {"error": "conflict", "message": "something clashed after the write",
-                                   "details": {}}
+        assert response.json() == {"error": "conflict", "message": "something clashed after the write", "details": {}}
         assert _exists(real_sessions, committed)
         assert not _exists(real_sessions, rolled_back)
     finally:

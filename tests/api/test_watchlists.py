@@ -10,7 +10,8 @@ import pytest
 def agencies(factory):
     a, b = factory.agency("TH"), factory.agency("MY")
     return {
-        "a": a, "b": b,
+        "a": a,
+        "b": b,
         "op_a": factory.headers(factory.user(a)),
         "op_b": factory.headers(factory.user(b)),
         "liaison_a": factory.headers(factory.user(a, role="liaison")),
@@ -27,7 +28,12 @@ def test_create_normalises_the_value_and_lists_it(client, agencies):
     assert response.status_code == 201, response.text
     entry = response.json()
     assert (entry["kind"], entry["value"], entry["display_value"], entry["severity"], entry["active"]) == (
-        "plate", "AB1234", "ab-1234", "critical", True)
+        "plate",
+        "AB1234",
+        "ab-1234",
+        "critical",
+        True,
+    )
     assert entry["agency_code"] == agencies["a"]
     listed = client.get("/api/v1/watchlists", headers=agencies["op_a"]).json()
     assert [e["id"] for e in listed] == [entry["id"]]
@@ -47,14 +53,17 @@ def test_vessel_identifiers_are_checked(client, agencies):
     assert bad.status_code == 422 and "nothing to match" in bad.json()["message"]
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"kind": "passport"}, "kind"),
-    ({"value": ""}, "value"),
-    ({"reason": ""}, "reason"),
-    ({"severity": "low"}, "severity"),
-    ({"expires_at": "2027-01-01T00:00:00"}, "expires_at"),
-    ({"agency_code": "XX-OTHER"}, "agency_code"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"kind": "passport"}, "kind"),
+        ({"value": ""}, "value"),
+        ({"reason": ""}, "reason"),
+        ({"severity": "low"}, "severity"),
+        ({"expires_at": "2027-01-01T00:00:00"}, "expires_at"),
+        ({"agency_code": "XX-OTHER"}, "agency_code"),
+    ],
+)
 def test_bad_input_is_a_422_with_the_field(client, agencies, body, field):
     response = create(client, agencies["op_a"], **body)
     assert response.status_code == 422, response.text
@@ -81,7 +90,9 @@ def test_other_agencies_entries_do_not_exist_for_the_caller(client, agencies):
 def test_update_and_delete(client, agencies):
     h = agencies["op_a"]
     entry = create(client, h).json()
-    changed = client.patch(f"/api/v1/watchlists/{entry['id']}", json={"active": False, "reason": "recovered"}, headers=h)
+    changed = client.patch(
+        f"/api/v1/watchlists/{entry['id']}", json={"active": False, "reason": "recovered"}, headers=h
+    )
     assert changed.status_code == 200 and (changed.json()["active"], changed.json()["reason"]) == (False, "recovered")
     assert [e["id"] for e in client.get("/api/v1/watchlists", params={"active": "true"}, headers=h).json()] == []
     bad = client.patch(f"/api/v1/watchlists/{entry['id']}", json={"severity": None}, headers=h)
@@ -100,6 +111,9 @@ def test_liaison_may_read_but_not_change(client, agencies):
 
 
 def test_no_token_no_watchlist(client):
-    for method, path in (("GET", "/api/v1/watchlists"), ("POST", "/api/v1/watchlists"),
-                         ("DELETE", "/api/v1/watchlists/1")):
+    for method, path in (
+        ("GET", "/api/v1/watchlists"),
+        ("POST", "/api/v1/watchlists"),
+        ("DELETE", "/api/v1/watchlists/1"),
+    ):
         assert client.request(method, path).status_code == 401

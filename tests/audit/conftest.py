@@ -18,8 +18,10 @@ def own_jwt_secret(jwt_secret: str) -> str:
 @pytest.fixture
 def tamper(db: Session) -> Callable[[str, dict | None], None]:
     """Run a statement on audit_log with the append-only trigger off (inside the test's transaction only)."""
+
     def run(sql: str, params: dict | None = None) -> None:
         db.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
         db.execute(text(sql), params or {})
         db.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"))
+
     return run

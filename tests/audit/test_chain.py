@@ -16,10 +16,13 @@ from audit.service import GENESIS, Change
 
 
 def append(db, n: int, agency: str = "TH-AUDITTEST") -> list[int]:
-    return audit.record_many(session=db, changes=[
-        Change("tester", "test.append", "test_entry", 1000 + i, [agency], {"note": f"entry {i}", "n": i, "x": 0.1})
-        for i in range(n)
-    ])
+    return audit.record_many(
+        session=db,
+        changes=[
+            Change("tester", "test.append", "test_entry", 1000 + i, [agency], {"note": f"entry {i}", "n": i, "x": 0.1})
+            for i in range(n)
+        ],
+    )
 
 
 def entry(db, seq: int):
@@ -47,8 +50,10 @@ def test_entries_are_numbered_and_chained(db):
 def test_verify_finds_an_altered_entry(db, tamper):
     seqs = append(db, 5)
     victim = seqs[2]
-    tamper("UPDATE audit_log SET details = jsonb_set(details, '{note}', '\"nothing happened\"') WHERE seq = :s",
-           {"s": victim})
+    tamper(
+        "UPDATE audit_log SET details = jsonb_set(details, '{note}', '\"nothing happened\"') WHERE seq = :s",
+        {"s": victim},
+    )
     result = audit.verify(session=db)
     assert [(p.kind, p.seq) for p in result.problems] == [("altered", victim)]
     assert f"entry {victim} was altered" in result.problems[0].message
@@ -59,8 +64,10 @@ def test_verify_finds_an_entry_rewritten_with_a_new_hash(db, tamper):
     seqs = append(db, 4)
     victim = entry(db, seqs[1])
     forged = {**victim._mapping, "actor": "someone-else"}
-    tamper("UPDATE audit_log SET actor = 'someone-else', hash = :h WHERE seq = :s",
-           {"h": audit.entry_hash(forged), "s": victim.seq})
+    tamper(
+        "UPDATE audit_log SET actor = 'someone-else', hash = :h WHERE seq = :s",
+        {"h": audit.entry_hash(forged), "s": victim.seq},
+    )
     result = audit.verify(session=db)
     assert [(p.kind, p.seq) for p in result.problems] == [("altered", victim.seq)]
     assert "rewritten" in result.problems[0].message
@@ -118,8 +125,11 @@ def test_verify_reports_progress_in_batches(db):
 
 def test_the_trigger_refuses_update_delete_and_truncate(db):
     seq = append(db, 1)[0]
-    for sql in ("UPDATE audit_log SET actor = 'x' WHERE seq = :s", "DELETE FROM audit_log WHERE seq = :s",
-                "TRUNCATE audit_log"):
+    for sql in (
+        "UPDATE audit_log SET actor = 'x' WHERE seq = :s",
+        "DELETE FROM audit_log WHERE seq = :s",
+        "TRUNCATE audit_log",
+    ):
         savepoint = db.begin_nested()
         with pytest.raises(DBAPIError, match="append-only"):
             db.execute(text(sql), {"s": seq})
@@ -150,10 +160,13 @@ def test_concurrent_appends_never_fork_the_chain(engine):
                     s.execute(text("SELECT 1"))
                     if round_ == 0:
                         barrier.wait(timeout=30)  # all eight start appending together
-                    audit.record_many(session=s, changes=[
-                        Change(f"worker-{i}", "test.append", "test_entry", i, [agency], {"round": round_, "k": k})
-                        for k in range(3)
-                    ])
+                    audit.record_many(
+                        session=s,
+                        changes=[
+                            Change(f"worker-{i}", "test.append", "test_entry", i, [agency], {"round": round_, "k": k})
+                            for k in range(3)
+                        ],
+                    )
         except BaseException as exc:  # noqa: BLE001  (reported below)
             errors.append(exc)
 
@@ -164,12 +177,14 @@ def test_concurrent_appends_never_fork_the_chain(engine):
         t.join(timeout=120)
     assert not errors, errors
     with session_scope(engine) as s:
-        rows = s.execute(text("SELECT seq, actor, details FROM audit_log WHERE agencies @> ARRAY[CAST(:a AS varchar)] "
-                              "ORDER BY seq"), {"a": agency}).all()
+        rows = s.execute(
+            text("SELECT seq, actor, details FROM audit_log WHERE agencies @> ARRAY[CAST(:a AS varchar)] ORDER BY seq"),
+            {"a": agency},
+        ).all()
         assert len(rows) == 8 * 5 * 3
         # Each transaction's three entries are consecutive: nothing interleaves inside one append.
         for i in range(0, len(rows), 3):
-            group = rows[i:i + 3]
+            group = rows[i : i + 3]
             assert len({r.actor for r in group}) == 1 and [r.details["k"] for r in group] == [0, 1, 2]
             assert group[2].seq - group[0].seq == 2
         result = audit.verify(session=s)

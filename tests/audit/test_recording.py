@@ -17,59 +17,88 @@ API = "/api/v1"
 
 
 def entries(db, entity_type: str, entity_id) -> list[tuple[str, str, dict]]:
-    rows = db.execute(text("SELECT action, actor, details, agencies FROM audit_log "
-                           "WHERE entity_type = :t AND entity_id = :i ORDER BY seq"),
-                      {"t": entity_type, "i": str(entity_id)}).all()
+    rows = db.execute(
+        text(
+            "SELECT action, actor, details, agencies FROM audit_log "
+            "WHERE entity_type = :t AND entity_id = :i ORDER BY seq"
+        ),
+        {"t": entity_type, "i": str(entity_id)},
+    ).all()
     return [(r.action, r.actor, r.details, r.agencies) for r in rows]
 
 
 def test_agency_and_user_changes_are_recorded(db):
     code = "TH-AUD" + os.urandom(3).hex().upper()
     accounts.create_agency(session=db, code=code, country="TH", name="Audit test", actor="cli:root")
-    accounts.create_user(session=db, username=f"u-{code.lower()}", agency_code=code, role="supervisor",
-                             password="a long enough password", actor="cli:root")
-    accounts.set_password(session=db, username=f"u-{code.lower()}", password="another long password",
-                              actor="cli:root")
-    assert entries(db, "agency", code) == [("agency.create", "cli:root", {"country": "TH", "name": "Audit test"},
-                                            [code])]
+    accounts.create_user(
+        session=db,
+        username=f"u-{code.lower()}",
+        agency_code=code,
+        role="supervisor",
+        password="a long enough password",
+        actor="cli:root",
+    )
+    accounts.set_password(session=db, username=f"u-{code.lower()}", password="another long password", actor="cli:root")
+    assert entries(db, "agency", code) == [
+        ("agency.create", "cli:root", {"country": "TH", "name": "Audit test"}, [code])
+    ]
     user = entries(db, "user", f"u-{code.lower()}")
     assert [(a, actor) for a, actor, _, _ in user] == [("user.create", "cli:root"), ("user.password", "cli:root")]
     assert user[0][2] == {"role": "supervisor"}
     # Neither the password nor its hash is in the trail.
-    raw = db.execute(text("SELECT string_agg(CAST(details AS text), ' ') FROM audit_log WHERE entity_id = :u"),
-                     {"u": f"u-{code.lower()}"}).scalar_one()
+    raw = db.execute(
+        text("SELECT string_agg(CAST(details AS text), ' ') FROM audit_log WHERE entity_id = :u"),
+        {"u": f"u-{code.lower()}"},
+    ).scalar_one()
     assert "password" not in raw and "argon2" not in raw
 
 
 def test_the_patrol_flow_is_recorded(client, world, db):
     a = world.agency()
     unit_id, device = world.unit(a, TH_LAND, device=True)
-    incident = client.post(f"{API}/incidents", json={"lon": TH_LAND[0], "lat": TH_LAND[1], "title": "footprints",
-                                                     "category": "people_smuggling", "priority": "high"},
-                           headers=a.operator_h).json()
+    incident = client.post(
+        f"{API}/incidents",
+        json={
+            "lon": TH_LAND[0],
+            "lat": TH_LAND[1],
+            "title": "footprints",
+            "category": "people_smuggling",
+            "priority": "high",
+        },
+        headers=a.operator_h,
+    ).json()
     iid = incident["id"]
     client.post(f"{API}/incidents/{iid}/notes", json={"note": "three sets of tracks"}, headers=a.operator_h)
     tasking = client.post(f"{API}/incidents/{iid}/taskings", json={"unit_id": unit_id}, headers=a.operator_h).json()
     assert client.post(f"{API}/taskings/{tasking['id']}/accept", headers=device).status_code == 200
     assert client.put(f"{API}/units/{unit_id}/status", json={"status": "on_scene"}, headers=device).status_code == 200
-    r = client.put(f"{API}/incidents/{iid}/status", json={"status": "resolved", "note": "handed over"},
-                   headers=a.operator_h)
+    r = client.put(
+        f"{API}/incidents/{iid}/status", json={"status": "resolved", "note": "handed over"}, headers=a.operator_h
+    )
     assert r.status_code == 200, r.text
 
     inc = entries(db, "incident", iid)
     assert [(x[0], x[2].get("from"), x[2].get("to")) for x in inc] == [
-        ("incident.create", None, None), ("incident.note", None, None),
-        ("incident.status", "new", "assigned"), ("incident.status", "assigned", "en_route"),
-        ("incident.status", "en_route", "on_scene"), ("incident.status", "on_scene", "resolved"),
+        ("incident.create", None, None),
+        ("incident.note", None, None),
+        ("incident.status", "new", "assigned"),
+        ("incident.status", "assigned", "en_route"),
+        ("incident.status", "en_route", "on_scene"),
+        ("incident.status", "on_scene", "resolved"),
     ]
     assert inc[0][1] == a.operator and inc[0][2]["category"] == "people_smuggling" and inc[0][3] == [a.code]
     assert inc[1][2] == {"note": "three sets of tracks"}
-    assert [x[0] for x in entries(db, "tasking", tasking["id"])] == ["tasking.create", "tasking.accept",
-                                                                    "tasking.complete"]
+    assert [x[0] for x in entries(db, "tasking", tasking["id"])] == [
+        "tasking.create",
+        "tasking.accept",
+        "tasking.complete",
+    ]
     unit = entries(db, "unit", unit_id)
     assert [(x[0], x[2].get("from"), x[2].get("to")) for x in unit] == [
-        ("unit.create", None, None), ("unit.status", "available", "en_route"),
-        ("unit.status", "en_route", "on_scene"), ("unit.status", "on_scene", "available"),
+        ("unit.create", None, None),
+        ("unit.status", "available", "en_route"),
+        ("unit.status", "en_route", "on_scene"),
+        ("unit.status", "on_scene", "available"),
     ]
     assert audit.verify(session=db).ok
 
@@ -92,8 +121,9 @@ def test_supervisors_read_their_agencys_entries_page_by_page(client, world, fact
     world.settle()
     seen, cursor = [], None
     while True:
-        r = client.get(f"{API}/audit", params={"limit": 2, **({"cursor": cursor} if cursor else {})},
-                       headers=supervisor)
+        r = client.get(
+            f"{API}/audit", params={"limit": 2, **({"cursor": cursor} if cursor else {})}, headers=supervisor
+        )
         assert r.status_code == 200, r.text
         page = r.json()
         seen += page["items"]
@@ -121,8 +151,13 @@ def test_operators_and_strangers_cannot_read_the_trail(client, world):
 
 
 def _verify_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli", "audit", "verify", *args], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "-m", "cli", "audit", "verify", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def test_the_command_exits_non_zero_where_the_chain_breaks(engine):
@@ -130,8 +165,15 @@ def test_the_command_exits_non_zero_where_the_chain_breaks(engine):
     from core.db import session_scope
 
     with session_scope(engine) as s:
-        seq = audit.record(session=s, actor="tester", action="test.append", entity_type="test_entry",
-                           entity_id="cli", agencies=["ZZ-CLI"], details={"note": "original"})
+        seq = audit.record(
+            session=s,
+            actor="tester",
+            action="test.append",
+            entity_type="test_entry",
+            entity_id="cli",
+            agencies=["ZZ-CLI"],
+            details={"note": "original"},
+        )
     ok = _verify_cli()
     assert ok.returncode == 0, ok.stderr
     head_seq, head_hash = ok.stdout.strip().split(":")
@@ -140,8 +182,10 @@ def test_the_command_exits_non_zero_where_the_chain_breaks(engine):
     def edit(note: str) -> None:
         with session_scope(engine) as s:
             s.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
-            s.execute(text("UPDATE audit_log SET details = jsonb_build_object('note', CAST(:n AS text)) "
-                           "WHERE seq = :s"), {"n": note, "s": seq})
+            s.execute(
+                text("UPDATE audit_log SET details = jsonb_build_object('note', CAST(:n AS text)) WHERE seq = :s"),
+                {"n": note, "s": seq},
+            )
             s.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"))
 
     edit("forged")

@@ -67,8 +67,9 @@ def prepare(engine, settings, units: int, seed: int) -> None:
         s.execute(text("SELECT setseed(:seed)"), {"seed": (seed % 1000) / 1000})
         # One statement: each agency's units at random places within (and around) its state,
         # land agencies with land units and some aircraft, maritime ones with boats and some aircraft.
-        s.execute(text(
-            """
+        s.execute(
+            text(
+                """
             INSERT INTO patrol_units (agency_code, callsign, kind, capabilities, cruising_speed_kmh, home_base, geom,
                                       status, mqtt_password_hash)
             SELECT a.code, :prefix || a.code || '-' || g,
@@ -86,17 +87,29 @@ def prepare(engine, settings, units: int, seed: int) -> None:
                            ST_YMin(e) + random() * (ST_YMax(e) - ST_YMin(e))), 4326) AS pt
                 FROM (SELECT ST_Expand(ST_Envelope(st.geom), 0.5) AS e, g AS dummy) x) p
             """
-        ), {"prefix": PREFIX, "codes": [a["code"] for a in listed], "domains": [a["domain"] for a in listed],
-            "countries": [a["country"] for a in listed], "per_agency": units // len(listed)})
-        extra = units - s.execute(text("SELECT count(*) FROM patrol_units WHERE callsign LIKE :p"),
-                                  {"p": PREFIX + "%"}).scalar()
+            ),
+            {
+                "prefix": PREFIX,
+                "codes": [a["code"] for a in listed],
+                "domains": [a["domain"] for a in listed],
+                "countries": [a["country"] for a in listed],
+                "per_agency": units // len(listed),
+            },
+        )
+        extra = (
+            units
+            - s.execute(text("SELECT count(*) FROM patrol_units WHERE callsign LIKE :p"), {"p": PREFIX + "%"}).scalar()
+        )
         if extra > 0:
-            s.execute(text(
-                "INSERT INTO patrol_units (agency_code, callsign, kind, cruising_speed_kmh, home_base, geom, "
-                "mqtt_password_hash) SELECT 'TH-RTP', :prefix || 'X-' || g, 'land', 60, "
-                "ST_SetSRID(ST_MakePoint(100 + random(), 14 + random()), 4326), "
-                "ST_SetSRID(ST_MakePoint(100 + random(), 14 + random()), 4326), '!' FROM generate_series(1, :n) g"
-            ), {"prefix": PREFIX, "n": extra})
+            s.execute(
+                text(
+                    "INSERT INTO patrol_units (agency_code, callsign, kind, cruising_speed_kmh, home_base, geom, "
+                    "mqtt_password_hash) SELECT 'TH-RTP', :prefix || 'X-' || g, 'land', 60, "
+                    "ST_SetSRID(ST_MakePoint(100 + random(), 14 + random()), 4326), "
+                    "ST_SetSRID(ST_MakePoint(100 + random(), 14 + random()), 4326), '!' FROM generate_series(1, :n) g"
+                ),
+                {"prefix": PREFIX, "n": extra},
+            )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE patrol_units"))
 
@@ -109,17 +122,26 @@ def make_incidents(engine, n: int, seed: int) -> list[tuple[int, Principal]]:
     with session_scope(engine) as s:
         for i in range(n):
             agency = rng.choice(listed)
-            area = ("SELECT geom FROM states WHERE code = :c" if agency["domain"] == "land" else
-                    "SELECT geom FROM zones WHERE kind = 'territorial_sea' AND state = :c ORDER BY id LIMIT 1")
-            point = s.execute(text(
-                f"SELECT ST_X(p), ST_Y(p) FROM (SELECT (ST_Dump(ST_GeneratePoints(geom, 1, :seed))).geom AS p "
-                f"FROM ({area}) a) x"), {"c": agency["country"], "seed": seed + i}).first()
+            area = (
+                "SELECT geom FROM states WHERE code = :c"
+                if agency["domain"] == "land"
+                else "SELECT geom FROM zones WHERE kind = 'territorial_sea' AND state = :c ORDER BY id LIMIT 1"
+            )
+            point = s.execute(
+                text(
+                    f"SELECT ST_X(p), ST_Y(p) FROM (SELECT (ST_Dump(ST_GeneratePoints(geom, 1, :seed))).geom AS p "
+                    f"FROM ({area}) a) x"
+                ),
+                {"c": agency["country"], "seed": seed + i},
+            ).first()
             if point is None:  # a maritime agency without a shipped territorial sea
                 continue
             principal = Principal(username="bench", agency_code=agency["code"], role="operator")
             incident = incident_service.create_incident(
-                session=s, principal=principal,
-                incident_in=schemas.IncidentCreate(title=f"{PREFIX}{i}", lon=point[0], lat=point[1]))
+                session=s,
+                principal=principal,
+                incident_in=schemas.IncidentCreate(title=f"{PREFIX}{i}", lon=point[0], lat=point[1]),
+            )
             out.append((incident.id, principal))
     return out
 
@@ -140,8 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
     migrate_database(settings.database_url)
     engine = make_engine(settings.database_url)
-    results = measure(settings, engine, units=args.units, incidents=args.incidents, rounds=args.rounds,
-                      seed=args.seed)
+    results = measure(settings, engine, units=args.units, incidents=args.incidents, rounds=args.rounds, seed=args.seed)
     report(results)
     print("BENCH " + json.dumps(results))
 
@@ -161,9 +182,17 @@ def measure(settings, engine, *, units: int, incidents: int, rounds: int, seed: 
                 t1 = time.perf_counter()
                 row = s.execute(dispatch.INCIDENT_AUTHORITY, {"id": incident_id}).one()
                 authority = dispatch.authority_of(row)
-                naive = s.execute(NAIVE, {
-                    "kinds": list(dispatch.DOMAIN_KINDS[row.domain]), "agencies": authority.agencies or [""],
-                    "lon": row.lon, "lat": row.lat, "detour": dispatch.LAND_DETOUR_FACTOR, "limit": 10}).all()
+                naive = s.execute(
+                    NAIVE,
+                    {
+                        "kinds": list(dispatch.DOMAIN_KINDS[row.domain]),
+                        "agencies": authority.agencies or [""],
+                        "lon": row.lon,
+                        "lat": row.lat,
+                        "detour": dispatch.LAND_DETOUR_FACTOR,
+                        "limit": 10,
+                    },
+                ).all()
                 t2 = time.perf_counter()
                 dispatch.eligible_units(s, row, limit=10)
                 t3 = time.perf_counter()
@@ -195,16 +224,27 @@ def report(results: dict) -> None:
     table = Table(title=f"Dispatch recommendation, {results['units']:,} units, {results['samples']:,} requests")
     for column in ("query", "p50 ms", "p95 ms"):
         table.add_column(column, justify="right" if column != "query" else "left")
-    table.add_row("(a) recommend: authority + KNN <-> on the partial GiST index, ETA ranking",
-                  f"{results['recommend_p50_ms']}", f"{results['recommend_p95_ms']}")
-    table.add_row("    of which the KNN statement alone", f"{results['knn_statement_p50_ms']}",
-                  f"{results['knn_statement_p95_ms']}")
-    table.add_row("(b) naive: ETA for every eligible unit (full scan), ranked",
-                  f"{results['naive_p50_ms']}", f"{results['naive_p95_ms']}")
+    table.add_row(
+        "(a) recommend: authority + KNN <-> on the partial GiST index, ETA ranking",
+        f"{results['recommend_p50_ms']}",
+        f"{results['recommend_p95_ms']}",
+    )
+    table.add_row(
+        "    of which the KNN statement alone",
+        f"{results['knn_statement_p50_ms']}",
+        f"{results['knn_statement_p95_ms']}",
+    )
+    table.add_row(
+        "(b) naive: ETA for every eligible unit (full scan), ranked",
+        f"{results['naive_p50_ms']}",
+        f"{results['naive_p95_ms']}",
+    )
     out = Console(width=140)
     out.print(table)
-    out.print(f"best unit identical to the full scan's for {results['same_best_unit_as_naive']} of "
-              f"{results['incidents_with_eligible_units']} incidents with eligible units")
+    out.print(
+        f"best unit identical to the full scan's for {results['same_best_unit_as_naive']} of "
+        f"{results['incidents_with_eligible_units']} incidents with eligible units"
+    )
 
 
 if __name__ == "__main__":

@@ -45,7 +45,9 @@ def prepare(settings, engine) -> None:
     from geo import service as geo_service
 
     with session_scope(engine) as s:
-        s.execute(text("TRUNCATE detections, detection_keys, alerts, alert_cooldowns, track_positions, dead_letters CASCADE"))
+        s.execute(
+            text("TRUNCATE detections, detection_keys, alerts, alert_cooldowns, track_positions, dead_letters CASCADE")
+        )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE"))
     with session_scope(engine) as s:
@@ -57,7 +59,9 @@ def prepare(settings, engine) -> None:
             for i, sensor in enumerate(SENSORS):
                 service.create_sensor(
                     session=s,
-                    sensor_in=SensorCreate(id=sensor, gateway_id=GATEWAY, kind="camera", lon=100.40 + i * 0.002, lat=6.53),
+                    sensor_in=SensorCreate(
+                        id=sensor, gateway_id=GATEWAY, kind="camera", lon=100.40 + i * 0.002, lat=6.53
+                    ),
                 )
     with session_scope(engine) as s:
         access.sync_broker(session=s, settings=settings)
@@ -89,8 +93,12 @@ def make_stream(n: int, root: str, crossing_every: int = 5) -> list[tuple[str, b
 
 def _client(settings, client_id: str, *, manual_ack: bool = False, clean: bool = True) -> mqtt.Client:
     host, port, user, password = settings.mqtt_parts(settings.mqtt_api_url)
-    c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
-                    manual_ack=manual_ack)
+    c = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5,
+        manual_ack=manual_ack,
+    )
     c.username_pw_set(user, password)
     c.max_inflight_messages_set(0)
     c.max_queued_messages_set(0)
@@ -185,8 +193,17 @@ def bench_naive(settings, n: int, meter: CpuMeter | None = None) -> tuple[float,
                 "INSERT INTO detections (observed_at, sensor_id, agency_code, event_id, geom, located_by, class, "
                 "confidence, track_id, raw) VALUES (%s, %s, 'TH-RTP', %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), "
                 "'payload', %s, %s, %s, %s)",
-                (d["observed_at"], d["sensor_id"], d["event_id"], d["lon"], d["lat"], d["class"], d["confidence"],
-                 d["track_id"], msg.payload.decode()),
+                (
+                    d["observed_at"],
+                    d["sensor_id"],
+                    d["event_id"],
+                    d["lon"],
+                    d["lat"],
+                    d["class"],
+                    d["confidence"],
+                    d["track_id"],
+                    msg.payload.decode(),
+                ),
             )
             cur.execute(
                 "SELECT z.id FROM zones z WHERE z.entry_alert AND ST_Intersects(z.geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
@@ -235,8 +252,9 @@ def bench_latency(settings, rate: int, seconds: float) -> dict:
     root = f"borderwatch/bench-lat-{uuid.uuid4().hex[:6]}"
     cid = f"bench-lat-{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "BW_MQTT_TOPIC_ROOT": root, "BW_INGEST_SHARE_GROUP": "", "BW_INGEST_CLIENT_ID": cid}
-    worker = subprocess.Popen([sys.executable, "-m", "cli", "ingest"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "cli", "ingest"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     n = int(rate * seconds)
     stream = make_stream(n, root)
     sent_at: dict[str, float] = {}

@@ -36,8 +36,16 @@ AGENCY = "TH-BENCHMAPS"
 GATEWAY = "bench-maps-gw"
 USER = "bench-maps-operator"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # The COP's default view (centre 6.15, 101.2 at zoom 8 in 1280x800), padded as live.js pads it.
 BBOX = "95.9271,2.8709,106.4740,9.4231"
 UNITS = 500
@@ -60,15 +68,24 @@ def prepare(settings, engine, detections: int) -> str:
         if not s.execute(text("SELECT 1 FROM agencies WHERE code = :a"), {"a": AGENCY}).scalar():
             accounts.create_agency(session=s, code=AGENCY, country="TH", name="Map benchmark agency")
         accounts.create_user(session=s, username=USER, agency_code=AGENCY, role="operator", password=password)
-        s.execute(text("INSERT INTO gateways (id, agency_code, name, mqtt_password_hash, status) "
-                       "VALUES (:g, :a, 'bench', '!', 'online')"), {"g": GATEWAY, "a": AGENCY})
-        s.execute(text("""
+        s.execute(
+            text(
+                "INSERT INTO gateways (id, agency_code, name, mqtt_password_hash, status) "
+                "VALUES (:g, :a, 'bench', '!', 'online')"
+            ),
+            {"g": GATEWAY, "a": AGENCY},
+        )
+        s.execute(
+            text("""
             INSERT INTO sensors (id, agency_code, gateway_id, kind, name, location)
             SELECT 'bench-maps-cam-' || i, :a, :g, 'camera', 'Bench camera ' || i,
                    ST_SetSRID(ST_MakePoint(100.3 + i * 0.08, 6.6 - i * 0.03), 4326)
-            FROM generate_series(0, 19) AS i"""), {"a": AGENCY, "g": GATEWAY})
+            FROM generate_series(0, 19) AS i"""),
+            {"a": AGENCY, "g": GATEWAY},
+        )
         # Spread along the Thai-Malaysian border; one set-based insert.
-        s.execute(text("""
+        s.execute(
+            text("""
             INSERT INTO detections (observed_at, received_at, sensor_id, agency_code, event_id, geom, located_by,
                                     class, confidence, track_id, track_key, raw)
             SELECT now() - (g * (interval '5 hours' / :n)), now() - (g * (interval '5 hours' / :n)),
@@ -77,8 +94,11 @@ def prepare(settings, engine, detections: int) -> str:
                                            6.6 - (g % 20) * 0.03 + (g % 89) * 0.0004), 4326),
                    'payload', (ARRAY['person', 'vehicle', 'boat'])[1 + g % 3], 0.8, 't' || (g / 10),
                    'bench-maps-cam-' || (g % 20) || chr(58) || 't' || (g / 10), '{}'
-            FROM generate_series(1, :n) AS g"""), {"a": AGENCY, "n": detections})
-        s.execute(text("""
+            FROM generate_series(1, :n) AS g"""),
+            {"a": AGENCY, "n": detections},
+        )
+        s.execute(
+            text("""
             INSERT INTO patrol_units (agency_code, callsign, kind, capabilities, cruising_speed_kmh, home_base, geom,
                                       position_at, status, mqtt_password_hash)
             SELECT :a, 'Bench ' || g, (ARRAY['land', 'land', 'maritime', 'air'])[1 + g % 4], '{}',
@@ -86,7 +106,9 @@ def prepare(settings, engine, detections: int) -> str:
                    (ARRAY['available', 'available', 'en_route', 'on_scene', 'returning', 'off_duty'])[1 + g % 6], '!'
             FROM generate_series(1, :n) AS g,
                  LATERAL (SELECT ST_SetSRID(ST_MakePoint(100.3 + (g % 50) * 0.032, 6.7 - (g / 50) * 0.06),
-                                            4326) AS p) AS place"""), {"a": AGENCY, "n": UNITS})
+                                            4326) AS p) AS place"""),
+            {"a": AGENCY, "n": UNITS},
+        )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE detections"))
         conn.execute(text("ANALYZE patrol_units"))
@@ -101,8 +123,22 @@ def _free_port() -> int:
 
 def start_api() -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port",
-                             str(port), "--log-level", "warning"], cwd=REPO_ROOT, env={**os.environ})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ},
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -159,7 +195,11 @@ def bench_browser(base: str, password: str, n: int, rounds: int, units: int = UN
             page.wait_for_function(
                 "([n, u]) => window.BW && BW.layers.detections && BW.layers.detections.count >= n"
                 " && BW.layers.units && BW.layers.units.count >= u"
-                " && document.body.getAttribute('data-bw-live') === 'ok'", arg=[n, units], timeout=60_000, polling=20)
+                " && document.body.getAttribute('data-bw-live') === 'ok'",
+                arg=[n, units],
+                timeout=60_000,
+                polling=20,
+            )
             times.append(time.perf_counter() - t0)
         browser.close()
     return times
@@ -207,18 +247,25 @@ def measure(settings, engine, detections: int, rounds: int) -> dict:
 
 def report(results: dict, rounds: int) -> None:
     size = results["endpoint_full_bytes"]
-    table = Table(title=f"COP with {results['detections']:,} recent detections and {results.get('units', 0)} units "
-                        f"({rounds} rounds)")
+    table = Table(
+        title=f"COP with {results['detections']:,} recent detections and {results.get('units', 0)} units "
+        f"({rounds} rounds)"
+    )
     table.add_column("measure")
     table.add_column("median", justify="right")
-    table.add_row("GET /api/v1/detections (bbox, start, limit)", f"{results['endpoint_full_s_median'] * 1000:.0f} ms"
-                  f" ({size / 1e6:.1f} MB)")
-    table.add_row("GET /api/v1/detections?since= (incremental poll)",
-                  f"{results['endpoint_since_s_median'] * 1000:.0f} ms")
+    table.add_row(
+        "GET /api/v1/detections (bbox, start, limit)",
+        f"{results['endpoint_full_s_median'] * 1000:.0f} ms ({size / 1e6:.1f} MB)",
+    )
+    table.add_row(
+        "GET /api/v1/detections?since= (incremental poll)", f"{results['endpoint_since_s_median'] * 1000:.0f} ms"
+    )
     if "endpoint_units_s_median" in results:
         table.add_row("GET /api/v1/features/units (bbox, limit)", f"{results['endpoint_units_s_median'] * 1000:.0f} ms")
-    table.add_row("open /maps/cop until every layer, all detections and all units are drawn",
-                  f"{results['cop_loaded_s_median']:.2f} s (max {results['cop_loaded_s_max']:.2f} s)")
+    table.add_row(
+        "open /maps/cop until every layer, all detections and all units are drawn",
+        f"{results['cop_loaded_s_median']:.2f} s (max {results['cop_loaded_s_max']:.2f} s)",
+    )
     Console(width=140).print(table)
 
 

@@ -83,7 +83,8 @@ def throughput(settings, engine, meter, args, progress, task) -> dict:
     per_round_cb = [c / b for c, b in zip(bw, naive)]
     median_cpu = {
         name: {k: round(statistics.median(r[k] for r in rounds), 1) for k in rounds[0]}
-        for name, rounds in cpu.items() if rounds and rounds[0]
+        for name, rounds in cpu.items()
+        if rounds and rounds[0]
     }
     return {
         "messages": args.messages,
@@ -94,8 +95,11 @@ def throughput(settings, engine, meter, args, progress, task) -> dict:
         "ratio_borderwatch_to_naive": round(statistics.median(per_round_cb), 1),
         "ratio_naive_to_raw": round(statistics.median(b / a for b, a in zip(naive, raw)), 3),
         "ratios_per_round": {"c/a": [round(x, 3) for x in per_round_ca], "c/b": [round(x, 1) for x in per_round_cb]},
-        "rounds": {"raw": [round(x) for x in raw], "borderwatch": [round(x) for x in bw],
-                   "naive": [round(x) for x in naive]},
+        "rounds": {
+            "raw": [round(x) for x in raw],
+            "borderwatch": [round(x) for x in bw],
+            "naive": [round(x) for x in naive],
+        },
         "cpu_per_message": median_cpu,
         "last_borderwatch_totals": totals,
     }
@@ -137,8 +141,20 @@ def fill_detections(engine, *, stored: int, target: int, recent: int, days: int,
     for first in range(stored + 1, target + 1, chunk):
         last = min(target, first + chunk - 1)
         with session_scope(engine) as s:
-            s.execute(_FILL, {"run": run, "recent": recent, "days": days, "first": first, "last": last,
-                              "x0": x0, "x1": x1, "y0": y0, "y1": y1})
+            s.execute(
+                _FILL,
+                {
+                    "run": run,
+                    "recent": recent,
+                    "days": days,
+                    "first": first,
+                    "last": last,
+                    "x0": x0,
+                    "x1": x1,
+                    "y0": y0,
+                    "y1": y1,
+                },
+            )
         progress.advance(task, last - first + 1)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE detections"))
@@ -162,13 +178,16 @@ class ApiServer:
                 accounts.get_user(session=s, username=BENCH_USER)
                 accounts.set_password(session=s, username=BENCH_USER, password=password)
             except NotFound:
-                accounts.create_user(session=s, username=BENCH_USER, agency_code="TH-RTP", role="operator",
-                                         password=password)
+                accounts.create_user(
+                    session=s, username=BENCH_USER, agency_code="TH-RTP", role="operator", password=password
+                )
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cli", "api", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=os.environ.copy(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         self.client = httpx.Client(base_url=self.base, timeout=60)
         deadline = time.monotonic() + 60
@@ -198,8 +217,13 @@ class ApiServer:
             r.raise_for_status()
             size = len(r.content)
             features = len(r.json()["features"])
-        return {"features": features, "bytes": size, "requests": requests,
-                "p50_ms": ms(percentile(times, 0.5)), "p95_ms": ms(percentile(times, 0.95))}
+        return {
+            "features": features,
+            "bytes": size,
+            "requests": requests,
+            "p50_ms": ms(percentile(times, 0.5)),
+            "p95_ms": ms(percentile(times, 0.95)),
+        }
 
     def close(self) -> None:
         self.client.close()
@@ -215,16 +239,25 @@ def growth(settings, engine, meter, args, progress) -> list[dict]:
     api = ApiServer(settings, engine)
     try:
         for size in args.growth:
-            fill_detections(engine, stored=stored, target=size, recent=args.recent, days=args.days, run=run,
-                            progress=progress)
+            fill_detections(
+                engine, stored=stored, target=size, recent=args.recent, days=args.days, run=run, progress=progress
+            )
             with session_scope(engine) as s:
                 stored = s.execute(text("SELECT count(*) FROM detections")).scalar_one()
             rate, _, cpu = ingest_bench.bench_borderwatch(settings, engine, args.messages, meter)
             latency = ingest_bench.bench_latency(settings, args.growth_rate, args.seconds)
             read = api.cop_read(args.requests)
-            rows.append({"stored": size, "ingest_msgs_per_s": round(rate), "ingest_cpu": cpu,
-                         "alert_p50_ms": latency["p50_ms"], "alert_p99_ms": latency["p99_ms"],
-                         "alerts": f"{latency['alerts_received']}/{latency['alerts_expected']}", "cop_read": read})
+            rows.append(
+                {
+                    "stored": size,
+                    "ingest_msgs_per_s": round(rate),
+                    "ingest_cpu": cpu,
+                    "alert_p50_ms": latency["p50_ms"],
+                    "alert_p99_ms": latency["p99_ms"],
+                    "alerts": f"{latency['alerts_received']}/{latency['alerts_expected']}",
+                    "cop_read": read,
+                }
+            )
             with session_scope(engine) as s:
                 stored = s.execute(text("SELECT count(*) FROM detections")).scalar_one()
     finally:
@@ -238,48 +271,84 @@ def report(results: dict) -> None:
     t = results.get("throughput")
     if t:
         cpu = t["cpu_per_message"]
-        table = Table(title=f"Ingest throughput, median of {len(t['rounds']['raw'])} rounds (same broker, same database)")
+        table = Table(
+            title=f"Ingest throughput, median of {len(t['rounds']['raw'])} rounds (same broker, same database)"
+        )
         for col in ("pipeline", "msg/s", "vs raw", "Python µs/msg", "PostgreSQL µs/msg", "Mosquitto µs/msg"):
             table.add_column(col, justify="left" if col == "pipeline" else "right")
         for key, label, ratio in (
             ("raw", "(a) raw paho QoS 1, count only", "1.00"),
             ("naive", "(b) naive: INSERT + ST_Intersects + commit per message", f"{t['ratio_naive_to_raw']:.3f}"),
-            ("borderwatch", "(c) Borderwatch ingest (micro-batches, set-based SQL)", f"{t['ratio_borderwatch_to_raw']:.3f}"),
+            (
+                "borderwatch",
+                "(c) Borderwatch ingest (micro-batches, set-based SQL)",
+                f"{t['ratio_borderwatch_to_raw']:.3f}",
+            ),
         ):
             c = cpu.get(key, {})
-            table.add_row(label, f"{t[key + '_msgs_per_s']:,}", ratio, str(c.get("python_us", "")),
-                          str(c.get("postgres_us", "")), str(c.get("mosquitto_us", "")))
+            table.add_row(
+                label,
+                f"{t[key + '_msgs_per_s']:,}",
+                ratio,
+                str(c.get("python_us", "")),
+                str(c.get("postgres_us", "")),
+                str(c.get("mosquitto_us", "")),
+            )
         out.print(table)
-        out.print(f"c/a = {t['ratio_borderwatch_to_raw']}, c/b = {t['ratio_borderwatch_to_naive']} "
-                  f"(per round c/a {t['ratios_per_round']['c/a']})")
+        out.print(
+            f"c/a = {t['ratio_borderwatch_to_raw']}, c/b = {t['ratio_borderwatch_to_naive']} "
+            f"(per round c/a {t['ratios_per_round']['c/a']})"
+        )
     lat = results.get("latency")
     if lat:
         table = Table(title="Publish -> committed alert (crossing alerts, separate worker process)")
         for col in ("rate msg/s", "achieved", "alerts", "p50 ms", "p99 ms", "max ms"):
             table.add_column(col, justify="right")
         for r in lat:
-            table.add_row(f"{r['rate']:,}", f"{r['achieved_rate']:,}", f"{r['alerts_received']}/{r['alerts_expected']}",
-                          str(r["p50_ms"]), str(r["p99_ms"]), str(r["max_ms"]))
+            table.add_row(
+                f"{r['rate']:,}",
+                f"{r['achieved_rate']:,}",
+                f"{r['alerts_received']}/{r['alerts_expected']}",
+                str(r["p50_ms"]),
+                str(r["p99_ms"]),
+                str(r["max_ms"]),
+            )
         out.print(table)
     g = results.get("growth")
     if g:
         table = Table(title="Growth: the same measures as the stored detections grow")
-        for col in ("stored detections", "ingest msg/s", "PostgreSQL µs/msg", "alert p50 / p99 ms",
-                    "COP read features", "COP read p50 / p95 ms"):
+        for col in (
+            "stored detections",
+            "ingest msg/s",
+            "PostgreSQL µs/msg",
+            "alert p50 / p99 ms",
+            "COP read features",
+            "COP read p50 / p95 ms",
+        ):
             table.add_column(col, justify="right")
         for r in g:
-            table.add_row(f"{r['stored']:,}", f"{r['ingest_msgs_per_s']:,}", str(r["ingest_cpu"].get("postgres_us")),
-                          f"{r['alert_p50_ms']} / {r['alert_p99_ms']}", f"{r['cop_read']['features']:,}",
-                          f"{r['cop_read']['p50_ms']} / {r['cop_read']['p95_ms']}")
+            table.add_row(
+                f"{r['stored']:,}",
+                f"{r['ingest_msgs_per_s']:,}",
+                str(r["ingest_cpu"].get("postgres_us")),
+                f"{r['alert_p50_ms']} / {r['alert_p99_ms']}",
+                f"{r['cop_read']['features']:,}",
+                f"{r['cop_read']['p50_ms']} / {r['cop_read']['p95_ms']}",
+            )
         out.print(table)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="make bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=50_000,
-                        help="stream size for raw and Borderwatch ingest (long enough that the pipeline's own "
-                             "depth, the last batch's way through the database, weighs little)")
+    parser = argparse.ArgumentParser(
+        prog="make bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--messages",
+        type=int,
+        default=50_000,
+        help="stream size for raw and Borderwatch ingest (long enough that the pipeline's own "
+        "depth, the last batch's way through the database, weighs little)",
+    )
     parser.add_argument("--naive-messages", type=int, default=2_000, help="stream size for the naive pipeline")
     parser.add_argument("--rounds", type=int, default=5, help="throughput rounds (medians are reported)")
     parser.add_argument("--rates", default="500,2000,5000", help="publish rates of the latency runs (msg/s)")
@@ -292,8 +361,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--units", type=int, default=10_000, help="patrol units of the dispatch part")
     parser.add_argument("--incidents", type=int, default=200, help="incidents of the dispatch part")
     parser.add_argument("--map-rounds", type=int, default=5, help="page loads of the map part")
-    parser.add_argument("--only", choices=["throughput", "latency", "growth", "dispatch", "map"], action="append",
-                        help="run only these parts (repeatable)")
+    parser.add_argument(
+        "--only",
+        choices=["throughput", "latency", "growth", "dispatch", "map"],
+        action="append",
+        help="run only these parts (repeatable)",
+    )
     args = parser.parse_args(argv)
     args.rates = [int(x) for x in args.rates.split(",") if x]
     args.growth = sorted(int(x) for x in args.growth.split(",") if x)
@@ -323,8 +396,9 @@ def main(argv: list[str] | None = None) -> None:
             results["growth"] = growth(settings, engine, meter, args, progress)
             progress.advance(task, len(args.growth))
     if "dispatch" in parts:
-        results["dispatch"] = dispatch_bench.measure(settings, engine, units=args.units, incidents=args.incidents,
-                                                     rounds=3, seed=7)
+        results["dispatch"] = dispatch_bench.measure(
+            settings, engine, units=args.units, incidents=args.incidents, rounds=3, seed=7
+        )
     if "map" in parts:
         results["map"] = maps_bench.measure(settings, engine, min(args.recent, 10_000), args.map_rounds)
     report(results)

@@ -117,45 +117,57 @@ def prepare(settings, engine) -> dict:
     from geo import service as geo_service
 
     with session_scope(engine) as s:
-        s.execute(text(
-            "TRUNCATE detections, detection_keys, alerts, alert_cooldowns, track_positions, dead_letters, "
-            "ais_fragments, ais_gaps, encounters, loiter_states, sensor_health CASCADE"))
+        s.execute(
+            text(
+                "TRUNCATE detections, detection_keys, alerts, alert_cooldowns, track_positions, dead_letters, "
+                "ais_fragments, ais_gaps, encounters, loiter_states, sensor_health CASCADE"
+            )
+        )
     with session_scope(engine) as s:
         if not s.execute(text("SELECT count(*) FROM border_segments")).scalar():
             geo_service.load_shipped_borders(session=s, buffer_m=settings.border_buffer_m)
         geo_service.ensure_agencies(session=s)
-        for gw, agency, sensors in ((LAND_GW, "TH-RTP", [(LAND_SENSOR, "other", 100.42, 6.55)]),
-                                    (BACKLOG_GW, "TH-RTP", [(BACKLOG_SENSOR, "other", 100.72, 6.55)]),
-                                    (SEA_GW, "MY-MMEA", [(AIS_SENSOR, "ais_receiver", 101.78, 2.28),
-                                                         (RADAR_SENSOR, "radar", 101.78, 2.28)])):
+        for gw, agency, sensors in (
+            (LAND_GW, "TH-RTP", [(LAND_SENSOR, "other", 100.42, 6.55)]),
+            (BACKLOG_GW, "TH-RTP", [(BACKLOG_SENSOR, "other", 100.72, 6.55)]),
+            (SEA_GW, "MY-MMEA", [(AIS_SENSOR, "ais_receiver", 101.78, 2.28), (RADAR_SENSOR, "radar", 101.78, 2.28)]),
+        ):
             if s.get(Gateway, gw) is None:
                 service.create_gateway(session=s, gateway_in=GatewayCreate(id=gw, agency_code=agency))
                 for sid, kind, lon, lat in sensors:
-                    service.create_sensor(session=s, sensor_in=SensorCreate(id=sid, gateway_id=gw, kind=kind, lon=lon,
-                                                                            lat=lat))
+                    service.create_sensor(
+                        session=s, sensor_in=SensorCreate(id=sid, gateway_id=gw, kind=kind, lon=lon, lat=lat)
+                    )
     with session_scope(engine) as s:
         access.sync_broker(session=s, settings=settings)
         geo = {}
-        seg = s.execute(text(
-            "SELECT id, ST_AsText(geom) FROM border_segments WHERE name = 'Thailand–Malaysia 1'")).one()
+        seg = s.execute(
+            text("SELECT id, ST_AsText(geom) FROM border_segments WHERE name = 'Thailand–Malaysia 1'")
+        ).one()
         geo["line"], geo["line_id"] = wkt.loads(seg[1]), seg[0]
         geo["segments"] = [wkt.loads(g) for (g,) in s.execute(text("SELECT ST_AsText(geom) FROM border_segments"))]
-        geo["states"] = {c: wkt.loads(g) for c, g in s.execute(
-            text("SELECT code, ST_AsText(geom) FROM states WHERE code IN ('TH', 'MY')"))}
-        geo["th_buffer"] = wkt.loads(s.execute(text(
-            "SELECT ST_AsText(geom) FROM zones WHERE name = 'Thailand–Malaysia 1 buffer TH'")).scalar())
+        geo["states"] = {
+            c: wkt.loads(g)
+            for c, g in s.execute(text("SELECT code, ST_AsText(geom) FROM states WHERE code IN ('TH', 'MY')"))
+        }
+        geo["th_buffer"] = wkt.loads(
+            s.execute(text("SELECT ST_AsText(geom) FROM zones WHERE name = 'Thailand–Malaysia 1 buffer TH'")).scalar()
+        )
         # Places at sea for the vessels: inside the Malaysian territorial sea of the Malacca Strait,
         # at least 6 km from the maritime boundary and 5 km inside the zone, 14 km from each other;
         # spare places 12 km from every other place, for the counts of a larger --scale.
-        points = s.execute(text(
-            """
+        points = s.execute(
+            text(
+                """
             WITH z AS (SELECT geom FROM zones WHERE name = 'Malaysia territorial sea (Malacca–Singapore Straits area)'),
             inner_z AS (SELECT ST_Buffer(geom::geography, -5000)::geometry AS g FROM z)
             SELECT ST_X(p.geom), ST_Y(p.geom)
             FROM inner_z, ST_Dump(ST_GeneratePoints(inner_z.g, 1500, 7)) p
             WHERE NOT EXISTS (SELECT 1 FROM border_segments b WHERE b.kind = 'maritime'
                               AND ST_DWithin(b.geom::geography, p.geom::geography, 6000))
-            """)).all()
+            """
+            )
+        ).all()
     places: list[tuple[float, float]] = []
     for lon, lat in points:
         if all(_metres((lon, lat), q) > PLACE_SPACING_M for q in places):
@@ -169,6 +181,7 @@ def prepare(settings, engine) -> dict:
 
 
 # -- land ---------------------------------------------------------------------------------------
+
 
 def _frame(line: LineString, frac: float):
     at = line.interpolate(frac, normalized=True)
@@ -193,11 +206,16 @@ def _state(p: tuple[float, float], states) -> str | None:
     return None
 
 
-def land_scenarios(geo, rng: random.Random, t0: datetime, duration_s: float, counts: dict, truth: Truth,
-                   dwell_s: float = 0.0) -> list[Fix]:
+def land_scenarios(
+    geo, rng: random.Random, t0: datetime, duration_s: float, counts: dict, truth: Truth, dwell_s: float = 0.0
+) -> list[Fix]:
     fixes: list[Fix] = []
-    plans = (["cross"] * counts["cross"] + ["there_and_back"] * counts["there_and_back"]
-             + ["along"] * counts["along"] + ["turn_back"] * counts["turn_back"])
+    plans = (
+        ["cross"] * counts["cross"]
+        + ["there_and_back"] * counts["there_and_back"]
+        + ["along"] * counts["along"]
+        + ["turn_back"] * counts["turn_back"]
+    )
     made = 0
     for plan in plans:
         for _attempt in range(50):
@@ -206,7 +224,10 @@ def land_scenarios(geo, rng: random.Random, t0: datetime, duration_s: float, cou
             side = rng.choice([-1, 1])
             a0 = rng.uniform(-300, 300)
             if plan == "cross":
-                way = [(a0, side * rng.uniform(400, 2000)), (a0 + rng.uniform(-300, 300), -side * rng.uniform(400, 2000))]
+                way = [
+                    (a0, side * rng.uniform(400, 2000)),
+                    (a0 + rng.uniform(-300, 300), -side * rng.uniform(400, 2000)),
+                ]
                 waits = [0, 0]
             elif plan == "there_and_back":
                 far = -side * rng.uniform(400, 1500)
@@ -217,8 +238,11 @@ def land_scenarios(geo, rng: random.Random, t0: datetime, duration_s: float, cou
                 way = [(a0, side * rng.uniform(300, 800)), (a0 + 100, d), (a0 + 1500, d), (a0 + 1600, side * 500)]
                 waits = [0, 0, 0, 0]
             else:  # comes within 5-30 m of the line and turns back
-                way = [(a0, side * rng.uniform(400, 1500)), (a0 + 100, side * rng.uniform(5, 30)),
-                       (a0 + 200, side * rng.uniform(400, 1500))]
+                way = [
+                    (a0, side * rng.uniform(400, 1500)),
+                    (a0 + 100, side * rng.uniform(5, 30)),
+                    (a0 + 200, side * rng.uniform(400, 1500)),
+                ]
                 waits = [0, 600, 0]
             pts = [point(a, c) for a, c in way]
             # the noise-free path must stay clear of every other border line and wiggle of this one
@@ -229,7 +253,7 @@ def land_scenarios(geo, rng: random.Random, t0: datetime, duration_s: float, cou
             if None in states:
                 continue
             crossings_expected = sum(1 for i in range(len(pts) - 1) if states[i] != states[i + 1])
-            n_inter = sum(_n_intersections(LineString(pts[i:i + 2]), geo["line"]) for i in range(len(pts) - 1))
+            n_inter = sum(_n_intersections(LineString(pts[i : i + 2]), geo["line"]) for i in range(len(pts) - 1))
             if plan in ("cross", "there_and_back") and n_inter != crossings_expected:
                 continue
             if plan in ("along", "turn_back") and (n_inter or len(set(states)) != 1):
@@ -241,14 +265,42 @@ def land_scenarios(geo, rng: random.Random, t0: datetime, duration_s: float, cou
         speed = rng.choice([1.4, 1.4, 5.0, 10.0])  # on foot, by motorbike, by car
         interval = rng.choice([10, 30, 60, 120, 300, 600])
         start = t0 + timedelta(seconds=rng.uniform(0, duration_s * 0.3))
-        emit_land(geo, rng, truth, fixes, track=f"{plan}-{made}", group="land", pts=pts, waits=waits, speed=speed,
-                  interval=interval, start=start, noise_m=NOISE_M, dwell_s=dwell_s)
+        emit_land(
+            geo,
+            rng,
+            truth,
+            fixes,
+            track=f"{plan}-{made}",
+            group="land",
+            pts=pts,
+            waits=waits,
+            speed=speed,
+            interval=interval,
+            start=start,
+            noise_m=NOISE_M,
+            dwell_s=dwell_s,
+        )
     return fixes
 
 
-def emit_land(geo, rng: random.Random, truth: Truth, fixes: list[Fix], *, track: str, group: str, pts, waits,
-              speed: float, interval: float, start: datetime, noise_m: float, dwell_s: float,
-              sensor: str = LAND_SENSOR, gateway: str = LAND_GW) -> float:
+def emit_land(
+    geo,
+    rng: random.Random,
+    truth: Truth,
+    fixes: list[Fix],
+    *,
+    track: str,
+    group: str,
+    pts,
+    waits,
+    speed: float,
+    interval: float,
+    start: datetime,
+    noise_m: float,
+    dwell_s: float,
+    sensor: str = LAND_SENSOR,
+    gateway: str = LAND_GW,
+) -> float:
     """Fixes of one land track along waypoints ``pts`` (waiting ``waits[i]`` s at each), with the truth:
     crossings from the states of the noise-free fixes, entries into the Thai buffer strip from runs of
     noise-free fixes inside it, each kept once per track within the cooldown (in observed time, as the
@@ -276,8 +328,9 @@ def emit_land(geo, rng: random.Random, truth: Truth, fixes: list[Fix], *, track:
             runs[-1][2] = False
         prev_state = st_now or prev_state
         lon, lat = noisy(p[0], p[1], rng, noise_m)
-        fixes.append(Fix(sensor, gateway, "TH-RTP", start + timedelta(seconds=dt), lon, lat, {
-            "class": kind, "track_id": track}))
+        fixes.append(
+            Fix(sensor, gateway, "TH-RTP", start + timedelta(seconds=dt), lon, lat, {"class": kind, "track_id": track})
+        )
     # an entry counts once the object has been inside for the dwell time
     entered_at = None
     for first, last, _ in runs:
@@ -309,8 +362,19 @@ def _waits(rng: random.Random, n: int, interval: float) -> list[float]:
     return [rng.uniform(COOLDOWN_S + interval + 180, COOLDOWN_S + interval + 600) for _ in range(n - 1)] + [0]
 
 
-def multi_scenarios(geo, rng: random.Random, t0: datetime, duration_s: float, count: int, truth: Truth, *,
-                    group: str, sensor: str = LAND_SENSOR, gateway: str = LAND_GW, dwell_s: float = 0.0) -> list[Fix]:
+def multi_scenarios(
+    geo,
+    rng: random.Random,
+    t0: datetime,
+    duration_s: float,
+    count: int,
+    truth: Truth,
+    *,
+    group: str,
+    sensor: str = LAND_SENSOR,
+    gateway: str = LAND_GW,
+    dwell_s: float = 0.0,
+) -> list[Fix]:
     """Tracks with several events each: in and out of the Thai buffer strip (OUT: Thailand beyond the
     strip; IN: inside it), back and forth across the line (TH, MY), or both in turn; fixes 30 s to 15 min
     apart, 20-30 m of noise."""
@@ -324,8 +388,12 @@ def multi_scenarios(geo, rng: random.Random, t0: datetime, duration_s: float, co
             if th is None:
                 continue
             plan = rng.choice(["zone", "cross", "mixed"])
-            places = {"OUT": lambda: th * rng.uniform(5700, 6500), "IN": lambda: th * rng.uniform(1500, 3500),
-                      "TH": lambda: th * rng.uniform(400, 1500), "MY": lambda: -th * rng.uniform(400, 1500)}
+            places = {
+                "OUT": lambda: th * rng.uniform(5700, 6500),
+                "IN": lambda: th * rng.uniform(1500, 3500),
+                "TH": lambda: th * rng.uniform(400, 1500),
+                "MY": lambda: -th * rng.uniform(400, 1500),
+            }
             names = {"zone": ["OUT", "IN"], "cross": ["TH", "MY"], "mixed": ["OUT", "TH", "MY", "TH"]}[plan]
             first = rng.randrange(len(names))
             steps = [names[(first + i) % len(names)] for i in range(rng.randint(3, 5))]
@@ -341,7 +409,7 @@ def multi_scenarios(geo, rng: random.Random, t0: datetime, duration_s: float, co
             if any(_m_from(buffer_edge, p) < 300 for p, name in zip(pts, steps) if name in ("OUT", "IN")):
                 continue
             changes = sum(1 for i in range(len(pts) - 1) if states[i] != states[i + 1])
-            if changes != sum(_n_intersections(LineString(pts[i:i + 2]), geo["line"]) for i in range(len(pts) - 1)):
+            if changes != sum(_n_intersections(LineString(pts[i : i + 2]), geo["line"]) for i in range(len(pts) - 1)):
                 continue
             speed = rng.choice([1.4, 1.4, 5.0, 10.0])
             interval = rng.choice([30, 60, 120, 300, 600, 900])
@@ -354,9 +422,23 @@ def multi_scenarios(geo, rng: random.Random, t0: datetime, duration_s: float, co
             continue
         made += 1
         start = t0 + timedelta(seconds=rng.uniform(0, duration_s * 0.95 - sum(waits) - travel))
-        emit_land(geo, rng, truth, fixes, track=f"{group}-{plan}-{made}", group=group, pts=pts, waits=waits,
-                  speed=speed, interval=interval, start=start, noise_m=rng.uniform(20, 30), dwell_s=dwell_s,
-                  sensor=sensor, gateway=gateway)
+        emit_land(
+            geo,
+            rng,
+            truth,
+            fixes,
+            track=f"{group}-{plan}-{made}",
+            group=group,
+            pts=pts,
+            waits=waits,
+            speed=speed,
+            interval=interval,
+            start=start,
+            noise_m=rng.uniform(20, 30),
+            dwell_s=dwell_s,
+            sensor=sensor,
+            gateway=gateway,
+        )
     return fixes
 
 
@@ -378,8 +460,9 @@ def _bends(line: LineString, min_turn_deg: float = 60.0) -> list[float]:
     return found
 
 
-def bend_scenarios(geo, rng: random.Random, t0: datetime, duration_s: float, count: int, truth: Truth,
-                   dwell_s: float = 0.0) -> list[Fix]:
+def bend_scenarios(
+    geo, rng: random.Random, t0: datetime, duration_s: float, count: int, truth: Truth, dwell_s: float = 0.0
+) -> list[Fix]:
     """Back and forth across the river bends of the line: legs that may cut the line one or three times."""
     fixes: list[Fix] = []
     bends = _bends(geo["line"])
@@ -401,7 +484,7 @@ def bend_scenarios(geo, rng: random.Random, t0: datetime, duration_s: float, cou
                 continue
             if any(_m_from(geo["line"], p) < 120 for p in pts) or not _clear_of_other_lines(geo, pts):
                 continue
-            if any(_n_intersections(LineString(pts[i:i + 2]), geo["line"]) % 2 == 0 for i in range(len(pts) - 1)):
+            if any(_n_intersections(LineString(pts[i : i + 2]), geo["line"]) % 2 == 0 for i in range(len(pts) - 1)):
                 continue
             speed = rng.choice([1.4, 5.0])
             interval = rng.choice([30, 60, 120, 300, 600, 900])
@@ -413,8 +496,21 @@ def bend_scenarios(geo, rng: random.Random, t0: datetime, duration_s: float, cou
             continue
         made += 1
         start = t0 + timedelta(seconds=rng.uniform(0, duration_s * 0.95 - sum(waits) - 3600))
-        emit_land(geo, rng, truth, fixes, track=f"bend-{made}", group="bends", pts=pts, waits=waits, speed=speed,
-                  interval=interval, start=start, noise_m=rng.uniform(20, 30), dwell_s=dwell_s)
+        emit_land(
+            geo,
+            rng,
+            truth,
+            fixes,
+            track=f"bend-{made}",
+            group="bends",
+            pts=pts,
+            waits=waits,
+            speed=speed,
+            interval=interval,
+            start=start,
+            noise_m=rng.uniform(20, 30),
+            dwell_s=dwell_s,
+        )
     return fixes
 
 
@@ -473,6 +569,7 @@ def _at(timeline, s):
 
 # -- sea ----------------------------------------------------------------------------------------
 
+
 def _patrol(center, speed, start_s, end_s, interval, rng, heading=None, radius=3000.0, skip=None):
     """Back and forth along a line through ``center`` (at most ``radius`` from it); fixes every ``interval``."""
     heading = rng.uniform(0, math.pi) if heading is None else heading
@@ -490,8 +587,9 @@ def _patrol(center, speed, start_s, end_s, interval, rng, heading=None, radius=3
     return out
 
 
-def sea_scenarios(geo, engine, rng: random.Random, t0: datetime, duration_s: float, counts: dict,
-                  truth: Truth) -> list[Fix]:
+def sea_scenarios(
+    geo, engine, rng: random.Random, t0: datetime, duration_s: float, counts: dict, truth: Truth
+) -> list[Fix]:
     fixes: list[Fix] = []
     places = list(geo["places"])
     rng.shuffle(places)
@@ -504,16 +602,38 @@ def sea_scenarios(geo, engine, rng: random.Random, t0: datetime, duration_s: flo
     def ais(track_mmsi, samples, speed, heading=None):
         for s, p in samples:
             lon, lat = noisy(p[0], p[1], rng)
-            fixes.append(Fix(AIS_SENSOR, SEA_GW, "MY-MMEA", t0 + timedelta(seconds=s), lon, lat, {
-                "class": "vessel", "track_id": str(track_mmsi), "identifiers": {"mmsi": str(track_mmsi)},
-                "speed_mps": round(max(0.0, speed + rng.uniform(-0.2, 0.2)), 2)}))
+            fixes.append(
+                Fix(
+                    AIS_SENSOR,
+                    SEA_GW,
+                    "MY-MMEA",
+                    t0 + timedelta(seconds=s),
+                    lon,
+                    lat,
+                    {
+                        "class": "vessel",
+                        "track_id": str(track_mmsi),
+                        "identifiers": {"mmsi": str(track_mmsi)},
+                        "speed_mps": round(max(0.0, speed + rng.uniform(-0.2, 0.2)), 2),
+                    },
+                )
+            )
 
     def radar(track, samples, identifiers=None):
         extra = {"identifiers": identifiers} if identifiers else {}
         for s, p in samples:
             lon, lat = noisy(p[0], p[1], rng)
-            fixes.append(Fix(RADAR_SENSOR, SEA_GW, "MY-MMEA", t0 + timedelta(seconds=s), lon, lat,
-                             {"class": "boat", "track_id": track, **extra}))
+            fixes.append(
+                Fix(
+                    RADAR_SENSOR,
+                    SEA_GW,
+                    "MY-MMEA",
+                    t0 + timedelta(seconds=s),
+                    lon,
+                    lat,
+                    {"class": "boat", "track_id": track, **extra},
+                )
+            )
 
     for _ in range(counts["transit"]):
         m = next(mmsi_seq)
@@ -529,8 +649,17 @@ def sea_scenarios(geo, engine, rng: random.Random, t0: datetime, duration_s: flo
         truth.tracks["ais_gap"].add(f"mmsi:{m}")
     for i in range(counts["dark"]):
         track = f"dark-{i}"
-        radar(track, _patrol(places.pop(), 6.0, rng.uniform(0, 0.3) * duration_s, duration_s * rng.uniform(0.6, 1.0),
-                             rng.choice([20, 60]), rng))
+        radar(
+            track,
+            _patrol(
+                places.pop(),
+                6.0,
+                rng.uniform(0, 0.3) * duration_s,
+                duration_s * rng.uniform(0.6, 1.0),
+                rng.choice([20, 60]),
+                rng,
+            ),
+        )
         truth.dark[f"{RADAR_SENSOR}:{track}"] += 1
         truth.tracks["dark_vessel"].add(f"{RADAR_SENSOR}:{track}")
     for i in range(counts["radar_ais"]):
@@ -540,8 +669,10 @@ def sea_scenarios(geo, engine, rng: random.Random, t0: datetime, duration_s: flo
         samples = _patrol(center, 5.0, 0, duration_s, 30, random.Random(seed), heading=heading)
         ais(m, samples, 5.0)
         # the radar sees the same vessel (its own timing, its own noise)
-        radar(f"seen-{i}", [(s + 5, p) for s, p in _patrol(center, 5.0, 0, duration_s, 30, random.Random(seed),
-                                                             heading=heading)][::2])
+        radar(
+            f"seen-{i}",
+            [(s + 5, p) for s, p in _patrol(center, 5.0, 0, duration_s, 30, random.Random(seed), heading=heading)][::2],
+        )
         truth.tracks["dark_vessel"].add(f"{RADAR_SENSOR}:seen-{i}")
     for i in range(counts["rendezvous"] + counts["passing"]):
         meet = i < counts["rendezvous"]
@@ -594,9 +725,18 @@ def sea_scenarios(geo, engine, rng: random.Random, t0: datetime, duration_s: flo
     # radar track of a vessel that AIS hears, carrying its MMSI, is not.
     for i in range(counts.get("dark_claimed", 0)):
         key = f"mmsi:{next(mmsi_seq)}"
-        radar(f"claim-{i}", _patrol(places.pop(), 6.0, rng.uniform(0, 0.3) * duration_s,
-                                    duration_s * rng.uniform(0.6, 1.0), rng.choice([20, 60]), rng),
-              identifiers={"mmsi": key.split(":")[1]})
+        radar(
+            f"claim-{i}",
+            _patrol(
+                places.pop(),
+                6.0,
+                rng.uniform(0, 0.3) * duration_s,
+                duration_s * rng.uniform(0.6, 1.0),
+                rng.choice([20, 60]),
+                rng,
+            ),
+            identifiers={"mmsi": key.split(":")[1]},
+        )
         truth.dark[key] += 1
         truth.tracks["dark_vessel"].add(key)
         truth.group[key] = "sea-ids"
@@ -605,9 +745,11 @@ def sea_scenarios(geo, engine, rng: random.Random, t0: datetime, duration_s: flo
         center, heading = places.pop(), rng.uniform(0, math.pi)
         seed = rng.random()
         ais(m, _patrol(center, 5.0, 0, duration_s, 30, random.Random(seed), heading=heading), 5.0)
-        radar(f"seen-id-{i}", [(s + 5, p) for s, p in _patrol(center, 5.0, 0, duration_s, 30, random.Random(seed),
-                                                                heading=heading)][::2],
-              identifiers={"mmsi": str(m)})
+        radar(
+            f"seen-id-{i}",
+            [(s + 5, p) for s, p in _patrol(center, 5.0, 0, duration_s, 30, random.Random(seed), heading=heading)][::2],
+            identifiers={"mmsi": str(m)},
+        )
         truth.tracks["dark_vessel"].add(f"mmsi:{m}")
         truth.group[f"mmsi:{m}"] = "sea-ids"
     return fixes
@@ -616,22 +758,32 @@ def sea_scenarios(geo, engine, rng: random.Random, t0: datetime, duration_s: flo
 def _zones_at_fn(engine):
     def zones_at(p) -> list[int] | None:
         with engine.connect() as conn:
-            rows = conn.execute(text(
-                "WITH area AS (SELECT ST_Buffer(ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography, 1500)::geometry AS g) "
-                "SELECT z.id, ST_Contains(z.geom, area.g) FROM zones z, area WHERE z.kind <> 'port' "
-                "AND ('MY-MMEA' = z.owner_agency OR 'MY-MMEA' = ANY (z.member_agencies)) AND ST_Intersects(z.geom, area.g)"),
-                {"x": p[0], "y": p[1]}).all()
+            rows = conn.execute(
+                text(
+                    "WITH area AS (SELECT ST_Buffer(ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography, 1500)::geometry AS g) "
+                    "SELECT z.id, ST_Contains(z.geom, area.g) FROM zones z, area WHERE z.kind <> 'port' "
+                    "AND ('MY-MMEA' = z.owner_agency OR 'MY-MMEA' = ANY (z.member_agencies)) AND ST_Intersects(z.geom, area.g)"
+                ),
+                {"x": p[0], "y": p[1]},
+            ).all()
         if not all(whole for _, whole in rows):
             return None
         return [z for z, _ in rows]
+
     return zones_at
 
 
 # -- running and scoring ------------------------------------------------------------------------
 
+
 def run_worker(settings, root: str, cid: str, hysteresis_m: float | None, dwell_s: int):
-    env = {**os.environ, "BW_MQTT_TOPIC_ROOT": root, "BW_INGEST_SHARE_GROUP": cid, "BW_INGEST_CLIENT_ID": cid,
-           "BW_ANALYTICS_SWEEP_S": "1"}
+    env = {
+        **os.environ,
+        "BW_MQTT_TOPIC_ROOT": root,
+        "BW_INGEST_SHARE_GROUP": cid,
+        "BW_INGEST_CLIENT_ID": cid,
+        "BW_ANALYTICS_SWEEP_S": "1",
+    }
     if hysteresis_m is not None:
         env["BW_CROSSING_HYSTERESIS_M"] = str(hysteresis_m)
     env["BW_ZONE_DWELL_S"] = str(dwell_s)
@@ -652,8 +804,11 @@ def publish(settings, root: str, fixes: list[Fix], progress: Progress) -> None:
     from paho.mqtt.enums import CallbackAPIVersion
 
     host, port, user, password = settings.mqtt_parts(settings.mqtt_api_url)
-    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"eval-pub-{uuid.uuid4().hex[:6]}",
-                         protocol=mqtt.MQTTv5)
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=f"eval-pub-{uuid.uuid4().hex[:6]}",
+        protocol=mqtt.MQTTv5,
+    )
     client.username_pw_set(user, password)
     client.max_inflight_messages_set(200)
     client.connect(host, port)
@@ -661,10 +816,18 @@ def publish(settings, root: str, fixes: list[Fix], progress: Progress) -> None:
     task = progress.add_task("publishing", total=len(fixes))
     infos = []
     for i, f in enumerate(fixes):
-        body = {"event_id": f"e{i}", "sensor_id": f.sensor, "observed_at": f.at.isoformat(), "lon": round(f.lon, 7),
-                "lat": round(f.lat, 7), "confidence": 0.9, **f.body}
-        infos.append(client.publish(topics.detections(root, f.agency, f.topic_gateway, f.sensor), orjson.dumps(body),
-                                    qos=1))
+        body = {
+            "event_id": f"e{i}",
+            "sensor_id": f.sensor,
+            "observed_at": f.at.isoformat(),
+            "lon": round(f.lon, 7),
+            "lat": round(f.lat, 7),
+            "confidence": 0.9,
+            **f.body,
+        }
+        infos.append(
+            client.publish(topics.detections(root, f.agency, f.topic_gateway, f.sensor), orjson.dumps(body), qos=1)
+        )
         if len(infos) >= 500:
             for info in infos:
                 info.wait_for_publish(60)
@@ -680,9 +843,17 @@ def publish(settings, root: str, fixes: list[Fix], progress: Progress) -> None:
 def score(engine, truth: Truth) -> dict:
     """Figures per alert kind over every scenario (``all``) and per scenario group."""
     with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT kind, track_key, from_state, to_state, zone_id, details FROM alerts "
-            "WHERE sensor_id = ANY(:sensors) ORDER BY observed_at, id"), {"sensors": list(SENSORS)}).mappings().all()
+        rows = (
+            conn.execute(
+                text(
+                    "SELECT kind, track_key, from_state, to_state, zone_id, details FROM alerts "
+                    "WHERE sensor_id = ANY(:sensors) ORDER BY observed_at, id"
+                ),
+                {"sensors": list(SENSORS)},
+            )
+            .mappings()
+            .all()
+        )
     got: dict[str, Counter] = defaultdict(Counter)
     crossing_alerts: dict[str, list[str]] = defaultdict(list)
     for r in rows:
@@ -702,8 +873,9 @@ def score(engine, truth: Truth) -> dict:
         return truth.group.get(key) or truth.group.get(key.split("|")[0]) or "other"
 
     results = {"all": _score(truth, crossing_alerts, got, lambda key: True)}
-    for group in sorted(set(GROUPS) | {group_of(k) for kind in got.values() for k in kind}
-                        | {group_of(k) for k in crossing_alerts}):
+    for group in sorted(
+        set(GROUPS) | {group_of(k) for kind in got.values() for k in kind} | {group_of(k) for k in crossing_alerts}
+    ):
         results[group] = _score(truth, crossing_alerts, got, lambda key, g=group: group_of(key) == g)
     return results
 
@@ -727,11 +899,15 @@ def _score(truth: Truth, crossing_alerts: dict[str, list[str]], got: dict[str, C
                     wrong += extra
                 else:
                     fp += extra
-    results["crossing"] = _figures(expected, sum(len(v) for k, v in crossing_alerts.items() if keep(k)), tp, dup,
-                                   wrong)
+    results["crossing"] = _figures(expected, sum(len(v) for k, v in crossing_alerts.items() if keep(k)), tp, dup, wrong)
     results["crossing"]["objects"] = len([k for k in truth.tracks["crossing"] if keep(k)])
-    for kind, want in (("zone_entry", truth.entries), ("dark_vessel", truth.dark), ("ais_gap", truth.gaps),
-                       ("rendezvous", truth.rendezvous), ("loitering", truth.loitering)):
+    for kind, want in (
+        ("zone_entry", truth.entries),
+        ("dark_vessel", truth.dark),
+        ("ais_gap", truth.gaps),
+        ("rendezvous", truth.rendezvous),
+        ("loitering", truth.loitering),
+    ):
         have = {k: n for k, n in got[kind].items() if keep(k)}
         tp = sum(min(n, want.get(k, 0)) for k, n in have.items())
         dup = sum(n - min(n, want.get(k, 0)) for k, n in have.items() if want.get(k, 0))
@@ -742,11 +918,14 @@ def _score(truth: Truth, crossing_alerts: dict[str, list[str]], got: dict[str, C
 
 def _figures(expected: int, alerts: int, tp: int, duplicates: int, wrong: int) -> dict:
     return {
-        "expected": expected, "alerts": alerts, "true_positives": tp,
+        "expected": expected,
+        "alerts": alerts,
+        "true_positives": tp,
         "precision": round(tp / alerts, 4) if alerts else 1.0,
         "recall": round(tp / expected, 4) if expected else 1.0,
         "false_alert_rate": round((alerts - tp) / alerts, 4) if alerts else 0.0,
-        "wrong_direction": wrong, "duplicates": duplicates,
+        "wrong_direction": wrong,
+        "duplicates": duplicates,
     }
 
 
@@ -755,8 +934,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=20261122, help="random seed of the scenarios")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every scenario count")
     parser.add_argument("--hours", type=float, default=3.0, help="scenario time span")
-    parser.add_argument("--hysteresis-m", type=float, default=None,
-                        help="crossing hysteresis of the worker (default: BW_CROSSING_HYSTERESIS_M); 0 turns it off")
+    parser.add_argument(
+        "--hysteresis-m",
+        type=float,
+        default=None,
+        help="crossing hysteresis of the worker (default: BW_CROSSING_HYSTERESIS_M); 0 turns it off",
+    )
     parser.add_argument("--dwell-s", type=int, default=0, help="dwell time for zone entries (BW_ZONE_DWELL_S)")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
@@ -766,8 +949,18 @@ def main(argv: list[str] | None = None) -> None:
     geo = prepare(settings, engine)
     n = lambda k: max(1, round(k * args.scale))  # noqa: E731
     land_counts = {"cross": n(60), "there_and_back": n(20), "along": n(25), "turn_back": n(25)}
-    sea_counts = {"transit": n(8), "gap": n(8), "dark": n(8), "radar_ais": n(6), "rendezvous": n(6), "passing": n(4),
-                  "loiter": n(6), "short_slow": n(4), "dark_claimed": n(6), "radar_ais_ids": n(4)}
+    sea_counts = {
+        "transit": n(8),
+        "gap": n(8),
+        "dark": n(8),
+        "radar_ais": n(6),
+        "rendezvous": n(6),
+        "passing": n(4),
+        "loiter": n(6),
+        "short_slow": n(4),
+        "dark_claimed": n(6),
+        "radar_ais_ids": n(4),
+    }
     duration = args.hours * 3600
     t0 = datetime.now(timezone.utc) - timedelta(seconds=duration + 120)
     truth = Truth()
@@ -778,8 +971,22 @@ def main(argv: list[str] | None = None) -> None:
             truth.group.setdefault(key, "sea")
     fixes += multi_scenarios(geo, rng, t0, duration, n(30), truth, group="multi", dwell_s=args.dwell_s)
     fixes += bend_scenarios(geo, rng, t0, duration, n(20), truth, args.dwell_s)
-    fixes += backlog(multi_scenarios(geo, rng, t0, duration, n(30), truth, group="backlog", sensor=BACKLOG_SENSOR,
-                                     gateway=BACKLOG_GW, dwell_s=args.dwell_s), t0, duration)
+    fixes += backlog(
+        multi_scenarios(
+            geo,
+            rng,
+            t0,
+            duration,
+            n(30),
+            truth,
+            group="backlog",
+            sensor=BACKLOG_SENSOR,
+            gateway=BACKLOG_GW,
+            dwell_s=args.dwell_s,
+        ),
+        t0,
+        duration,
+    )
     # in the order the gateways send them: a backlog goes out in one upload when its link comes back
     fixes.sort(key=lambda f: (f.sent_at or f.at, f.at))
     root = f"borderwatch/eval-{uuid.uuid4().hex[:6]}"
@@ -803,13 +1010,30 @@ def main(argv: list[str] | None = None) -> None:
         proc.terminate()
         proc.wait(30)
     results = score(engine, truth)
-    columns = ("objects", "expected", "alerts", "TP", "precision", "recall", "false-alert rate", "wrong dir.",
-               "duplicates")
+    columns = (
+        "objects",
+        "expected",
+        "alerts",
+        "TP",
+        "precision",
+        "recall",
+        "false-alert rate",
+        "wrong dir.",
+        "duplicates",
+    )
 
     def row(r: dict) -> list[str]:
-        return [str(r["objects"]), str(r["expected"]), str(r["alerts"]), str(r["true_positives"]),
-                f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['false_alert_rate']:.3f}",
-                str(r["wrong_direction"]), str(r["duplicates"])]
+        return [
+            str(r["objects"]),
+            str(r["expected"]),
+            str(r["alerts"]),
+            str(r["true_positives"]),
+            f"{r['precision']:.3f}",
+            f"{r['recall']:.3f}",
+            f"{r['false_alert_rate']:.3f}",
+            str(r["wrong_direction"]),
+            str(r["duplicates"]),
+        ]
 
     table = Table(title=f"Scenario suite: {len(fixes)} detections, seed {args.seed}")
     table.add_column("alert kind")
@@ -823,16 +1047,26 @@ def main(argv: list[str] | None = None) -> None:
     by_group.add_column("alert kind")
     for col in columns:
         by_group.add_column(col, justify="right")
-    groups = {g: {k: r for k, r in kinds.items() if r["objects"] or r["expected"] or r["alerts"]}
-              for g, kinds in results.items() if g != "all"}
+    groups = {
+        g: {k: r for k, r in kinds.items() if r["objects"] or r["expected"] or r["alerts"]}
+        for g, kinds in results.items()
+        if g != "all"
+    }
     for group, kinds in groups.items():
         for kind, r in kinds.items():
             by_group.add_row(group, kind, *row(r))
     Console(width=160).print(by_group)
-    summary = {"detections": len(fixes), "seed": args.seed, "hours": args.hours, "scale": args.scale,
-               "hysteresis_m": args.hysteresis_m if args.hysteresis_m is not None else settings.crossing_hysteresis_m,
-               "zone_dwell_s": args.dwell_s, "dead_letters": dead, "kinds": results["all"],
-               "groups": {g: kinds for g, kinds in groups.items() if kinds}}
+    summary = {
+        "detections": len(fixes),
+        "seed": args.seed,
+        "hours": args.hours,
+        "scale": args.scale,
+        "hysteresis_m": args.hysteresis_m if args.hysteresis_m is not None else settings.crossing_hysteresis_m,
+        "zone_dwell_s": args.dwell_s,
+        "dead_letters": dead,
+        "kinds": results["all"],
+        "groups": {g: kinds for g, kinds in groups.items() if kinds},
+    }
     print("EVAL " + json.dumps(summary))
 
 

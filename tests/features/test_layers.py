@@ -17,10 +17,27 @@ from tests.factories import now
 
 
 def test_the_catalogue_and_its_ogc_collections():
-    assert list(features.LAYERS) == ["states", "segments", "zones", "sensors", "detections", "alerts", "incidents",
-                                     "units", "patrol_routes", "handover_points"]
+    assert list(features.LAYERS) == [
+        "states",
+        "segments",
+        "zones",
+        "sensors",
+        "detections",
+        "alerts",
+        "incidents",
+        "units",
+        "patrol_routes",
+        "handover_points",
+    ]
     assert [n for n, layer in features.LAYERS.items() if layer.ogc] == [
-        "segments", "zones", "sensors", "detections", "alerts", "incidents", "units"]
+        "segments",
+        "zones",
+        "sensors",
+        "detections",
+        "alerts",
+        "incidents",
+        "units",
+    ]
     for layer in features.LAYERS.values():
         assert set(layer.geojson_properties or layer.properties) <= set(layer.properties)
         assert set(layer.ogc_properties or layer.properties) <= set(layer.properties)
@@ -28,25 +45,36 @@ def test_the_catalogue_and_its_ogc_collections():
 
 def test_a_property_must_be_described_before_a_format_names_it():
     with pytest.raises(ValueError, match="not described"):
-        FeatureLayer(name="x", title="X", description="", source="t x", key="x.id", geometry="x.geom",
-                     properties={"a": "x.a"}, ogc=True, ogc_properties=("a", "b"))
+        FeatureLayer(
+            name="x",
+            title="X",
+            description="",
+            source="t x",
+            key="x.id",
+            geometry="x.geom",
+            properties={"a": "x.a"},
+            ogc=True,
+            ogc_properties=("a", "b"),
+        )
 
 
 def test_a_filter_the_layer_does_not_declare_is_refused(db):
     with pytest.raises(TypeError, match="no filter severities"):
-        geojson.collection(features.LAYERS["zones"], session=db, principal=Principal("x", "TH-X", "operator"),
-                           severities=["high"])
+        geojson.collection(
+            features.LAYERS["zones"], session=db, principal=Principal("x", "TH-X", "operator"), severities=["high"]
+        )
 
 
 @pytest.mark.parametrize("name", list(features.LAYERS))
 def test_every_layer_reads_as_geojson(db, name):
-    body = geojson.collection(features.LAYERS[name], session=db, principal=Principal("x", "TH-NONE", "operator"),
-                              limit=1)
+    body = geojson.collection(
+        features.LAYERS[name], session=db, principal=Principal("x", "TH-NONE", "operator"), limit=1
+    )
     assert body.startswith('{"type" : "FeatureCollection"')
 
 
 def _tile(lon: float, lat: float, z: int) -> tuple[int, int]:
-    n = 2 ** z
+    n = 2**z
     y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
     return int((lon + 180) / 360 * n), int(y)
 
@@ -61,8 +89,9 @@ def _vector_tile(db, layer: FeatureLayer, principal: Principal, z: int, x: int, 
         FROM {layer.source}
         WHERE {where.sql()}
     """
-    tile = db.execute(text(f"SELECT ST_AsMVT(t, :layer, 4096, 'geom', 'fid') FROM ({tile_rows}) t"),
-                      where.params).scalar_one()
+    tile = db.execute(
+        text(f"SELECT ST_AsMVT(t, :layer, 4096, 'geom', 'fid') FROM ({tile_rows}) t"), where.params
+    ).scalar_one()
     ids = db.execute(text(f"SELECT fid FROM ({tile_rows}) t ORDER BY fid"), where.params).scalars().all()
     return bytes(tile), ids
 

@@ -80,7 +80,10 @@ def _th_my_main(session):
         "SELECT id, name, left_state, right_state, impact_level FROM border_segments "
         "WHERE kind = 'land' AND ST_Intersects(geom, ST_SetSRID(ST_MakeLine(ST_MakePoint(:x0, :y0), "
         "ST_MakePoint(:x1, :y1)), 4326))",
-        x0=HAT_YAI[0], y0=HAT_YAI[1], x1=ALOR_SETAR[0], y1=ALOR_SETAR[1],
+        x0=HAT_YAI[0],
+        y0=HAT_YAI[1],
+        x1=ALOR_SETAR[0],
+        y1=ALOR_SETAR[1],
     )
     th_my = [r for r in rows if {r.left_state, r.right_state} == {"TH", "MY"}]
     assert len(th_my) == 1, rows
@@ -160,7 +163,10 @@ def test_maritime_segments_in_the_straits_and_the_sulu_celebes_sea(session):
             session,
             "SELECT name, left_state, right_state FROM border_segments WHERE kind = 'maritime' "
             "AND ST_CoveredBy(geom, ST_MakeEnvelope(:lon0, :lat0, :lon1, :lat1, 4326))",
-            lon0=lon0, lat0=lat0, lon1=lon1, lat1=lat1,
+            lon0=lon0,
+            lat0=lat0,
+            lon1=lon1,
+            lat1=lat1,
         )
         return {r.name: frozenset((r.left_state, r.right_state)) for r in rows}
 
@@ -184,11 +190,14 @@ def test_shipped_territorial_seas_joint_sectors_and_crossing_points(session):
     assert all(r.owner_agency == owners[r.state] and r.member_agencies == [r.owner_agency] for r in seas)
     assert not any(r.entry_alert for r in seas)
     # A territorial sea is water: it does not overlap its own state's land (beyond the data's precision).
-    assert _scalar(
-        session,
-        "SELECT max(ST_Area(ST_Intersection(z.geom, s.geom)::geography)) FROM zones z "
-        "JOIN states s ON s.code = z.state WHERE z.kind = 'territorial_sea'",
-    ) < 1e6
+    assert (
+        _scalar(
+            session,
+            "SELECT max(ST_Area(ST_Intersection(z.geom, s.geom)::geography)) FROM zones z "
+            "JOIN states s ON s.code = z.state WHERE z.kind = 'territorial_sea'",
+        )
+        < 1e6
+    )
 
     sectors = {
         r.name: (r.owner_agency, set(r.member_agencies), r.impact_level, r.state)
@@ -223,7 +232,8 @@ def test_th_my_border_buffers_on_both_sides(session):
         FROM zones z JOIN states st ON st.code = z.state JOIN border_segments s ON s.id = z.segment_id
         WHERE z.kind = 'border_buffer' AND z.segment_id = :id
         """,
-        id=segment.id, width=BUFFER_M,
+        id=segment.id,
+        width=BUFFER_M,
     )
     by_state = {r.state: r for r in buffers}
     assert set(by_state) == {"TH", "MY"} and len(buffers) == 2
@@ -243,12 +253,13 @@ def test_every_shipped_land_segment_has_a_buffer_per_side(session):
         SELECT s.name, s.left_state, s.right_state, array_agg(z.state ORDER BY z.state) AS sides
         FROM border_segments s LEFT JOIN zones z ON z.segment_id = s.id AND z.kind = 'border_buffer'
         WHERE s.kind = 'land' AND s.source LIKE 'Natural Earth%' GROUP BY s.id
-        """
+        """,
     )
     assert len(rows) == 14
     assert all(r.sides == sorted([r.left_state, r.right_state]) for r in rows)
-    assert not _scalar(session, "SELECT count(*) FROM zones z JOIN border_segments s ON s.id = z.segment_id "
-                                "WHERE s.kind = 'maritime'")
+    assert not _scalar(
+        session, "SELECT count(*) FROM zones z JOIN border_segments s ON s.id = z.segment_id WHERE s.kind = 'maritime'"
+    )
 
 
 def test_load_shipped_borders_is_idempotent(session):
@@ -265,9 +276,7 @@ def test_load_shipped_borders_is_idempotent(session):
 
 
 # -- 2. read_features / import_features on files written at test time -------------------------
-@pytest.mark.parametrize(
-    ("driver", "suffix"), [("GeoJSON", ".geojson"), ("GPKG", ".gpkg"), ("ESRI Shapefile", ".shp")]
-)
+@pytest.mark.parametrize(("driver", "suffix"), [("GeoJSON", ".geojson"), ("GPKG", ".gpkg"), ("ESRI Shapefile", ".shp")])
 def test_a_file_in_web_mercator_is_reprojected(session, tmp_path, driver, suffix):
     name = unique("mercator")
     lonlat = _frame([{"name": name, "left_state": "TH", "geometry": LineString(SADAO_LINE)}])
@@ -311,14 +320,31 @@ def test_unreadable_file_and_missing_layer_are_invalid_input(tmp_path):
 def test_geopackage_layer_by_name(session, tmp_path):
     prefix = unique("gpkg")
     path = tmp_path / "agency.gpkg"
-    lines = _frame([
-        {"name": f"{prefix} line", "left_state": "TH", "right_state": "MY", "kind": "land", "impact_level": "high",
-         "geometry": LineString(SADAO_LINE)},
-    ])
-    zones = _frame([
-        {"name": f"{prefix} zone", "kind": "restricted_area", "state": "TH", "owner_agency": "TH-RTP",
-         "member_agencies": "TH-RTP,MY-PDRM", "impact_level": "high", "geometry": Polygon(SADAO_SQUARE)},
-    ])
+    lines = _frame(
+        [
+            {
+                "name": f"{prefix} line",
+                "left_state": "TH",
+                "right_state": "MY",
+                "kind": "land",
+                "impact_level": "high",
+                "geometry": LineString(SADAO_LINE),
+            },
+        ]
+    )
+    zones = _frame(
+        [
+            {
+                "name": f"{prefix} zone",
+                "kind": "restricted_area",
+                "state": "TH",
+                "owner_agency": "TH-RTP",
+                "member_agencies": "TH-RTP,MY-PDRM",
+                "impact_level": "high",
+                "geometry": Polygon(SADAO_SQUARE),
+            },
+        ]
+    )
     _write(lines, path, layer="boundary_lines", driver="GPKG")
     _write(zones, path, layer="restricted", driver="GPKG")
 
@@ -326,13 +352,19 @@ def test_geopackage_layer_by_name(session, tmp_path):
         session=session, frame=service.read_features(path, layer="boundary_lines"), source="RTP survey 2026"
     )
     assert (line_report.segments, line_report.zones, line_report.rejected) == (1, 0, [])
-    zone_report = service.import_features(session=session, frame=service.read_features(path, layer="restricted"),
-                                          source="RTP survey 2026")
+    zone_report = service.import_features(
+        session=session, frame=service.read_features(path, layer="restricted"), source="RTP survey 2026"
+    )
     assert (zone_report.segments, zone_report.zones, zone_report.rejected) == (0, 1, [])
 
     seg = _rows(session, "SELECT * FROM border_segments WHERE name = :n", n=f"{prefix} line")[0]
     assert (seg.kind, seg.left_state, seg.right_state, seg.impact_level, seg.source) == (
-        "land", "TH", "MY", "high", "RTP survey 2026")
+        "land",
+        "TH",
+        "MY",
+        "high",
+        "RTP survey 2026",
+    )
     zone = _rows(session, "SELECT *, ST_GeometryType(geom) AS gtype FROM zones WHERE name = :n", n=f"{prefix} zone")[0]
     assert (zone.kind, zone.state, zone.owner_agency, zone.impact_level) == ("restricted_area", "TH", "TH-RTP", "high")
     assert zone.member_agencies == ["TH-RTP", "MY-PDRM"]
@@ -342,17 +374,25 @@ def test_geopackage_layer_by_name(session, tmp_path):
 
 def test_shapefile_attributes_come_from_defaults_where_the_file_has_none(session, tmp_path):
     prefix = unique("shp")
-    lines = _frame([
-        {"name": f"{prefix} a", "left_state": "TH", "geometry": LineString(SADAO_LINE)},
-        {"name": f"{prefix} b", "left_state": "LA", "geometry": LineString(list(reversed(SADAO_LINE)))},
-    ])
+    lines = _frame(
+        [
+            {"name": f"{prefix} a", "left_state": "TH", "geometry": LineString(SADAO_LINE)},
+            {"name": f"{prefix} b", "left_state": "LA", "geometry": LineString(list(reversed(SADAO_LINE)))},
+        ]
+    )
     line_path = _write(lines, tmp_path / "lines.shp")
     # Shapefile field names have at most 10 characters: member_agencies is cut to member_age,
     # which the import maps back; owner_agency, right_state and impact_level come from defaults.
-    polygons = _frame([
-        {"name": f"{prefix} zone", "kind": "restricted_area", "member_agencies": "TH-RTP,MY-PDRM",
-         "geometry": Polygon(SADAO_SQUARE)},
-    ])
+    polygons = _frame(
+        [
+            {
+                "name": f"{prefix} zone",
+                "kind": "restricted_area",
+                "member_agencies": "TH-RTP,MY-PDRM",
+                "geometry": Polygon(SADAO_SQUARE),
+            },
+        ]
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         polygon_path = _write(polygons, tmp_path / "zones.shp")
@@ -360,11 +400,13 @@ def test_shapefile_attributes_come_from_defaults_where_the_file_has_none(session
     assert "member_agencies" not in service.read_features(polygon_path).columns
 
     defaults = {"left_state": "MM", "right_state": "MY", "impact_level": "high", "owner_agency": "TH-RTP"}
-    report = service.import_features(session=session, frame=service.read_features(line_path), source="shp import",
-                                     defaults=defaults)
+    report = service.import_features(
+        session=session, frame=service.read_features(line_path), source="shp import", defaults=defaults
+    )
     assert (report.segments, report.zones, report.rejected) == (2, 0, [])
-    report = service.import_features(session=session, frame=service.read_features(polygon_path), source="shp import",
-                                     defaults=defaults)
+    report = service.import_features(
+        session=session, frame=service.read_features(polygon_path), source="shp import", defaults=defaults
+    )
     assert (report.segments, report.zones, report.rejected) == (0, 1, [])
 
     segments = {
@@ -377,29 +419,55 @@ def test_shapefile_attributes_come_from_defaults_where_the_file_has_none(session
     }
     zone = _rows(session, "SELECT * FROM zones WHERE name = :n", n=f"{prefix} zone")[0]
     assert (zone.kind, zone.owner_agency, zone.member_agencies, zone.impact_level) == (
-        "restricted_area", "TH-RTP", ["TH-RTP", "MY-PDRM"], "high")
+        "restricted_area",
+        "TH-RTP",
+        ["TH-RTP", "MY-PDRM"],
+        "high",
+    )
 
 
 def test_invalid_features_are_repaired_or_rejected_with_a_message(session, tmp_path):
     p = unique("val")
     features = [
         {"name": f"{p} good line", "left_state": "TH", "right_state": "MY", "geometry": LineString(SADAO_LINE)},
-        {"name": f"{p} good zone", "kind": "restricted_area", "owner_agency": "TH-RTP",
-         "geometry": Polygon(SADAO_SQUARE)},
-        {"name": f"{p} bowtie", "kind": "restricted_area", "owner_agency": "TH-RTP",
-         "geometry": Polygon(SADAO_BOWTIE)},
+        {
+            "name": f"{p} good zone",
+            "kind": "restricted_area",
+            "owner_agency": "TH-RTP",
+            "geometry": Polygon(SADAO_SQUARE),
+        },
+        {"name": f"{p} bowtie", "kind": "restricted_area", "owner_agency": "TH-RTP", "geometry": Polygon(SADAO_BOWTIE)},
         {"name": f"{p} empty", "kind": "restricted_area", "owner_agency": "TH-RTP", "geometry": Polygon()},
         {"name": f"{p} no right", "left_state": "TH", "geometry": LineString(SADAO_LINE)},
         {"name": f"{p} same", "left_state": "TH", "right_state": "TH", "geometry": LineString(SADAO_LINE)},
-        {"name": f"{p} bad owner", "kind": "restricted_area", "owner_agency": "XX-NOPE",
-         "geometry": Polygon(SADAO_SQUARE)},
+        {
+            "name": f"{p} bad owner",
+            "kind": "restricted_area",
+            "owner_agency": "XX-NOPE",
+            "geometry": Polygon(SADAO_SQUARE),
+        },
         {"name": f"{p} bad kind", "kind": "watchtower", "owner_agency": "TH-RTP", "geometry": Polygon(SADAO_SQUARE)},
-        {"name": f"{p} bad impact", "kind": "restricted_area", "owner_agency": "TH-RTP", "impact_level": "extreme",
-         "geometry": Polygon(SADAO_SQUARE)},
-        {"name": f"{p} bad member", "kind": "restricted_area", "owner_agency": "TH-RTP",
-         "member_agencies": "TH-RTP,XX-NOPE", "geometry": Polygon(SADAO_SQUARE)},
-        {"name": f"{p} bad segment kind", "left_state": "TH", "right_state": "MY", "kind": "river",
-         "geometry": LineString(SADAO_LINE)},
+        {
+            "name": f"{p} bad impact",
+            "kind": "restricted_area",
+            "owner_agency": "TH-RTP",
+            "impact_level": "extreme",
+            "geometry": Polygon(SADAO_SQUARE),
+        },
+        {
+            "name": f"{p} bad member",
+            "kind": "restricted_area",
+            "owner_agency": "TH-RTP",
+            "member_agencies": "TH-RTP,XX-NOPE",
+            "geometry": Polygon(SADAO_SQUARE),
+        },
+        {
+            "name": f"{p} bad segment kind",
+            "left_state": "TH",
+            "right_state": "MY",
+            "kind": "river",
+            "geometry": LineString(SADAO_LINE),
+        },
     ]
     path = _write(_frame(features), tmp_path / "mixed.geojson", driver="GeoJSON")
     frame = service.read_features(path)
@@ -415,7 +483,7 @@ def test_invalid_features_are_repaired_or_rejected_with_a_message(session, tmp_p
         5: "left_state and right_state must be two different ISO codes",
         6: "owner_agency 'XX-NOPE' is not a known agency",
         7: "zone kind must be one of border_buffer, territorial_sea, joint_patrol_sector, restricted_area, "
-           "crossing_point, port",
+        "crossing_point, port",
         8: "impact_level must be one of low, medium, high",
         9: "unknown member agencies XX-NOPE",
         10: "a segment's kind is land or maritime, not river",
@@ -423,9 +491,12 @@ def test_invalid_features_are_repaired_or_rejected_with_a_message(session, tmp_p
     assert report.rejected == [f"feature {i} ({features[i]['name']}): {why}" for i, why in expected.items()]
 
     assert set(session.scalars(text("SELECT name FROM border_segments WHERE name LIKE :p"), {"p": f"{p}%"})) == {
-        f"{p} good line"}
+        f"{p} good line"
+    }
     assert set(session.scalars(text("SELECT name FROM zones WHERE name LIKE :p"), {"p": f"{p}%"})) == {
-        f"{p} good zone", f"{p} bowtie"}
+        f"{p} good zone",
+        f"{p} bowtie",
+    }
     bowtie = _rows(
         session,
         "SELECT ST_IsValid(geom) AS valid, ST_NumGeometries(geom) AS parts, ST_Area(geom) AS area "
@@ -438,10 +509,12 @@ def test_invalid_features_are_repaired_or_rejected_with_a_message(session, tmp_p
 
 def test_feature_without_name_or_with_wrong_geometry_type_is_rejected(session, tmp_path):
     p = unique("anon")
-    frame = _frame([
-        {"name": None, "left_state": "TH", "right_state": "MY", "geometry": LineString(SADAO_LINE)},
-        {"name": f"{p} point", "kind": "restricted_area", "owner_agency": "TH-RTP", "geometry": Point(100.4, 6.6)},
-    ])
+    frame = _frame(
+        [
+            {"name": None, "left_state": "TH", "right_state": "MY", "geometry": LineString(SADAO_LINE)},
+            {"name": f"{p} point", "kind": "restricted_area", "owner_agency": "TH-RTP", "geometry": Point(100.4, 6.6)},
+        ]
+    )
     report = service.import_features(session=session, frame=frame, source="test")
     assert (report.segments, report.zones) == (0, 0)
     assert report.rejected == ["feature 0: no name", f"feature 1 ({p} point): expected a polygon, got Point"]
@@ -450,11 +523,21 @@ def test_feature_without_name_or_with_wrong_geometry_type_is_rejected(session, t
 def test_multilinestring_segment_becomes_numbered_parts(session, tmp_path):
     name = unique("multi")
     second = [(100.46, 6.61), (100.50, 6.62)]
-    frame = _frame([{"name": name, "left_state": "TH", "right_state": "MY", "kind": "land",
-                     "geometry": MultiLineString([SADAO_LINE, second])}])
+    frame = _frame(
+        [
+            {
+                "name": name,
+                "left_state": "TH",
+                "right_state": "MY",
+                "kind": "land",
+                "geometry": MultiLineString([SADAO_LINE, second]),
+            }
+        ]
+    )
     path = _write(frame, tmp_path / "multi.gpkg", layer="segments")
-    report = service.import_features(session=session, frame=service.read_features(path, layer="segments"),
-                                     source="test")
+    report = service.import_features(
+        session=session, frame=service.read_features(path, layer="segments"), source="test"
+    )
     assert report.segments == 2 and report.rejected == []
     rows = _rows(
         session,
@@ -473,11 +556,28 @@ def test_import_twice_upserts_by_name(session, tmp_path):
 
     def write(impact: str, owner: str, shift: float) -> gpd.GeoDataFrame:
         line = LineString([(x + shift, y) for x, y in SADAO_LINE])
-        _write(_frame([
-            {"name": f"{p} line", "left_state": "TH", "right_state": "MY", "impact_level": impact, "geometry": line},
-            {"name": f"{p} zone", "kind": "restricted_area", "owner_agency": owner, "impact_level": impact,
-             "geometry": Polygon(SADAO_SQUARE)},
-        ]), path, driver="GeoJSON")
+        _write(
+            _frame(
+                [
+                    {
+                        "name": f"{p} line",
+                        "left_state": "TH",
+                        "right_state": "MY",
+                        "impact_level": impact,
+                        "geometry": line,
+                    },
+                    {
+                        "name": f"{p} zone",
+                        "kind": "restricted_area",
+                        "owner_agency": owner,
+                        "impact_level": impact,
+                        "geometry": Polygon(SADAO_SQUARE),
+                    },
+                ]
+            ),
+            path,
+            driver="GeoJSON",
+        )
         return service.read_features(path)
 
     first = service.import_features(session=session, frame=write("low", "TH-RTP", 0.0), source="v1")
@@ -485,14 +585,18 @@ def test_import_twice_upserts_by_name(session, tmp_path):
     second = service.import_features(session=session, frame=write("high", "TH-RTN", 0.01), source="v2")
     assert (first.segments, first.zones) == (second.segments, second.zones) == (1, 1)
 
-    segments = _rows(session, "SELECT id, name, impact_level, source, ST_XMin(geom) AS x FROM border_segments "
-                              "WHERE name LIKE :p", p=f"{p}%")
+    segments = _rows(
+        session,
+        "SELECT id, name, impact_level, source, ST_XMin(geom) AS x FROM border_segments WHERE name LIKE :p",
+        p=f"{p}%",
+    )
     assert len(segments) == 1
     seg = segments[0]
     assert (seg.id, seg.impact_level, seg.source) == (ids[f"{p} line"], "high", "v2")
     assert seg.x == pytest.approx(SADAO_LINE[0][0] + 0.01)
-    zones = _rows(session, "SELECT owner_agency, member_agencies, impact_level FROM zones WHERE name LIKE :p",
-                  p=f"{p}%")
+    zones = _rows(
+        session, "SELECT owner_agency, member_agencies, impact_level FROM zones WHERE name LIKE :p", p=f"{p}%"
+    )
     assert [tuple(z) for z in zones] == [("TH-RTN", ["TH-RTN"], "high")]
 
 
@@ -502,16 +606,20 @@ def test_state_codes_are_upper_cased(session):
     report = service.import_features(session=session, frame=frame, source="test")
     assert report.segments == 1
     assert tuple(_rows(session, "SELECT left_state, right_state FROM border_segments WHERE name = :n", n=name)[0]) == (
-        "TH", "MY")
+        "TH",
+        "MY",
+    )
 
 
 def test_build_border_buffers_for_an_imported_segment(session):
     name = unique("sadao")
     main = _th_my_main(session)
-    part = _scalar(session, "SELECT ST_AsText(ST_LineSubstring(geom, 0.13, 0.19)) FROM border_segments WHERE id = :i",
-                   i=main.id)
-    frame = _frame([{"name": name, "left_state": main.left_state, "right_state": main.right_state,
-                     "geometry": wkt.loads(part)}])
+    part = _scalar(
+        session, "SELECT ST_AsText(ST_LineSubstring(geom, 0.13, 0.19)) FROM border_segments WHERE id = :i", i=main.id
+    )
+    frame = _frame(
+        [{"name": name, "left_state": main.left_state, "right_state": main.right_state, "geometry": wkt.loads(part)}]
+    )
     assert service.import_features(session=session, frame=frame, source="test").segments == 1
     before = _scalar(session, "SELECT count(*) FROM zones WHERE kind = 'border_buffer'")
     assert service.build_border_buffers(session=session, width_m=BUFFER_M) == before + 2
@@ -543,10 +651,12 @@ def _assert_buffers(session, segment_name: str) -> None:
 # -- attribute edge cases: case, null geometry, defaults, missing flags ------------------------
 def test_same_state_in_different_case_is_rejected_not_a_crash(session):
     p = unique("case")
-    frame = _frame([
-        {"name": f"{p} ok", "left_state": "TH", "right_state": "MY", "geometry": LineString(SADAO_LINE)},
-        {"name": f"{p} same", "left_state": "th", "right_state": "TH", "geometry": LineString(SADAO_LINE)},
-    ])
+    frame = _frame(
+        [
+            {"name": f"{p} ok", "left_state": "TH", "right_state": "MY", "geometry": LineString(SADAO_LINE)},
+            {"name": f"{p} same", "left_state": "th", "right_state": "TH", "geometry": LineString(SADAO_LINE)},
+        ]
+    )
     report = service.import_features(session=session, frame=frame, source="test")
     assert report.segments == 1
     assert report.rejected == [f"feature 1 ({p} same): left_state and right_state must be two different ISO codes"]
@@ -554,10 +664,16 @@ def test_same_state_in_different_case_is_rejected_not_a_crash(session):
 
 def test_null_geometry_is_rejected_not_a_crash(session, tmp_path):
     p = unique("null")
-    path = _write(_frame([
-        {"name": f"{p} ok", "left_state": "TH", "right_state": "MY", "geometry": LineString(SADAO_LINE)},
-        {"name": f"{p} null", "left_state": "TH", "right_state": "MY", "geometry": None},
-    ]), tmp_path / "null.geojson", driver="GeoJSON")
+    path = _write(
+        _frame(
+            [
+                {"name": f"{p} ok", "left_state": "TH", "right_state": "MY", "geometry": LineString(SADAO_LINE)},
+                {"name": f"{p} null", "left_state": "TH", "right_state": "MY", "geometry": None},
+            ]
+        ),
+        tmp_path / "null.geojson",
+        driver="GeoJSON",
+    )
     report = service.import_features(session=session, frame=service.read_features(path), source="test")
     assert report.segments == 1
     assert report.rejected == [f"feature 1 ({p} null): empty geometry"]
@@ -565,22 +681,35 @@ def test_null_geometry_is_rejected_not_a_crash(session, tmp_path):
 
 def test_defaults_fill_a_feature_that_lacks_an_attribute_others_have(session):
     p = unique("dflt")
-    frame = _frame([
-        {"name": f"{p} a", "left_state": "TH", "right_state": "MY", "geometry": LineString(SADAO_LINE)},
-        {"name": f"{p} b", "left_state": "TH", "geometry": LineString(SADAO_LINE)},
-    ])
+    frame = _frame(
+        [
+            {"name": f"{p} a", "left_state": "TH", "right_state": "MY", "geometry": LineString(SADAO_LINE)},
+            {"name": f"{p} b", "left_state": "TH", "geometry": LineString(SADAO_LINE)},
+        ]
+    )
     report = service.import_features(session=session, frame=frame, source="test", defaults={"right_state": "MY"})
     assert (report.segments, report.rejected) == (2, [])
 
 
 def test_entry_alert_of_a_feature_without_one_follows_its_kind(session):
     p = unique("entry")
-    frame = _frame([
-        {"name": f"{p} restricted", "kind": "restricted_area", "owner_agency": "TH-RTP", "entry_alert": False,
-         "geometry": Polygon(SADAO_SQUARE)},
-        {"name": f"{p} crossing", "kind": "crossing_point", "owner_agency": "TH-RTP",
-         "geometry": Polygon(SADAO_SQUARE)},
-    ])
+    frame = _frame(
+        [
+            {
+                "name": f"{p} restricted",
+                "kind": "restricted_area",
+                "owner_agency": "TH-RTP",
+                "entry_alert": False,
+                "geometry": Polygon(SADAO_SQUARE),
+            },
+            {
+                "name": f"{p} crossing",
+                "kind": "crossing_point",
+                "owner_agency": "TH-RTP",
+                "geometry": Polygon(SADAO_SQUARE),
+            },
+        ]
+    )
     assert service.import_features(session=session, frame=frame, source="test").zones == 2
     alerts = dict(_rows(session, "SELECT name, entry_alert FROM zones WHERE name LIKE :p", p=f"{p}%"))
     assert alerts == {f"{p} restricted": False, f"{p} crossing": False}
@@ -603,7 +732,11 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1"}
     return subprocess.run(
         [sys.executable, "-m", "cli", "import-borders", *args],
-        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=120,
     )
 
 
@@ -611,8 +744,10 @@ def _sadao_border(engine, name: str) -> dict:
     """A piece of the shipped TH-MY line near Sadao, as a feature of a new segment."""
     with engine.connect() as conn:
         row = conn.execute(
-            text("SELECT left_state, right_state, ST_AsText(ST_LineSubstring(geom, 0.13, 0.19)) AS g "
-                 "FROM border_segments WHERE name = 'Thailand–Malaysia 1'")
+            text(
+                "SELECT left_state, right_state, ST_AsText(ST_LineSubstring(geom, 0.13, 0.19)) AS g "
+                "FROM border_segments WHERE name = 'Thailand–Malaysia 1'"
+            )
         ).one()
     return {"name": name, "left_state": row.left_state, "right_state": row.right_state, "geometry": wkt.loads(row.g)}
 
@@ -620,8 +755,16 @@ def _sadao_border(engine, name: str) -> dict:
 def test_cli_help():
     result = _cli("--help")
     assert result.returncode == 0, result.stderr
-    for option in ("--layer", "--source", "--kind", "--left-state", "--right-state", "--owner-agency",
-                   "--impact-level", "--buffer-m"):
+    for option in (
+        "--layer",
+        "--source",
+        "--kind",
+        "--left-state",
+        "--right-state",
+        "--owner-agency",
+        "--impact-level",
+        "--buffer-m",
+    ):
         assert option in result.stdout
 
 
@@ -636,8 +779,11 @@ def test_cli_imports_good_features_reports_rejected_and_builds_buffers(engine, c
     assert "1 segments and 0 zones imported, 1 rejected" in result.stderr
 
     with engine.connect() as conn:
-        rows = _rows(conn, "SELECT name, source, left_state, right_state FROM border_segments WHERE name LIKE :p",
-                     p=f"{committed}%")
+        rows = _rows(
+            conn,
+            "SELECT name, source, left_state, right_state FROM border_segments WHERE name LIKE :p",
+            p=f"{committed}%",
+        )
         assert [tuple(r) for r in rows] == [(f"{committed} Sadao", "RTP survey 2026", "TH", "MY")]
         _assert_buffers(conn, f"{committed} Sadao")
 
@@ -647,11 +793,25 @@ def test_cli_layer_and_default_options(engine, settings, committed, tmp_path):
     segment = _sadao_border(engine, f"{committed} line")
     del segment["left_state"], segment["right_state"]
     _write(_frame([segment]), path, layer="lines", driver="GPKG")
-    _write(_frame([{"name": f"{committed} zone", "geometry": Polygon(SADAO_SQUARE)}]), path, layer="areas",
-           driver="GPKG")
+    _write(
+        _frame([{"name": f"{committed} zone", "geometry": Polygon(SADAO_SQUARE)}]), path, layer="areas", driver="GPKG"
+    )
 
-    lines = _cli(str(path), "--layer", "lines", "--left-state", "TH", "--right-state", "MY", "--kind", "land",
-                 "--impact-level", "high", "--buffer-m", str(settings.border_buffer_m))
+    lines = _cli(
+        str(path),
+        "--layer",
+        "lines",
+        "--left-state",
+        "TH",
+        "--right-state",
+        "MY",
+        "--kind",
+        "land",
+        "--impact-level",
+        "high",
+        "--buffer-m",
+        str(settings.border_buffer_m),
+    )
     assert lines.returncode == 0, lines.stderr
     assert "1 segments and 0 zones imported, 0 rejected" in lines.stderr
     areas = _cli(str(path), "--layer", "areas", "--kind", "restricted_area", "--owner-agency", "MY-PDRM")
@@ -662,21 +822,43 @@ def test_cli_layer_and_default_options(engine, settings, committed, tmp_path):
         seg = conn.execute(text("SELECT * FROM border_segments WHERE name = :n"), {"n": f"{committed} line"}).one()
         zone = conn.execute(text("SELECT * FROM zones WHERE name = :n"), {"n": f"{committed} zone"}).one()
     assert (seg.kind, seg.left_state, seg.right_state, seg.impact_level, seg.source) == (
-        "land", "TH", "MY", "high", "agency.gpkg")
+        "land",
+        "TH",
+        "MY",
+        "high",
+        "agency.gpkg",
+    )
     assert (zone.kind, zone.owner_agency, zone.member_agencies, zone.impact_level, zone.entry_alert) == (
-        "restricted_area", "MY-PDRM", ["MY-PDRM"], "medium", True)
+        "restricted_area",
+        "MY-PDRM",
+        ["MY-PDRM"],
+        "medium",
+        True,
+    )
 
 
 def test_cli_exits_1_when_every_feature_is_rejected(engine, committed, tmp_path):
-    path = _write(_frame([
-        {"name": f"{committed} no states", "geometry": LineString(SADAO_LINE)},
-        {"name": f"{committed} bad kind", "kind": "watchtower", "owner_agency": "TH-RTP",
-         "geometry": Polygon(SADAO_SQUARE)},
-    ]), tmp_path / "bad.geojson", driver="GeoJSON")
+    path = _write(
+        _frame(
+            [
+                {"name": f"{committed} no states", "geometry": LineString(SADAO_LINE)},
+                {
+                    "name": f"{committed} bad kind",
+                    "kind": "watchtower",
+                    "owner_agency": "TH-RTP",
+                    "geometry": Polygon(SADAO_SQUARE),
+                },
+            ]
+        ),
+        tmp_path / "bad.geojson",
+        driver="GeoJSON",
+    )
     result = _cli(str(path))
     assert result.returncode == 1
-    assert f"feature 0 ({committed} no states): left_state and right_state must be two different ISO codes" \
+    assert (
+        f"feature 0 ({committed} no states): left_state and right_state must be two different ISO codes"
         in result.stderr
+    )
     assert f"feature 1 ({committed} bad kind): zone kind must be one of" in result.stderr
     assert "0 segments and 0 zones imported, 2 rejected" in result.stderr
     with engine.connect() as conn:
@@ -698,10 +880,21 @@ def test_cli_unreadable_or_missing_file(tmp_path):
 
 def test_shapefile_short_field_names_are_read(session, tmp_path):
     p = unique("shp")
-    path = _write(_frame([
-        {"name": f"{p} line", "left_state": "TH", "right_state": "MY", "impact_level": "high",
-         "geometry": LineString(SADAO_LINE)},
-    ]), tmp_path / "short.shp", driver="ESRI Shapefile")
+    path = _write(
+        _frame(
+            [
+                {
+                    "name": f"{p} line",
+                    "left_state": "TH",
+                    "right_state": "MY",
+                    "impact_level": "high",
+                    "geometry": LineString(SADAO_LINE),
+                },
+            ]
+        ),
+        tmp_path / "short.shp",
+        driver="ESRI Shapefile",
+    )
     report = service.import_features(session=session, frame=service.read_features(path), source="test")
     assert (report.segments, report.rejected) == (1, [])
     row = _rows(session, "SELECT right_state, impact_level FROM border_segments WHERE name = :n", n=f"{p} line")

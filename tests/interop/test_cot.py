@@ -49,23 +49,52 @@ def cot_world(committed_agency):
     f = committed_agency.factory
     admin = f.user(committed_agency.code, role="admin")
     principal = Principal(username=admin, agency_code=committed_agency.code, role="admin")
-    land = units.create_unit(session=f.session, principal=principal, unit_in=schemas.UnitCreate(
-        callsign="LIMA1", kind="land", cruising_speed_kmh=50, home_lon=100.42, home_lat=6.63))
-    boat = units.create_unit(session=f.session, principal=principal, unit_in=schemas.UnitCreate(
-        callsign="SIERRA2", kind="maritime", cruising_speed_kmh=40, home_lon=99.9, home_lat=6.6))
-    open_incident = incidents.create_incident(session=f.session, principal=principal, incident_in=schemas.IncidentCreate(
-        title="Boat landing <night> & \"cargo\"", category="drugs", priority="high", lon=100.42, lat=6.63))
-    closed = incidents.create_incident(session=f.session, principal=principal, incident_in=schemas.IncidentCreate(
-        title="False trace", category="other", priority="low", lon=100.43, lat=6.64))
-    incidents.change_incident_status(session=f.session, principal=principal, incident_id=closed.id,
-                                     change=schemas.IncidentStatusChange(status="false_alarm"))
+    land = units.create_unit(
+        session=f.session,
+        principal=principal,
+        unit_in=schemas.UnitCreate(
+            callsign="LIMA1", kind="land", cruising_speed_kmh=50, home_lon=100.42, home_lat=6.63
+        ),
+    )
+    boat = units.create_unit(
+        session=f.session,
+        principal=principal,
+        unit_in=schemas.UnitCreate(
+            callsign="SIERRA2", kind="maritime", cruising_speed_kmh=40, home_lon=99.9, home_lat=6.6
+        ),
+    )
+    open_incident = incidents.create_incident(
+        session=f.session,
+        principal=principal,
+        incident_in=schemas.IncidentCreate(
+            title='Boat landing <night> & "cargo"', category="drugs", priority="high", lon=100.42, lat=6.63
+        ),
+    )
+    closed = incidents.create_incident(
+        session=f.session,
+        principal=principal,
+        incident_in=schemas.IncidentCreate(title="False trace", category="other", priority="low", lon=100.43, lat=6.64),
+    )
+    incidents.change_incident_status(
+        session=f.session,
+        principal=principal,
+        incident_id=closed.id,
+        change=schemas.IncidentStatusChange(status="false_alarm"),
+    )
     sensor = f.sensor(committed_agency.code, 100.42, 6.63)
     alert = f.alert(sensor, committed_agency.code, 100.421, 6.631, now(), kind="crossing", object_class="person")
     other = f.agency()
     other_alert = f.alert(f.sensor(other, 100.42, 6.63), other, 100.42, 6.63, now())
     committed_agency.commit()
-    return committed_agency, {"land": land.id, "boat": boat.id, "open": open_incident.id, "closed": closed.id,
-                              "alert": alert, "other_alert": other_alert, "sensor": sensor}
+    return committed_agency, {
+        "land": land.id,
+        "boat": boat.id,
+        "open": open_incident.id,
+        "closed": closed.id,
+        "alert": alert,
+        "other_alert": other_alert,
+        "sensor": sensor,
+    }
 
 
 def _check_picture(events, ids):
@@ -90,16 +119,19 @@ def _check_picture(events, ids):
 
 def test_http_endpoint_parses_event_by_event(api_server, cot_world):
     agency, ids = cot_world
-    r = httpx.get(f"{api_server.base_url}/api/v1/cot", headers={"Authorization": f"Bearer {agency.token}"},
-                  timeout=30)
+    r = httpx.get(f"{api_server.base_url}/api/v1/cot", headers={"Authorization": f"Bearer {agency.token}"}, timeout=30)
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
     root = ET.fromstring(r.content)
     assert root.tag == "events"
     events = [parse(DECLARATION + ET.tostring(e)) for e in root]
     assert len(events) == 5  # two units, two incidents, one alert
     _check_picture(events, ids)
-    only_units = httpx.get(f"{api_server.base_url}/api/v1/cot", params={"types": "unit"},
-                           headers={"Authorization": f"Bearer {agency.token}"}, timeout=30)
+    only_units = httpx.get(
+        f"{api_server.base_url}/api/v1/cot",
+        params={"types": "unit"},
+        headers={"Authorization": f"Bearer {agency.token}"},
+        timeout=30,
+    )
     assert {e.get("type")[:3] for e in ET.fromstring(only_units.content)} == {"a-f"}
     assert httpx.get(f"{api_server.base_url}/api/v1/cot", timeout=30).status_code == 401
 
@@ -109,8 +141,13 @@ def cot_stream(engine):
     port = free_port()
     log_path = REPO_ROOT / ".run" / "test" / "cot-serve.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "cot-serve", "--port", str(port), "--interval", "0.2"],
-                            stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, env={**os.environ}, cwd=REPO_ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "cot-serve", "--port", str(port), "--interval", "0.2"],
+        stdout=open(log_path, "ab"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ},
+        cwd=REPO_ROOT,
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -171,5 +208,7 @@ def test_tcp_stream_closes_on_a_bad_token(cot_stream):
 
 
 def test_cot_time_has_milliseconds_and_utc():
-    assert cot.cot_time(datetime(2026, 11, 22, 7, 0, 1, 123456, tzinfo=timezone(timedelta(hours=7)))) == \
-        "2026-11-22T00:00:01.123Z"
+    assert (
+        cot.cot_time(datetime(2026, 11, 22, 7, 0, 1, 123456, tzinfo=timezone(timedelta(hours=7))))
+        == "2026-11-22T00:00:01.123Z"
+    )

@@ -23,8 +23,10 @@ def ogc_world(committed_agency):
     f = committed_agency.factory
     sensor = f.sensor(committed_agency.code, 100.42, 6.63)
     t0 = now() - timedelta(hours=2)
-    detections = [f.detection(sensor, committed_agency.code, 100.42 + i * 1e-4, 6.63, t0 + timedelta(minutes=i))
-                  for i in range(25)]
+    detections = [
+        f.detection(sensor, committed_agency.code, 100.42 + i * 1e-4, 6.63, t0 + timedelta(minutes=i))
+        for i in range(25)
+    ]
     alerts = [f.alert(sensor, committed_agency.code, 100.42, 6.63, t0 + timedelta(minutes=i)) for i in (0, 30)]
     other = f.agency()
     other_alert = f.alert(f.sensor(other, 100.42, 6.63), other, 100.42, 6.63, t0)
@@ -33,8 +35,12 @@ def ogc_world(committed_agency):
 
 
 def _gdal(tool: str, *args: str, token: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "GDAL_HTTP_HEADERS": f"Authorization: Bearer {token}", "CPL_DEBUG": "OFF",
-           "GDAL_HTTP_TIMEOUT": "30"}
+    env = {
+        **os.environ,
+        "GDAL_HTTP_HEADERS": f"Authorization: Bearer {token}",
+        "CPL_DEBUG": "OFF",
+        "GDAL_HTTP_TIMEOUT": "30",
+    }
     return subprocess.run([tool, *args], capture_output=True, text=True, timeout=120, env=env)
 
 
@@ -51,8 +57,9 @@ def test_ogrinfo_lists_the_collections_and_reads_the_features(api_server, ogc_wo
     assert "Geometry: Point" in summary.stdout and "observed_at: DateTime" in summary.stdout, summary.stdout
     # ogr2ogr pages through the next links (page size 10) into GeoJSON; every detection once.
     out = tmp_path / "detections.geojson"
-    copy = _gdal(OGR2OGR, "-f", "GeoJSON", str(out), url, "detections", "--config", "OAPIF_PAGE_SIZE", "10",
-                 token=agency.token)
+    copy = _gdal(
+        OGR2OGR, "-f", "GeoJSON", str(out), url, "detections", "--config", "OAPIF_PAGE_SIZE", "10", token=agency.token
+    )
     assert copy.returncode == 0, copy.stderr
     features = json.loads(out.read_text())["features"]
     # GDAL numbers the features itself; the event ids say each detection came exactly once
@@ -83,8 +90,11 @@ def test_owslib_reads_collections_items_and_one_item(api_server, ogc_world):
     # The 25 detections were written before the alerts' own: the first page is their first ten.
     assert page["numberReturned"] == 10 and [f["id"] for f in page["features"]] == sorted(detections)[:10]
     assert any(link["rel"] == "next" for link in page["links"])
-    window = api.collection_items("detections", datetime_=(now() - timedelta(hours=2, minutes=-10)).isoformat()
-                                  .replace("+00:00", "Z") + "/..", limit=100)
+    window = api.collection_items(
+        "detections",
+        datetime_=(now() - timedelta(hours=2, minutes=-10)).isoformat().replace("+00:00", "Z") + "/..",
+        limit=100,
+    )
     assert 0 < window["numberReturned"] < 25
     boxed = api.collection_items("alerts", bbox=[100.4, 6.6, 100.5, 6.7])
     assert sorted(f["id"] for f in boxed["features"]) == sorted(alerts)

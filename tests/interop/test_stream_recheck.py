@@ -51,8 +51,9 @@ def caller(engine) -> Iterator[Caller]:
     username = f"op-{uuid.uuid4().hex[:8]}"
     with session_scope(engine) as s:
         service.create_agency(session=s, code=agency, country="TH", name=f"Stream test {agency}")
-        user = service.create_user(session=s, username=username, agency_code=agency, role="operator",
-                                   password=secrets.token_urlsafe(16))
+        user = service.create_user(
+            session=s, username=username, agency_code=agency, role="operator", password=secrets.token_urlsafe(16)
+        )
         token = issue_token(service.principal_of(user)).token
     yield Caller(agency, username, token)
 
@@ -84,8 +85,7 @@ def _change(caller: Caller, how: str) -> None:
         elif how == "agency":
             other = f"TH-S{uuid.uuid4().hex[:8].upper()}"
             service.create_agency(session=s, code=other, country="TH", name="Other stream agency")
-            s.execute(text("UPDATE users SET agency_code = :a WHERE username = :u"),
-                      {"a": other, "u": caller.username})
+            s.execute(text("UPDATE users SET agency_code = :a WHERE username = :u"), {"a": other, "u": caller.username})
         elif how == "deleted":
             s.execute(text("DELETE FROM users WHERE username = :u"), {"u": caller.username})
 
@@ -103,15 +103,27 @@ def _events(response) -> Iterator[tuple[str | None, dict | None]]:
             current["data"] = orjson.loads(line[6:])
 
 
-REASONS = {"disabled": "user_disabled", "logout": "token_revoked", "password": "token_revoked",
-           "role": "role_changed", "agency": "agency_changed", "deleted": "user_deleted", "expired": "token_expired"}
+REASONS = {
+    "disabled": "user_disabled",
+    "logout": "token_revoked",
+    "password": "token_revoked",
+    "role": "role_changed",
+    "agency": "agency_changed",
+    "deleted": "user_deleted",
+    "expired": "token_expired",
+}
 
 
 @pytest.mark.parametrize("how", list(REASONS))
 def test_the_live_feed_ends_with_the_reason(server, caller, how):
     token = _short_lived_token(caller.username) if how == "expired" else caller.token
-    with httpx.stream("GET", f"{server.base_url}/api/v1/live", params={"max_seconds": 20, "interval": 0.2},
-                      headers={"Authorization": f"Bearer {token}"}, timeout=30) as r:
+    with httpx.stream(
+        "GET",
+        f"{server.base_url}/api/v1/live",
+        params={"max_seconds": 20, "interval": 0.2},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ) as r:
         assert r.status_code == 200, r.read()
         events = _events(r)
         assert next(events)[0] == "ready"
@@ -128,8 +140,13 @@ def test_the_live_feed_ends_with_the_reason(server, caller, how):
 
 
 def test_a_valid_caller_keeps_the_feed_to_its_end(server, caller):
-    with httpx.stream("GET", f"{server.base_url}/api/v1/live", params={"max_seconds": 2, "interval": 0.2},
-                      headers={"Authorization": f"Bearer {caller.token}"}, timeout=30) as r:
+    with httpx.stream(
+        "GET",
+        f"{server.base_url}/api/v1/live",
+        params={"max_seconds": 2, "interval": 0.2},
+        headers={"Authorization": f"Bearer {caller.token}"},
+        timeout=30,
+    ) as r:
         kinds = [kind for kind, _ in _events(r)]
     assert kinds[0] == "ready" and "end" not in kinds
 
@@ -139,9 +156,13 @@ def cot_stream(engine) -> Iterator[int]:
     port = free_port()
     log_path = REPO_ROOT / ".run" / "test" / "cot-serve-recheck.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "cot-serve", "--port", str(port), "--interval", "0.2"],
-                            stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, cwd=REPO_ROOT,
-                            env={**os.environ, **RECHECK})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "cot-serve", "--port", str(port), "--interval", "0.2"],
+        stdout=open(log_path, "ab"),
+        stderr=subprocess.STDOUT,
+        cwd=REPO_ROOT,
+        env={**os.environ, **RECHECK},
+    )
     deadline = time.monotonic() + 30
     while True:
         try:

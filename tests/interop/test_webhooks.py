@@ -78,9 +78,13 @@ def _log(engine, subscription_id):
     from sqlalchemy import text
 
     with engine.connect() as conn:
-        return conn.execute(text("SELECT alert_id, status, attempts, last_status_code, last_error FROM "
-                                 "webhook_deliveries WHERE subscription_id = :s ORDER BY alert_id"),
-                            {"s": subscription_id}).all()
+        return conn.execute(
+            text(
+                "SELECT alert_id, status, attempts, last_status_code, last_error FROM "
+                "webhook_deliveries WHERE subscription_id = :s ORDER BY alert_id"
+            ),
+            {"s": subscription_id},
+        ).all()
 
 
 def test_signed_delivery_retried_after_a_500_and_logged(engine, api_server, hooks_world):
@@ -88,8 +92,12 @@ def test_signed_delivery_retried_after_a_500_and_logged(engine, api_server, hook
     f = agency.factory
     auth = {"Authorization": f"Bearer {token}"}
     with Receiver(statuses=[500]) as receiver:
-        r = httpx.post(f"{api_server.base_url}/api/v1/webhooks", headers=auth, timeout=30,
-                       json={"url": receiver.url, "kinds": ["crossing"], "severities": ["high", "critical"]})
+        r = httpx.post(
+            f"{api_server.base_url}/api/v1/webhooks",
+            headers=auth,
+            timeout=30,
+            json={"url": receiver.url, "kinds": ["crossing"], "severities": ["high", "critical"]},
+        )
         assert r.status_code == 201, r.text
         sub = r.json()
         secret = sub.pop("secret")
@@ -118,21 +126,29 @@ def test_signed_delivery_retried_after_a_500_and_logged(engine, api_server, hook
     for headers, body, _ in receiver.requests:
         assert headers["content-type"] == "application/json"
         assert webhooks.verify(secret, headers["x-borderwatch-timestamp"], body, headers["x-borderwatch-signature"])
-        assert not webhooks.verify("wrong-secret", headers["x-borderwatch-timestamp"], body,
-                                   headers["x-borderwatch-signature"])
-        assert not webhooks.verify(secret, headers["x-borderwatch-timestamp"], body + b" ",
-                                   headers["x-borderwatch-signature"])
+        assert not webhooks.verify(
+            "wrong-secret", headers["x-borderwatch-timestamp"], body, headers["x-borderwatch-signature"]
+        )
+        assert not webhooks.verify(
+            secret, headers["x-borderwatch-timestamp"], body + b" ", headers["x-borderwatch-signature"]
+        )
     payload = orjson.loads(b1)
     assert payload["event"] == "alert" and payload["alert"]["id"] == wanted
     assert payload["alert"]["agency_code"] == agency.code and payload["alert"]["geometry"]["type"] == "Point"
 
     log = httpx.get(f"{api_server.base_url}/api/v1/webhooks/{sub['id']}/deliveries", headers=auth, timeout=30).json()
-    assert [(d["alert_id"], d["status"], d["attempts"], d["last_status_code"]) for d in log] == \
-        [(wanted, "delivered", 2, 200)]
+    assert [(d["alert_id"], d["status"], d["attempts"], d["last_status_code"]) for d in log] == [
+        (wanted, "delivered", 2, 200)
+    ]
     assert log[0]["delivered_at"] is not None
-    assert httpx.get(f"{api_server.base_url}/api/v1/webhooks/{sub['id']}/deliveries",
-                     headers={"Authorization": f"Bearer {_other_supervisor_token(engine)}"},
-                     timeout=30).status_code == 404
+    assert (
+        httpx.get(
+            f"{api_server.base_url}/api/v1/webhooks/{sub['id']}/deliveries",
+            headers={"Authorization": f"Bearer {_other_supervisor_token(engine)}"},
+            timeout=30,
+        ).status_code
+        == 404
+    )
 
 
 def _other_supervisor_token(engine) -> str:
@@ -154,19 +170,30 @@ def test_failures_are_retried_until_given_up_and_a_4xx_is_final(engine, hooks_wo
 
     agency, principal, _, sensor = hooks_world
     f = agency.factory
-    with Receiver(statuses=[500] * 10) as broken, Receiver(statuses=[404]) as gone, \
-            Receiver(delay_s=1.5) as slow:
+    with Receiver(statuses=[500] * 10) as broken, Receiver(statuses=[404]) as gone, Receiver(delay_s=1.5) as slow:
         with session_scope(engine) as s:
-            subs = [webhooks.create(session=s, principal=principal, webhook_in=webhooks.WebhookCreate(url=r.url),
-                                    allowed_networks=LOOPBACK).id
-                    for r in (broken, gone, slow)]
+            subs = [
+                webhooks.create(
+                    session=s,
+                    principal=principal,
+                    webhook_in=webhooks.WebhookCreate(url=r.url),
+                    allowed_networks=LOOPBACK,
+                ).id
+                for r in (broken, gone, slow)
+            ]
         alert = f.alert(sensor, agency.code, 100.42, 6.63, now())
         agency.commit()
         deliverer = _deliverer(engine, timeout_s=0.5, max_attempts=3, backoff_s=0.1)
         try:
-            wait_for(lambda: deliverer.run_once() is not None and all(
-                row.status != "pending" for sub in subs for row in _log(engine, sub)) and all(
-                _log(engine, sub) for sub in subs), timeout=30, interval=0.1)
+            wait_for(
+                lambda: (
+                    deliverer.run_once() is not None
+                    and all(row.status != "pending" for sub in subs for row in _log(engine, sub))
+                    and all(_log(engine, sub) for sub in subs)
+                ),
+                timeout=30,
+                interval=0.1,
+            )
         finally:
             deliverer.close()
     (b,), (g,), (s_,) = (_log(engine, sub) for sub in subs)
@@ -180,8 +207,12 @@ def test_failures_are_retried_until_given_up_and_a_4xx_is_final(engine, hooks_wo
 def test_subscriptions_refuse_bad_input(engine, api_server, hooks_world):
     _, _, token, _ = hooks_world
     auth = {"Authorization": f"Bearer {token}"}
-    for body in ({"url": "ftp://example.org/x"}, {"url": "http://127.0.0.1:9/x", "kinds": ["teleport"]},
-                 {"url": "http://127.0.0.1:9/x", "severities": ["apocalyptic"]}, {"kinds": ["crossing"]}):
+    for body in (
+        {"url": "ftp://example.org/x"},
+        {"url": "http://127.0.0.1:9/x", "kinds": ["teleport"]},
+        {"url": "http://127.0.0.1:9/x", "severities": ["apocalyptic"]},
+        {"kinds": ["crossing"]},
+    ):
         r = httpx.post(f"{api_server.base_url}/api/v1/webhooks", headers=auth, json=body, timeout=30)
         assert r.status_code == 422, (body, r.text)
     assert httpx.get(f"{api_server.base_url}/api/v1/webhooks/999999999", headers=auth, timeout=30).status_code == 404

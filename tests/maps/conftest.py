@@ -22,8 +22,14 @@ from core.settings import REPO_ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SCREENSHOTS = REPO_ROOT / ".run" / "test" / "screenshots"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -118,10 +124,15 @@ def web(browser, api_server) -> Iterator[BrowserPage]:
     context.route("**/*", route)
     # Requests cancelled by leaving a page (net::ERR_ABORTED) are not failures; outside ones are
     # aborted by the route above and recorded there.
-    page.on("requestfailed", lambda req: bp.failed.append(f"{req.url} {req.failure}")
-            if _is_local(req.url) and "ERR_ABORTED" not in (req.failure or "") else None)
-    page.on("response", lambda resp: bp.failed.append(f"{resp.url} HTTP {resp.status}")
-            if resp.status >= 400 else None)
+    page.on(
+        "requestfailed",
+        lambda req: (
+            bp.failed.append(f"{req.url} {req.failure}")
+            if _is_local(req.url) and "ERR_ABORTED" not in (req.failure or "")
+            else None
+        ),
+    )
+    page.on("response", lambda resp: bp.failed.append(f"{resp.url} HTTP {resp.status}") if resp.status >= 400 else None)
     page.on("console", lambda msg: bp.console_errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: bp.console_errors.append(str(exc)))
     yield bp

@@ -22,12 +22,15 @@ SILENT, HEALTHY = SENSOR_SILENT_COLOUR, SENSOR_HEALTH_STEPS[0][1]
 def _insert_alert(engine, agency: str, sensor: str, detection_id: int, lon: float, lat: float) -> int:
     """An open alert as the geofence would write it (committed, so the API server sees it)."""
     with engine.begin() as conn:
-        return conn.execute(text(
-            "INSERT INTO alerts (agency_code, kind, severity, status, title, observed_at, sensor_id, class, "
-            "detection_id, detection_ids, from_state, to_state, geom) VALUES (:a, 'crossing', 'critical', 'open', "
-            "'Person crossing MY → TH', now(), :s, 'person', :d, ARRAY[CAST(:d AS bigint)], 'MY', 'TH', "
-            "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) RETURNING id"),
-            {"a": agency, "s": sensor, "d": detection_id, "lon": lon, "lat": lat}).scalar_one()
+        return conn.execute(
+            text(
+                "INSERT INTO alerts (agency_code, kind, severity, status, title, observed_at, sensor_id, class, "
+                "detection_id, detection_ids, from_state, to_state, geom) VALUES (:a, 'crossing', 'critical', 'open', "
+                "'Person crossing MY → TH', now(), :s, 'person', :d, ARRAY[CAST(:d AS bigint)], 'MY', 'TH', "
+                "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) RETURNING id"
+            ),
+            {"a": agency, "s": sensor, "d": detection_id, "lon": lon, "lat": lat},
+        ).scalar_one()
 
 
 def test_cop_is_live_and_stays_on_the_machine(settings, engine, ingest, make_gateway, operator, web):
@@ -69,11 +72,16 @@ def test_cop_is_live_and_stays_on_the_machine(settings, engine, ingest, make_gat
 
     # A second detection a few hundred metres away: at this zoom the two are one cluster of 2.
     second = detection(sensor, DETECTION_AT[0] + 0.003, DETECTION_AT[1] + 0.002, object_class="person")
-    assert mosquitto_pub(settings, gw, topics.detections(settings.mqtt_topic_root, gw.agency, gw.id, sensor),
-                         second).returncode == 0
+    assert (
+        mosquitto_pub(
+            settings, gw, topics.detections(settings.mqtt_topic_root, gw.agency, gw.id, sensor), second
+        ).returncode
+        == 0
+    )
     page.wait_for_selector(".marker-cluster >> text='2'", timeout=LIVE_TIMEOUT_MS)
-    page.wait_for_selector(f'.bw-detections [data-feature-id="{detection_id}"]', state="detached",
-                           timeout=LIVE_TIMEOUT_MS)
+    page.wait_for_selector(
+        f'.bw-detections [data-feature-id="{detection_id}"]', state="detached", timeout=LIVE_TIMEOUT_MS
+    )
 
     # An alert opened elsewhere appears; once closed it disappears, still without a reload.
     alert_id = _insert_alert(engine, operator.agency, sensor, detection_id, 101.97, 6.10)
@@ -81,8 +89,7 @@ def test_cop_is_live_and_stays_on_the_machine(settings, engine, ingest, make_gat
     web.screenshot("cop")
     with engine.begin() as conn:
         conn.execute(text("UPDATE alerts SET status = 'closed' WHERE id = :id"), {"id": alert_id})
-    page.wait_for_selector(f'path.bw-alerts[data-feature-id="{alert_id}"]', state="detached",
-                           timeout=LIVE_TIMEOUT_MS)
+    page.wait_for_selector(f'path.bw-alerts[data-feature-id="{alert_id}"]', state="detached", timeout=LIVE_TIMEOUT_MS)
     assert page.evaluate("window.__sameDocument === true")
 
     # The sensor has been heard from: its health turns green at the next sensors poll.

@@ -32,13 +32,19 @@ def _unit(engine, agency: str, place, *, kind: str = "land", callsign: str | Non
     """A committed unit of ``agency`` with its device's patrol_unit user; (id, username, password)."""
     username, password = f"unit-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(16)
     with session_scope(engine) as s:
-        accounts.create_user(session=s, username=username, agency_code=agency, role="patrol_unit",
-                                 password=password)
+        accounts.create_user(session=s, username=username, agency_code=agency, role="patrol_unit", password=password)
         unit = patrol_units.create_unit(
-            session=s, principal=Principal(username="map-test", agency_code=agency, role="admin"),
-            unit_in=schemas.UnitCreate(callsign=callsign or f"U{uuid.uuid4().hex[:6]}", kind=kind,
-                                       cruising_speed_kmh=60, home_lon=place[0], home_lat=place[1],
-                                       username=username))
+            session=s,
+            principal=Principal(username="map-test", agency_code=agency, role="admin"),
+            unit_in=schemas.UnitCreate(
+                callsign=callsign or f"U{uuid.uuid4().hex[:6]}",
+                kind=kind,
+                cruising_speed_kmh=60,
+                home_lon=place[0],
+                home_lat=place[1],
+                username=username,
+            ),
+        )
     return unit.id, username, password
 
 
@@ -50,8 +56,15 @@ def _token(base: str, username: str, password: str) -> dict[str, str]:
 
 def _report(base: str, headers, unit_id: int, *points: tuple[float, float], start: datetime | None = None) -> None:
     start = start or datetime.now(timezone.utc)
-    positions = [{"client_id": uuid.uuid4().hex, "observed_at": (start + timedelta(seconds=i)).isoformat(),
-                  "lon": lon, "lat": lat} for i, (lon, lat) in enumerate(points)]
+    positions = [
+        {
+            "client_id": uuid.uuid4().hex,
+            "observed_at": (start + timedelta(seconds=i)).isoformat(),
+            "lon": lon,
+            "lat": lat,
+        }
+        for i, (lon, lat) in enumerate(points)
+    ]
     r = httpx.post(f"{base}/api/v1/units/{unit_id}/positions", json={"positions": positions}, headers=headers)
     assert r.status_code == 200 and r.json()["position_updated"], r.text
 
@@ -59,7 +72,9 @@ def _report(base: str, headers, unit_id: int, *points: tuple[float, float], star
 def _marker_at(page, unit_id: int):
     return page.evaluate(
         "id => { const it = BW.layers.units.items.get(String(id)); if (!it) return null;"
-        " const ll = it.layer.getLatLng(); return [ll.lng, ll.lat]; }", unit_id)
+        " const ll = it.layer.getLatLng(); return [ll.lng, ll.lat]; }",
+        unit_id,
+    )
 
 
 def test_a_position_report_moves_the_unit_on_the_open_cop(api_server, engine, operator, web):
@@ -86,12 +101,12 @@ def test_a_position_report_moves_the_unit_on_the_open_cop(api_server, engine, op
     assert page.evaluate("window.__sameDocument === true"), "the page was reloaded"
 
     # Its status changes colour on the next poll.
-    r = httpx.put(f"{api_server.base_url}/api/v1/units/{unit_id}/status", json={"status": "off_duty"},
-                  headers=device)
+    r = httpx.put(f"{api_server.base_url}/api/v1/units/{unit_id}/status", json={"status": "off_duty"}, headers=device)
     assert r.status_code == 200, r.text
     deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while page.locator(f"{marker} .bw-badge").evaluate("e => e.style.background").replace(" ", "") != \
-            "rgb(117,117,117)":
+    while (
+        page.locator(f"{marker} .bw-badge").evaluate("e => e.style.background").replace(" ", "") != "rgb(117,117,117)"
+    ):
         assert time.monotonic() < deadline, "the unit's colour did not follow its status"
         time.sleep(0.2)
     page.locator(marker).click()
@@ -106,15 +121,18 @@ def _alert(engine, make_gateway, agency: str, lon: float, lat: float) -> int:
     sensor = f"cam-{uuid.uuid4().hex[:8]}"
     make_gateway(agency=agency, sensors={sensor: (lon, lat + 0.01)})
     with engine.begin() as conn:
-        return conn.execute(text(
-            "WITH d AS (INSERT INTO detections (observed_at, sensor_id, agency_code, event_id, geom, located_by, "
-            "class, confidence, raw) VALUES (now(), CAST(:s AS text), :a, md5(CAST(:s AS text)), ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), "
-            "'payload', 'person', 0.9, '{}') RETURNING id) "
-            "INSERT INTO alerts (agency_code, kind, severity, status, title, observed_at, sensor_id, class, "
-            "detection_id, detection_ids, from_state, to_state, geom) SELECT :a, 'crossing', 'high', 'open', "
-            "'Person crossing MY → TH', now(), CAST(:s AS text), 'person', d.id, ARRAY[d.id], 'MY', 'TH', "
-            "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) FROM d RETURNING id"),
-            {"a": agency, "s": sensor, "lon": lon, "lat": lat}).scalar_one()
+        return conn.execute(
+            text(
+                "WITH d AS (INSERT INTO detections (observed_at, sensor_id, agency_code, event_id, geom, located_by, "
+                "class, confidence, raw) VALUES (now(), CAST(:s AS text), :a, md5(CAST(:s AS text)), ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), "
+                "'payload', 'person', 0.9, '{}') RETURNING id) "
+                "INSERT INTO alerts (agency_code, kind, severity, status, title, observed_at, sensor_id, class, "
+                "detection_id, detection_ids, from_state, to_state, geom) SELECT :a, 'crossing', 'high', 'open', "
+                "'Person crossing MY → TH', now(), CAST(:s AS text), 'person', d.id, ARRAY[d.id], 'MY', 'TH', "
+                "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) FROM d RETURNING id"
+            ),
+            {"a": agency, "s": sensor, "lon": lon, "lat": lat},
+        ).scalar_one()
 
 
 def test_promote_an_alert_then_follow_the_incident_on_its_map(api_server, engine, make_gateway, operator, web):
@@ -142,8 +160,9 @@ def test_promote_an_alert_then_follow_the_incident_on_its_map(api_server, engine
     assert "/maps/incident?id=" in page.url
     incident_id = int(page.url.rsplit("=", 1)[1])
     with engine.connect() as conn:
-        row = conn.execute(text("SELECT priority, category, agency_code FROM incidents WHERE id = :i"),
-                           {"i": incident_id}).one()
+        row = conn.execute(
+            text("SELECT priority, category, agency_code FROM incidents WHERE id = :i"), {"i": incident_id}
+        ).one()
         assert tuple(row) == ("critical", "people_smuggling", operator.agency)
         assert conn.execute(text("SELECT status FROM alerts WHERE id = :a"), {"a": alert_id}).scalar() == "incident"
 
@@ -163,8 +182,10 @@ def test_promote_an_alert_then_follow_the_incident_on_its_map(api_server, engine
     r = httpx.post(f"{base}/api/v1/incidents/{incident_id}/taskings", json={"unit_id": unit_id}, headers=ops)
     assert r.status_code == 201, r.text
     assert httpx.post(f"{base}/api/v1/taskings/{r.json()['id']}/accept", headers=device).status_code == 200
-    path = [(UNIT_AT[0] + (ALERT_AT[0] - UNIT_AT[0]) * k / 4, UNIT_AT[1] + (ALERT_AT[1] - UNIT_AT[1]) * k / 4)
-            for k in range(1, 4)]
+    path = [
+        (UNIT_AT[0] + (ALERT_AT[0] - UNIT_AT[0]) * k / 4, UNIT_AT[1] + (ALERT_AT[1] - UNIT_AT[1]) * k / 4)
+        for k in range(1, 4)
+    ]
     _report(base, device, unit_id, *path)
     page.reload()
     page.wait_for_selector("path.bw-unit-track", timeout=TIMEOUT_MS)
@@ -177,8 +198,9 @@ def test_promote_an_alert_then_follow_the_incident_on_its_map(api_server, engine
 
     # Back on the COP, the incident is drawn by priority and links to its map.
     page.goto(f"{base}/maps/cop")
-    page.wait_for_selector(f'.bw-incidents[data-feature-id="{incident_id}"] i.fa-triangle-exclamation',
-                           timeout=TIMEOUT_MS)
+    page.wait_for_selector(
+        f'.bw-incidents[data-feature-id="{incident_id}"] i.fa-triangle-exclamation', timeout=TIMEOUT_MS
+    )
     web.assert_stayed_local()
     assert not web.console_errors, web.console_errors
 
@@ -204,8 +226,10 @@ def test_promote_refuses_cross_site_posts(api_server, engine, make_gateway, oper
         r = c.post("/maps/promote", data={**body, "form_token": "0" * 64}, headers={"Origin": base})
         assert r.status_code == 403
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM incident_alerts WHERE alert_id = :a"),
-                                {"a": alert_id}).scalar() == 0
+            assert (
+                conn.execute(text("SELECT count(*) FROM incident_alerts WHERE alert_id = :a"), {"a": alert_id}).scalar()
+                == 0
+            )
         # The form itself, from this site: the incident is opened.
         r = c.post("/maps/promote", data=body, headers={"Origin": base})
         assert r.status_code == 303 and r.headers["location"].startswith("/maps/incident?id=")

@@ -25,13 +25,22 @@ def test_track_map_shows_the_path_and_the_crossing_direction(settings, engine, i
     t0 = datetime.now(timezone.utc) - timedelta(seconds=60)
     topic = topics.detections(settings.mqtt_topic_root, gw.agency, gw.id, sensor)
     for i, (lon, lat) in enumerate(TRACK):
-        body = detection(sensor, lon, lat, track_id="t1", object_class="person",
-                         observed_at=(t0 + timedelta(seconds=10 * i)).isoformat())
+        body = detection(
+            sensor,
+            lon,
+            lat,
+            track_id="t1",
+            object_class="person",
+            observed_at=(t0 + timedelta(seconds=10 * i)).isoformat(),
+        )
         assert mosquitto_pub(settings, gw, topic, body).returncode == 0
     track_key = f"{sensor}:t1"
     wait_for(lambda: scalar(engine, "SELECT count(*) FROM detections WHERE track_key = :k", k=track_key) == 4)
-    wait_for(lambda: scalar(engine, "SELECT count(*) FROM alerts WHERE track_key = :k AND kind = 'crossing'",
-                            k=track_key) == 1)
+    wait_for(
+        lambda: (
+            scalar(engine, "SELECT count(*) FROM alerts WHERE track_key = :k AND kind = 'crossing'", k=track_key) == 1
+        )
+    )
 
     web.login(operator)
     web.page.goto(f"{web.base_url}/maps/track?track_key={track_key}")
@@ -44,8 +53,10 @@ def test_track_map_shows_the_path_and_the_crossing_direction(settings, engine, i
     title = web.page.locator(".bw-title").inner_text()
     assert "4 fixes" in title and "1 crossing" in title
     web.page.wait_for_selector('body[data-bw-live="ok"]', timeout=TIMEOUT_MS)
-    assert web.page.locator(".bw-title a", has_text="Latest fix on the COP").get_attribute("href") == \
-        "/maps/cop?lat=6.50000&lon=100.42100&zoom=13"
+    assert (
+        web.page.locator(".bw-title a", has_text="Latest fix on the COP").get_attribute("href")
+        == "/maps/cop?lat=6.50000&lon=100.42100&zoom=13"
+    )
     web.screenshot("track")
     web.assert_stayed_local()
     assert not web.console_errors, web.console_errors
@@ -57,28 +68,40 @@ def test_coverage_map_draws_a_heat_map_of_the_period(settings, engine, make_gate
     make_gateway(agency=operator.agency, sensors={sensor: (100.42, 6.56)})
     # Activity as the sensors would have stored it: 300 detections in the last 12 hours, two hot spots.
     with engine.begin() as conn:
-        conn.execute(text("""
+        conn.execute(
+            text("""
             INSERT INTO detections (observed_at, sensor_id, agency_code, event_id, geom, located_by, class,
                                     confidence, raw)
             SELECT now() - (g * interval '2 minutes'), CAST(:s AS text), :a, md5(CAST(:s AS text) || g::text), ST_SetSRID(ST_MakePoint(
                        CASE WHEN g % 3 = 0 THEN 101.95 ELSE 100.42 END + (g % 7) * 0.002,
                        CASE WHEN g % 3 = 0 THEN 6.05 ELSE 6.56 END + (g % 5) * 0.002), 4326),
                    'payload', 'person', 0.8, '{}'
-            FROM generate_series(1, 300) AS g"""), {"s": sensor, "a": operator.agency})
+            FROM generate_series(1, 300) AS g"""),
+            {"s": sensor, "a": operator.agency},
+        )
     # One of the agency's units passed along the land border at Sadao an hour ago: that segment
     # is patrolled, the others of the Thai border are gaps.
     unit_id, _, _ = _unit(engine, operator.agency, (100.43, 6.60))
     with engine.begin() as conn:
-        conn.execute(text("""
+        conn.execute(
+            text("""
             INSERT INTO unit_positions (unit_id, agency_code, client_id, observed_at, geom)
             VALUES (:u, :a, 'p1', now() - interval '1 hour', ST_SetSRID(ST_MakePoint(100.4205, 6.5065), 4326))"""),
-            {"u": unit_id, "a": operator.agency})
-        patrolled = conn.execute(text("""
+            {"u": unit_id, "a": operator.agency},
+        )
+        patrolled = (
+            conn.execute(
+                text("""
             SELECT id FROM border_segments WHERE 'TH' IN (left_state, right_state)
               AND ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint(100.4205, 6.5065), 4326)::geography, :m)"""),
-            {"m": settings.border_buffer_m}).scalars().all()
-        gaps = conn.execute(text("SELECT count(*) FROM border_segments WHERE 'TH' IN (left_state, right_state)")
-                            ).scalar() - len(patrolled)
+                {"m": settings.border_buffer_m},
+            )
+            .scalars()
+            .all()
+        )
+        gaps = conn.execute(
+            text("SELECT count(*) FROM border_segments WHERE 'TH' IN (left_state, right_state)")
+        ).scalar() - len(patrolled)
     assert patrolled and gaps > 0
 
     web.login(operator)
@@ -96,8 +119,9 @@ def test_coverage_map_draws_a_heat_map_of_the_period(settings, engine, make_gate
     assert painted > 100
     # Segments by last patrol: the patrolled one green (within 6 h), the gaps highlighted.
     for segment in patrolled:
-        web.page.wait_for_selector(f'path.bw-patrolled[data-feature-id="{segment}"][stroke="{PATROL_AGE_STEPS[0][1]}"]',
-                                   timeout=TIMEOUT_MS)
+        web.page.wait_for_selector(
+            f'path.bw-patrolled[data-feature-id="{segment}"][stroke="{PATROL_AGE_STEPS[0][1]}"]', timeout=TIMEOUT_MS
+        )
         assert web.page.locator(f'path.bw-gaps[data-feature-id="{segment}"]').count() == 0
     web.page.wait_for_selector(f'path.bw-gaps[stroke="{GAP_COLOUR}"]', timeout=TIMEOUT_MS)
     assert web.page.locator("path.bw-gaps").count() >= 1

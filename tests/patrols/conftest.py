@@ -19,6 +19,12 @@ def sector(world, factory):
     box = (HIGH_SEA[0] - 0.5, HIGH_SEA[1] - 0.5, HIGH_SEA[0] + 0.5, HIGH_SEA[1] + 0.5)
     zone = factory.zone(a.code, members=[a.code, b.code], kind="joint_patrol_sector", box=box)
     world.settle()
-    return {"a": a, "b": b, "c": c, "zone": zone,
-            "a_boat": world.unit(a, HIGH_SEA, kind="maritime")[0], "b_boat": world.unit(b, HIGH_SEA, kind="maritime")[0],
-            "c_boat": world.unit(c, HIGH_SEA, kind="maritime")[0]}
+    return {
+        "a": a,
+        "b": b,
+        "c": c,
+        "zone": zone,
+        "a_boat": world.unit(a, HIGH_SEA, kind="maritime")[0],
+        "b_boat": world.unit(b, HIGH_SEA, kind="maritime")[0],
+        "c_boat": world.unit(c, HIGH_SEA, kind="maritime")[0],
+    }

@@ -12,15 +12,25 @@ def test_demo_units_are_seeded_once(session):
     geo_service.ensure_agencies(session=session)
     expected = sum(len(units) for units in DEMO_UNITS.values())
     before = session.execute(text("SELECT count(*) FROM patrol_units")).scalar()
-    assert session.execute(text("SELECT count(*) FROM patrol_units WHERE agency_code = ANY(:a)"),
-                           {"a": list(DEMO_UNITS)}).scalar() == 0
+    assert (
+        session.execute(
+            text("SELECT count(*) FROM patrol_units WHERE agency_code = ANY(:a)"), {"a": list(DEMO_UNITS)}
+        ).scalar()
+        == 0
+    )
     assert seed_demo_units(session=session) == expected
     assert seed_demo_units(session=session) == 0
-    rows = session.execute(text(
-        "SELECT agency_code, callsign, kind, status, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM patrol_units "
-        "WHERE agency_code = ANY(:a)"), {"a": list(DEMO_UNITS)}).all()
-    assert len(rows) == expected and session.execute(text("SELECT count(*) FROM patrol_units")).scalar() == \
-        before + expected
+    rows = session.execute(
+        text(
+            "SELECT agency_code, callsign, kind, status, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM patrol_units "
+            "WHERE agency_code = ANY(:a)"
+        ),
+        {"a": list(DEMO_UNITS)},
+    ).all()
+    assert (
+        len(rows) == expected
+        and session.execute(text("SELECT count(*) FROM patrol_units")).scalar() == before + expected
+    )
     seeded = {(r.agency_code, r.callsign): r for r in rows}
     for agency, units in DEMO_UNITS.items():
         for callsign, kind, _, (lon, lat), _, status in units:

@@ -36,9 +36,9 @@ def offset(place, dlat_km: float) -> tuple[float, float]:
 
 def test_ranked_by_eta_with_the_detour_factor_on_land(client, world):
     a = world.agency()
-    slow_near, _ = world.unit(a, offset(TH_LAND, 5), kind="land", speed=20)     # 5 km × 1.4 / 20 km/h = 21 min
-    fast_far, _ = world.unit(a, offset(TH_LAND, 20), kind="land", speed=120)    # 20 km × 1.4 / 120 = 14 min
-    air, _ = world.unit(a, offset(TH_LAND, 50), kind="air", speed=300)          # 50 km / 300 = 10 min
+    slow_near, _ = world.unit(a, offset(TH_LAND, 5), kind="land", speed=20)  # 5 km × 1.4 / 20 km/h = 21 min
+    fast_far, _ = world.unit(a, offset(TH_LAND, 20), kind="land", speed=120)  # 20 km × 1.4 / 120 = 14 min
+    air, _ = world.unit(a, offset(TH_LAND, 50), kind="air", speed=300)  # 50 km / 300 = 10 min
     incident = incident_at(client, a, TH_LAND)
     rec = recommend(client, a, incident["id"])
     assert [u["unit_id"] for u in rec["units"]] == [air, fast_far, slow_near]
@@ -78,8 +78,12 @@ def test_random_fleets_only_eligible_units_in_eta_order(client, world, seed):
         unit_id, _ = world.unit(owner, place, kind=kind, speed=rng.uniform(10, 400))
         units[unit_id] = (owner.code, kind)
         if rng.random() < 0.3:
-            unit_service.change_unit_status(session=world.session, principal=owner.principal, unit_id=unit_id,
-                                            change=schemas.StatusChange(status="off_duty"))
+            unit_service.change_unit_status(
+                session=world.session,
+                principal=owner.principal,
+                unit_id=unit_id,
+                change=schemas.StatusChange(status="off_duty"),
+            )
             units[unit_id] = (owner.code, kind, "off_duty")
     world.settle()
     incident = incident_at(client, a, TH_SEA)
@@ -92,8 +96,8 @@ def test_random_fleets_only_eligible_units_in_eta_order(client, world, seed):
 
 def test_never_outside_the_agencys_authority(client, world):
     a, b = world.agency("TH"), world.agency("MY")
-    theirs, _ = world.unit(b, offset(TH_LAND, 1), kind="land")     # Malaysian unit next to a Thai incident
-    mine_abroad, _ = world.unit(a, MY_LAND, kind="land")           # Thai unit standing in Malaysia
+    theirs, _ = world.unit(b, offset(TH_LAND, 1), kind="land")  # Malaysian unit next to a Thai incident
+    mine_abroad, _ = world.unit(a, MY_LAND, kind="land")  # Thai unit standing in Malaysia
     incident = incident_at(client, a, TH_LAND)
     assert [u["unit_id"] for u in recommend(client, a, incident["id"])["units"]] == [mine_abroad]
     r = client.post(f"{API}/incidents/{incident['id']}/taskings", json={"unit_id": theirs}, headers=a.operator_h)
@@ -111,9 +115,16 @@ def test_joint_sector_partners_are_recommended_outsiders_never(client, world, fa
     sector = factory.zone(b.code, members=[a.code, b.code], kind="joint_patrol_sector", box=box)
     world.settle()
     # The sector's members release their incidents inside it to each other by agreement.
-    agreement = client.post(f"{API}/sharing/agreements", headers=a.admin_h, json={
-        "to_sector_zone_id": sector, "incident_categories": list(INCIDENT_CATEGORIES), "zone_ids": [sector],
-        "purpose": "joint patrol sector coordination"})
+    agreement = client.post(
+        f"{API}/sharing/agreements",
+        headers=a.admin_h,
+        json={
+            "to_sector_zone_id": sector,
+            "incident_categories": list(INCIDENT_CATEGORIES),
+            "zone_ids": [sector],
+            "purpose": "joint patrol sector coordination",
+        },
+    )
     assert agreement.status_code == 201, agreement.text
     partner_boat, _ = world.unit(b, offset(HIGH_SEA, 10), kind="maritime", speed=50)
     outsider_boat, _ = world.unit(c, offset(HIGH_SEA, 1), kind="maritime", speed=50)
@@ -121,11 +132,14 @@ def test_joint_sector_partners_are_recommended_outsiders_never(client, world, fa
     incident = incident_at(client, a, HIGH_SEA)
     rec = recommend(client, a, incident["id"])
     assert [(u["unit_id"], u["authority"]) for u in rec["units"]] == [
-        (partner_boat, "joint_sector"), (own_boat, "joint_sector")]
+        (partner_boat, "joint_sector"),
+        (own_boat, "joint_sector"),
+    ]
     assert outsider_boat not in {u["unit_id"] for u in rec["units"]}
     # The partner unit can be tasked; its own agency sees the tasking and answers it.
-    tasking = client.post(f"{API}/incidents/{incident['id']}/taskings", json={"unit_id": partner_boat},
-                          headers=a.operator_h)
+    tasking = client.post(
+        f"{API}/incidents/{incident['id']}/taskings", json={"unit_id": partner_boat}, headers=a.operator_h
+    )
     assert tasking.status_code == 201, tasking.text
     assert tasking.json()["unit_agency_code"] == b.code
     accepted = client.post(f"{API}/taskings/{tasking.json()['id']}/accept", headers=b.operator_h)
@@ -142,9 +156,21 @@ def test_nearest_neighbour_search_uses_the_gist_index(db, world):
     a = world.agency()
     world.unit(a, TH_LAND)
     db.execute(text("SET LOCAL enable_seqscan = off"))
-    plan = "\n".join(db.execute(text("EXPLAIN " + dispatch.NEAREST_ELIGIBLE.text), {
-        "kinds": ["land"], "agencies": [a.code], "unit": None, "lon": TH_LAND[0], "lat": TH_LAND[1],
-        "detour": 1.4, "candidates": 64, "limit": 10}).scalars())
+    plan = "\n".join(
+        db.execute(
+            text("EXPLAIN " + dispatch.NEAREST_ELIGIBLE.text),
+            {
+                "kinds": ["land"],
+                "agencies": [a.code],
+                "unit": None,
+                "lon": TH_LAND[0],
+                "lat": TH_LAND[1],
+                "detour": 1.4,
+                "candidates": 64,
+                "limit": 10,
+            },
+        ).scalars()
+    )
     assert "Index Scan using ix_patrol_units_available_geom" in plan
     assert "Order By: (geom <->" in plan
 
@@ -160,12 +186,16 @@ def test_end_to_end_alert_to_available_again(client, world, factory):
     unit_id, device = world.unit(a, offset(TH_LAND, 8), kind="land", speed=60, device=True)
     world.unit(a, offset(TH_LAND, 30), kind="land", speed=60)
 
-    incident = client.post(f"{API}/incidents", json={"alert_ids": [alert], "category": "people_smuggling",
-                                                     "priority": "high"}, headers=a.operator_h).json()
+    incident = client.post(
+        f"{API}/incidents",
+        json={"alert_ids": [alert], "category": "people_smuggling", "priority": "high"},
+        headers=a.operator_h,
+    ).json()
     best = recommend(client, a, incident["id"])["units"][0]
     assert best["unit_id"] == unit_id
-    tasking = client.post(f"{API}/incidents/{incident['id']}/taskings", json={"unit_id": unit_id, "note": "go"},
-                          headers=a.operator_h).json()
+    tasking = client.post(
+        f"{API}/incidents/{incident['id']}/taskings", json={"unit_id": unit_id, "note": "go"}, headers=a.operator_h
+    ).json()
     assert tasking["status"] == "assigned" and tasking["eta_s"] == pytest.approx(best["eta_s"], rel=1e-3)
     assert status_of(client, a.operator_h, "incidents", incident["id"]) == "assigned"
     # Tasked units are not recommended again.
@@ -183,8 +213,9 @@ def test_end_to_end_alert_to_available_again(client, world, factory):
 
     assert client.put(f"{API}/units/{unit_id}/status", json={"status": "on_scene"}, headers=device).status_code == 200
     assert status_of(client, a.operator_h, "incidents", incident["id"]) == "on_scene"
-    resolved = client.put(f"{API}/incidents/{incident['id']}/status", json={"status": "resolved", "note": "3 held"},
-                          headers=a.operator_h)
+    resolved = client.put(
+        f"{API}/incidents/{incident['id']}/status", json={"status": "resolved", "note": "3 held"}, headers=a.operator_h
+    )
     assert resolved.status_code == 200 and resolved.json()["status"] == "resolved"
     assert status_of(client, device, "units", unit_id) == "available"
     assert status_of(client, device, "taskings", tasking["id"]) == "completed"
@@ -192,8 +223,14 @@ def test_end_to_end_alert_to_available_again(client, world, factory):
 
     entries = client.get(f"{API}/incidents/{incident['id']}/timeline", headers=a.operator_h).json()["entries"]
     assert [(e["kind"], e["status_to"]) for e in entries] == [
-        ("created", "new"), ("alert_linked", None), ("tasking", "assigned"), ("status", "assigned"),
-        ("tasking", "accepted"), ("status", "en_route"), ("status", "on_scene"), ("status", "resolved"),
+        ("created", "new"),
+        ("alert_linked", None),
+        ("tasking", "assigned"),
+        ("status", "assigned"),
+        ("tasking", "accepted"),
+        ("status", "en_route"),
+        ("status", "on_scene"),
+        ("status", "resolved"),
         ("tasking", "completed"),
     ]
     assert entries[4]["actor"] == device_user(client, device)
@@ -208,24 +245,33 @@ def test_decline_returns_the_incident_to_new(client, world):
     first, device = world.unit(a, offset(TH_LAND, 3), device=True)
     second, _ = world.unit(a, offset(TH_LAND, 6))
     incident = incident_at(client, a, TH_LAND)
-    tasking = client.post(f"{API}/incidents/{incident['id']}/taskings", json={"unit_id": first},
-                          headers=a.operator_h).json()
+    tasking = client.post(
+        f"{API}/incidents/{incident['id']}/taskings", json={"unit_id": first}, headers=a.operator_h
+    ).json()
     declined = client.post(f"{API}/taskings/{tasking['id']}/decline", json={"note": "flat tyre"}, headers=device)
     assert declined.status_code == 200 and declined.json()["status"] == "declined"
     assert client.post(f"{API}/taskings/{tasking['id']}/decline", headers=device).json() == declined.json()
     assert client.post(f"{API}/taskings/{tasking['id']}/accept", headers=device).status_code == 409
     assert status_of(client, a.operator_h, "incidents", incident["id"]) == "new"
     assert status_of(client, device, "units", first) == "available"
-    assert client.post(f"{API}/incidents/{incident['id']}/taskings", json={"unit_id": second},
-                       headers=a.operator_h).status_code == 201
+    assert (
+        client.post(
+            f"{API}/incidents/{incident['id']}/taskings", json={"unit_id": second}, headers=a.operator_h
+        ).status_code
+        == 201
+    )
 
 
 def test_busy_units_and_closed_incidents_refuse_taskings(client, world):
     a = world.agency()
     unit_id, device = world.unit(a, TH_LAND, device=True)
     one, two = incident_at(client, a, TH_LAND), incident_at(client, a, TH_LAND)
-    assert client.post(f"{API}/incidents/{one['id']}/taskings", json={"unit_id": unit_id},
-                       headers=a.operator_h).status_code == 201
+    assert (
+        client.post(
+            f"{API}/incidents/{one['id']}/taskings", json={"unit_id": unit_id}, headers=a.operator_h
+        ).status_code
+        == 201
+    )
     busy = client.post(f"{API}/incidents/{two['id']}/taskings", json={"unit_id": unit_id}, headers=a.operator_h)
     assert busy.status_code == 409 and busy.json()["error"] == "unit_not_eligible"
     off = client.put(f"{API}/units/{unit_id}/status", json={"status": "off_duty"}, headers=device)

@@ -21,17 +21,27 @@ def test_incident_from_alerts(client, world, factory, db):
     a = world.agency()
     first, second = alert_at(factory, a.code, TH_LAND, title="crossing at Sadao"), alert_at(factory, a.code, TH_LAND)
     world.settle()
-    r = client.post(f"{API}/incidents", json={"alert_ids": [first, second], "category": "people_smuggling",
-                                              "priority": "high", "note": "two alerts, same group"},
-                    headers=a.operator_h)
+    r = client.post(
+        f"{API}/incidents",
+        json={
+            "alert_ids": [first, second],
+            "category": "people_smuggling",
+            "priority": "high",
+            "note": "two alerts, same group",
+        },
+        headers=a.operator_h,
+    )
     assert r.status_code == 201, r.text
     incident = r.json()
     assert incident["title"] == "crossing at Sadao" and incident["status"] == "new"
     assert incident["alert_ids"] == sorted([first, second])
     assert incident["domain"] == "land" and incident["state"] == "TH"
     assert incident["geometry"]["coordinates"] == list(TH_LAND)
-    statuses = db.execute(text("SELECT DISTINCT status FROM alerts WHERE id IN (:a, :b)"),
-                          {"a": first, "b": second}).scalars().all()
+    statuses = (
+        db.execute(text("SELECT DISTINCT status FROM alerts WHERE id IN (:a, :b)"), {"a": first, "b": second})
+        .scalars()
+        .all()
+    )
     assert statuses == ["incident"]
     timeline = client.get(f"{API}/incidents/{incident['id']}/timeline", headers=a.operator_h).json()["entries"]
     assert [e["kind"] for e in timeline] == ["created", "alert_linked", "alert_linked"]
@@ -56,21 +66,31 @@ def test_another_agencys_alert_cannot_be_promoted(client, world, factory):
     assert r.status_code == 404 and r.json()["details"]["alert_ids"] == [theirs]
 
 
-@pytest.mark.parametrize("place,domain,state", [(TH_LAND, "land", "TH"), (TH_SEA, "maritime", "TH"),
-                                                (HIGH_SEA, "maritime", None)])
+@pytest.mark.parametrize(
+    "place,domain,state", [(TH_LAND, "land", "TH"), (TH_SEA, "maritime", "TH"), (HIGH_SEA, "maritime", None)]
+)
 def test_incident_by_hand_knows_land_from_sea(client, world, place, domain, state):
     a = world.agency()
-    r = client.post(f"{API}/incidents", json={"title": "boat seen", "category": "drugs", "lon": place[0],
-                                              "lat": place[1]}, headers=a.operator_h)
+    r = client.post(
+        f"{API}/incidents",
+        json={"title": "boat seen", "category": "drugs", "lon": place[0], "lat": place[1]},
+        headers=a.operator_h,
+    )
     assert r.status_code == 201, r.text
     assert (r.json()["domain"], r.json()["state"]) == (domain, state)
 
 
-@pytest.mark.parametrize("body", [
-    {}, {"lon": 100.4}, {"lon": 100.4, "lat": 6.6}, {"alert_ids": [1, 1]}, {"title": "x", "lon": 100, "lat": 6,
-                                                                             "category": "tax_fraud"},
-    {"title": "x", "lon": 100, "lat": 6, "priority": "urgent"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"lon": 100.4},
+        {"lon": 100.4, "lat": 6.6},
+        {"alert_ids": [1, 1]},
+        {"title": "x", "lon": 100, "lat": 6, "category": "tax_fraud"},
+        {"title": "x", "lon": 100, "lat": 6, "priority": "urgent"},
+    ],
+)
 def test_bad_incident_input_is_422(client, world, body):
     a = world.agency()
     assert client.post(f"{API}/incidents", json=body, headers=a.operator_h).status_code == 422
@@ -78,13 +98,18 @@ def test_bad_incident_input_is_422(client, world, body):
 
 def test_notes_and_closing_go_into_the_timeline(client, world):
     a = world.agency()
-    incident = client.post(f"{API}/incidents", json={"title": "vehicle at the fence", "lon": TH_LAND[0],
-                                                     "lat": TH_LAND[1]}, headers=a.operator_h).json()
-    note = client.post(f"{API}/incidents/{incident['id']}/notes", json={"note": "camera 4 lost it"},
-                       headers=a.operator_h)
+    incident = client.post(
+        f"{API}/incidents",
+        json={"title": "vehicle at the fence", "lon": TH_LAND[0], "lat": TH_LAND[1]},
+        headers=a.operator_h,
+    ).json()
+    note = client.post(
+        f"{API}/incidents/{incident['id']}/notes", json={"note": "camera 4 lost it"}, headers=a.operator_h
+    )
     assert note.status_code == 201
-    closed = client.put(f"{API}/incidents/{incident['id']}/status", json={"status": "false_alarm", "note": "goats"},
-                        headers=a.admin_h)
+    closed = client.put(
+        f"{API}/incidents/{incident['id']}/status", json={"status": "false_alarm", "note": "goats"}, headers=a.admin_h
+    )
     assert closed.status_code == 200 and closed.json()["status"] == "false_alarm" and closed.json()["closed_at"]
     reopen = client.put(f"{API}/incidents/{incident['id']}/status", json={"status": "resolved"}, headers=a.admin_h)
     assert reopen.status_code == 409

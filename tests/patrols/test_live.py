@@ -46,8 +46,9 @@ def test_changes_in_scope_stream_and_resume(client, world, factory):
     world.settle()
     incident = client.post(f"{API}/incidents", json={"alert_ids": [alert]}, headers=a.operator_h).json()
     client.post(f"{API}/incidents", json={"alert_ids": [their_alert]}, headers=b.operator_h)
-    tasking = client.post(f"{API}/incidents/{incident['id']}/taskings", json={"unit_id": unit_id},
-                          headers=a.operator_h).json()
+    tasking = client.post(
+        f"{API}/incidents/{incident['id']}/taskings", json={"unit_id": unit_id}, headers=a.operator_h
+    ).json()
 
     events = read_events(client, {**a.operator_h, "Last-Event-ID": resume_from})
     got = {(kind, data["id"]) for kind, _, data in events if data and kind != "ready"}

@@ -35,11 +35,16 @@ def test_units_and_incidents_as_features_are_scoped(client, world, factory):
     assert client.get(f"{API}/features/units", params={"bbox": "1,2,3"}, headers=a.operator_h).status_code == 422
     assert client.get(f"{API}/features/units").status_code == 401
 
-    r = client.post(f"{API}/incidents", json={"title": "Boat landing", "lon": TH_LAND[0], "lat": TH_LAND[1],
-                                               "priority": "high"}, headers=a.operator_h)
+    r = client.post(
+        f"{API}/incidents",
+        json={"title": "Boat landing", "lon": TH_LAND[0], "lat": TH_LAND[1], "priority": "high"},
+        headers=a.operator_h,
+    )
     incident = r.json()["id"]
-    assert client.post(f"{API}/incidents/{incident}/taskings", json={"unit_id": unit},
-                       headers=a.operator_h).status_code == 201
+    assert (
+        client.post(f"{API}/incidents/{incident}/taskings", json={"unit_id": unit}, headers=a.operator_h).status_code
+        == 201
+    )
     r = client.get(f"{API}/features/incidents", params={"status": ["new", "assigned"]}, headers=a.operator_h)
     assert _ids(r) == [incident]
     props = r.json()["features"][0]["properties"]

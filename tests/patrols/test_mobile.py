@@ -70,8 +70,11 @@ def test_a_failed_create_is_not_stored(client, world):
 def test_position_batch_replay_with_a_key(client, world):
     a = world.agency()
     unit_id, device = world.unit(a, TH_LAND, device=True)
-    body = {"positions": [{"client_id": "p1", "observed_at": (now() - timedelta(minutes=1)).isoformat(),
-                           "lon": 100.41, "lat": 6.62}]}
+    body = {
+        "positions": [
+            {"client_id": "p1", "observed_at": (now() - timedelta(minutes=1)).isoformat(), "lon": 100.41, "lat": 6.62}
+        ]
+    }
     headers = {**device, "Idempotency-Key": "batch-1"}
     first = client.post(f"{API}/units/{unit_id}/positions", json=body, headers=headers)
     replay = client.post(f"{API}/units/{unit_id}/positions", json=body, headers=headers)
@@ -98,8 +101,9 @@ def test_incident_pages_are_newest_first(client, world):
     a = world.agency()
     ids = [client.post(f"{API}/incidents", json=incident_body(), headers=a.operator_h).json()["id"] for _ in range(5)]
     first = client.get(f"{API}/incidents", params={"limit": 2}, headers=a.operator_h).json()
-    rest = client.get(f"{API}/incidents", params={"limit": 10, "cursor": first["next_cursor"]},
-                      headers=a.operator_h).json()
+    rest = client.get(
+        f"{API}/incidents", params={"limit": 10, "cursor": first["next_cursor"]}, headers=a.operator_h
+    ).json()
     assert [i["id"] for i in first["items"] + rest["items"]] == ids[::-1] and rest["next_cursor"] is None
 
 
@@ -141,8 +145,12 @@ def committed(engine):
         code = made["agency"].code
         s.execute(text("DELETE FROM incidents WHERE agency_code = :a"), {"a": code})
         s.execute(text("DELETE FROM patrol_units WHERE agency_code = :a"), {"a": code})
-        s.execute(text("DELETE FROM idempotent_requests WHERE username IN "
-                       "(SELECT username FROM users WHERE agency_code = :a)"), {"a": code})
+        s.execute(
+            text(
+                "DELETE FROM idempotent_requests WHERE username IN (SELECT username FROM users WHERE agency_code = :a)"
+            ),
+            {"a": code},
+        )
         s.execute(text("DELETE FROM users WHERE agency_code = :a"), {"a": code})
         s.execute(text("DELETE FROM agencies WHERE code = :a"), {"a": code})
 
@@ -152,10 +160,12 @@ def test_since_returns_only_what_changed(committed, jwt_secret):
 
     a, unit_id, device = committed["agency"], committed["unit"], committed["device"]
     with TestClient(create_app()) as client:
+
         def task() -> dict:
             incident = client.post(f"{API}/incidents", json=incident_body(), headers=a.operator_h).json()
-            r = client.post(f"{API}/incidents/{incident['id']}/taskings", json={"unit_id": unit_id},
-                            headers=a.operator_h)
+            r = client.post(
+                f"{API}/incidents/{incident['id']}/taskings", json={"unit_id": unit_id}, headers=a.operator_h
+            )
             assert r.status_code == 201, r.text
             return r.json()
 
@@ -168,7 +178,10 @@ def test_since_returns_only_what_changed(committed, jwt_secret):
         client.post(f"{API}/taskings/{first['id']}/decline", headers=device)
         second = task()
         delta = client.get(f"{API}/units/{unit_id}/taskings", params={"since": token}, headers=device).json()
-        assert [(t["id"], t["status"]) for t in delta["items"]] == [(first["id"], "declined"), (second["id"], "assigned")]
+        assert [(t["id"], t["status"]) for t in delta["items"]] == [
+            (first["id"], "declined"),
+            (second["id"], "assigned"),
+        ]
         assert client.get(f"{API}/units/{unit_id}/taskings", params={"since": "x1"}, headers=device).status_code == 422
         # The other unit's device cannot read this unit's taskings; nor can this one read the other's.
         other = client.get(f"{API}/units/{committed['other']}/taskings", headers=device)

@@ -43,20 +43,27 @@ def fuzz_headers(world, client, on_test_transaction):
     return a.admin_h
 
 
-PATROL_PATHS = ("/api/v1/units", "/api/v1/incidents", "/api/v1/taskings", "/api/v1/joint-patrols",
-                "/api/v1/coverage", "/api/v1/sharing")
+PATROL_PATHS = (
+    "/api/v1/units",
+    "/api/v1/incidents",
+    "/api/v1/taskings",
+    "/api/v1/joint-patrols",
+    "/api/v1/coverage",
+    "/api/v1/sharing",
+)
 # Every operation: no server error. Patrol operations also: documented status codes, content types
 # and bodies. (Schema-valid input may still be refused for what a schema cannot say, e.g. an
 # unknown cursor or a unit of another agency; unknown query parameters are ignored.)
 CONFORMANCE = [
-    checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
     checks.response_schema_conformance,
 ]
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_no_server_error_and_documented_responses(case, fuzz_headers):
     response = case.call(headers=fuzz_headers)
     assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.status_code} {response.text}"

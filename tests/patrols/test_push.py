@@ -41,10 +41,12 @@ def test_tasking_reaches_only_its_unit(client, world, settings):
     unit_client, inbox, _ = subscribe(settings, mine, mine["taskings_topic"])
     spy, spy_inbox, _ = subscribe(settings, theirs, mine["taskings_topic"])
     try:
-        incident = client.post(f"{API}/incidents", json={"title": "contact", "lon": TH_LAND[0], "lat": TH_LAND[1]},
-                               headers=a.operator_h).json()
-        tasking = client.post(f"{API}/incidents/{incident['id']}/taskings", json={"unit_id": unit_id},
-                              headers=a.operator_h).json()
+        incident = client.post(
+            f"{API}/incidents", json={"title": "contact", "lon": TH_LAND[0], "lat": TH_LAND[1]}, headers=a.operator_h
+        ).json()
+        tasking = client.post(
+            f"{API}/incidents/{incident['id']}/taskings", json={"unit_id": unit_id}, headers=a.operator_h
+        ).json()
         message = inbox.get(timeout=10)
         body = orjson.loads(message.payload)
         assert message.topic == mine["taskings_topic"] and message.qos == 1

@@ -15,24 +15,53 @@ API = "/api/v1"
 
 @pytest.fixture
 def owned(client, world, factory):
-    a, b = world.agency("TH"), world.agency("TH")   # same country: scope is by agency, not by state
+    a, b = world.agency("TH"), world.agency("TH")  # same country: scope is by agency, not by state
     unit_id, device = world.unit(a, TH_LAND, device=True)
-    client.post(f"{API}/units/{unit_id}/positions", headers=device, json={"positions": [
-        {"client_id": "p1", "observed_at": (now() - timedelta(minutes=5)).isoformat(), "lon": 100.42, "lat": 6.63}]})
-    incident = client.post(f"{API}/incidents", json={"title": "contact", "lon": TH_LAND[0], "lat": TH_LAND[1]},
-                           headers=a.operator_h).json()
-    tasking = client.post(f"{API}/incidents/{incident['id']}/taskings", json={"unit_id": unit_id},
-                          headers=a.operator_h).json()
+    client.post(
+        f"{API}/units/{unit_id}/positions",
+        headers=device,
+        json={
+            "positions": [
+                {
+                    "client_id": "p1",
+                    "observed_at": (now() - timedelta(minutes=5)).isoformat(),
+                    "lon": 100.42,
+                    "lat": 6.63,
+                }
+            ]
+        },
+    )
+    incident = client.post(
+        f"{API}/incidents", json={"title": "contact", "lon": TH_LAND[0], "lat": TH_LAND[1]}, headers=a.operator_h
+    ).json()
+    tasking = client.post(
+        f"{API}/incidents/{incident['id']}/taskings", json={"unit_id": unit_id}, headers=a.operator_h
+    ).json()
     partner = factory.agency("MY")
     zone = factory.zone(a.code, members=[a.code, partner], kind="joint_patrol_sector")
     world.settle()
-    patrol = client.post(f"{API}/joint-patrols", headers=a.admin_h, json={
-        "name": "night patrol", "zone_id": zone, "agencies": [a.code, partner], "starts_at": now().isoformat(),
-        "ends_at": (now() + timedelta(hours=8)).isoformat()})
+    patrol = client.post(
+        f"{API}/joint-patrols",
+        headers=a.admin_h,
+        json={
+            "name": "night patrol",
+            "zone_id": zone,
+            "agencies": [a.code, partner],
+            "starts_at": now().isoformat(),
+            "ends_at": (now() + timedelta(hours=8)).isoformat(),
+        },
+    )
     assert patrol.status_code == 201, patrol.text
     b_unit_device = world.unit(b, TH_LAND, device=True)[1]
-    return {"a": a, "b": b, "unit": unit_id, "incident": incident["id"], "tasking": tasking["id"],
-            "patrol": patrol.json()["id"], "b_device": b_unit_device}
+    return {
+        "a": a,
+        "b": b,
+        "unit": unit_id,
+        "incident": incident["id"],
+        "tasking": tasking["id"],
+        "patrol": patrol.json()["id"],
+        "b_device": b_unit_device,
+    }
 
 
 def requests(o):
@@ -40,8 +69,11 @@ def requests(o):
     return [
         ("GET", f"/units/{u}", None),
         ("PUT", f"/units/{u}/status", {"status": "off_duty"}),
-        ("POST", f"/units/{u}/positions", {"positions": [
-            {"client_id": "x", "observed_at": now().isoformat(), "lon": 100.4, "lat": 6.6}]}),
+        (
+            "POST",
+            f"/units/{u}/positions",
+            {"positions": [{"client_id": "x", "observed_at": now().isoformat(), "lon": 100.4, "lat": 6.6}]},
+        ),
         ("GET", f"/units/{u}/positions", None),
         ("PUT", f"/units/{u}/credentials", None),
         ("GET", f"/units/{u}/taskings", None),
@@ -71,8 +103,7 @@ def test_another_agency_gets_404_everywhere(client, owned, who):
     assert client.get(f"{API}/units/{owned['unit']}", headers=a.operator_h).json()["status"] == "available"
     assert client.get(f"{API}/taskings/{owned['tasking']}", headers=a.operator_h).json()["status"] == "assigned"
     assert client.get(f"{API}/incidents/{owned['incident']}", headers=a.operator_h).json()["status"] == "assigned"
-    assert len(client.get(f"{API}/incidents/{owned['incident']}/timeline",
-                          headers=a.operator_h).json()["entries"]) == 3
+    assert len(client.get(f"{API}/incidents/{owned['incident']}/timeline", headers=a.operator_h).json()["entries"]) == 3
 
 
 def test_lists_show_only_the_callers_records(client, owned):
@@ -106,8 +137,14 @@ def test_an_expired_token_is_refused_on_a_patrol_write(client, world, jwt_secret
     a = world.agency()
     unit_id, _ = world.unit(a, TH_LAND)
     iat = now() - timedelta(hours=2)
-    claims = {"sub": a.admin, "agency": a.code, "role": "admin", "iss": "borderwatch",
-              "iat": int(iat.timestamp()), "exp": int((iat + timedelta(hours=1)).timestamp())}
+    claims = {
+        "sub": a.admin,
+        "agency": a.code,
+        "role": "admin",
+        "iss": "borderwatch",
+        "iat": int(iat.timestamp()),
+        "exp": int((iat + timedelta(hours=1)).timestamp()),
+    }
     expired = {"Authorization": f"Bearer {jwt.encode(claims, jwt_secret, algorithm='HS256')}"}
     r = client.put(f"{API}/units/{unit_id}/status", json={"status": "off_duty"}, headers=expired)
     assert r.status_code == 401 and r.json()["error"] == "token_expired"

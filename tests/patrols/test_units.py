@@ -13,8 +13,14 @@ API = "/api/v1"
 
 
 def unit_body(**overrides):
-    body = {"callsign": "Sadao 1", "kind": "land", "capabilities": ["k9", "night_vision"],
-            "cruising_speed_kmh": 60, "home_lon": TH_LAND[0], "home_lat": TH_LAND[1]}
+    body = {
+        "callsign": "Sadao 1",
+        "kind": "land",
+        "capabilities": ["k9", "night_vision"],
+        "cruising_speed_kmh": 60,
+        "home_lon": TH_LAND[0],
+        "home_lat": TH_LAND[1],
+    }
     body.update(overrides)
     return body
 
@@ -40,9 +46,16 @@ def test_operators_and_liaisons_cannot_register_units(client, world, factory):
     assert client.post(f"{API}/units", json=unit_body(), headers=liaison).status_code == 403
 
 
-@pytest.mark.parametrize("bad", [
-    {"kind": "submarine"}, {"cruising_speed_kmh": 0}, {"home_lat": 91}, {"callsign": ""}, {"capabilities": ["Bad Cap"]},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"kind": "submarine"},
+        {"cruising_speed_kmh": 0},
+        {"home_lat": 91},
+        {"callsign": ""},
+        {"capabilities": ["Bad Cap"]},
+    ],
+)
 def test_bad_unit_input_is_422(client, world, bad):
     a = world.agency()
     r = client.post(f"{API}/units", json=unit_body(**bad), headers=a.admin_h)
@@ -69,10 +82,17 @@ def test_status_machine_full_cycle_and_off_duty(client, world):
         assert r.json()["status"] == status
 
 
-@pytest.mark.parametrize("path,illegal", [
-    ((), "on_scene"), ((), "returning"), (("en_route",), "returning"), (("en_route",), "off_duty"),
-    (("en_route", "on_scene"), "available"), (("off_duty",), "en_route"),
-])
+@pytest.mark.parametrize(
+    "path,illegal",
+    [
+        ((), "on_scene"),
+        ((), "returning"),
+        (("en_route",), "returning"),
+        (("en_route",), "off_duty"),
+        (("en_route", "on_scene"), "available"),
+        (("off_duty",), "en_route"),
+    ],
+)
 def test_illegal_transitions_are_409_with_a_reason(client, world, path, illegal):
     a = world.agency()
     unit_id, device = world.unit(a, TH_LAND, device=True)
@@ -98,11 +118,19 @@ def test_a_device_reports_only_for_its_own_unit(client, world):
 
 def batch(n: int, *, start: int = 0, lon: float = 100.40, lat: float = 6.60, minutes_ago: int = 30) -> dict:
     t0 = now() - timedelta(minutes=minutes_ago)
-    return {"positions": [
-        {"client_id": f"fix-{i}", "observed_at": (t0 + timedelta(seconds=10 * i)).isoformat(),
-         "lon": lon + i * 0.001, "lat": lat, "speed_kmh": 30, "heading_deg": 90}
-        for i in range(start, start + n)
-    ]}
+    return {
+        "positions": [
+            {
+                "client_id": f"fix-{i}",
+                "observed_at": (t0 + timedelta(seconds=10 * i)).isoformat(),
+                "lon": lon + i * 0.001,
+                "lat": lat,
+                "speed_kmh": 30,
+                "heading_deg": 90,
+            }
+            for i in range(start, start + n)
+        ]
+    }
 
 
 def test_position_batch_then_resend_changes_nothing(client, world, db):
@@ -140,12 +168,15 @@ def test_position_history_is_geojson(client, world):
     assert [f["properties"]["client_id"] for f in fc["features"]] == [f"fix-{i}" for i in (4, 3, 2, 1, 0)]
 
 
-@pytest.mark.parametrize("bad", [
-    {"positions": []},
-    {"positions": [{"client_id": "x", "observed_at": "2026-01-01T00:00:00", "lon": 100, "lat": 6}]},
-    {"positions": [{"client_id": "x", "observed_at": "2026-01-01T00:00:00Z", "lon": 200, "lat": 6}]},
-    {"positions": [{"client_id": "", "observed_at": "2026-01-01T00:00:00Z", "lon": 100, "lat": 6}]},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"positions": []},
+        {"positions": [{"client_id": "x", "observed_at": "2026-01-01T00:00:00", "lon": 100, "lat": 6}]},
+        {"positions": [{"client_id": "x", "observed_at": "2026-01-01T00:00:00Z", "lon": 200, "lat": 6}]},
+        {"positions": [{"client_id": "", "observed_at": "2026-01-01T00:00:00Z", "lon": 100, "lat": 6}]},
+    ],
+)
 def test_bad_position_batches_are_422(client, world, bad):
     a = world.agency()
     unit_id, device = world.unit(a, TH_LAND, device=True)
@@ -160,5 +191,7 @@ def test_positions_from_the_future_or_the_distant_past_are_refused_whole(client,
     r = client.post(f"{API}/units/{unit_id}/positions", json={"positions": good + [future]}, headers=device)
     assert r.status_code == 422 and "future" in r.json()["message"]
     stale = {**future, "observed_at": (now() - timedelta(days=40)).isoformat()}
-    assert client.post(f"{API}/units/{unit_id}/positions", json={"positions": [stale]}, headers=device).status_code == 422
+    assert (
+        client.post(f"{API}/units/{unit_id}/positions", json={"positions": [stale]}, headers=device).status_code == 422
+    )
     assert db.execute(text("SELECT count(*) FROM unit_positions WHERE unit_id = :u"), {"u": unit_id}).scalar() == 0

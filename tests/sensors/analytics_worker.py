@@ -31,13 +31,18 @@ class AnalyticsWorker:
         self.root = f"borderwatch/an-{uuid.uuid4().hex[:6]}"
         self.client_id = unique("bw-ingest-analytics")
         self.log_path = REPO_ROOT / ".run" / "test" / f"{self.client_id}.log"
-        env = {**os.environ, "BW_MQTT_TOPIC_ROOT": self.root, "BW_INGEST_SHARE_GROUP": self.client_id,
-               "BW_INGEST_CLIENT_ID": self.client_id}
+        env = {
+            **os.environ,
+            "BW_MQTT_TOPIC_ROOT": self.root,
+            "BW_INGEST_SHARE_GROUP": self.client_id,
+            "BW_INGEST_CLIENT_ID": self.client_id,
+        }
         env.update({f"BW_{k.upper()}": str(v) for k, v in overrides.items()})
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "cli", "ingest"], env=env, stdout=log,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "cli", "ingest"], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
         _, _, user, password = settings.mqtt_parts(settings.mqtt_api_url)
         self.publisher = mqtt_client(settings, user, password)
         wait_for(lambda: b"connected to" in self.log_path.read_bytes() or self.proc.poll() is not None, timeout=30)

@@ -92,11 +92,15 @@ class Instance:
         gateway_id = f"{name}-{uuid.uuid4().hex[:6]}"
         sensor_ids = [f"{gateway_id}-cam-{i:02d}" for i in range(sensors)]
         with session_scope(self.engine) as s:
-            _, password = service.create_gateway(session=s, gateway_in=GatewayCreate(id=gateway_id, agency_code="TH-RTP"))
+            _, password = service.create_gateway(
+                session=s, gateway_in=GatewayCreate(id=gateway_id, agency_code="TH-RTP")
+            )
             for i, sensor in enumerate(sensor_ids):
                 service.create_sensor(
                     session=s,
-                    sensor_in=SensorCreate(id=sensor, gateway_id=gateway_id, kind="camera", lon=100.40 + i * 0.002, lat=6.53),
+                    sensor_in=SensorCreate(
+                        id=sensor, gateway_id=gateway_id, kind="camera", lon=100.40 + i * 0.002, lat=6.53
+                    ),
                 )
         with session_scope(self.engine) as s:
             access.sync_broker(session=s, settings=self.settings)
@@ -155,8 +159,9 @@ def stop_instance(instance: Instance | None, tmp_dir: Path) -> None:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def make_stream(gateway: Gateway, root: str, n: int, *, tag: str, crossing_every: int = 5,
-                start: datetime | None = None) -> list[tuple[str, bytes, str]]:
+def make_stream(
+    gateway: Gateway, root: str, n: int, *, tag: str, crossing_every: int = 5, start: datetime | None = None
+) -> list[tuple[str, bytes, str]]:
     """``n`` detections on tracks of 10 fixes, published in track order; every ``crossing_every``-th
     track runs north -> south across the Thai-Malaysian border, the others stay on the Thai side.
     Returns (topic, payload, event id)."""
@@ -218,8 +223,15 @@ class Publisher:
     """A gateway publishing a stream at QoS 1 at a steady rate. paho keeps every message until the
     broker's PUBACK and resends the unacknowledged ones after it reconnects on its own."""
 
-    def __init__(self, settings: Settings, gateway: Gateway, stream: list[tuple[str, bytes, str]], rate: float,
-                 *, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        gateway: Gateway,
+        stream: list[tuple[str, bytes, str]],
+        rate: float,
+        *,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
         host, port, _, _ = settings.mqtt_parts()
         username, password = credentials or (gateway.id, gateway.password)
         self.stream, self.rate = stream, rate
@@ -227,8 +239,9 @@ class Publisher:
         self.acknowledged = 0
         self.refused = 0
         self.infos: list[mqtt.MQTTMessageInfo] = []
-        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                                  client_id=f"{gateway.id}-pub", protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"{gateway.id}-pub", protocol=mqtt.MQTTv5
+        )
         self.client.username_pw_set(username, password)
         self.client.max_inflight_messages_set(0)
         self.client.max_queued_messages_set(0)

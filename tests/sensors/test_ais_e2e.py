@@ -22,8 +22,10 @@ TYPE_18 = "!AIVDM,1,1,,A,B5NJ;PP005l4ot5Isbl03wsUkP06,0*76"
 # Class B extended report (type 19): position and name, MMSI 367059850 "CAPT.J.RIMES", 8.7 kn.
 TYPE_19 = "!AIVDM,1,1,,B,C5N3SRgPEnJGEBT>NhWAwwo862PaLELTBJ:V00000000S0D:R220,0*0B"
 # Static and voyage data (type 5) in two parts, MMSI 368060190, call sign WDK4954.
-TYPE_5 = ("!AIVDM,2,1,4,A,55O0W7`00001L@gCWGA2uItLth@DqtL5@F22220j1h742t0Ht0000000,0*08",
-          "!AIVDM,2,2,4,A,000000000000000,2*20")
+TYPE_5 = (
+    "!AIVDM,2,1,4,A,55O0W7`00001L@gCWGA2uItLth@DqtL5@F22220j1h742t0Ht0000000,0*08",
+    "!AIVDM,2,2,4,A,000000000000000,2*20",
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +43,17 @@ def receiver(make_gateway):
 
 def detections_of(engine, sensor):
     with engine.connect() as conn:
-        return conn.execute(text(
-            "SELECT track_key, track_id, class, round(ST_X(geom)::numeric, 5) AS lon, round(ST_Y(geom)::numeric, 5) AS lat, "
-            "speed_mps, heading_deg, identifiers, observed_at, raw FROM detections WHERE sensor_id = :s ORDER BY track_key"),
-            {"s": sensor}).mappings().all()
+        return (
+            conn.execute(
+                text(
+                    "SELECT track_key, track_id, class, round(ST_X(geom)::numeric, 5) AS lon, round(ST_Y(geom)::numeric, 5) AS lat, "
+                    "speed_mps, heading_deg, identifiers, observed_at, raw FROM detections WHERE sensor_id = :s ORDER BY track_key"
+                ),
+                {"s": sensor},
+            )
+            .mappings()
+            .all()
+        )
 
 
 def test_position_reports_of_class_a_and_b_become_vessel_detections(engine, worker, receiver):
@@ -57,7 +66,12 @@ def test_position_reports_of_class_a_and_b_become_vessel_detections(engine, work
     by_track = {r["track_key"]: r for r in rows}
     assert set(by_track) == {"mmsi:367380120", "mmsi:367430530", "mmsi:367059850"}
     a = by_track["mmsi:367380120"]
-    assert (a["track_id"], a["class"], float(a["lon"]), float(a["lat"])) == ("367380120", "vessel", -122.40433, 37.80695)
+    assert (a["track_id"], a["class"], float(a["lon"]), float(a["lat"])) == (
+        "367380120",
+        "vessel",
+        -122.40433,
+        37.80695,
+    )
     assert a["observed_at"] == at
     assert a["speed_mps"] == pytest.approx(0.1 * 0.514444, abs=1e-3) and a["heading_deg"] == pytest.approx(245.2)
     assert a["identifiers"] == {"mmsi": "367380120", "ais_type": "1"}
@@ -75,8 +89,12 @@ def test_position_reports_of_class_a_and_b_become_vessel_detections(engine, work
     worker.publish(worker.ais_topic(gw, sensor), marker)
     wait_for(lambda: len(detections_of(engine, sensor)) == 4)
     time.sleep(0.5)
-    assert scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = :s AND track_key = 'mmsi:367380120'",
-                  s=sensor) == 1
+    assert (
+        scalar(
+            engine, "SELECT count(*) FROM detections WHERE sensor_id = :s AND track_key = 'mmsi:367380120'", s=sensor
+        )
+        == 1
+    )
 
 
 def test_multipart_static_data_is_assembled_across_messages_and_batches(engine, worker, receiver):
@@ -93,7 +111,11 @@ def test_multipart_static_data_is_assembled_across_messages_and_batches(engine, 
     with engine.connect() as conn:
         v = conn.execute(text("SELECT * FROM vessels WHERE mmsi = 368060190")).mappings().one()
     assert (v["call_sign"], v["name"], v["ship_type"], v["ship_type_name"]) == (
-        "WDK4954", "P/V_GOLDEN_GATE", 50, "PilotVessel")
+        "WDK4954",
+        "P/V_GOLDEN_GATE",
+        50,
+        "PilotVessel",
+    )
     assert v["flag"] is None  # 368 is a US MID, outside the region's table
     assert scalar(engine, "SELECT count(*) FROM ais_fragments WHERE sensor_id = :s", s=sensor) == 0
     # both parts in one message are assembled within the batch
@@ -104,13 +126,16 @@ def test_multipart_static_data_is_assembled_across_messages_and_batches(engine, 
     assert scalar(engine, "SELECT count(*) FROM dead_letters WHERE topic = :t", t=worker.ais_topic(gw, sensor)) == 0
 
 
-@pytest.mark.parametrize("payload, reason", [
-    ("!AIVDM,1,1,,B,15NG6V0P01G?cFhE`R2IU?wn28R>,0*06", "checksum mismatch"),
-    ("!AIVDM,1,1,,B", "undecodable NMEA sentence"),
-    ("$GPGGA,092750.000,5321.6802,N,00630.3372,W,1,8,1.03,61.7,M,55.2,M,,*76", "undecodable NMEA sentence"),
-    ("hello", "undecodable NMEA sentence"),
-    ("   \n  ", "empty AIS message"),
-])
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        ("!AIVDM,1,1,,B,15NG6V0P01G?cFhE`R2IU?wn28R>,0*06", "checksum mismatch"),
+        ("!AIVDM,1,1,,B", "undecodable NMEA sentence"),
+        ("$GPGGA,092750.000,5321.6802,N,00630.3372,W,1,8,1.03,61.7,M,55.2,M,,*76", "undecodable NMEA sentence"),
+        ("hello", "undecodable NMEA sentence"),
+        ("   \n  ", "empty AIS message"),
+    ],
+)
 def test_undecodable_sentences_go_to_dead_letters(engine, worker, receiver, payload, reason):
     gw, sensor = receiver
     topic = worker.ais_topic(gw, sensor)
@@ -119,8 +144,10 @@ def test_undecodable_sentences_go_to_dead_letters(engine, worker, receiver, payl
     wait_for(lambda: len(detections_of(engine, sensor)) == 1)
     reasons = wait_for(lambda: scalar(engine, "SELECT array_agg(reason) FROM dead_letters WHERE topic = :t", t=topic))
     assert len(reasons) == 1 and reason in reasons[0], reasons
-    assert scalar(engine, "SELECT payload FROM dead_letters WHERE topic = :t", t=topic) == payload.strip().encode() \
+    assert (
+        scalar(engine, "SELECT payload FROM dead_letters WHERE topic = :t", t=topic) == payload.strip().encode()
         or reason == "empty AIS message"
+    )
 
 
 def test_one_bad_line_does_not_cost_the_good_ones(engine, worker, receiver):
@@ -145,16 +172,22 @@ def test_gateway_publishes_ais_with_mosquitto_pub_through_its_acl(settings, engi
     sensor = next(iter(gw.sensors))
     topic = topics.ais(settings.mqtt_topic_root, gw.agency, gw.id, sensor)
     assert mosquitto_pub(settings, gw, topic, TYPE_19).returncode == 0
-    wait_for(lambda: scalar(engine, "SELECT track_key FROM detections WHERE sensor_id = :s", s=sensor) == "mmsi:367059850")
+    wait_for(
+        lambda: scalar(engine, "SELECT track_key FROM detections WHERE sensor_id = :s", s=sensor) == "mmsi:367059850"
+    )
 
 
 def test_a_part_whose_other_parts_never_come_expires(engine, worker, receiver):
     gw, sensor = receiver
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO ais_fragments (sensor_id, channel, seq_id, frag_cnt, frag_num, sentence, observed_at, topic, "
-            "received_at) VALUES (:s, 'A', 7, 2, 1, :line, now(), 't', now() - interval '1 hour')"),
-            {"s": sensor, "line": TYPE_5[0].replace(",4,A,", ",7,A,")})
+        conn.execute(
+            text(
+                "INSERT INTO ais_fragments (sensor_id, channel, seq_id, frag_cnt, frag_num, sentence, observed_at, topic, "
+                "received_at) VALUES (:s, 'A', 7, 2, 1, :line, now(), 't', now() - interval '1 hour')"
+            ),
+            {"s": sensor, "line": TYPE_5[0].replace(",4,A,", ",7,A,")},
+        )
     # the worker's sweep (every 10 s) removes it
-    wait_for(lambda: scalar(engine, "SELECT count(*) FROM ais_fragments WHERE sensor_id = :s", s=sensor) == 0,
-             timeout=30)
+    wait_for(
+        lambda: scalar(engine, "SELECT count(*) FROM ais_fragments WHERE sensor_id = :s", s=sensor) == 0, timeout=30
+    )

@@ -96,11 +96,17 @@ def test_database_outage_loses_nothing_and_doubles_nothing(settings, engine, mak
     client_id = unique("bw-ingest-outage")
     log_path = REPO_ROOT / ".run" / "test" / f"{client_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "BW_DATABASE_URL": proxied, "BW_MQTT_TOPIC_ROOT": root,
-           "BW_INGEST_SHARE_GROUP": client_id, "BW_INGEST_CLIENT_ID": client_id}
+    env = {
+        **os.environ,
+        "BW_DATABASE_URL": proxied,
+        "BW_MQTT_TOPIC_ROOT": root,
+        "BW_INGEST_SHARE_GROUP": client_id,
+        "BW_INGEST_CLIENT_ID": client_id,
+    }
     with open(log_path, "wb") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "cli", "ingest"], env=env, stdout=log,
-                                  stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "cli", "ingest"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     _, _, user, password = settings.mqtt_parts(settings.mqtt_api_url)
     publisher = mqtt_client(settings, user, password)
     topic = topics.detections(root, gw.agency, gw.id, sensor)
@@ -117,8 +123,12 @@ def test_database_outage_loses_nothing_and_doubles_nothing(settings, engine, mak
         wait_for(lambda: stored() == 200)
         proxy.cut()
         publish(300)
-        wait_for(lambda: b"database unavailable" in log_path.read_bytes() or b"registry unavailable" in log_path.read_bytes(),
-                 timeout=20)
+        wait_for(
+            lambda: (
+                b"database unavailable" in log_path.read_bytes() or b"registry unavailable" in log_path.read_bytes()
+            ),
+            timeout=20,
+        )
         time.sleep(2.0)
         during = stored()
         assert worker.poll() is None, "the worker must survive the outage"

@@ -94,9 +94,7 @@ def test_stream_survives_fault_stored_once_alerted_once(instance, fault, capsys)
         time.sleep(1.5)  # anything still in flight would show up as a double now
         assert worker.alive(), "the worker must survive broker and database restarts"
         stored = faultkit.check_stored_once(instance.engine, gateway, events)
-        alerts = faultkit.check_alerts(
-            instance.engine, gateway, faultkit.crossing_tracks(gateway, MESSAGES, tag=tag)
-        )
+        alerts = faultkit.check_alerts(instance.engine, gateway, faultkit.crossing_tracks(gateway, MESSAGES, tag=tag))
         worker_connects = worker.log_path.read_bytes().count(b"connected to")
     finally:
         publisher.close()
@@ -106,8 +104,10 @@ def test_stream_survives_fault_stored_once_alerted_once(instance, fault, capsys)
         print(f"\n[faults: {fault}] {MESSAGES} QoS 1 messages at {RATE}/s offered, done in {elapsed:.1f} s")
         for line in log:
             print(f"  - {line}")
-        print(f"  publisher: {publisher.acknowledged} acknowledged by the broker, {publisher.refused} refused, "
-              f"{publisher.connects} connections; worker connections: {worker_connects}")
+        print(
+            f"  publisher: {publisher.acknowledged} acknowledged by the broker, {publisher.refused} refused, "
+            f"{publisher.connects} connections; worker connections: {worker_connects}"
+        )
         print(f"  detections: {stored}")
         print(f"  alerts: {alerts}")
 

@@ -88,9 +88,13 @@ def rows(engine, sensor):
     from sqlalchemy import text
 
     with engine.connect() as conn:
-        return conn.execute(text(
-            "SELECT event_id, track_id, track_key, class, confidence, located_by, ST_X(geom) AS lon, ST_Y(geom) AS lat, "
-            "observed_at FROM detections WHERE sensor_id = :s ORDER BY observed_at"), {"s": sensor}).all()
+        return conn.execute(
+            text(
+                "SELECT event_id, track_id, track_key, class, confidence, located_by, ST_X(geom) AS lon, ST_Y(geom) AS lat, "
+                "observed_at FROM detections WHERE sensor_id = :s ORDER BY observed_at"
+            ),
+            {"s": sensor},
+        ).all()
 
 
 def test_documented_frigate_events_become_one_track_of_detections(settings, engine, ingest, make_gateway, api_server):
@@ -137,19 +141,25 @@ def test_documented_frigate_events_become_one_track_of_detections(settings, engi
     broken = {"type": "moved", "after": update["after"]}
     for payload in (false_positive, broken):
         assert mosquitto_pub(settings, gw, topic, payload).returncode == 0
-    reason = wait_for(lambda: scalar(engine, "SELECT reason FROM dead_letters WHERE topic = :t ORDER BY id DESC LIMIT 1",
-                                     t=topic))
+    reason = wait_for(
+        lambda: scalar(engine, "SELECT reason FROM dead_letters WHERE topic = :t ORDER BY id DESC LIMIT 1", t=topic)
+    )
     assert "not a Frigate event: type" in reason
     assert len(rows(engine, sensor)) == 3
 
     # The operators see them on the API.
     username = unique("op")
     with session_scope(engine) as s:
-        service.create_user(session=s, username=username, agency_code=gw.agency, role="operator",
-                            password=unique("pw") + "-long-enough")
+        service.create_user(
+            session=s, username=username, agency_code=gw.agency, role="operator", password=unique("pw") + "-long-enough"
+        )
         token = issue_token(service.principal_of(service.get_user(session=s, username=username))).token
-    listed = httpx.get(f"{api_server.base_url}/api/v1/detections", params={"sensor_id": sensor},
-                       headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
+    listed = httpx.get(
+        f"{api_server.base_url}/api/v1/detections",
+        params={"sensor_id": sensor},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ).json()
     assert sorted(f["properties"]["event_id"] for f in listed["features"]) == sorted(r.event_id for r in stored)
     assert {f["properties"]["track_id"] for f in listed["features"]} == {track}
 

@@ -35,12 +35,17 @@ not_token = st.one_of(
     st.just(""),
     st.text(min_size=129, max_size=200, alphabet="abc"),
     st.tuples(token, st.sampled_from([" ", "\t", "é", "\u202e", "\n"]), token).map("".join),
-    ints, st.lists(ints, max_size=3), st.none(),
+    ints,
+    st.lists(ints, max_size=3),
+    st.none(),
 )
 out_of_range = lambda lo, hi: st.one_of(  # noqa: E731
     st.floats(min_value=hi, exclude_min=True, allow_nan=False, allow_infinity=False),
     st.floats(max_value=lo, exclude_max=True, allow_nan=False, allow_infinity=False),
-    st.just("NaN"), st.just("Infinity"), st.lists(st.floats(0, 1), max_size=2), st.dictionaries(token, token, max_size=2),
+    st.just("NaN"),
+    st.just("Infinity"),
+    st.lists(st.floats(0, 1), max_size=2),
+    st.dictionaries(token, token, max_size=2),
 )
 
 
@@ -50,9 +55,11 @@ EVENT_SUFFIX = st.text("abcdefXYZ-_:.", max_size=20)
 AGE_S = st.integers(0, 3600)
 LON, LAT, UNIT = st.floats(-180, 180), st.floats(-90, 90), st.floats(0, 1)
 CLASS = st.sampled_from(DETECTION_CLASSES)
-IDENTIFIERS = st.dictionaries(st.from_regex(r"\A[a-z][a-z0-9_]{0,10}\Z"),
-                              st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=20),
-                              max_size=3)
+IDENTIFIERS = st.dictionaries(
+    st.from_regex(r"\A[a-z][a-z0-9_]{0,10}\Z"),
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=20),
+    max_size=3,
+)
 
 
 def valid(sensor: str, rnd: st.DrawFn) -> dict:
@@ -76,20 +83,29 @@ FIELD_BREAKERS = {
     "event_id": not_token,
     "sensor_id": st.one_of(not_token, token.map(lambda t: "other-" + t[:50])),
     "observed_at": st.one_of(
-        st.just((NOW + timedelta(days=1)).isoformat()), st.just((NOW - timedelta(days=45)).isoformat()),
-        st.just(NOW.replace(tzinfo=None).isoformat()), st.text(max_size=30).filter(lambda s: not s[:1].isdigit()),
-        ints, st.none(),
+        st.just((NOW + timedelta(days=1)).isoformat()),
+        st.just((NOW - timedelta(days=45)).isoformat()),
+        st.just(NOW.replace(tzinfo=None).isoformat()),
+        st.text(max_size=30).filter(lambda s: not s[:1].isdigit()),
+        ints,
+        st.none(),
     ),
     "lon": out_of_range(-180, 180),
     "lat": out_of_range(-90, 90),
     "class": st.one_of(st.text(max_size=20).filter(lambda s: s not in DETECTION_CLASSES), ints, st.none()),
     "confidence": out_of_range(0, 1),
-    "speed_mps": st.one_of(st.floats(min_value=400, exclude_min=True, allow_infinity=False), st.floats(max_value=-0.001, allow_infinity=False)),
+    "speed_mps": st.one_of(
+        st.floats(min_value=400, exclude_min=True, allow_infinity=False),
+        st.floats(max_value=-0.001, allow_infinity=False),
+    ),
     "heading_deg": st.floats(min_value=360, exclude_min=True, allow_infinity=False),
     "track_id": st.one_of(st.just(""), st.just("a b"), st.text(min_size=129, max_size=140, alphabet="t")),
     "identifiers": st.one_of(
-        st.just({"Bad Key": "x"}), st.just({"mmsi": "a\u0001b"}), st.just({"k": ""}),
-        st.dictionaries(st.from_regex(r"\A[a-z]{1,8}\Z"), st.just("v"), min_size=17, max_size=20), st.just([1, 2]),
+        st.just({"Bad Key": "x"}),
+        st.just({"mmsi": "a\u0001b"}),
+        st.just({"k": ""}),
+        st.dictionaries(st.from_regex(r"\A[a-z]{1,8}\Z"), st.just("v"), min_size=17, max_size=20),
+        st.just([1, 2]),
     ),
 }
 
@@ -99,7 +115,8 @@ BROKEN_FIELD = st.sampled_from(sorted(FIELD_BREAKERS))
 REQUIRED_FIELD = st.sampled_from(["event_id", "sensor_id", "observed_at", "class", "confidence"])
 NOT_A_DETECTION = st.one_of(
     st.binary(max_size=300).filter(lambda b: not b.strip().startswith(b"{")),
-    st.sampled_from([b"", b"null", b"[]", b"42", b'"x"', b"{", b"{}", b'{"event_id":']))
+    st.sampled_from([b"", b"null", b"[]", b"42", b'"x"', b"{", b"{}", b'{"event_id":']),
+)
 ENCODING = st.sampled_from(["utf-16", "utf-32", "latin1-invalid", "nul", "bom"])
 DEPTH = st.integers(300, 5000)
 OVERSIZE = st.integers(66_000, 200_000)
@@ -147,7 +164,11 @@ def bad_message(root: str, gw, sensor: str) -> st.SearchStrategy[tuple[str, byte
             return own, body.decode().encode(enc), enc
         if kind < 60:  # hostile structure: deep nesting, huge arrays
             depth = draw(DEPTH)
-            return own, draw(st.sampled_from([b"[" * depth + b"]" * depth, b'{"a":' * depth + b"1" + b"}" * depth])), "nesting"
+            return (
+                own,
+                draw(st.sampled_from([b"[" * depth + b"]" * depth, b'{"a":' * depth + b"1" + b"}" * depth])),
+                "nesting",
+            )
         if kind < 61:  # oversized: beyond BW_MAX_PAYLOAD_BYTES (64 KiB), below the broker's packet limit
             body = valid(sensor, draw)
             body["note"] = "x" * draw(OVERSIZE)
@@ -163,8 +184,14 @@ def _collect(strategy, n: int) -> list:
     out: list = []
 
     # derandomize: the same inputs on every run, so a red run can be replayed and the suite is stable
-    @hsettings(max_examples=n, database=None, deadline=None, phases=[Phase.generate], derandomize=True,
-               suppress_health_check=list(HealthCheck))
+    @hsettings(
+        max_examples=n,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(strategy)
     def gather(example):
         out.append(example)
@@ -185,11 +212,14 @@ def test_hostile_input_ends_in_dead_letters_and_good_input_is_stored(settings, e
     good = _collect(st.composite(lambda draw: valid(sensor, draw))(), GOOD_EXAMPLES)
     # Found by this test: values too small for PostgreSQL's `real` made the database refuse valid detections.
     base = {"sensor_id": sensor, "observed_at": NOW.isoformat(), "lon": 100.42, "lat": 6.63, "class": "person"}
-    good += [{**base, "event_id": uuid.uuid4().hex, **edge} for edge in (
-        {"confidence": 5e-324}, {"confidence": 1e-300, "speed_mps": 1e-310, "heading_deg": 2e-45})]
+    good += [
+        {**base, "event_id": uuid.uuid4().hex, **edge}
+        for edge in ({"confidence": 5e-324}, {"confidence": 1e-300, "speed_mps": 1e-310, "heading_deg": 2e-45})
+    ]
     assert len(bad) >= 10_000
     stream = [(t, p, k) for t, p, k in bad] + [
-        (topics.detections(root, gw.agency, gw.id, sensor), orjson.dumps(b), "good") for b in good]
+        (topics.detections(root, gw.agency, gw.id, sensor), orjson.dumps(b), "good") for b in good
+    ]
     # Interleave good and bad so they share batches.
     stream.sort(key=lambda m: hashlib.md5(m[1] + m[0].encode()).digest())
     gateway = faultkit.Gateway(gw.id, gw.agency, gw.password, [sensor])
@@ -201,8 +231,9 @@ def test_hostile_input_ends_in_dead_letters_and_good_input_is_stored(settings, e
     try:
         worker.mark()
         worker.start()
-        publisher = faultkit.Publisher(settings, gateway, [(t, p, "") for t, p, _ in stream], 20_000,
-                                       credentials=(user, password)).start()
+        publisher = faultkit.Publisher(
+            settings, gateway, [(t, p, "") for t, p, _ in stream], 20_000, credentials=(user, password)
+        ).start()
         publisher.thread.join(120)
         wait_for(lambda: publisher.unacknowledged() == 0, timeout=60, interval=0.2)
         wait_for(lambda: dead() == len(bad) and stored() == len(good), timeout=120, interval=0.5)
@@ -216,8 +247,11 @@ def test_hostile_input_ends_in_dead_letters_and_good_input_is_stored(settings, e
             text("SELECT topic, payload, reason FROM dead_letters WHERE starts_with(topic, :r)"), {"r": root + "/"}
         ).all()
         reasons = conn.execute(
-            text("SELECT split_part(reason, ':', 1) AS r, count(*) FROM dead_letters WHERE starts_with(topic, :r) "
-                 "GROUP BY 1 ORDER BY 2 DESC LIMIT 8"), {"r": root + "/"}
+            text(
+                "SELECT split_part(reason, ':', 1) AS r, count(*) FROM dead_letters WHERE starts_with(topic, :r) "
+                "GROUP BY 1 ORDER BY 2 DESC LIMIT 8"
+            ),
+            {"r": root + "/"},
         ).all()
     kinds = Counter(k for _, _, k in bad)
     with capsys.disabled():

@@ -61,10 +61,14 @@ def test_detection_from_mosquitto_pub_is_stored_and_geofenced(settings, engine, 
     assert row.state == "TH"
     assert entries == ["border_buffer:TH"]
     # the map's "last seen" of the sensor follows (written at most once a second, and when the stream pauses)
-    assert wait_for(lambda: scalar(
-        engine,
-        "SELECT s.last_seen_at = (SELECT max(d.observed_at) FROM detections d WHERE d.sensor_id = s.id) "
-        "FROM sensors s WHERE s.id = :s", s=sensor))
+    assert wait_for(
+        lambda: scalar(
+            engine,
+            "SELECT s.last_seen_at = (SELECT max(d.observed_at) FROM detections d WHERE d.sensor_id = s.id) "
+            "FROM sensors s WHERE s.id = :s",
+            s=sensor,
+        )
+    )
 
 
 def test_detection_without_position_uses_the_sensor_location(settings, engine, ingest, make_gateway):
@@ -138,8 +142,13 @@ def test_resent_event_is_stored_once(settings, engine, ingest, make_gateway):
     "case, payload, reason",
     [
         ("not json", b"{this is not json", "invalid detection"),
-        ("missing class", orjson.dumps({"event_id": "x", "sensor_id": "SENSOR", "observed_at": "2026-01-01T00:00:00Z",
-                                         "confidence": 0.5}), "class"),
+        (
+            "missing class",
+            orjson.dumps(
+                {"event_id": "x", "sensor_id": "SENSOR", "observed_at": "2026-01-01T00:00:00Z", "confidence": 0.5}
+            ),
+            "class",
+        ),
         ("confidence out of range", "CONF", "confidence"),
         ("naive time", "NAIVE", "timezone"),
         ("lon without lat", "LONONLY", "lon and lat must be given together"),
@@ -181,9 +190,7 @@ def test_bad_payloads_go_to_dead_letters_and_the_worker_keeps_running(
     assert mosquitto_pub(settings, gw, topic, good).returncode == 0
     wait_for(lambda: stored(engine, sensor) == 1)
     with engine.connect() as conn:
-        rows = conn.execute(
-            text("SELECT reason, payload FROM dead_letters WHERE topic = :t"), {"t": topic}
-        ).all()
+        rows = conn.execute(text("SELECT reason, payload FROM dead_letters WHERE topic = :t"), {"t": topic}).all()
     assert len(rows) == 1, rows
     assert reason in rows[0].reason
     assert bytes(rows[0].payload) == payload
@@ -204,13 +211,24 @@ def test_unregistered_sensor_and_foreign_topic_go_to_dead_letters(settings, engi
     assert mosquitto_pub(settings, gw, det_topic(settings, gw, sensor), detection(sensor, *TH_POINT)).returncode == 0
     wait_for(lambda: stored(engine, sensor) == 1)
     reasons = wait_for(
-        lambda: scalar(
-            engine,
-            "SELECT array_agg(reason ORDER BY id) FROM dead_letters WHERE topic IN (:a, :b, :c)",
-            a=unknown_topic, b=stolen_topic, c=bad_topic,
+        lambda: (
+            scalar(
+                engine,
+                "SELECT array_agg(reason ORDER BY id) FROM dead_letters WHERE topic IN (:a, :b, :c)",
+                a=unknown_topic,
+                b=stolen_topic,
+                c=bad_topic,
+            )
+            if scalar(
+                engine,
+                "SELECT count(*) FROM dead_letters WHERE topic IN (:a, :b, :c)",
+                a=unknown_topic,
+                b=stolen_topic,
+                c=bad_topic,
+            )
+            == 3
+            else None
         )
-        if scalar(engine, "SELECT count(*) FROM dead_letters WHERE topic IN (:a, :b, :c)",
-                  a=unknown_topic, b=stolen_topic, c=bad_topic) == 3 else None
     )
     assert any("is not registered" in r for r in reasons)
     assert any(f"belongs to gateway {other.id!r}" in r for r in reasons)
@@ -289,8 +307,13 @@ def test_worker_killed_mid_stream_loses_and_doubles_nothing(settings, engine, in
         for i in range(total):
             sensor = sensors[i % 2]
             lon, lat = gw.sensors[sensor]
-            body = detection(sensor, lon, lat + (i % 7) * 0.0001, track_id=f"k{i % 50}",
-                             observed_at=(t0 + timedelta(milliseconds=250 * i)).isoformat())
+            body = detection(
+                sensor,
+                lon,
+                lat + (i % 7) * 0.0001,
+                track_id=f"k{i % 50}",
+                observed_at=(t0 + timedelta(milliseconds=250 * i)).isoformat(),
+            )
             events.append(body["event_id"])
             client.publish(det_topic(settings, gw, sensor), orjson.dumps(body), qos=1)
             if i % 200 == 0:
@@ -312,11 +335,16 @@ def test_worker_killed_mid_stream_loses_and_doubles_nothing(settings, engine, in
     assert 0 < killed_at < total
     assert count() == total
     assert scalar(engine, "SELECT count(*) FROM dead_letters WHERE topic LIKE :t", t=f"%/{gw.id}/%") == 0
-    assert scalar(engine, "SELECT count(DISTINCT event_id) FROM detections WHERE sensor_id = ANY(:s)", s=sensors) == total
-    assert scalar(
-        engine,
-        "SELECT count(*) FROM (SELECT kind, detection_id, segment_id, zone_id FROM alerts WHERE sensor_id = ANY(:s) "
-        "GROUP BY 1, 2, 3, 4 HAVING count(*) > 1) d",
-        s=sensors,
-    ) == 0
+    assert (
+        scalar(engine, "SELECT count(DISTINCT event_id) FROM detections WHERE sensor_id = ANY(:s)", s=sensors) == total
+    )
+    assert (
+        scalar(
+            engine,
+            "SELECT count(*) FROM (SELECT kind, detection_id, segment_id, zone_id FROM alerts WHERE sensor_id = ANY(:s) "
+            "GROUP BY 1, 2, 3, 4 HAVING count(*) > 1) d",
+            s=sensors,
+        )
+        == 0
+    )
     print(f"killed with {killed_at} of {total} stored; after restart {count()} stored, none twice")

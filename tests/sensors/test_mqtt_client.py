@@ -32,8 +32,13 @@ class Receiver:
 
     def connect(self, *, clean: bool) -> None:
         host, port, user, password = self.settings.mqtt_parts()
-        client = IngestClient(deliver=lambda *m: self.lean.append(m), callback_api_version=CallbackAPIVersion.VERSION2,
-                              client_id=self.client_id, protocol=mqtt.MQTTv5, manual_ack=True)
+        client = IngestClient(
+            deliver=lambda *m: self.lean.append(m),
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
         client.username_pw_set(user, password)
         client.on_message = lambda c, u, msg: self.paho.append(msg)
         subscribed = threading.Event()

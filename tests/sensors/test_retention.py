@@ -28,12 +28,23 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 def _old_rows(sensor: str, months: list[date], per_month: int) -> list[DetectionRow]:
     return [
         DetectionRow(
-            sensor_id=sensor, agency_code="TH-RTP", event_id=uuid.uuid4().hex,
+            sensor_id=sensor,
+            agency_code="TH-RTP",
+            event_id=uuid.uuid4().hex,
             observed_at=datetime(m.year, m.month, 1 + i % 27, 12, tzinfo=timezone.utc),
-            lon=100.42, lat=6.63, confidence=0.9, track_id=None, track_key=None,
-            speed_mps=None, heading_deg=None, identifiers={}, raw="{}", **{"class": "person"},
+            lon=100.42,
+            lat=6.63,
+            confidence=0.9,
+            track_id=None,
+            track_key=None,
+            speed_mps=None,
+            heading_deg=None,
+            identifiers={},
+            raw="{}",
+            **{"class": "person"},
         )
-        for m in months for i in range(per_month)
+        for m in months
+        for i in range(per_month)
     ]
 
 
@@ -48,13 +59,20 @@ def test_old_partitions_are_dropped_while_the_worker_keeps_ingesting(settings, e
         service.store_detections(session=s, rows=_old_rows(sensor, months, 100))
     stored = lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = :s", s=sensor)  # noqa: E731
     recent = lambda: scalar(  # noqa: E731
-        engine, "SELECT count(*) FROM detections WHERE sensor_id = :s AND observed_at > now() - interval '1 day'",
-        s=sensor)
+        engine,
+        "SELECT count(*) FROM detections WHERE sensor_id = :s AND observed_at > now() - interval '1 day'",
+        s=sensor,
+    )
     assert stored() == 300
 
     # --dry-run through the real command: shows the plan, drops nothing.
-    dry = subprocess.run([sys.executable, "-m", "cli", "retention", "--keep-days", "365", "--dry-run"],
-                         capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    dry = subprocess.run(
+        [sys.executable, "-m", "cli", "retention", "--keep-days", "365", "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+    )
     assert dry.returncode == 0, dry.stderr
     assert all(name in dry.stderr for name in names) and "nothing dropped" in dry.stderr
     assert all(scalar(engine, "SELECT to_regclass(:n) IS NOT NULL", n=n) for n in names)
@@ -79,11 +97,17 @@ def test_old_partitions_are_dropped_while_the_worker_keeps_ingesting(settings, e
     worker = threading.Thread(target=lambda: outcome.update(report=retention.apply(engine, todo, chunk=100)))
     try:
         worker.start()
-        wait_for(lambda: scalar(
-            engine,
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'ALTER TABLE detections DETACH PARTITION%' "
-            "AND wait_event_type = 'Lock'",
-        ) == 1, timeout=20)
+        wait_for(
+            lambda: (
+                scalar(
+                    engine,
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'ALTER TABLE detections DETACH PARTITION%' "
+                    "AND wait_event_type = 'Lock'",
+                )
+                == 1
+            ),
+            timeout=20,
+        )
         publish(500)
         wait_for(lambda: recent() == 500, timeout=30)  # the worker stores while the detach waits
         detaching = worker.is_alive()
@@ -98,14 +122,23 @@ def test_old_partitions_are_dropped_while_the_worker_keeps_ingesting(settings, e
 
     report = outcome["report"]
     with capsys.disabled():
-        print(f"\n[retention] dropped {report.partitions_dropped} ({report.rows_dropped} rows), "
-              f"{report.keys_deleted} keys deleted; 1000 recent detections stored meanwhile")
+        print(
+            f"\n[retention] dropped {report.partitions_dropped} ({report.rows_dropped} rows), "
+            f"{report.keys_deleted} keys deleted; 1000 recent detections stored meanwhile"
+        )
     assert detaching, "the detach was still waiting for the reader while the worker stored 500 detections"
     assert report.partitions_dropped == names and report.rows_dropped == 300
     assert report.keys_deleted == todo.keys
     assert not any(scalar(engine, "SELECT to_regclass(:n) IS NOT NULL", n=n) for n in names)
-    assert scalar(engine, "SELECT count(*) FROM detection_keys WHERE sensor_id = :s AND observed_at < :t",
-                  s=sensor, t=datetime(year + 1, 1, 1, tzinfo=timezone.utc)) == 0
+    assert (
+        scalar(
+            engine,
+            "SELECT count(*) FROM detection_keys WHERE sensor_id = :s AND observed_at < :t",
+            s=sensor,
+            t=datetime(year + 1, 1, 1, tzinfo=timezone.utc),
+        )
+        == 0
+    )
     assert stored() == 1000  # the 300 old ones are gone with their partitions
     assert scalar(engine, "SELECT count(DISTINCT event_id) FROM detections WHERE sensor_id = :s", s=sensor) == 1000
     assert scalar(engine, "SELECT count(*) FROM detection_keys WHERE sensor_id = :s", s=sensor) == 1000
@@ -113,8 +146,13 @@ def test_old_partitions_are_dropped_while_the_worker_keeps_ingesting(settings, e
 
 
 def test_a_policy_shorter_than_the_accepted_detection_age_is_refused(settings):
-    run = subprocess.run([sys.executable, "-m", "cli", "retention", "--keep-days", "5"],
-                         capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    run = subprocess.run(
+        [sys.executable, "-m", "cli", "retention", "--keep-days", "5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+    )
     assert run.returncode == 1
     assert f"keep at least {settings.max_detection_age_days} days" in " ".join(run.stderr.split())
 
@@ -129,8 +167,11 @@ def test_a_worker_applies_the_policy_on_its_timer(engine, make_gateway):
     with session_scope(engine) as s:
         s.execute(text("SELECT bw_ensure_detection_partitions(:m, 1)"), {"m": month})
         service.store_detections(session=s, rows=_old_rows(sensor, [month], 10))
-    worker = Worker(f"bw-retention-{uuid.uuid4().hex[:6]}", BW_RETENTION_INTERVAL_S="0.5",
-                    BW_MQTT_TOPIC_ROOT=f"borderwatch/ret-{uuid.uuid4().hex[:6]}")
+    worker = Worker(
+        f"bw-retention-{uuid.uuid4().hex[:6]}",
+        BW_RETENTION_INTERVAL_S="0.5",
+        BW_MQTT_TOPIC_ROOT=f"borderwatch/ret-{uuid.uuid4().hex[:6]}",
+    )
     worker.mark()
     worker.start()
     try:

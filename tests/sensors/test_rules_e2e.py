@@ -43,22 +43,38 @@ def worker(settings, engine):
 def alerts(engine, kind: str, **where) -> list[dict]:
     clauses = " ".join(f"AND {k} = :{k}" for k in where)
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(
-            text(f"SELECT * FROM alerts WHERE kind = :kind {clauses} ORDER BY id"), {"kind": kind, **where}).mappings()]
+        return [
+            dict(r)
+            for r in conn.execute(
+                text(f"SELECT * FROM alerts WHERE kind = :kind {clauses} ORDER BY id"), {"kind": kind, **where}
+            ).mappings()
+        ]
 
 
 def add_entry(engine, agency: str, kind: str, value: str, reason: str) -> int:
     with engine.begin() as conn:
-        return conn.execute(text(
-            "INSERT INTO watchlist_entries (agency_code, kind, value, display_value, reason, created_by) "
-            "VALUES (:a, CAST(:k AS text), bw_watchlist_value(CAST(:k AS text), CAST(:v AS text)), CAST(:v AS text), :r, 'test') "
-            "RETURNING id"),
-            {"a": agency, "k": kind, "v": value, "r": reason}).scalar()
+        return conn.execute(
+            text(
+                "INSERT INTO watchlist_entries (agency_code, kind, value, display_value, reason, created_by) "
+                "VALUES (:a, CAST(:k AS text), bw_watchlist_value(CAST(:k AS text), CAST(:v AS text)), CAST(:v AS text), :r, 'test') "
+                "RETURNING id"
+            ),
+            {"a": agency, "k": kind, "v": value, "r": reason},
+        ).scalar()
 
 
 def vessel_fix(sensor: str, at: datetime, point: tuple[float, float], ship: str, speed: float = 5.0, **extra) -> dict:
-    return detection(sensor, *point, object_class="vessel", observed_at=at.isoformat(), confidence=1.0,
-                     track_id=ship, identifiers={"mmsi": ship}, speed_mps=speed, **extra)
+    return detection(
+        sensor,
+        *point,
+        object_class="vessel",
+        observed_at=at.isoformat(),
+        confidence=1.0,
+        track_id=ship,
+        identifiers={"mmsi": ship},
+        speed_mps=speed,
+        **extra,
+    )
 
 
 def test_watchlist_plate_hit_is_one_high_alert_with_the_reason(engine, worker, make_gateway):
@@ -71,12 +87,23 @@ def test_watchlist_plate_hit_is_one_high_alert_with_the_reason(engine, worker, m
     now = datetime.now(timezone.utc)
     spelled = plate.lower().replace(" ", "-")
     for i in range(3):  # the same car read three times by the same camera
-        worker.publish(worker.detections_topic(gw, sensor), detection(
-            sensor, None, None, object_class="vehicle", track_id="car1", identifiers={"plate": spelled},
-            observed_at=(now - timedelta(seconds=30 - i)).isoformat()))
+        worker.publish(
+            worker.detections_topic(gw, sensor),
+            detection(
+                sensor,
+                None,
+                None,
+                object_class="vehicle",
+                track_id="car1",
+                identifiers={"plate": spelled},
+                observed_at=(now - timedelta(seconds=30 - i)).isoformat(),
+            ),
+        )
     # another agency reading the same plate: not on its watch-list
-    worker.publish(worker.detections_topic(other, other_sensor), detection(
-        other_sensor, None, None, object_class="vehicle", identifiers={"plate": plate}))
+    worker.publish(
+        worker.detections_topic(other, other_sensor),
+        detection(other_sensor, None, None, object_class="vehicle", identifiers={"plate": plate}),
+    )
     hit = wait_for(lambda: alerts(engine, "watchlist_hit", sensor_id=sensor))
     wait_for(lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = :s", s=other_sensor) == 1)
     time.sleep(0.5)
@@ -104,15 +131,21 @@ def test_dark_vessel_alerts_once_and_not_for_a_boat_with_ais(engine, worker, mak
     ais_sensor, radar = next(iter(ais_gw.sensors)), next(iter(radar_gw.sensors))
     now = datetime.now(timezone.utc)
     ship = mmsi()
-    worker.publish(worker.detections_topic(ais_gw, ais_sensor), vessel_fix(ais_sensor, now - timedelta(seconds=60), SEA, ship))
+    worker.publish(
+        worker.detections_topic(ais_gw, ais_sensor), vessel_fix(ais_sensor, now - timedelta(seconds=60), SEA, ship)
+    )
     wait_for(lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = :s", s=ais_sensor) == 1)
     # radar sees the AIS vessel 300 m off its reported position, and a boat 8 km away with no AIS
     for i in range(3):
         at = (now - timedelta(seconds=50 - 10 * i)).isoformat()
-        worker.publish(worker.detections_topic(radar_gw, radar), detection(
-            radar, *offset(SEA, 300, 0), object_class="vessel", track_id="r1", observed_at=at))
-        worker.publish(worker.detections_topic(radar_gw, radar), detection(
-            radar, *offset(SEA, 0, 8000), object_class="boat", track_id="r2", observed_at=at))
+        worker.publish(
+            worker.detections_topic(radar_gw, radar),
+            detection(radar, *offset(SEA, 300, 0), object_class="vessel", track_id="r1", observed_at=at),
+        )
+        worker.publish(
+            worker.detections_topic(radar_gw, radar),
+            detection(radar, *offset(SEA, 0, 8000), object_class="boat", track_id="r2", observed_at=at),
+        )
     dark = wait_for(lambda: alerts(engine, "dark_vessel", sensor_id=radar))
     wait_for(lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = :s", s=radar) == 6)
     time.sleep(0.5)
@@ -129,17 +162,35 @@ def test_a_radar_contact_with_a_claimed_mmsi_is_dark_unless_ais_backs_it(engine,
     ais_sensor, radar = next(iter(ais_gw.sensors)), next(iter(radar_gw.sensors))
     now = datetime.now(timezone.utc)
     lit, claimed = mmsi(), mmsi()
-    worker.publish(worker.detections_topic(ais_gw, ais_sensor), vessel_fix(ais_sensor, now - timedelta(seconds=60),
-                                                                           offset(SEA, 0, -4000), lit))
+    worker.publish(
+        worker.detections_topic(ais_gw, ais_sensor),
+        vessel_fix(ais_sensor, now - timedelta(seconds=60), offset(SEA, 0, -4000), lit),
+    )
     wait_for(lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = :s", s=ais_sensor) == 1)
     for i in range(3):
         at = (now - timedelta(seconds=50 - 10 * i)).isoformat()
-        worker.publish(worker.detections_topic(radar_gw, radar), detection(
-            radar, *offset(SEA, 200, -4000), object_class="vessel", track_id="r1", identifiers={"mmsi": lit},
-            observed_at=at))
-        worker.publish(worker.detections_topic(radar_gw, radar), detection(
-            radar, *offset(SEA, 0, 8000), object_class="boat", track_id="r2", identifiers={"mmsi": claimed},
-            observed_at=at))
+        worker.publish(
+            worker.detections_topic(radar_gw, radar),
+            detection(
+                radar,
+                *offset(SEA, 200, -4000),
+                object_class="vessel",
+                track_id="r1",
+                identifiers={"mmsi": lit},
+                observed_at=at,
+            ),
+        )
+        worker.publish(
+            worker.detections_topic(radar_gw, radar),
+            detection(
+                radar,
+                *offset(SEA, 0, 8000),
+                object_class="boat",
+                track_id="r2",
+                identifiers={"mmsi": claimed},
+                observed_at=at,
+            ),
+        )
     wait_for(lambda: alerts(engine, "dark_vessel", sensor_id=radar))
     wait_for(lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = :s", s=radar) == 6)
     time.sleep(0.5)
@@ -154,8 +205,17 @@ def test_sensor_health_last_will_timeout_and_back_online_without_repeats(engine,
     s1, s2 = sorted(gw.sensors)
     count = lambda kind, s: len(alerts(engine, kind, sensor_id=s))  # noqa: E731
     worker.publish(worker.status_topic(gw), {"status": "online"})
-    wait_for(lambda: scalar(engine, "SELECT count(*) FROM sensor_health WHERE sensor_id IN (:a, :b) AND state = 'online'",
-                            a=s1, b=s2) == 2)
+    wait_for(
+        lambda: (
+            scalar(
+                engine,
+                "SELECT count(*) FROM sensor_health WHERE sensor_id IN (:a, :b) AND state = 'online'",
+                a=s1,
+                b=s2,
+            )
+            == 2
+        )
+    )
     # the gateway's last will: one offline alert per sensor, and a second will changes nothing
     worker.publish(worker.status_topic(gw), b'{"status":"offline"}')
     wait_for(lambda: count("sensor_offline", s1) == 1 and count("sensor_offline", s2) == 1)
@@ -217,14 +277,19 @@ def test_ais_gap_sweep_opens_the_gap_while_silent_and_the_return_closes_it(setti
         w.publish(w.detections_topic(gw, sensor), vessel_fix(sensor, start, SEA, ship))
         # another vessel keeps being heard: the receiver is fine, the first one is silent
         for i in range(12):
-            w.publish(w.detections_topic(gw, sensor), vessel_fix(
-                sensor, datetime.now(timezone.utc), offset(SEA, 0, 3000), chatty))
+            w.publish(
+                w.detections_topic(gw, sensor),
+                vessel_fix(sensor, datetime.now(timezone.utc), offset(SEA, 0, 3000), chatty),
+            )
             time.sleep(0.5)
         opened = wait_for(lambda: alerts(engine, "ais_gap", track_key=f"mmsi:{ship}"))
         assert len(opened) == 1 and "ended_at" not in opened[0]["details"]
-        w.publish(w.detections_topic(gw, sensor), vessel_fix(sensor, datetime.now(timezone.utc), offset(SEA, 500, 0), ship))
-        closed = wait_for(lambda: [a for a in alerts(engine, "ais_gap", track_key=f"mmsi:{ship}")
-                                   if "ended_at" in a["details"]])
+        w.publish(
+            w.detections_topic(gw, sensor), vessel_fix(sensor, datetime.now(timezone.utc), offset(SEA, 500, 0), ship)
+        )
+        closed = wait_for(
+            lambda: [a for a in alerts(engine, "ais_gap", track_key=f"mmsi:{ship}") if "ended_at" in a["details"]]
+        )
         assert len(closed) == 1 and closed[0]["id"] == opened[0]["id"]
         assert closed[0]["details"]["distance_m"] == pytest.approx(500, rel=0.02)
         assert len(alerts(engine, "ais_gap", track_key=f"mmsi:{ship}")) == 1
@@ -242,11 +307,25 @@ def test_rendezvous_alerts_once_per_encounter(engine, worker, make_gateway):
         # a and b side by side (120 m apart) for 40 minutes, apart for 30, together again for 36
         together = minute < 40 or 70 <= minute < 106
         items.append(vessel_fix(sensor, t0 + timedelta(minutes=minute), offset(SEA, 20 * minute, 0), a, speed=3))
-        items.append(vessel_fix(sensor, t0 + timedelta(minutes=minute, seconds=20),
-                                offset(SEA, 20 * minute, 120 if together else 4000), b, speed=3))
+        items.append(
+            vessel_fix(
+                sensor,
+                t0 + timedelta(minutes=minute, seconds=20),
+                offset(SEA, 20 * minute, 120 if together else 4000),
+                b,
+                speed=3,
+            )
+        )
         # c passes a for 20 minutes only
-        items.append(vessel_fix(sensor, t0 + timedelta(minutes=minute, seconds=40),
-                                offset(SEA, 20 * minute, -150 if 110 <= minute < 130 else -5000), c, speed=3))
+        items.append(
+            vessel_fix(
+                sensor,
+                t0 + timedelta(minutes=minute, seconds=40),
+                offset(SEA, 20 * minute, -150 if 110 <= minute < 130 else -5000),
+                c,
+                speed=3,
+            )
+        )
     items.sort(key=lambda d: d["observed_at"])
     worker.publish_many([(worker.detections_topic(gw, sensor), orjson.dumps(d)) for d in items])
     wait_for(lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = :s", s=sensor) == len(items))
@@ -268,16 +347,22 @@ def test_loitering_in_a_zone_alerts_once_per_stay(engine, worker, make_gateway):
     for minute in range(0, 50, 2):
         # drifting at 0.5 m/s (1 knot) for 50 minutes; another vessel passing at 6 m/s
         items.append(vessel_fix(sensor, t0 + timedelta(minutes=minute), offset(SEA, 30 * minute, 800), slow, speed=0.5))
-        items.append(vessel_fix(sensor, t0 + timedelta(minutes=minute, seconds=30),
-                                offset(SEA, 360 * minute, -3000), fast, speed=6.0))
+        items.append(
+            vessel_fix(
+                sensor, t0 + timedelta(minutes=minute, seconds=30), offset(SEA, 360 * minute, -3000), fast, speed=6.0
+            )
+        )
     items.sort(key=lambda d: d["observed_at"])
     worker.publish_many([(worker.detections_topic(gw, sensor), orjson.dumps(d)) for d in items])
     wait_for(lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = :s", s=sensor) == len(items))
     found = wait_for(lambda: alerts(engine, "loitering", track_key=f"mmsi:{slow}"))
     time.sleep(1.0)
     found = alerts(engine, "loitering", track_key=f"mmsi:{slow}")
-    zones = scalar(engine, "SELECT array_agg(name ORDER BY name) FROM zones WHERE id = ANY(:ids)",
-                   ids=[f["zone_id"] for f in found])
+    zones = scalar(
+        engine,
+        "SELECT array_agg(name ORDER BY name) FROM zones WHERE id = ANY(:ids)",
+        ids=[f["zone_id"] for f in found],
+    )
     assert "Malaysia territorial sea (Malacca–Singapore Straits area)" in zones
     assert len(found) == len(set(zones))  # once per zone
     assert all(f["details"]["duration_s"] >= 1800 for f in found)

@@ -26,8 +26,9 @@ def test_two_workers_split_one_stream_and_alert_each_crossing_once(settings, eng
     group = unique("bw-scale")
     tag = unique("s")
     stream = faultkit.make_stream(gateway, root, MESSAGES, tag=tag)
-    workers = [faultkit.Worker(unique(f"bw-scale-{i}"), BW_MQTT_TOPIC_ROOT=root, BW_INGEST_SHARE_GROUP=group)
-               for i in range(2)]
+    workers = [
+        faultkit.Worker(unique(f"bw-scale-{i}"), BW_MQTT_TOPIC_ROOT=root, BW_INGEST_SHARE_GROUP=group) for i in range(2)
+    ]
     _, _, user, password = settings.mqtt_parts(settings.mqtt_api_url)
     publisher = None
     try:
@@ -84,8 +85,11 @@ def test_a_worker_that_leaves_its_share_group_gets_each_message_once(settings, e
         plain.mark()
         plain.start()
         # Both filters were held by the session until the worker's unsubscription was confirmed.
-        wait_for(lambda: scalar(engine, "SELECT count(*) FROM ingest_subscriptions WHERE client_id = :c",
-                                c=client_id) == 1, timeout=30, interval=0.1)
+        wait_for(
+            lambda: scalar(engine, "SELECT count(*) FROM ingest_subscriptions WHERE client_id = :c", c=client_id) == 1,
+            timeout=30,
+            interval=0.1,
+        )
         publisher = faultkit.Publisher(settings, gateway, stream, 1000, credentials=(user, password)).start()
         publisher.thread.join(60)
         count = lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = ANY(:s)", s=gateway.sensors)  # noqa: E731
@@ -97,4 +101,7 @@ def test_a_worker_that_leaves_its_share_group_gets_each_message_once(settings, e
         plain.stop()
     totals = plain.totals()
     assert totals["messages"] == n and totals["duplicates"] == 0, totals
-    assert scalar(engine, "SELECT topic_filter FROM ingest_subscriptions WHERE client_id = :c", c=client_id) == f"{root}/gw/#"
+    assert (
+        scalar(engine, "SELECT topic_filter FROM ingest_subscriptions WHERE client_id = :c", c=client_id)
+        == f"{root}/gw/#"
+    )

@@ -41,8 +41,9 @@ def test_a_batch_sharing_an_event_with_one_still_being_stored_waits_for_its_turn
     pending = deque([Ahead(storing, {(sensor, shared["event_id"])})])
     with ThreadPoolExecutor(max_workers=1) as storer:
         redelivery = worker._stage_ahead(storer, processor.parse(_messages(settings, gateway, [dict(shared)])), pending)
-        unrelated = worker._stage_ahead(storer, processor.parse(
-            _messages(settings, gateway, [detection(sensor, lon, lat)])), pending)
+        unrelated = worker._stage_ahead(
+            storer, processor.parse(_messages(settings, gateway, [detection(sensor, lon, lat)])), pending
+        )
         staged = unrelated.future.result()
     assert redelivery.future.done() and redelivery.future.result().session is None  # stored in its turn
     assert staged.session is not None and staged.stored.count == 1  # stored ahead at once
@@ -66,7 +67,9 @@ def test_a_batch_committed_from_scratch_goes_before_those_stored_ahead(settings,
 
     done = threading.Thread(
         target=worker._handle,
-        args=(_ahead(unstaged, first), deque([_ahead(ahead, later), _ahead(other, other_bodies)])), daemon=True)
+        args=(_ahead(unstaged, first), deque([_ahead(ahead, later), _ahead(other, other_bodies)])),
+        daemon=True,
+    )
     done.start()
     done.join(timeout=10)
     alive = done.is_alive()
@@ -82,5 +85,12 @@ def test_a_batch_committed_from_scratch_goes_before_those_stored_ahead(settings,
     again = processor.commit(ahead.parsed)  # its turn: only its three new events are new
     assert (again.stored, again.duplicates) == (3, 1)
     assert scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = :s", s=sensor) == 10
-    assert scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = :s AND event_id = :e",
-                  s=sensor, e=shared["event_id"]) == 1
+    assert (
+        scalar(
+            engine,
+            "SELECT count(*) FROM detections WHERE sensor_id = :s AND event_id = :e",
+            s=sensor,
+            e=shared["event_id"],
+        )
+        == 1
+    )

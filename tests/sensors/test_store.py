@@ -22,19 +22,33 @@ INSIDE = (100.40, 6.55)
 
 def _row(sensor: str, **values) -> DetectionRow:
     row = {
-        "sensor_id": sensor, "agency_code": "TH-RTP", "event_id": uuid.uuid4().hex,
+        "sensor_id": sensor,
+        "agency_code": "TH-RTP",
+        "event_id": uuid.uuid4().hex,
         "observed_at": datetime(2026, 11, 22, 3, 4, 5, 678901, tzinfo=timezone.utc),
-        "lon": INSIDE[0], "lat": INSIDE[1], "class": "person", "confidence": 0.9, "track_id": None,
-        "track_key": None, "speed_mps": None, "heading_deg": None, "identifiers": {}, "raw": '{"a": 1}',
+        "lon": INSIDE[0],
+        "lat": INSIDE[1],
+        "class": "person",
+        "confidence": 0.9,
+        "track_id": None,
+        "track_key": None,
+        "speed_mps": None,
+        "heading_deg": None,
+        "identifiers": {},
+        "raw": '{"a": 1}',
     }
     row.update(values)
     return row  # type: ignore[return-value]
 
 
 def _new_rows(session, batch: int) -> list[dict]:
-    return [dict(r) for r in session.execute(
-        text("SELECT * FROM bw_new_detections(:b) ORDER BY id"), {"b": batch},
-    ).mappings()]
+    return [
+        dict(r)
+        for r in session.execute(
+            text("SELECT * FROM bw_new_detections(:b) ORDER BY id"),
+            {"b": batch},
+        ).mappings()
+    ]
 
 
 def test_every_column_is_stored_as_sent(session, sensor):
@@ -42,25 +56,68 @@ def test_every_column_is_stored_as_sent(session, sensor):
     rows = [
         # whole numbers where floats are expected (JSON has no difference), identifiers, a raw payload
         # with escapes and non-ASCII text
-        _row(sensor, observed_at=now, lon=100, lat=7, confidence=1, speed_mps=3, heading_deg=270,
-             track_id="t1", track_key=f"{sensor}:t1", identifiers={"plate": "กข 1234"},
-             raw='{"note": "a \\"quoted\\" word, a tab\\t and ไทย", "n": 1.50}', **{"class": "vehicle"}),
+        _row(
+            sensor,
+            observed_at=now,
+            lon=100,
+            lat=7,
+            confidence=1,
+            speed_mps=3,
+            heading_deg=270,
+            track_id="t1",
+            track_key=f"{sensor}:t1",
+            identifiers={"plate": "กข 1234"},
+            raw='{"note": "a \\"quoted\\" word, a tab\\t and ไทย", "n": 1.50}',
+            **{"class": "vehicle"},
+        ),
         # no position: the sensor's own location
         _row(sensor, lon=None, lat=None),
     ]
     stored = service.store_detections(session=session, rows=rows)
     assert stored.count == 2
-    got = session.execute(text(
-        "SELECT event_id, observed_at, ST_X(geom) AS lon, ST_Y(geom) AS lat, located_by, class, confidence, "
-        "track_id, track_key, speed_mps, heading_deg, identifiers, raw::text AS raw "
-        "FROM detections WHERE sensor_id = :s ORDER BY located_by"), {"s": sensor}).mappings().all()
+    got = (
+        session.execute(
+            text(
+                "SELECT event_id, observed_at, ST_X(geom) AS lon, ST_Y(geom) AS lat, located_by, class, confidence, "
+                "track_id, track_key, speed_mps, heading_deg, identifiers, raw::text AS raw "
+                "FROM detections WHERE sensor_id = :s ORDER BY located_by"
+            ),
+            {"s": sensor},
+        )
+        .mappings()
+        .all()
+    )
     assert [dict(g) for g in got] == [
-        {"event_id": rows[0]["event_id"], "observed_at": now, "lon": 100.0, "lat": 7.0, "located_by": "payload",
-         "class": "vehicle", "confidence": 1.0, "track_id": "t1", "track_key": f"{sensor}:t1", "speed_mps": 3.0,
-         "heading_deg": 270.0, "identifiers": {"plate": "กข 1234"}, "raw": rows[0]["raw"]},
-        {"event_id": rows[1]["event_id"], "observed_at": rows[1]["observed_at"], "lon": 100.42, "lat": 6.6,
-         "located_by": "sensor", "class": "person", "confidence": pytest.approx(0.9), "track_id": None,
-         "track_key": None, "speed_mps": None, "heading_deg": None, "identifiers": {}, "raw": '{"a": 1}'},
+        {
+            "event_id": rows[0]["event_id"],
+            "observed_at": now,
+            "lon": 100.0,
+            "lat": 7.0,
+            "located_by": "payload",
+            "class": "vehicle",
+            "confidence": 1.0,
+            "track_id": "t1",
+            "track_key": f"{sensor}:t1",
+            "speed_mps": 3.0,
+            "heading_deg": 270.0,
+            "identifiers": {"plate": "กข 1234"},
+            "raw": rows[0]["raw"],
+        },
+        {
+            "event_id": rows[1]["event_id"],
+            "observed_at": rows[1]["observed_at"],
+            "lon": 100.42,
+            "lat": 6.6,
+            "located_by": "sensor",
+            "class": "person",
+            "confidence": pytest.approx(0.9),
+            "track_id": None,
+            "track_key": None,
+            "speed_mps": None,
+            "heading_deg": None,
+            "identifiers": {},
+            "raw": '{"a": 1}',
+        },
     ]
 
 
@@ -79,9 +136,16 @@ def test_new_rows_wait_under_their_batch_number_with_their_placement(session, se
 
     placed = _new_rows(session, first.batch)
     assert len(placed) == 2
-    buffer_strip = session.execute(text(
-        "SELECT id FROM zones WHERE kind = 'border_buffer' AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326))"
-    ), {"x": INSIDE[0], "y": INSIDE[1]}).scalars().all()
+    buffer_strip = (
+        session.execute(
+            text(
+                "SELECT id FROM zones WHERE kind = 'border_buffer' AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326))"
+            ),
+            {"x": INSIDE[0], "y": INSIDE[1]},
+        )
+        .scalars()
+        .all()
+    )
     assert buffer_strip, "the shipped borders put a buffer strip here"
     near, far = sorted(placed, key=lambda r: -r["lat"])
     assert set(buffer_strip) <= set(near["zone_ids"])
@@ -98,8 +162,9 @@ def test_new_rows_are_gone_when_the_transaction_ends(engine):
         gw = f"gw-{uuid.uuid4().hex[:8]}"
         sensor = f"cam-{uuid.uuid4().hex[:8]}"
         service.create_gateway(session=s, gateway_in=GatewayCreate(id=gw, agency_code="TH-RTP"))
-        service.create_sensor(session=s, sensor_in=SensorCreate(id=sensor, gateway_id=gw, kind="camera",
-                                                                lon=100.42, lat=6.6))
+        service.create_sensor(
+            session=s, sensor_in=SensorCreate(id=sensor, gateway_id=gw, kind="camera", lon=100.42, lat=6.6)
+        )
     try:
         with engine.connect() as conn:
             with Session(bind=conn) as s:

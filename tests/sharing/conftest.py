@@ -94,8 +94,7 @@ class Matrix:
         return item.owner == reader or any(self._releases(g, reader, item) for g in self.agreements)
 
     def personal(self, reader: str, item: Item) -> bool:
-        return item.owner == reader or any(
-            g.personal and self._releases(g, reader, item) for g in self.agreements)
+        return item.owner == reader or any(g.personal and self._releases(g, reader, item) for g in self.agreements)
 
     def expected(self, reader: str, kind: str) -> set[int]:
         return {i.id for i in self.items if i.type == kind and self.visible(reader, i)}
@@ -134,19 +133,38 @@ def matrix(module_db: Session, module_client: TestClient) -> Matrix:
     admins = {k: factory.user(code, role="supervisor") for k, code in agencies.items()}
     a = agencies["A"]
     zones = {z: factory.zone(a, box=BOXES[z]) for z in ("Z1", "Z2")}
-    zones["J"] = factory.zone(agencies["B"], members=[agencies["A"], agencies["B"], agencies["C"]],
-                              kind="joint_patrol_sector", box=BOXES["J"])
+    zones["J"] = factory.zone(
+        agencies["B"], members=[agencies["A"], agencies["B"], agencies["C"]], kind="joint_patrol_sector", box=BOXES["J"]
+    )
     segment, _ = factory.segment(SEGMENT_LINE)
     now = db.execute(text("SELECT now()")).scalar_one()
-    m = Matrix(db, module_client, agencies, {k: factory.headers(u) for k, u in usernames.items()},
-               {k: factory.headers(u) for k, u in admins.items()}, usernames, zones, segment, now)
+    m = Matrix(
+        db,
+        module_client,
+        agencies,
+        {k: factory.headers(u) for k, u in usernames.items()},
+        {k: factory.headers(u) for k, u in admins.items()},
+        usernames,
+        zones,
+        segment,
+        now,
+    )
 
     sensors = {k: factory.sensor(code, *POINTS["far"]) for k, code in agencies.items() if k in ("A", "B")}
-    units = {k: patrol_units.create_unit(
-        session=db, principal=Principal(username=admins[k], agency_code=agencies[k], role="admin"),
-        unit_in=patrol_schemas.UnitCreate(callsign=f"U{k}{uuid.uuid4().hex[:5]}", kind="maritime",
-                                          cruising_speed_kmh=40, home_lon=POINTS["far"][0],
-                                          home_lat=POINTS["far"][1])).id for k in ("A", "B")}
+    units = {
+        k: patrol_units.create_unit(
+            session=db,
+            principal=Principal(username=admins[k], agency_code=agencies[k], role="admin"),
+            unit_in=patrol_schemas.UnitCreate(
+                callsign=f"U{k}{uuid.uuid4().hex[:5]}",
+                kind="maritime",
+                cruising_speed_kmh=40,
+                home_lon=POINTS["far"][0],
+                home_lat=POINTS["far"][1],
+            ),
+        ).id
+        for k in ("A", "B")
+    }
     n = 0
     for owner in ("A", "B"):
         for kind in KINDS:
@@ -155,15 +173,27 @@ def matrix(module_db: Session, module_client: TestClient) -> Matrix:
                     n += 1
                     token, at = f"PII{n:04d}X", now - age
                     det = factory.detection(sensors[owner], agencies[owner], lon, lat, at)
-                    alert_id = db.execute(text(
-                        """INSERT INTO alerts (agency_code, kind, severity, title, observed_at, sensor_id, track_key,
+                    alert_id = db.execute(
+                        text(
+                            """INSERT INTO alerts (agency_code, kind, severity, title, observed_at, sensor_id, track_key,
                                                class, detection_id, detection_ids, geom, details)
                            VALUES (:agency, :kind, 'high', :title, :at, :sensor, :track, 'vehicle', :det,
                                    ARRAY[CAST(:det AS bigint)], ST_SetSRID(ST_MakePoint(:lon, :lat), 4326),
                                    CAST(:details AS jsonb)) RETURNING id"""
-                    ), {"agency": agencies[owner], "kind": kind, "title": f"{kind}: plate {token}", "at": at,
-                        "sensor": sensors[owner], "track": f"plate:{token}", "det": det, "lon": lon, "lat": lat,
-                        "details": f'{{"entries": [{{"kind": "plate", "value": "{token}"}}]}}'}).scalar_one()
+                        ),
+                        {
+                            "agency": agencies[owner],
+                            "kind": kind,
+                            "title": f"{kind}: plate {token}",
+                            "at": at,
+                            "sensor": sensors[owner],
+                            "track": f"plate:{token}",
+                            "det": det,
+                            "lon": lon,
+                            "lat": lat,
+                            "details": f'{{"entries": [{{"kind": "plate", "value": "{token}"}}]}}',
+                        },
+                    ).scalar_one()
                     m.items.append(Item(alert_id, "alert", owner, kind, place, at, token))
     for owner in ("A", "B"):
         for category in CATEGORIES:
@@ -171,64 +201,122 @@ def matrix(module_db: Session, module_client: TestClient) -> Matrix:
                 for age in AGES.values():
                     n += 1
                     token, at = f"PII{n:04d}X", now - age
-                    incident_id = db.execute(text(
-                        """INSERT INTO incidents (agency_code, title, category, priority, status, domain, state, geom,
+                    incident_id = db.execute(
+                        text(
+                            """INSERT INTO incidents (agency_code, title, category, priority, status, domain, state, geom,
                                                   created_by, created_at)
                            VALUES (:agency, :title, :category, 'high', 'new', 'maritime', NULL,
                                    ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :by, :at) RETURNING id"""
-                    ), {"agency": agencies[owner], "title": f"boat of {token}", "category": category,
-                        "lon": lon, "lat": lat, "by": f"officer-{token}", "at": at}).scalar_one()
-                    db.execute(text(
-                        """INSERT INTO incident_events (incident_id, actor, kind, status_to, note, details)
+                        ),
+                        {
+                            "agency": agencies[owner],
+                            "title": f"boat of {token}",
+                            "category": category,
+                            "lon": lon,
+                            "lat": lat,
+                            "by": f"officer-{token}",
+                            "at": at,
+                        },
+                    ).scalar_one()
+                    db.execute(
+                        text(
+                            """INSERT INTO incident_events (incident_id, actor, kind, status_to, note, details)
                            VALUES (:id, :by, 'created', 'new', :note, '{}')"""
-                    ), {"id": incident_id, "by": f"officer-{token}", "note": f"suspect {token} questioned"})
-                    db.execute(text(
-                        """INSERT INTO incident_persons (incident_id, agency_code, role, sex, age_group, created_by)
+                        ),
+                        {"id": incident_id, "by": f"officer-{token}", "note": f"suspect {token} questioned"},
+                    )
+                    db.execute(
+                        text(
+                            """INSERT INTO incident_persons (incident_id, agency_code, role, sex, age_group, created_by)
                            SELECT :id, :agency, 'suspect', 'male', '30-49', :by FROM generate_series(1, :n)"""
-                    ), {"id": incident_id, "agency": agencies[owner], "by": f"officer-{token}",
-                        "n": PERSONS_PER_INCIDENT})
+                        ),
+                        {
+                            "id": incident_id,
+                            "agency": agencies[owner],
+                            "by": f"officer-{token}",
+                            "n": PERSONS_PER_INCIDENT,
+                        },
+                    )
                     # A closed tasking of the owner's unit; A's incidents also had B's unit tasked.
                     for unit in {units[owner], units["B"]}:
-                        db.execute(text(
-                            """INSERT INTO taskings (incident_id, unit_id, agency_code, unit_agency_code, status,
+                        db.execute(
+                            text(
+                                """INSERT INTO taskings (incident_id, unit_id, agency_code, unit_agency_code, status,
                                                      note, created_by)
                                SELECT :id, u.id, :agency, u.agency_code, 'completed', :note, 'dispatcher'
                                FROM patrol_units u WHERE u.id = :unit"""
-                        ), {"id": incident_id, "agency": agencies[owner], "unit": unit, "note": tasking_note(token)})
+                            ),
+                            {"id": incident_id, "agency": agencies[owner], "unit": unit, "note": tasking_note(token)},
+                        )
                     m.items.append(Item(incident_id, "incident", owner, category, place, at, token))
     m.units = units
     db.commit()
 
-    def agree(owner: str, *, to: str | None = None, sector: bool = False, kinds=(), categories=(), places=(),
-              valid_from: timedelta = timedelta(days=1), valid_until: timedelta | None = None,
-              personal: bool = False) -> Agreement:
+    def agree(
+        owner: str,
+        *,
+        to: str | None = None,
+        sector: bool = False,
+        kinds=(),
+        categories=(),
+        places=(),
+        valid_from: timedelta = timedelta(days=1),
+        valid_until: timedelta | None = None,
+        personal: bool = False,
+    ) -> Agreement:
         body = {
-            "alert_kinds": list(kinds), "incident_categories": list(categories),
-            "zone_ids": [zones[p] for p in places if p in zones], "segment_ids": [segment] if "S1" in places else [],
-            "valid_from": (now - valid_from).isoformat(), "personal_data": personal,
+            "alert_kinds": list(kinds),
+            "incident_categories": list(categories),
+            "zone_ids": [zones[p] for p in places if p in zones],
+            "segment_ids": [segment] if "S1" in places else [],
+            "valid_from": (now - valid_from).isoformat(),
+            "personal_data": personal,
             "purpose": f"test agreement {uuid.uuid4().hex[:6]}",
             **({"valid_until": (now + valid_until).isoformat()} if valid_until is not None else {}),
             **({"to_sector_zone_id": zones["J"]} if sector else {"to_agency": agencies[to]}),
         }
         r = module_client.post("/api/v1/sharing/agreements", json=body, headers=m.admin_headers[owner])
         assert r.status_code == 201, r.text
-        g = Agreement(r.json()["id"], owner, to, ("A", "B", "C") if sector else (), tuple(kinds), tuple(categories),
-                      tuple(places), now - valid_from, now + valid_until if valid_until is not None else None,
-                      personal)
+        g = Agreement(
+            r.json()["id"],
+            owner,
+            to,
+            ("A", "B", "C") if sector else (),
+            tuple(kinds),
+            tuple(categories),
+            tuple(places),
+            now - valid_from,
+            now + valid_until if valid_until is not None else None,
+            personal,
+        )
         m.agreements.append(g)
         return g
 
     # A to B: crossings and zone entries, drug incidents, in zone Z1, from 2 hours ago: the old ones not.
-    agree("A", to="B", kinds=("crossing", "zone_entry"), categories=("drugs",), places=("Z1",),
-          valid_from=timedelta(hours=2))
+    agree(
+        "A",
+        to="B",
+        kinds=("crossing", "zone_entry"),
+        categories=("drugs",),
+        places=("Z1",),
+        valid_from=timedelta(hours=2),
+    )
     # A to B: crossings in Z2 only from 30 minutes ago (the recent ones, 20 minutes old) -- with personal data.
     agree("A", to="B", kinds=("crossing",), places=("Z2",), valid_from=timedelta(minutes=30), personal=True)
     # A to B: watch-list hits anywhere, but the agreement ended an hour ago: nothing.
     agree("A", to="B", kinds=("watchlist_hit",), valid_from=timedelta(hours=10), valid_until=-timedelta(hours=1))
     # A to the sector's members (A, B, C): dark vessels and crossings, piracy and drugs, at segment S1, with
     # personal data.
-    agree("A", sector=True, kinds=("dark_vessel", "crossing"), categories=("piracy", "drugs"), places=("S1",),
-          valid_from=timedelta(hours=8), valid_until=timedelta(days=1), personal=True)
+    agree(
+        "A",
+        sector=True,
+        kinds=("dark_vessel", "crossing"),
+        categories=("piracy", "drugs"),
+        places=("S1",),
+        valid_from=timedelta(hours=8),
+        valid_until=timedelta(days=1),
+        personal=True,
+    )
     # B to A: crossings and every incident category anywhere, without personal data.
     agree("B", to="A", kinds=("crossing",), categories=CATEGORIES, valid_from=timedelta(days=1))
     # A to C, withdrawn at once: nothing.

@@ -33,8 +33,15 @@ def parties(factory, db):  # noqa: F811
 
 
 def body(p, **over) -> dict:
-    return {"to_agency": p["b"], "alert_kinds": ["crossing"], "incident_categories": ["drugs"],
-            "zone_ids": [p["zone"]], "segment_ids": [p["segment"]], "purpose": "MoU 2026/14, art. 3", **over}
+    return {
+        "to_agency": p["b"],
+        "alert_kinds": ["crossing"],
+        "incident_categories": ["drugs"],
+        "zone_ids": [p["zone"]],
+        "segment_ids": [p["segment"]],
+        "purpose": "MoU 2026/14, art. 3",
+        **over,
+    }
 
 
 def test_create_read_list_withdraw(client, parties, db):  # noqa: F811
@@ -70,14 +77,20 @@ def test_create_read_list_withdraw(client, parties, db):  # noqa: F811
     assert ids(client.get(API, params={"active": "true"}, headers=p["b_op"])) == [sector.json()["id"]]
     assert ids(client.get(API, params={"active": "false"}, headers=p["b_op"])) == [g["id"]]
 
-    entries = db.execute(text(
-        "SELECT action, agencies, details FROM audit_log WHERE entity_type = 'agreement' AND entity_id = :id "
-        "ORDER BY seq"), {"id": str(g["id"])}).all()
+    entries = db.execute(
+        text(
+            "SELECT action, agencies, details FROM audit_log WHERE entity_type = 'agreement' AND entity_id = :id "
+            "ORDER BY seq"
+        ),
+        {"id": str(g["id"])},
+    ).all()
     assert [e.action for e in entries] == ["sharing.create", "sharing.withdraw"]
     assert set(entries[0].agencies) == {p["a"], p["b"]} and entries[0].details["personal_data"] is True
     assert entries[1].details["reason"] == "end of operation"
-    sector_entry = db.execute(text("SELECT agencies FROM audit_log WHERE entity_type = 'agreement' "
-                                   "AND entity_id = :id"), {"id": str(sector.json()["id"])}).scalar_one()
+    sector_entry = db.execute(
+        text("SELECT agencies FROM audit_log WHERE entity_type = 'agreement' AND entity_id = :id"),
+        {"id": str(sector.json()["id"])},
+    ).scalar_one()
     assert set(sector_entry) == {p["a"], p["b"]}
 
 
@@ -134,13 +147,19 @@ def test_sector_must_be_a_joint_sector_the_agency_belongs_to(client, parties, fa
 def test_an_expired_agreement_is_listed_as_inactive(client, parties):  # noqa: F811
     p = parties
     past = datetime.now(timezone.utc) - timedelta(days=2)
-    r = client.post(API, json=body(p, valid_from=past.isoformat(), valid_until=(past + timedelta(days=1)).isoformat()),
-                    headers=p["a_sup"])
+    r = client.post(
+        API,
+        json=body(p, valid_from=past.isoformat(), valid_until=(past + timedelta(days=1)).isoformat()),
+        headers=p["a_sup"],
+    )
     assert r.status_code == 201 and r.json()["active"] is False
     assert client.get(API, params={"active": "true"}, headers=p["b_op"]).json()["items"] == []
 
 
 def test_openapi_documents_the_routes(client):  # noqa: F811
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/api/v1/sharing/agreements", "/api/v1/sharing/agreements/{agreement_id}",
-            "/api/v1/sharing/agreements/{agreement_id}/withdraw"} <= set(paths)
+    assert {
+        "/api/v1/sharing/agreements",
+        "/api/v1/sharing/agreements/{agreement_id}",
+        "/api/v1/sharing/agreements/{agreement_id}/withdraw",
+    } <= set(paths)

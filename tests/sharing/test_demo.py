@@ -19,17 +19,24 @@ def test_demo_agreements_are_seeded_once_and_release_to_the_partner(session):
     geo_service.ensure_agencies(session=session)
     assert seed_demo_agreements(session=session) == len(DEMO_AGREEMENTS)
     assert seed_demo_agreements(session=session) == 0
-    lon, lat = session.execute(text(
-        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM zones "
-        "WHERE name = 'Thailand–Malaysia 1 buffer TH') z")).one()
+    lon, lat = session.execute(
+        text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM zones "
+            "WHERE name = 'Thailand–Malaysia 1 buffer TH') z"
+        )
+    ).one()
     factory = Factory(session)
     sensor = factory.sensor("TH-RTP", lon, lat)
-    alert = factory.alert(sensor, "TH-RTP", lon, lat, datetime.now(timezone.utc) - timedelta(minutes=5),
-                          title="crossing: plate DEMO-123")
+    alert = factory.alert(
+        sensor, "TH-RTP", lon, lat, datetime.now(timezone.utc) - timedelta(minutes=5), title="crossing: plate DEMO-123"
+    )
 
     def seen_by(agency: str) -> dict:
-        fc = orjson.loads(collection(features.alerts.LAYER, session=session,
-                                     principal=Principal("demo", agency, "operator"), ids=[alert]))
+        fc = orjson.loads(
+            collection(
+                features.alerts.LAYER, session=session, principal=Principal("demo", agency, "operator"), ids=[alert]
+            )
+        )
         return {f["id"]: f["properties"] for f in fc["features"]}
 
     assert seen_by("MY-PDRM")[alert]["redacted"] is True

@@ -87,10 +87,14 @@ def test_incident_api_list_detail_timeline_persons(matrix, reader):
         r = matrix.client.get(f"{API}/incidents/{incident_id}", headers=matrix.headers[reader])
         if not matrix.visible(reader, item):
             assert r.status_code == 404
-            assert matrix.client.get(f"{API}/incidents/{incident_id}/timeline",
-                                     headers=matrix.headers[reader]).status_code == 404
-            assert matrix.client.get(f"{API}/incidents/{incident_id}/persons",
-                                     headers=matrix.headers[reader]).status_code == 404
+            assert (
+                matrix.client.get(f"{API}/incidents/{incident_id}/timeline", headers=matrix.headers[reader]).status_code
+                == 404
+            )
+            assert (
+                matrix.client.get(f"{API}/incidents/{incident_id}/persons", headers=matrix.headers[reader]).status_code
+                == 404
+            )
             continue
         personal = matrix.personal(reader, item)
         assert r.status_code == 200
@@ -131,8 +135,7 @@ def test_ogc_items_and_single_items(matrix, reader):
         check_features(matrix, reader, r.json()["features"], kind)
         assert tokens_in(r.text) == matrix.expected_tokens(reader, kind)
         for item_id, item in matrix.by_id(kind).items():
-            r = matrix.client.get(f"{API}/ogc/collections/{collection}/items/{item_id}",
-                                  headers=matrix.headers[reader])
+            r = matrix.client.get(f"{API}/ogc/collections/{collection}/items/{item_id}", headers=matrix.headers[reader])
             assert r.status_code == (200 if matrix.visible(reader, item) else 404)
             if r.status_code == 200:
                 assert r.json()["properties"]["redacted"] is (not matrix.personal(reader, item))
@@ -154,8 +157,12 @@ def test_cursor_on_target_feed(matrix, reader):
 def read_live(matrix, reader: str) -> list[tuple[str, dict]]:
     out, current = [], {}
     headers = {**matrix.headers[reader], "Last-Event-ID": "0-0"}
-    with matrix.client.stream("GET", f"{API}/live", params={"max_seconds": 1, "interval": 0.5,
-                                                            "types": ["alert", "incident"]}, headers=headers) as r:
+    with matrix.client.stream(
+        "GET",
+        f"{API}/live",
+        params={"max_seconds": 1, "interval": 0.5, "types": ["alert", "incident"]},
+        headers=headers,
+    ) as r:
         assert r.status_code == 200
         for line in r.iter_lines():
             if line == "":
@@ -179,7 +186,8 @@ def test_live_feed(matrix, reader):
             if k == kind:
                 assert d["redacted"] is (not matrix.personal(reader, items[d["id"]]))
     assert tokens_in(orjson.dumps([d for _, d in events])) == (
-        matrix.expected_tokens(reader, "alert") | matrix.expected_tokens(reader, "incident"))
+        matrix.expected_tokens(reader, "alert") | matrix.expected_tokens(reader, "incident")
+    )
 
 
 @pytest.mark.parametrize("reader", READERS)
@@ -209,9 +217,13 @@ def test_map_pages(matrix, reader):
 
 
 def shared_reads(matrix, reader: str, after_seq: int) -> list:
-    return matrix.session.execute(text(
-        "SELECT seq, entity_type, details, agencies FROM audit_log WHERE actor = :actor AND action = 'shared.read' "
-        "AND seq > :after ORDER BY seq"), {"actor": matrix.usernames[reader], "after": after_seq}).all()
+    return matrix.session.execute(
+        text(
+            "SELECT seq, entity_type, details, agencies FROM audit_log WHERE actor = :actor AND action = 'shared.read' "
+            "AND seq > :after ORDER BY seq"
+        ),
+        {"actor": matrix.usernames[reader], "after": after_seq},
+    ).all()
 
 
 def head(matrix) -> int:
@@ -226,19 +238,29 @@ def test_reads_of_shared_rows_are_audited_once_per_request(matrix):
     one = min(shared_incidents)
     reads = [
         (lambda: get(matrix, "B", f"{API}/alerts", limit=1000), [("alert", "alerts", shared_alerts)]),
-        (lambda: get(matrix, "B", f"{API}/features/incidents", limit=1000),
-         [("incident", "incidents", shared_incidents)]),
+        (
+            lambda: get(matrix, "B", f"{API}/features/incidents", limit=1000),
+            [("incident", "incidents", shared_incidents)],
+        ),
         (lambda: get(matrix, "B", f"{API}/incidents", limit=500), [("incident", "incidents", shared_incidents)]),
         (lambda: get(matrix, "B", f"{API}/incidents/{one}"), [("incident", "incident", {one})]),
-        (lambda: get(matrix, "B", f"{API}/ogc/collections/alerts/items", limit=1000),
-         [("alert", "ogc/alerts", shared_alerts)]),
-        (lambda: get(matrix, "B", f"{API}/ogc/collections/incidents/items/{one}"),
-         [("incident", "ogc/incidents", {one})]),
-        (lambda: get(matrix, "B", f"{API}/cot", types=["alert", "incident"]),
-         [("alert", "cot", shared_alerts), ("incident", "cot", shared_incidents)]),
+        (
+            lambda: get(matrix, "B", f"{API}/ogc/collections/alerts/items", limit=1000),
+            [("alert", "ogc/alerts", shared_alerts)],
+        ),
+        (
+            lambda: get(matrix, "B", f"{API}/ogc/collections/incidents/items/{one}"),
+            [("incident", "ogc/incidents", {one})],
+        ),
+        (
+            lambda: get(matrix, "B", f"{API}/cot", types=["alert", "incident"]),
+            [("alert", "cot", shared_alerts), ("incident", "cot", shared_incidents)],
+        ),
         (lambda: read_live(matrix, "B"), [("alert", "live", shared_alerts), ("incident", "live", shared_incidents)]),
-        (lambda: get(matrix, "B", f"{API}/reports/persons", group_by="category"),
-         [("incident", "reports/persons", personal_incidents)]),
+        (
+            lambda: get(matrix, "B", f"{API}/reports/persons", group_by="category"),
+            [("incident", "reports/persons", personal_incidents)],
+        ),
     ]
     for read, expected in reads:
         before = head(matrix)
@@ -263,12 +285,21 @@ def test_reads_of_shared_rows_are_audited_once_per_request(matrix):
 def test_withdrawal_takes_effect_at_once(matrix):
     """C sees none of A's zone entries and 'other' incidents; an agreement shows them, its withdrawal
     hides them again from the next request on (same process, nothing restarted)."""
-    r = matrix.client.post(f"{API}/sharing/agreements", headers=matrix.admin_headers["A"], json={
-        "to_agency": matrix.agencies["C"], "alert_kinds": ["zone_entry"], "incident_categories": ["other"],
-        "valid_from": (matrix.now - timedelta(days=1)).isoformat(), "purpose": "temporary release"})
+    r = matrix.client.post(
+        f"{API}/sharing/agreements",
+        headers=matrix.admin_headers["A"],
+        json={
+            "to_agency": matrix.agencies["C"],
+            "alert_kinds": ["zone_entry"],
+            "incident_categories": ["other"],
+            "valid_from": (matrix.now - timedelta(days=1)).isoformat(),
+            "purpose": "temporary release",
+        },
+    )
     assert r.status_code == 201, r.text
-    g = Agreement(r.json()["id"], "A", "C", (), ("zone_entry",), ("other",), (), matrix.now - timedelta(days=1),
-                  None, False)
+    g = Agreement(
+        r.json()["id"], "A", "C", (), ("zone_entry",), ("other",), (), matrix.now - timedelta(days=1), None, False
+    )
     matrix.agreements.append(g)
     try:
         released = {(i.type, i.id) for i in matrix.items if i.owner == "A" and i.what in ("zone_entry", "other")}
@@ -277,19 +308,26 @@ def test_withdrawal_takes_effect_at_once(matrix):
         assert released <= {("alert", i) for i in alerts} | {("incident", i) for i in incidents}
         assert alerts == matrix.expected("C", "alert") and incidents == matrix.expected("C", "incident")
         one = next(i for i in matrix.items if i.owner == "A" and i.what == "zone_entry")
-        assert matrix.client.get(f"{API}/ogc/collections/alerts/items/{one.id}",
-                                 headers=matrix.headers["C"]).status_code == 200
+        assert (
+            matrix.client.get(f"{API}/ogc/collections/alerts/items/{one.id}", headers=matrix.headers["C"]).status_code
+            == 200
+        )
 
-        r = matrix.client.post(f"{API}/sharing/agreements/{g.id}/withdraw", headers=matrix.admin_headers["A"],
-                               json={"reason": "operation over"})
+        r = matrix.client.post(
+            f"{API}/sharing/agreements/{g.id}/withdraw",
+            headers=matrix.admin_headers["A"],
+            json={"reason": "operation over"},
+        )
         assert r.status_code == 200 and r.json()["active"] is False
         g.withdrawn = True
         alerts = {f["id"] for f in get(matrix, "C", f"{API}/alerts", limit=1000).json()["features"]}
         incidents = {i["id"] for i in get(matrix, "C", f"{API}/incidents", limit=500).json()["items"]}
         assert not released & ({("alert", i) for i in alerts} | {("incident", i) for i in incidents})
         assert alerts == matrix.expected("C", "alert") and incidents == matrix.expected("C", "incident")
-        assert matrix.client.get(f"{API}/ogc/collections/alerts/items/{one.id}",
-                                 headers=matrix.headers["C"]).status_code == 404
+        assert (
+            matrix.client.get(f"{API}/ogc/collections/alerts/items/{one.id}", headers=matrix.headers["C"]).status_code
+            == 404
+        )
         assert {d["id"] for k, d in read_live(matrix, "C") if k == "alert"} == matrix.expected("C", "alert")
     finally:
         g.withdrawn = True

@@ -24,9 +24,11 @@ def evidence_dir(tmp_path, monkeypatch: pytest.MonkeyPatch, jwt_secret):
 @pytest.fixture
 def tamper(db: Session) -> Callable[[str | tuple[str, ...], dict | None], None]:
     """Run statements with the append-only trigger off (inside the test's transaction only)."""
+
     def run(sql: str | tuple[str, ...], params: dict | None = None) -> None:
         db.execute(text("ALTER TABLE custody_events DISABLE TRIGGER custody_events_append_only"))
         for statement in (sql,) if isinstance(sql, str) else sql:
             db.execute(text(statement), params or {})
         db.execute(text("ALTER TABLE custody_events ENABLE TRIGGER custody_events_append_only"))
+
     return run

@@ -29,8 +29,12 @@ def four_events(client, world) -> tuple[int, object]:
     eid = client.post(f"{API}/incidents/{iid}/evidence", json=snapshot(), headers=th.operator_h).json()["id"]
     assert hand(client, eid, th.admin_h, my.code).status_code == 200
     assert take(client, eid, my.operator_h).status_code == 200
-    assert client.post(f"{API}/evidence/{eid}/events", json={"kind": "examined", "note": "seen"},
-                       headers=my.operator_h).status_code == 201
+    assert (
+        client.post(
+            f"{API}/evidence/{eid}/events", json={"kind": "examined", "note": "seen"}, headers=my.operator_h
+        ).status_code
+        == 201
+    )
     return eid, th
 
 
@@ -51,23 +55,36 @@ def test_the_chain_names_the_event_where_it_breaks(client, world, db, tamper):
     event = db.execute(text("SELECT * FROM custody_events WHERE item_id = :i AND seq = 2"), {"i": eid}).one()
     where = {"i": eid}
     cases = {
-        "altered": ("UPDATE custody_events SET to_agency = 'ZZ-ELSEWHERE' WHERE item_id = :i AND seq = 2",
-                    [("altered", 2)], "event 2 was altered"),
-        "rewritten": ("UPDATE custody_events SET note = 'routine', hash = :h WHERE item_id = :i AND seq = 2",
-                      [("altered", 2)], "event 2 was rewritten"),
-        "removed": ("DELETE FROM custody_events WHERE item_id = :i AND seq = 3", [("removed", 3)],
-                    "event 3 is missing"),
-        "cut": ("DELETE FROM custody_events WHERE item_id = :i AND seq = 4", [("removed", 4)],
-                "cut from the end"),
-        "reordered": (("UPDATE custody_events SET seq = 1000 WHERE item_id = :i AND seq = 2",
-                       "UPDATE custody_events SET seq = 2 WHERE item_id = :i AND seq = 3",
-                       "UPDATE custody_events SET seq = 3 WHERE item_id = :i AND seq = 1000"),
-                      [("reordered", 2), ("reordered", 3)],
-                      "event 2 is the event written as 3"),
+        "altered": (
+            "UPDATE custody_events SET to_agency = 'ZZ-ELSEWHERE' WHERE item_id = :i AND seq = 2",
+            [("altered", 2)],
+            "event 2 was altered",
+        ),
+        "rewritten": (
+            "UPDATE custody_events SET note = 'routine', hash = :h WHERE item_id = :i AND seq = 2",
+            [("altered", 2)],
+            "event 2 was rewritten",
+        ),
+        "removed": (
+            "DELETE FROM custody_events WHERE item_id = :i AND seq = 3",
+            [("removed", 3)],
+            "event 3 is missing",
+        ),
+        "cut": ("DELETE FROM custody_events WHERE item_id = :i AND seq = 4", [("removed", 4)], "cut from the end"),
+        "reordered": (
+            (
+                "UPDATE custody_events SET seq = 1000 WHERE item_id = :i AND seq = 2",
+                "UPDATE custody_events SET seq = 2 WHERE item_id = :i AND seq = 3",
+                "UPDATE custody_events SET seq = 3 WHERE item_id = :i AND seq = 1000",
+            ),
+            [("reordered", 2), ("reordered", 3)],
+            "event 2 is the event written as 3",
+        ),
     }
     forged = event_hash({**event._mapping, "note": "routine"})
-    original = [dict(r._mapping) for r in db.execute(text("SELECT * FROM custody_events WHERE item_id = :i"),
-                                                     where).all()]
+    original = [
+        dict(r._mapping) for r in db.execute(text("SELECT * FROM custody_events WHERE item_id = :i"), where).all()
+    ]
 
     def restore() -> None:
         # Each request commits the test's savepoint, so the chain is put back by hand.
@@ -99,15 +116,17 @@ def test_the_chain_names_the_event_where_it_breaks(client, world, db, tamper):
     # The last event cut and the item made to end one event earlier: the audit trail still has it.
     restore()
     last = next(r for r in original if r["seq"] == 3)
-    db.execute(text("UPDATE evidence_items SET head_hash = :h, head_seq = 3 WHERE id = :i"),
-               {"h": last["hash"], "i": eid})
+    db.execute(
+        text("UPDATE evidence_items SET head_hash = :h, head_seq = 3 WHERE id = :i"), {"h": last["hash"], "i": eid}
+    )
     tamper("DELETE FROM custody_events WHERE item_id = :i AND seq = 4", where)
     assert problems() == [("removed", 4)]
     assert "the audit trail recorded it" in chain()["problems"][0]["message"]
     restore()
     head = next(r for r in original if r["seq"] == 4)
-    db.execute(text("UPDATE evidence_items SET head_hash = :h, head_seq = 4 WHERE id = :i"),
-               {"h": head["hash"], "i": eid})
+    db.execute(
+        text("UPDATE evidence_items SET head_hash = :h, head_seq = 4 WHERE id = :i"), {"h": head["hash"], "i": eid}
+    )
     assert problems() == []
 
     # The item's own record changed: its content hash no longer says what the collected event recorded.
@@ -120,8 +139,11 @@ def test_the_chain_names_the_event_where_it_breaks(client, world, db, tamper):
 
 def test_the_trigger_refuses_update_delete_and_truncate(client, world, db):
     eid, _ = four_events(client, world)
-    for sql in ("UPDATE custody_events SET note = 'x' WHERE item_id = :i",
-                "DELETE FROM custody_events WHERE item_id = :i", "TRUNCATE custody_events CASCADE"):
+    for sql in (
+        "UPDATE custody_events SET note = 'x' WHERE item_id = :i",
+        "DELETE FROM custody_events WHERE item_id = :i",
+        "TRUNCATE custody_events CASCADE",
+    ):
         savepoint = db.begin_nested()
         with pytest.raises(DBAPIError, match="append-only"):
             db.execute(text(sql), {"i": eid})
@@ -148,13 +170,24 @@ def test_uploaded_bytes_are_kept_only_if_they_match(client, world, db, evidence_
     assert stored.read_bytes() == PHOTO
     assert client.put(url, content=PHOTO, headers=th.operator_h).status_code == 200  # a retry changes nothing
     check = client.get(f"{url}/verify", headers=th.operator_h).json()
-    assert check == {"item_id": eid, "stored": True, "recorded_sha256": PHOTO_SHA, "actual_sha256": PHOTO_SHA,
-                     "size": len(PHOTO), "matches": True}
+    assert check == {
+        "item_id": eid,
+        "stored": True,
+        "recorded_sha256": PHOTO_SHA,
+        "actual_sha256": PHOTO_SHA,
+        "size": len(PHOTO),
+        "matches": True,
+    }
     stored.write_bytes(PHOTO + b"edited")
     check = client.get(f"{url}/verify", headers=th.operator_h).json()
     assert check["matches"] is False and check["actual_sha256"] == hashlib.sha256(PHOTO + b"edited").hexdigest()
-    assert db.execute(text("SELECT count(*) FROM audit_log WHERE action = 'evidence.content_store' "
-                           "AND entity_id = :i"), {"i": str(eid)}).scalar() == 1
+    assert (
+        db.execute(
+            text("SELECT count(*) FROM audit_log WHERE action = 'evidence.content_store' AND entity_id = :i"),
+            {"i": str(eid)},
+        ).scalar()
+        == 1
+    )
 
     # Past the cap: refused before anything is kept; a seized item has no bytes to upload.
     monkeypatch.setenv("BW_EVIDENCE_MAX_BYTES", "16")
@@ -167,15 +200,21 @@ def test_uploaded_bytes_are_kept_only_if_they_match(client, world, db, evidence_
     assert not list((evidence_dir / "incoming").iterdir())
     monkeypatch.delenv("BW_EVIDENCE_MAX_BYTES")
     get_settings.cache_clear()
-    sack = client.post(f"{API}/incidents/{iid}/evidence", json={"kind": "seized_item", "description": "sack"},
-                       headers=th.operator_h).json()["id"]
+    sack = client.post(
+        f"{API}/incidents/{iid}/evidence", json={"kind": "seized_item", "description": "sack"}, headers=th.operator_h
+    ).json()["id"]
     r = client.put(f"{API}/evidence/{sack}/content", content=b"x", headers=th.operator_h)
     assert r.status_code == 409 and r.json()["error"] == "evidence_has_no_content"
 
 
 def _verify_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli", "evidence", "verify", *args], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "-m", "cli", "evidence", "verify", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def test_the_command_names_item_and_event_and_exits_non_zero(engine):
@@ -191,15 +230,24 @@ def test_the_command_names_item_and_event_and_exits_non_zero(engine):
     with session_scope(engine) as s:
         accounts.create_agency(session=s, code=code, country="TH", name="Evidence CLI test", actor="cli:test")
         boss = Principal(username="cli-test-admin", agency_code=code, role="admin")
-        iid = incidents.create_incident(session=s, principal=boss, incident_in=p_schemas.IncidentCreate(
-            lon=100.42, lat=6.63, title="cli", category="drugs", priority="low")).id
-        eid = evidence.create_item(session=s, principal=boss, incident_id=iid, item_in=ev_schemas.EvidenceCreate(
-            kind="seized_item", description="one sack")).id
-        evidence.record_event(session=s, principal=boss, item_id=eid,
-                              event_in=ev_schemas.EventIn(kind="examined", note="original"))
+        iid = incidents.create_incident(
+            session=s,
+            principal=boss,
+            incident_in=p_schemas.IncidentCreate(lon=100.42, lat=6.63, title="cli", category="drugs", priority="low"),
+        ).id
+        eid = evidence.create_item(
+            session=s,
+            principal=boss,
+            incident_id=iid,
+            item_in=ev_schemas.EvidenceCreate(kind="seized_item", description="one sack"),
+        ).id
+        evidence.record_event(
+            session=s, principal=boss, item_id=eid, event_in=ev_schemas.EventIn(kind="examined", note="original")
+        )
 
-    helped = subprocess.run([sys.executable, "-m", "cli", "evidence", "verify", "--help"], capture_output=True,
-                            text=True, timeout=60)
+    helped = subprocess.run(
+        [sys.executable, "-m", "cli", "evidence", "verify", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert helped.returncode == 0 and "--item" in helped.stdout
     ok = _verify_cli(f"--item={eid}")
     assert ok.returncode == 0, ok.stderr
@@ -218,9 +266,11 @@ def test_the_command_names_item_and_event_and_exits_non_zero(engine):
                 s.execute(text(statement), {"i": eid})
             s.execute(text("ALTER TABLE custody_events ENABLE TRIGGER custody_events_append_only"))
 
-    swap = ("UPDATE custody_events SET seq = 100 WHERE item_id = :i AND seq = 1",
-            "UPDATE custody_events SET seq = 1 WHERE item_id = :i AND seq = 2",
-            "UPDATE custody_events SET seq = 2 WHERE item_id = :i AND seq = 100")
+    swap = (
+        "UPDATE custody_events SET seq = 100 WHERE item_id = :i AND seq = 1",
+        "UPDATE custody_events SET seq = 1 WHERE item_id = :i AND seq = 2",
+        "UPDATE custody_events SET seq = 2 WHERE item_id = :i AND seq = 100",
+    )
     edit("nothing found")
     try:
         for args in ((f"--item={eid}",), ()):
@@ -239,8 +289,9 @@ def test_the_command_names_item_and_event_and_exits_non_zero(engine):
     finally:
         behind_the_trigger(*swap)
     with session_scope(engine) as s:
-        last = dict(s.execute(text("SELECT * FROM custody_events WHERE item_id = :i AND seq = 2"),
-                              {"i": eid}).one()._mapping)
+        last = dict(
+            s.execute(text("SELECT * FROM custody_events WHERE item_id = :i AND seq = 2"), {"i": eid}).one()._mapping
+        )
     behind_the_trigger("DELETE FROM custody_events WHERE item_id = :i AND seq = 2")
     try:
         broken = _verify_cli(f"--item={eid}")
@@ -257,10 +308,12 @@ def test_the_command_names_item_and_event_and_exits_non_zero(engine):
 def test_the_incident_map_counts_evidence_and_names_broken_chains(client, world, db, tamper):
     th = world.agency("TH")
     iid = incident(client, th)
-    eid = client.post(f"{API}/incidents/{iid}/evidence", json=snapshot(description="<script>x</script> frame"),
-                      headers=th.operator_h).json()["id"]
-    sack = client.post(f"{API}/incidents/{iid}/evidence", json={"kind": "seized_item", "description": "sack"},
-                       headers=th.operator_h).json()["id"]
+    eid = client.post(
+        f"{API}/incidents/{iid}/evidence", json=snapshot(description="<script>x</script> frame"), headers=th.operator_h
+    ).json()["id"]
+    sack = client.post(
+        f"{API}/incidents/{iid}/evidence", json={"kind": "seized_item", "description": "sack"}, headers=th.operator_h
+    ).json()["id"]
 
     def page(headers) -> str:
         r = client.get("/maps/incident", params={"id": iid}, headers=headers)
@@ -269,11 +322,14 @@ def test_the_incident_map_counts_evidence_and_names_broken_chains(client, world,
 
     # The list, page by page, newest first.
     first = client.get(f"{API}/incidents/{iid}/evidence", params={"limit": 1}, headers=th.operator_h).json()
-    second = client.get(f"{API}/incidents/{iid}/evidence", params={"limit": 1, "cursor": first["next_cursor"]},
-                        headers=th.operator_h).json()
+    second = client.get(
+        f"{API}/incidents/{iid}/evidence", params={"limit": 1, "cursor": first["next_cursor"]}, headers=th.operator_h
+    ).json()
     assert [i["id"] for i in first["items"] + second["items"]] == [sack, eid] and second["next_cursor"] is None
-    assert client.get(f"{API}/incidents/{iid}/evidence", params={"cursor": "bm9wZQ"},
-                      headers=th.operator_h).status_code == 422
+    assert (
+        client.get(f"{API}/incidents/{iid}/evidence", params={"cursor": "bm9wZQ"}, headers=th.operator_h).status_code
+        == 422
+    )
 
     text_ = page(th.operator_h)
     assert "evidence: 2 (chains verified)" in text_
@@ -298,10 +354,17 @@ def test_concurrent_events_never_fork_an_items_chain(engine):
     boss = Principal(username="concurrency-admin", agency_code=code, role="admin")
     with session_scope(engine) as s:
         accounts.create_agency(session=s, code=code, country="TH", name="Evidence concurrency", actor="cli:test")
-        iid = incidents.create_incident(session=s, principal=boss, incident_in=p_schemas.IncidentCreate(
-            lon=100.42, lat=6.63, title="race", category="drugs", priority="low")).id
-        eid = evidence.create_item(session=s, principal=boss, incident_id=iid, item_in=ev_schemas.EvidenceCreate(
-            kind="seized_item", description="one sack")).id
+        iid = incidents.create_incident(
+            session=s,
+            principal=boss,
+            incident_in=p_schemas.IncidentCreate(lon=100.42, lat=6.63, title="race", category="drugs", priority="low"),
+        ).id
+        eid = evidence.create_item(
+            session=s,
+            principal=boss,
+            incident_id=iid,
+            item_in=ev_schemas.EvidenceCreate(kind="seized_item", description="one sack"),
+        ).id
     barrier, errors = threading.Barrier(6), []
 
     def worker(i: int) -> None:
@@ -311,8 +374,12 @@ def test_concurrent_events_never_fork_an_items_chain(engine):
                     s.execute(text("SELECT 1"))
                     if round_ == 0:
                         barrier.wait(timeout=30)
-                    evidence.record_event(session=s, principal=boss, item_id=eid,
-                                          event_in=ev_schemas.EventIn(kind="examined", note=f"worker {i} {round_}"))
+                    evidence.record_event(
+                        session=s,
+                        principal=boss,
+                        item_id=eid,
+                        event_in=ev_schemas.EventIn(kind="examined", note=f"worker {i} {round_}"),
+                    )
         except BaseException as exc:  # noqa: BLE001  (reported below)
             errors.append(exc)
 

@@ -17,21 +17,34 @@ API = "/api/v1"
 
 
 def incident(client, agency, title="boat landing") -> dict:
-    r = client.post(f"{API}/incidents", json={"lon": TH_LAND[0], "lat": TH_LAND[1], "title": title,
-                                              "category": "people_smuggling", "priority": "critical"},
-                    headers=agency.operator_h)
+    r = client.post(
+        f"{API}/incidents",
+        json={
+            "lon": TH_LAND[0],
+            "lat": TH_LAND[1],
+            "title": title,
+            "category": "people_smuggling",
+            "priority": "critical",
+        },
+        headers=agency.operator_h,
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
 
 def push(client, agency, item_type, item_id, to, reason="group heading for your side at Padang Besar"):
-    return client.post(f"{API}/liaison/pushes", json={"item_type": item_type, "item_id": item_id, "to_agency": to,
-                                                      "reason": reason}, headers=agency.operator_h)
+    return client.post(
+        f"{API}/liaison/pushes",
+        json={"item_type": item_type, "item_id": item_id, "to_agency": to, "reason": reason},
+        headers=agency.operator_h,
+    )
 
 
 def audit_rows(db, action: str, entity_id) -> list:
-    return db.execute(text("SELECT * FROM audit_log WHERE action = :a AND entity_id = :i ORDER BY seq"),
-                      {"a": action, "i": str(entity_id)}).all()
+    return db.execute(
+        text("SELECT * FROM audit_log WHERE action = :a AND entity_id = :i ORDER BY seq"),
+        {"a": action, "i": str(entity_id)},
+    ).all()
 
 
 def test_partner_reads_exactly_what_was_pushed(client, world, factory, db):
@@ -60,16 +73,22 @@ def test_partner_reads_exactly_what_was_pushed(client, world, factory, db):
     assert client.get(f"{API}/liaison/inbox", headers=stranger).json()["items"] == []
     assert client.get(f"{API}/liaison/inbox/{pushed['id']}", headers=stranger).status_code == 404
     # The sender lists what it pushed; the receiver's inbox is not the sender's.
-    assert [p["id"] for p in client.get(f"{API}/liaison/outbox", headers=th.operator_h).json()["items"]] == \
-        [pushed["id"]]
+    assert [p["id"] for p in client.get(f"{API}/liaison/outbox", headers=th.operator_h).json()["items"]] == [
+        pushed["id"]
+    ]
     assert client.get(f"{API}/liaison/inbox", headers=th.operator_h).json()["items"] == []
 
     # Audited: the push (who, to whom, why) and each read of the pushed item.
     (entry,) = audit_rows(db, "incident.push", shared["id"])
     assert entry.actor == th.operator and sorted(entry.agencies) == sorted([th.code, my.code])
     assert entry.details == {"push_id": pushed["id"], "to_agency": my.code, "reason": pushed["reason"]}
-    reads = db.execute(text("SELECT actor, details FROM audit_log WHERE action = 'partner_push.read' "
-                            "AND agencies @> ARRAY[CAST(:a AS varchar)] ORDER BY seq"), {"a": my.code}).all()
+    reads = db.execute(
+        text(
+            "SELECT actor, details FROM audit_log WHERE action = 'partner_push.read' "
+            "AND agencies @> ARRAY[CAST(:a AS varchar)] ORDER BY seq"
+        ),
+        {"a": my.code},
+    ).all()
     assert len(reads) == 3 and all(r.details["push_ids"] == [pushed["id"]] for r in reads)
 
 
@@ -81,8 +100,13 @@ def test_a_pushed_alert_is_a_copy_without_internal_details(client, world, factor
     r = push(client, th, "alert", alert, my.code)
     assert r.status_code == 201, r.text
     item = r.json()["item"]
-    assert (item["id"], item["kind"], item["title"], item["from_state"], item["to_state"]) == \
-        (alert, "crossing", "crossing", "MY", "TH")
+    assert (item["id"], item["kind"], item["title"], item["from_state"], item["to_state"]) == (
+        alert,
+        "crossing",
+        "crossing",
+        "MY",
+        "TH",
+    )
     assert not {"details", "track_key", "sensor_id", "detection_ids"} & set(item)
     assert client.get(f"{API}/alerts", headers=my.operator_h).json()["features"] == []
 
@@ -97,10 +121,19 @@ def test_pushes_that_are_refused(client, world, factory):
     assert push(client, th, "incident", mine["id"], th.code).status_code == 422
     assert push(client, th, "incident", mine["id"], "ZZ-NOBODY").status_code == 404
     assert push(client, th, "incident", mine["id"], my.code, reason="  ").status_code == 422
-    assert client.post(f"{API}/liaison/pushes", json={"item_type": "unit", "item_id": 1, "to_agency": my.code,
-                                                      "reason": "because"}, headers=th.operator_h).status_code == 422
-    r = client.post(f"{API}/liaison/pushes", json={"item_type": "incident", "item_id": mine["id"],
-                                                   "to_agency": my.code, "reason": "because"}, headers=liaison)
+    assert (
+        client.post(
+            f"{API}/liaison/pushes",
+            json={"item_type": "unit", "item_id": 1, "to_agency": my.code, "reason": "because"},
+            headers=th.operator_h,
+        ).status_code
+        == 422
+    )
+    r = client.post(
+        f"{API}/liaison/pushes",
+        json={"item_type": "incident", "item_id": mine["id"], "to_agency": my.code, "reason": "because"},
+        headers=liaison,
+    )
     assert r.status_code == 403
     assert client.get(f"{API}/liaison/inbox").status_code == 401
     assert client.get(f"{API}/liaison/outbox", headers=my.operator_h).json()["items"] == []

@@ -21,8 +21,11 @@ API = "/api/v1"
 
 
 def incident(client, agency, category="people_smuggling") -> int:
-    r = client.post(f"{API}/incidents", json={"lon": TH_LAND[0], "lat": TH_LAND[1], "title": "group",
-                                              "category": category, "priority": "high"}, headers=agency.operator_h)
+    r = client.post(
+        f"{API}/incidents",
+        json={"lon": TH_LAND[0], "lat": TH_LAND[1], "title": "group", "category": category, "priority": "high"},
+        headers=agency.operator_h,
+    )
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
@@ -47,24 +50,38 @@ def report(client, agency, *dims, **params) -> dict[tuple, int]:
 def test_persons_are_recorded_scoped_and_audited(client, world, factory, db):
     a, b = world.agency(), world.agency("MY")
     iid = incident(client, a)
-    r = client.post(f"{API}/incidents/{iid}/persons", json={"role": "victim", "sex": "female", "age_group": "12-17",
-                                                            "nationality": "MM"}, headers=a.operator_h)
+    r = client.post(
+        f"{API}/incidents/{iid}/persons",
+        json={"role": "victim", "sex": "female", "age_group": "12-17", "nationality": "MM"},
+        headers=a.operator_h,
+    )
     assert r.status_code == 201, r.text
     person = r.json()
-    assert (person["role"], person["sex"], person["age_group"], person["nationality"]) == \
-        ("victim", "female", "12-17", "MM")
-    assert [p["id"] for p in client.get(f"{API}/incidents/{iid}/persons", headers=a.operator_h).json()] == \
-        [person["id"]]
+    assert (person["role"], person["sex"], person["age_group"], person["nationality"]) == (
+        "victim",
+        "female",
+        "12-17",
+        "MM",
+    )
+    assert [p["id"] for p in client.get(f"{API}/incidents/{iid}/persons", headers=a.operator_h).json()] == [
+        person["id"]
+    ]
     assert client.get(f"{API}/incidents/{iid}/persons", headers=b.operator_h).status_code == 404
-    assert client.post(f"{API}/incidents/{iid}/persons", json={"role": "victim"},
-                       headers=b.operator_h).status_code == 404
+    assert (
+        client.post(f"{API}/incidents/{iid}/persons", json={"role": "victim"}, headers=b.operator_h).status_code == 404
+    )
     liaison = factory.headers(factory.user(a.code, role="liaison"))
     assert client.post(f"{API}/incidents/{iid}/persons", json={"role": "victim"}, headers=liaison).status_code == 403
-    for bad in ({"role": "bystander"}, {"role": "victim", "nationality": "mm"}, {"role": "victim", "age_group": "40"},
-                {"role": "victim", "name": "somebody"}):
+    for bad in (
+        {"role": "bystander"},
+        {"role": "victim", "nationality": "mm"},
+        {"role": "victim", "age_group": "40"},
+        {"role": "victim", "name": "somebody"},
+    ):
         assert client.post(f"{API}/incidents/{iid}/persons", json=bad, headers=a.operator_h).status_code == 422
-    (entry,) = db.execute(text("SELECT * FROM audit_log WHERE action = 'incident.person_add' AND entity_id = :i"),
-                          {"i": str(iid)}).all()
+    (entry,) = db.execute(
+        text("SELECT * FROM audit_log WHERE action = 'incident.person_add' AND entity_id = :i"), {"i": str(iid)}
+    ).all()
     assert entry.details["person_id"] == person["id"] and entry.details["nationality"] == "MM"
 
 
@@ -122,14 +139,21 @@ def test_the_threshold_is_configurable(client, world, monkeypatch):
 def test_csv_has_the_published_cells_and_no_total_row(client, world):
     a, b = world.agency(), world.agency("MY")
     iid = incident(client, a)
-    for role, sex, n in (("victim", "female", 6), ("victim", "male", 7), ("witness", "female", 5),
-                         ("witness", "male", 8), ("suspect", "female", 9), ("suspect", "male", 1)):
+    for role, sex, n in (
+        ("victim", "female", 6),
+        ("victim", "male", 7),
+        ("witness", "female", 5),
+        ("witness", "male", 8),
+        ("suspect", "female", 9),
+        ("suspect", "male", 1),
+    ):
         add(client, a, iid, n, role=role, sex=sex)
     add(client, b, incident(client, b), 9, role="witness", sex="female")  # another agency's: not counted
     as_json = report(client, a, "role", "sex")
     assert ("suspect", "male") not in as_json and as_json  # the one suspect is withheld, not everything
-    r = client.get(f"{API}/reports/persons", params={"group_by": ["role", "sex"], "format": "csv"},
-                   headers=a.operator_h)
+    r = client.get(
+        f"{API}/reports/persons", params={"group_by": ["role", "sex"], "format": "csv"}, headers=a.operator_h
+    )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert list(rows[0]) == ["role", "sex", "persons"]
@@ -140,9 +164,14 @@ def test_csv_has_the_published_cells_and_no_total_row(client, world):
 
 def test_bad_report_requests_are_refused(client, world, factory):
     a = world.agency()
-    for params in ({}, {"group_by": "name"}, {"group_by": ["sex"] * 5}, {"group_by": "sex", "period": "week"},
-                   {"group_by": "sex", "format": "xlsx"},
-                   {"group_by": "sex", "start": "2026-02-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"}):
+    for params in (
+        {},
+        {"group_by": "name"},
+        {"group_by": ["sex"] * 5},
+        {"group_by": "sex", "period": "week"},
+        {"group_by": "sex", "format": "xlsx"},
+        {"group_by": "sex", "start": "2026-02-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"},
+    ):
         assert client.get(f"{API}/reports/persons", params=params, headers=a.operator_h).status_code == 422, params
     unit = factory.headers(factory.user(a.code, role="patrol_unit"))
     assert client.get(f"{API}/reports/persons", params={"group_by": "sex"}, headers=unit).status_code == 403
@@ -164,7 +193,7 @@ def _attack(cells: dict[tuple, int], hidden: set[tuple], domains: list[str], thr
     for d, domain in enumerate(domains):
         rows = defaultdict(list)
         for key in cells:
-            rows[key[:d] + key[d + 1:]].append(key)
+            rows[key[:d] + key[d + 1 :]].append(key)
         for rest, keys in rows.items():
             if sum(cells[k] for k in keys) < threshold:
                 continue  # the coarser cell is withheld itself
@@ -176,8 +205,10 @@ def _attack(cells: dict[tuple, int], hidden: set[tuple], domains: list[str], thr
 
 
 @hsettings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.tuples(st.sampled_from("abcd"), st.sampled_from("xyz")), st.integers(1, 12), min_size=1),
-       st.integers(2, 6))
+@given(
+    st.dictionaries(st.tuples(st.sampled_from("abcd"), st.sampled_from("xyz")), st.integers(1, 12), min_size=1),
+    st.integers(2, 6),
+)
 def test_no_suppressed_cell_is_recoverable_by_subtraction(cells, threshold):
     hidden = suppress(cells, 2, threshold)
     assert {k for k, n in cells.items() if n < threshold} <= hidden

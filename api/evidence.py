@@ -15,7 +15,7 @@ from api.deps import PrincipalDep, SessionDep
 from api.mobile import IdempotencyDep, cached
 from api.schemas import ErrorOut
 from core.settings import get_settings
-from patrols.evidence import content, schemas, service
+from patrols.evidence import content, schemas, service, uploads
 
 router = APIRouter(tags=["evidence"])
 
@@ -186,7 +186,7 @@ def upload_content(
     principal: PrincipalDep,
     spool: Annotated[content.ContentSpool, Depends(_upload)],
 ) -> schemas.EvidenceOut:
-    return service.store_content(
+    return uploads.store_content(
         session=session, principal=principal, item_id=item_id, spool=spool, directory=get_settings().evidence_dir
     )
 
@@ -198,6 +198,6 @@ def upload_content(
     summary="Hash the stored bytes again and compare them with the recorded SHA-256",
 )
 def verify_content(item_id: ItemId, session: SessionDep, principal: PrincipalDep) -> schemas.ContentCheck:
-    return service.check_content(
+    return uploads.check_content(
         session=session, principal=principal, item_id=item_id, directory=get_settings().evidence_dir
     )

@@ -20,7 +20,7 @@ def evidence_verify(
     breaks (altered, removed, reordered events, an item record changed), exit 1 if one does."""
     from core.db import session_scope
     from core.errors import BorderwatchError
-    from patrols.evidence import service as evidence
+    from patrols.evidence import verification as evidence
 
     with session_scope() as session:
         # One snapshot for the whole walk: events appended meanwhile are checked next time.

@@ -1,7 +1,7 @@
 """What evidence does: items attached to incidents, their custody events chained by SHA-256
 (``chain``), hand-overs between agencies in two steps (the giver hands over, the receiving agency
-accepts), the check of every chain, and uploaded bytes (kept by ``content``) checked against the
-recorded hash. Callers own the transaction.
+accepts). The bytes of an item are ``uploads``' (on disk: ``content``), the check of every chain
+``verification``'s. Callers own the transaction.
 
 Who sees an item: the incident's agency and every agency that held the item or was asked to take
 it (``evidence_items.agencies``). Sharing an incident does not share its evidence; an item is
@@ -21,11 +21,8 @@ the audit trail, with the hash of the custody event it wrote.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -37,8 +34,7 @@ from core.paging import decode_cursor, encode_cursor
 from core.permissions import DISPATCHERS, EVIDENCE_REGISTRARS, MANAGERS, RoleNotAllowed, require_role
 from core.security import Principal
 from patrols.evidence import schemas
-from patrols.evidence.chain import FACTS, Problem, append, audited_hashes, check_chain, event_rows, fact_text
-from patrols.evidence.content import ContentSpool, content_path, sha256_of
+from patrols.evidence.chain import FACTS, append, audited_hashes, check_chain, event_rows, fact_text
 from patrols.evidence.models import FINAL_STATUSES, GENESIS, EvidenceItem
 from patrols.incidents import get_incident
 from patrols.models import PatrolUnit
@@ -47,7 +43,6 @@ from patrols.schemas import PointGeometry
 DEFAULT_PAGE = 100
 MAX_PAGE = 500
 MAX_CLOCK_SKEW = timedelta(minutes=5)
-VERIFY_BATCH = 500
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -88,7 +83,7 @@ class ContentMismatch(InvalidInput):
 
 
 # -- reading -------------------------------------------------------------------------------
-_ITEM_SELECT = """
+ITEM_SELECT = """
     SELECT e.id, e.incident_id, e.agency_code, e.kind, e.description, e.content_uri, e.content_sha256,
            e.content_size, e.media_type, e.content_stored_at, e.quantity, e.seal_number, e.sealed, e.collected_by,
            e.collected_at, ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat, e.custodian_agency, e.custodian,
@@ -150,16 +145,16 @@ def _item_out(row) -> schemas.EvidenceOut:
     )
 
 
-def _visible_row(session: Session, principal: Principal, item_id: int):
+def visible_row(session: Session, principal: Principal, item_id: int):
     row = session.execute(
-        text(f"{_ITEM_SELECT} WHERE e.id = :id AND {_ITEM_VISIBLE}"), {"id": item_id, "agency": principal.agency_code}
+        text(f"{ITEM_SELECT} WHERE e.id = :id AND {_ITEM_VISIBLE}"), {"id": item_id, "agency": principal.agency_code}
     ).one_or_none()
     if row is None:
         raise EvidenceNotFound(f"evidence {item_id} does not exist or is not visible to {principal.agency_code}")
     return row
 
 
-def _audit_read(session: Session, principal: Principal, row, what: str) -> None:
+def audit_read(session: Session, principal: Principal, row, what: str) -> None:
     """Reads by an agency other than the collecting one are reads of shared data: recorded."""
     if principal.agency_code != row.agency_code:
         audit.record(
@@ -174,8 +169,8 @@ def _audit_read(session: Session, principal: Principal, row, what: str) -> None:
 
 
 def get_item(*, session: Session, principal: Principal, item_id: int) -> schemas.EvidenceOut:
-    row = _visible_row(session, principal, item_id)
-    _audit_read(session, principal, row, "read")
+    row = visible_row(session, principal, item_id)
+    audit_read(session, principal, row, "read")
     return _item_out(row)
 
 
@@ -186,7 +181,7 @@ def list_items(
     before = decode_cursor(cursor)
     rows = session.execute(
         text(
-            f"""{_ITEM_SELECT} WHERE e.incident_id = :incident AND {_ITEM_VISIBLE}
+            f"""{ITEM_SELECT} WHERE e.incident_id = :incident AND {_ITEM_VISIBLE}
             AND (CAST(:before AS bigint) IS NULL OR e.id < :before) ORDER BY e.id DESC LIMIT :limit"""
         ),
         {"incident": incident_id, "agency": principal.agency_code, "before": before, "limit": limit + 1},
@@ -208,16 +203,16 @@ def list_items(
     return schemas.EvidencePage(items=[_item_out(r) for r in rows], next_cursor=next_cursor)
 
 
-def _item_for_check(row) -> dict:
+def item_for_check(row) -> dict:
     return {**_facts(row), "head_seq": row.head_seq, "head_hash": row.head_hash}
 
 
 def chain(*, session: Session, principal: Principal, item_id: int) -> schemas.ChainOut:
     """The item's custody events in order, with whether the chain holds and where it breaks."""
-    row = _visible_row(session, principal, item_id)
+    row = visible_row(session, principal, item_id)
     events = event_rows(session, [item_id])[item_id]
-    problems = check_chain(_item_for_check(row), events, audited_hashes(session, [item_id])[item_id])
-    _audit_read(session, principal, row, "chain_read")
+    problems = check_chain(item_for_check(row), events, audited_hashes(session, [item_id])[item_id])
+    audit_read(session, principal, row, "chain_read")
     return schemas.ChainOut(
         item_id=item_id,
         verified=not problems,
@@ -233,12 +228,12 @@ def incident_evidence(
     """The incident's items the caller may see (at most ``limit``, newest first), each with whether its
     chain holds: for the incident map (two queries, whatever the number of items)."""
     rows = session.execute(
-        text(f"{_ITEM_SELECT} WHERE e.incident_id = :incident AND {_ITEM_VISIBLE} ORDER BY e.id DESC LIMIT :limit"),
+        text(f"{ITEM_SELECT} WHERE e.incident_id = :incident AND {_ITEM_VISIBLE} ORDER BY e.id DESC LIMIT :limit"),
         {"incident": incident_id, "agency": principal.agency_code, "limit": limit},
     ).all()
     ids = [r.id for r in rows]
     events, audited = event_rows(session, ids), audited_hashes(session, ids)
-    return [(_item_out(r), not check_chain(_item_for_check(r), events[r.id], audited[r.id])) for r in rows]
+    return [(_item_out(r), not check_chain(item_for_check(r), events[r.id], audited[r.id])) for r in rows]
 
 
 # -- changes -------------------------------------------------------------------------------
@@ -248,9 +243,9 @@ def _own_unit(session: Session, principal: Principal) -> PatrolUnit | None:
     return session.execute(select(PatrolUnit).where(PatrolUnit.username == principal.username)).scalar_one_or_none()
 
 
-def _item_for_update(session: Session, principal: Principal, item_id: int) -> tuple[EvidenceItem, object]:
+def item_for_update(session: Session, principal: Principal, item_id: int) -> tuple[EvidenceItem, object]:
     """The item, locked (its chain grows one event at a time), if the caller may see it."""
-    row = _visible_row(session, principal, item_id)
+    row = visible_row(session, principal, item_id)
     item = session.get(EvidenceItem, item_id, with_for_update=True, populate_existing=True)
     return item, row
 
@@ -281,8 +276,8 @@ def _record(
     )
 
 
-def _reload(session: Session, principal: Principal, item_id: int) -> schemas.EvidenceOut:
-    return _item_out(_visible_row(session, principal, item_id))
+def reload_item(session: Session, principal: Principal, item_id: int) -> schemas.EvidenceOut:
+    return _item_out(visible_row(session, principal, item_id))
 
 
 def create_item(
@@ -325,7 +320,7 @@ def create_item(
     session.add(item)
     session.flush()
     # The facts as stored (the database's rounding of time and place), so the check compares like with like.
-    facts = _facts(session.execute(text(f"{_ITEM_SELECT} WHERE e.id = :id"), {"id": item.id}).one())
+    facts = _facts(session.execute(text(f"{ITEM_SELECT} WHERE e.id = :id"), {"id": item.id}).one())
     event = append(
         session,
         item,
@@ -345,7 +340,7 @@ def create_item(
         event,
         details={"kind": item.kind, "content_sha256": item.content_sha256},
     )
-    return _reload(session, principal, item.id)
+    return reload_item(session, principal, item.id)
 
 
 def _ensure_open(item: EvidenceItem) -> None:
@@ -357,7 +352,7 @@ def _ensure_open(item: EvidenceItem) -> None:
         )
 
 
-def _ensure_custodian(item: EvidenceItem, principal: Principal, action: str) -> None:
+def ensure_custodian(item: EvidenceItem, principal: Principal, action: str) -> None:
     if item.custodian_agency != principal.agency_code:
         raise NotCustodian(
             f"evidence {item.id} is held by {item.custodian_agency}: only the custodian agency may {action}",
@@ -381,8 +376,8 @@ def handover(
     *, session: Session, principal: Principal, item_id: int, handover_in: schemas.HandoverCreate
 ) -> schemas.EvidenceOut:
     """The custodian hands the item to another agency: in transit until that agency accepts."""
-    item, row = _item_for_update(session, principal, item_id)
-    _ensure_custodian(item, principal, "hand it over")
+    item, row = item_for_update(session, principal, item_id)
+    ensure_custodian(item, principal, "hand it over")
     _ensure_role_or_unit(session, principal, MANAGERS, item.custodian_unit_id, "hand evidence over")
     _ensure_open(item)
     if handover_in.to_agency == item.custodian_agency:
@@ -421,7 +416,7 @@ def handover(
         [handover_in.to_agency],
         details={"to_agency": handover_in.to_agency, "reason": handover_in.reason},
     )
-    return _reload(session, principal, item.id)
+    return reload_item(session, principal, item.id)
 
 
 def _pending(item: EvidenceItem) -> None:
@@ -431,7 +426,7 @@ def _pending(item: EvidenceItem) -> None:
 
 def accept(*, session: Session, principal: Principal, item_id: int, accept_in: schemas.AcceptIn) -> schemas.EvidenceOut:
     """The receiving agency takes the item: its custodian from now on, with the receiver's acknowledgement."""
-    item, row = _item_for_update(session, principal, item_id)
+    item, row = item_for_update(session, principal, item_id)
     _pending(item)
     if principal.agency_code != item.pending_agency:
         raise NotReceiver(
@@ -478,14 +473,14 @@ def accept(*, session: Session, principal: Principal, item_id: int, accept_in: s
         [giver],
         details={"from_agency": giver, "received_by": accept_in.received_by},
     )
-    return _reload(session, principal, item.id)
+    return reload_item(session, principal, item.id)
 
 
 def decline(
     *, session: Session, principal: Principal, item_id: int, decline_in: schemas.DeclineIn
 ) -> schemas.EvidenceOut:
     """The receiving agency refuses the pending hand-over, or the giver withdraws it: back in the giver's custody."""
-    item, row = _item_for_update(session, principal, item_id)
+    item, row = item_for_update(session, principal, item_id)
     _pending(item)
     if principal.agency_code == item.pending_agency:
         _ensure_role_or_unit(session, principal, DISPATCHERS, item.pending_unit_id, "decline evidence")
@@ -523,7 +518,7 @@ def decline(
         [receiver],
         details={"by": by, "reason": decline_in.reason},
     )
-    return _reload(session, principal, item.id)
+    return reload_item(session, principal, item.id)
 
 
 _DISPOSALS = {"released": "released", "destroyed": "destroyed", "returned": "returned"}
@@ -533,8 +528,8 @@ def record_event(
     *, session: Session, principal: Principal, item_id: int, event_in: schemas.EventIn
 ) -> schemas.EvidenceOut:
     """The custodian seals, unseals, examines, releases, destroys or returns the item."""
-    item, row = _item_for_update(session, principal, item_id)
-    _ensure_custodian(item, principal, f"record {event_in.kind}")
+    item, row = item_for_update(session, principal, item_id)
+    ensure_custodian(item, principal, f"record {event_in.kind}")
     roles = MANAGERS if event_in.kind in _DISPOSALS else DISPATCHERS
     _ensure_role_or_unit(
         session,
@@ -574,135 +569,4 @@ def record_event(
     _record(
         session, principal, item, event_in.kind, row.incident_agency, event, details={"note": event_in.note, **details}
     )
-    return _reload(session, principal, item.id)
-
-
-# -- content -------------------------------------------------------------------------------
-def store_content(
-    *, session: Session, principal: Principal, item_id: int, spool: ContentSpool, directory: str | Path
-) -> schemas.EvidenceOut:
-    """Keep the uploaded bytes of a media item if their SHA-256 (and size, if declared) is the one recorded.
-
-    The bytes are written before the transaction commits; if it rolls back they stay, named by
-    their hash, unreferenced (the next upload of the same bytes reuses them).
-    """
-    try:
-        actual = spool.finish()
-        item, row = _item_for_update(session, principal, item_id)
-        _ensure_custodian(item, principal, "upload its content")
-        require_role(principal, EVIDENCE_REGISTRARS, "upload evidence content")
-        if item.content_sha256 is None:
-            raise NoContent(f"evidence {item.id} is a {item.kind} without recorded content")
-        if actual != item.content_sha256 or (item.content_size is not None and spool.size != item.content_size):
-            raise ContentMismatch(
-                f"the uploaded bytes do not match evidence {item.id}: SHA-256 {actual} ({spool.size} bytes), "
-                f"recorded {item.content_sha256} ({item.content_size if item.content_size is not None else '?'} "
-                "bytes)",
-                recorded_sha256=item.content_sha256,
-                actual_sha256=actual,
-                size=spool.size,
-            )
-        target = content_path(directory, actual)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(spool.path, target)
-    finally:
-        spool.discard()
-    first = item.content_stored_at is None
-    item.content_stored_at = item.content_stored_at or datetime.now(timezone.utc)
-    session.flush()
-    if first:
-        audit.record(
-            session=session,
-            actor=principal.username,
-            action="evidence.content_store",
-            entity_type="evidence",
-            entity_id=item.id,
-            agencies=[item.agency_code, row.incident_agency, principal.agency_code],
-            details={"content_sha256": actual, "size": spool.size},
-        )
-    return _reload(session, principal, item.id)
-
-
-def check_content(
-    *, session: Session, principal: Principal, item_id: int, directory: str | Path
-) -> schemas.ContentCheck:
-    """Hash the stored bytes again and compare with the recorded SHA-256."""
-    row = _visible_row(session, principal, item_id)
-    path = content_path(directory, row.content_sha256) if row.content_sha256 else None
-    if row.content_stored_at is None or path is None:
-        return schemas.ContentCheck(
-            item_id=item_id,
-            stored=False,
-            recorded_sha256=row.content_sha256,
-            actual_sha256=None,
-            size=None,
-            matches=False,
-        )
-    try:
-        actual, size = sha256_of(path)
-    except FileNotFoundError:
-        actual, size = None, None
-    _audit_read(session, principal, row, "content_check")
-    return schemas.ContentCheck(
-        item_id=item_id,
-        stored=actual is not None,
-        recorded_sha256=row.content_sha256,
-        actual_sha256=actual,
-        size=size,
-        matches=actual == row.content_sha256,
-    )
-
-
-# -- verification of every chain -------------------------------------------------------------
-@dataclass
-class Verification:
-    items: int = 0
-    events: int = 0
-    broken: dict[int, list[Problem]] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.broken
-
-
-def count_items(*, session: Session, item_id: int | None = None) -> int:
-    return session.execute(
-        text("SELECT count(*) FROM evidence_items WHERE CAST(:id AS bigint) IS NULL OR id = :id"), {"id": item_id}
-    ).scalar_one()
-
-
-def verify(
-    *,
-    session: Session,
-    item_id: int | None = None,
-    progress: Callable[[int], None] | None = None,
-    batch: int = VERIFY_BATCH,
-) -> Verification:
-    """Check the chain of every item (or of one), a batch of items per query; ``progress`` gets the
-    number of items checked after each batch."""
-    result = Verification()
-    after = 0
-    while True:
-        rows = session.execute(
-            text(
-                f"""{_ITEM_SELECT} WHERE e.id > :after AND (CAST(:id AS bigint) IS NULL OR e.id = :id)
-                ORDER BY e.id LIMIT :n"""
-            ),
-            {"after": after, "id": item_id, "n": batch},
-        ).all()
-        if not rows:
-            break
-        ids = [r.id for r in rows]
-        events, audited = event_rows(session, ids), audited_hashes(session, ids)
-        for row in rows:
-            problems = check_chain(_item_for_check(row), events[row.id], audited[row.id])
-            if problems:
-                result.broken[row.id] = problems
-            result.items += 1
-            result.events += len(events[row.id])
-        after = rows[-1].id
-        if progress is not None:
-            progress(result.items)
-    if item_id is not None and not result.items:
-        raise EvidenceNotFound(f"evidence {item_id} does not exist")
-    return result
+    return reload_item(session, principal, item.id)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from core.settings import get_settings
 from patrols.evidence import service as evidence
+from patrols.evidence import verification
 from patrols.evidence.chain import event_hash
 from patrols.evidence.content import content_path
 from patrols.evidence.models import CustodyEvent
@@ -392,5 +393,5 @@ def test_concurrent_events_never_fork_an_items_chain(engine):
     with session_scope(engine) as s:
         seqs = s.execute(text("SELECT seq FROM custody_events WHERE item_id = :i ORDER BY seq"), {"i": eid}).scalars()
         assert list(seqs) == list(range(1, 20))
-        result = evidence.verify(session=s, item_id=eid)
+        result = verification.verify(session=s, item_id=eid)
         assert result.ok and result.events == 19, result.broken

@@ -40,9 +40,10 @@ RUN pip install --no-deps -e . \
 RUN groupadd --system --gid 10001 borderwatch \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/borderwatch \
         --no-create-home --shell /usr/sbin/nologin borderwatch \
-    && mkdir -p /var/lib/borderwatch/broker /var/lib/borderwatch/run \
+    && mkdir -p /var/lib/borderwatch/broker /var/lib/borderwatch/run /var/lib/borderwatch/audit \
     && chown -R 10001:10001 /var/lib/borderwatch \
-    && chmod 0750 /var/lib/borderwatch/broker /var/lib/borderwatch/run
+    && chmod 0750 /var/lib/borderwatch/broker /var/lib/borderwatch/run \
+    && chmod 0700 /var/lib/borderwatch/audit
 
 ENV HOME=/var/lib/borderwatch \
     BW_RUN_DIR=/var/lib/borderwatch/run \

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ARRAY, BigInteger, CheckConstraint, DateTime, Index, String
+from sqlalchemy import ARRAY, BigInteger, CheckConstraint, DateTime, Identity, Index, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -37,4 +37,24 @@ class AuditEntry(Base):
         CheckConstraint("hash ~ '^[0-9a-f]{64}$' AND prev_hash ~ '^[0-9a-f]{64}$'", name="audit_hash_hex"),
         Index("ix_audit_log_agencies", "agencies", postgresql_using="gin"),
         Index("ix_audit_log_entity", "entity_type", "entity_id"),
+    )
+
+
+class AuditCheckpoint(Base):
+    """A head of the chain (``seq``, ``hash``) signed with Ed25519 by ``node`` with key ``key_id``
+    (audit/checkpoints.py); exported copies kept outside the database reveal a rewritten chain."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    node: Mapped[str] = mapped_column(String(128), nullable=False)
+    key_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    signature: Mapped[str] = mapped_column(String(128), nullable=False)
+
+    __table_args__ = (
+        CheckConstraint("seq >= 1", name="audit_checkpoint_seq_positive"),
+        CheckConstraint("hash ~ '^[0-9a-f]{64}$'", name="audit_checkpoint_hash_hex"),
     )

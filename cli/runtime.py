@@ -34,12 +34,13 @@ def retention(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be dropped.")] = False,
 ) -> None:
     """Drop the monthly detection partitions wholly older than the retention policy (without blocking ingest)."""
-    from core.db import get_engine
+    from core.db import make_engine
     from sensors import retention as policy
 
     settings = get_settings()
     days = keep_days if keep_days is not None else settings.detection_retention_days
-    engine = get_engine()
+    # Detaching and dropping partitions takes their owner: the role that runs the migrations.
+    engine = make_engine(settings.owner_url())
     try:
         todo = policy.plan(engine, keep_days=days, min_days=settings.max_detection_age_days)
     except policy.PolicyTooShort as exc:
@@ -81,11 +82,12 @@ def ingest(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run an ingest worker: MQTT detections -> PostGIS -> alerts, until SIGINT/SIGTERM."""
-    from core.db import get_engine
+    from core.db import make_engine
     from sensors.ingest import IngestWorker
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    worker = IngestWorker(get_settings(), get_engine(), client_id=client_id)
+    settings = get_settings()
+    worker = IngestWorker(settings, make_engine(settings.ingest_url()), client_id=client_id)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: worker.stop())
     started = time.monotonic()
@@ -186,6 +188,9 @@ def run(
         "ingest": subprocess.Popen([*exe, "ingest"], env=env),
         "api": subprocess.Popen([*exe, "api", "--port", str(port)], env=env),
     }
+    # Signs the head of the audit chain every BW_AUDIT_CHECKPOINT_INTERVAL_S (docs/security.md).
+    if Path(settings.audit_key_file).exists():
+        procs["checkpoints"] = subprocess.Popen([*exe, "audit", "checkpoint", "--every", "0"], env=env)
     time.sleep(2)
     procs["simulator"] = subprocess.Popen([*exe, "simulate", "--rate", str(rate)], env=env, stderr=subprocess.DEVNULL)
     users = json.loads((run_dir() / "demo-users.json").read_text())

@@ -24,19 +24,44 @@ def alembic_config(url: str | None = None):
     return config
 
 
-def migrate_database(url: str | None = None) -> None:
+def migrate_database(url: str | None = None) -> list[str]:
+    """Upgrade to head as the owner role, then (again) grant the runtime roles their rights: a role
+    created after the migration that grants them still gets them. Returns the roles granted to."""
     from alembic import command
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
 
-    command.upgrade(alembic_config(url or get_settings().database_url), "head")
+    from core.roles import grant_runtime_rights
+
+    settings = get_settings()
+    url = url or settings.owner_url()
+    command.upgrade(alembic_config(url), "head")
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            return grant_runtime_rights(conn, api_role=settings.db_api_role, ingest_role=settings.db_ingest_role)
+    finally:
+        engine.dispose()
 
 
 @app.command()
 def migrate(
-    database_url: Annotated[Optional[str], typer.Option(help="Database URL (default: BW_DATABASE_URL).")] = None,
+    database_url: Annotated[
+        Optional[str],
+        typer.Option(
+            help="URL of the role that owns the tables (default: BW_OWNER_DATABASE_URL, else BW_DATABASE_URL)."
+        ),
+    ] = None,
 ) -> None:
-    """Bring the database schema up to date (Alembic upgrade head)."""
-    migrate_database(database_url)
-    console.print("[green]schema up to date")
+    """Bring the database schema up to date (Alembic upgrade head) and grant the runtime roles their rights."""
+    settings = get_settings()
+    if database_url is None and settings.single_role():
+        console.print(
+            "[yellow]warning:[/] BW_OWNER_DATABASE_URL is not set: the API and the ingest worker use the role that "
+            "owns the tables, which can rewrite the audit trail (docs/security.md#database-roles)"
+        )
+    roles = migrate_database(database_url)
+    console.print("[green]schema up to date[/]" + (f"; rights granted to {', '.join(roles)}" if roles else ""))
 
 
 @app.command("load-borders")

@@ -30,8 +30,25 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
+    # Database roles (docs/security.md#database-roles): the API (and the admin commands) connect
+    # with database_url, the ingest worker with ingest_database_url, and `borderwatch migrate` (and
+    # `retention`) with owner_database_url, the role that owns the tables. The runtime roles own
+    # nothing: they cannot rewrite the audit trail or the custody chains. Unset URLs fall back to
+    # database_url: one role for everything, which leaves the audit trail unprotected.
     database_url: str = ""
+    ingest_database_url: str = ""
+    owner_database_url: str = ""
     test_database_url: str = ""
+    # The runtime roles the migrations grant their rights to (each only if it exists).
+    db_api_role: str = Field(default="borderwatch_api", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    db_ingest_role: str = Field(default="borderwatch_ingest", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+
+    # Signed checkpoints of the audit chain (audit/checkpoints.py): the Ed25519 private key, kept
+    # outside the database (mode 0600; `borderwatch audit keygen`), the name this node signs
+    # under, and how often `borderwatch audit checkpoint --every` signs the head by default.
+    audit_key_file: str = Field(default_factory=lambda: str(run_dir() / "audit" / "signing.key"))
+    audit_node: str = ""
+    audit_checkpoint_interval_s: float = Field(default=300.0, gt=0)
     mqtt_url: str = ""
     mqtt_api_url: str = ""
     mosquitto_dir: str = ""
@@ -150,6 +167,18 @@ class Settings(BaseSettings):
         return tuple(
             ipaddress.ip_network(p.strip(), strict=False) for p in self.webhook_allowed_networks.split(",") if p.strip()
         )
+
+    def ingest_url(self) -> str:
+        """The ingest worker's database URL (the API's when no role of its own is configured)."""
+        return self.ingest_database_url or self.database_url
+
+    def owner_url(self) -> str:
+        """The URL of the role that owns the tables, for migrations (the API's when not set)."""
+        return self.owner_database_url or self.database_url
+
+    def single_role(self) -> bool:
+        """True when migrations and the API use one role: the audit trail is then not protected."""
+        return self.owner_url() == self.database_url
 
     def mqtt_parts(self, url: str | None = None) -> tuple[str, int, str | None, str | None]:
         """Host, port, username and password of an ``mqtt://user:pw@host:port`` URL."""

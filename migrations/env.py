@@ -22,7 +22,7 @@ from core.settings import get_settings
 
 config = context.config
 if not config.get_main_option("sqlalchemy.url"):
-    config.set_main_option("sqlalchemy.url", get_settings().database_url.replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", get_settings().owner_url().replace("%", "%%"))
 
 target_metadata = Base.metadata
 

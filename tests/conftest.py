@@ -38,8 +38,12 @@ from tests.factories import Factory, World
 _base = Settings()
 if not _base.test_database_url or not _base.mqtt_url:
     pytest.exit("no test services: run `make test` (it starts PostGIS and Mosquitto first)", returncode=2)
-# Everything in this run, subprocesses included, uses the test database.
+# Everything in this run, subprocesses included, uses the test database, as the role that owns
+# it (the tests reset it through Alembic); tests of the runtime roles connect as them explicitly
+# (runtime_urls).
 os.environ["BW_DATABASE_URL"] = _base.test_database_url
+os.environ["BW_OWNER_DATABASE_URL"] = _base.test_database_url
+os.environ["BW_INGEST_DATABASE_URL"] = _base.test_database_url
 os.environ.setdefault("BW_JWT_SECRET", secrets.token_urlsafe(48))
 # The tests' webhook receivers listen on loopback, which a deployment refuses unless allowed.
 os.environ.setdefault("BW_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
@@ -68,6 +72,22 @@ def engine(settings: Settings) -> Iterator[Engine]:
         service.load_shipped_borders(session=session, buffer_m=settings.border_buffer_m)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def runtime_urls(engine: Engine) -> dict[str, str]:
+    """URLs of the API's and the ingest worker's roles on the test database (``api``, ``ingest``),
+    with the passwords `borderwatch services up` gave them; skips without separate roles."""
+    from sqlalchemy.engine import make_url
+
+    test_db = make_url(_base.test_database_url).database
+    urls = {}
+    for name, url in (("api", _base.database_url), ("ingest", _base.ingest_database_url)):
+        parsed = make_url(url) if url else None
+        if parsed is None or parsed.username == make_url(_base.test_database_url).username:
+            pytest.skip("the test services have no separate runtime roles (run `borderwatch services up`)")
+        urls[name] = parsed.set(database=test_db).render_as_string(hide_password=False)
+    return urls
 
 
 @contextmanager

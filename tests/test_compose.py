@@ -34,12 +34,14 @@ MQTT_ENTRYPOINT = DOCKER_DIR / "mosquitto-entrypoint.sh"
 PG_INIT = DOCKER_DIR / "postgres-init.sh"
 ENV_EXAMPLE = DOCKER_DIR / ".env.example"
 
-SERVICES = {"db", "mqtt", "init", "api", "ingest"}
+SERVICES = {"db", "mqtt", "init", "api", "ingest", "checkpoints"}
 PUBLISHING = {"db", "mqtt", "api"}
 # Dummy values for the required variables: distinctive, so that the rendered config shows
 # exactly where each one ends up.
 REQUIRED = {
     "BW_DB_PASSWORD": "dummy-db-pw-Qx7vN2",
+    "BW_DB_API_PASSWORD": "dummy-db-api-pw-Wd4cF6",
+    "BW_DB_INGEST_PASSWORD": "dummy-db-ingest-pw-Jn8gT3",
     "BW_MQTT_INGEST_PASSWORD": "dummy-ingest-pw-Kp3wL8",
     "BW_MQTT_API_PASSWORD": "dummy-api-pw-Zr9tM4",
     "BW_JWT_SECRET": "dummy-jwt-secret-Hy5sB1-0123456789abcdefghij",
@@ -210,7 +212,10 @@ def test_secrets_only_come_from_the_required_variables(compose, tmp_path):
     env = {name: _environment(s) for name, s in config["services"].items()}
     where = {d: sorted(n for n, e in env.items() if any(d in v for v in e.values())) for d in dummies}
     assert where[REQUIRED["BW_JWT_SECRET"]] == ["api"]
-    assert where[REQUIRED["BW_DB_PASSWORD"]] == ["api", "db", "ingest", "init"]
+    # The owner's password only to the database and to init (migrations); each runtime role's to its service.
+    assert where[REQUIRED["BW_DB_PASSWORD"]] == ["db", "init"]
+    assert where[REQUIRED["BW_DB_API_PASSWORD"]] == ["api", "checkpoints", "db", "init"]
+    assert where[REQUIRED["BW_DB_INGEST_PASSWORD"]] == ["db", "ingest"]
     assert where[REQUIRED["BW_MQTT_INGEST_PASSWORD"]] == ["ingest", "init"]
     assert where[REQUIRED["BW_MQTT_API_PASSWORD"]] == ["api", "init"]
 
@@ -255,13 +260,18 @@ def test_compose_matches_the_code():
     svc = raw["services"]
     env = {name: _environment(s) for name, s in svc.items()}
 
+    owner_url = env["init"]["BW_OWNER_DATABASE_URL"]
+    assert owner_url.startswith(f"postgresql+psycopg://{local.DB_ROLE}:")
     db_url = env["init"]["BW_DATABASE_URL"]
-    assert db_url.startswith(f"postgresql+psycopg://{local.DB_ROLE}:")
-    assert db_url.endswith(f"@db:5432/{local.DATABASES[0]}")
+    assert db_url.startswith(f"postgresql+psycopg://{local.DB_API_ROLE}:")
+    assert db_url.endswith(f"@db:5432/{local.DATABASES[0]}") and owner_url.endswith(f"@db:5432/{local.DATABASES[0]}")
+    assert env["ingest"]["BW_DATABASE_URL"].startswith(f"postgresql+psycopg://{local.DB_INGEST_ROLE}:")
+    for role in (local.DB_API_ROLE, local.DB_INGEST_ROLE):
+        assert f"CREATE ROLE {role} LOGIN" in PG_INIT.read_text()
     assert env["init"]["BW_MQTT_URL"].startswith(f"mqtt://{local.MQTT_INGEST_USER}:")
     assert env["init"]["BW_MQTT_API_URL"].startswith(f"mqtt://{local.MQTT_API_USER}:")
     assert env["ingest"]["BW_MQTT_URL"] == env["init"]["BW_MQTT_URL"]
-    assert env["api"]["BW_DATABASE_URL"] == env["ingest"]["BW_DATABASE_URL"] == db_url
+    assert env["api"]["BW_DATABASE_URL"] == env["checkpoints"]["BW_DATABASE_URL"] == db_url
     assert env["api"]["BW_JWT_SECRET"].startswith("${BW_JWT_SECRET:?")
 
     assert svc["db"]["image"] == "postgis/postgis:15-3.4"

@@ -198,7 +198,12 @@ def test_up_again_is_idempotent(shared):
 def test_database_accepts_borderwatch_over_tcp_with_postgis(shared):
     psycopg = pytest.importorskip("psycopg")
     _, env = shared
-    for key, dbname in (("BW_DATABASE_URL", "borderwatch"), ("BW_TEST_DATABASE_URL", "borderwatch_test")):
+    for key, role, dbname in (
+        ("BW_DATABASE_URL", services.DB_API_ROLE, "borderwatch"),
+        ("BW_INGEST_DATABASE_URL", services.DB_INGEST_ROLE, "borderwatch"),
+        ("BW_OWNER_DATABASE_URL", "borderwatch", "borderwatch"),
+        ("BW_TEST_DATABASE_URL", "borderwatch", "borderwatch_test"),
+    ):
         url = env[key].replace("postgresql+psycopg://", "postgresql://", 1)
         assert urlsplit(url).hostname == "127.0.0.1"
         with psycopg.connect(url, connect_timeout=5) as conn:
@@ -209,7 +214,7 @@ def test_database_accepts_borderwatch_over_tcp_with_postgis(shared):
                 "current_setting('max_connections'), current_setting('listen_addresses'), "
                 "current_setting('wal_buffers')"
             ).fetchone()
-        assert row[0] == "borderwatch" and row[1] == dbname
+        assert row[0] == role and row[1] == dbname
         assert row[2].startswith("POSTGIS=")
         # shared_buffers: a quarter of this machine's memory, 256 MB to 4 GB
         assert row[3:] == ("on", "on", services._shared_buffers_mb(), "100", "127.0.0.1", "64MB")

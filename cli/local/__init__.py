@@ -98,6 +98,8 @@ from cli.local.mosquitto import (
 from cli.local.packages import INSTALL_SCRIPT, _ensure_system_packages
 from cli.local.postgres import (
     DATABASES,
+    DB_API_ROLE,
+    DB_INGEST_ROLE,
     DB_ROLE,
     PG_PORT_START,
     _pg_down,
@@ -119,6 +121,8 @@ from cli.local.state import (
 # ``local._name`` (tests/test_services.py, tests/test_compose.py).
 __all__ = [
     "DATABASES",
+    "DB_API_ROLE",
+    "DB_INGEST_ROLE",
     "DB_ROLE",
     "ENV_FILE",
     "INSTALL_SCRIPT",
@@ -196,9 +200,21 @@ def up(console: Console | None = None) -> dict:
         _write_state(lay, state)
         _write_env(lay, state)
         con.print(f"[green]✓[/] {lay.env_file} written")
+        _ensure_audit_key(con)
         info = status()
     print_status(info, con)
     return info
+
+
+def _ensure_audit_key(con: Console) -> None:
+    """The key that signs the audit chain's checkpoints, made once (mode 0600, outside the database)."""
+    from audit import checkpoints
+    from core.settings import Settings
+
+    key_file = Path(Settings().audit_key_file)
+    if not key_file.exists():
+        kid = checkpoints.generate_key(key_file)
+        con.print(f"[green]✓[/] audit signing key {kid} written to {key_file}")
 
 
 def down(console: Console | None = None) -> dict:

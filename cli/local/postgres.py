@@ -29,10 +29,16 @@ from cli.local.layout import (
     _write_file,
     _write_state,
 )
+from core.settings import Settings
 
 PG_PORT_START = 55432
 
+# The owner of the databases and tables (migrations), and the runtime roles that own nothing
+# (the API's and the ingest worker's; their rights: core/roles.py, granted by `borderwatch migrate`).
 DB_ROLE = "borderwatch"
+DB_API_ROLE = Settings.model_fields["db_api_role"].default
+DB_INGEST_ROLE = Settings.model_fields["db_ingest_role"].default
+DB_RUNTIME_ROLES = (DB_API_ROLE, DB_INGEST_ROLE)
 DATABASES = ("borderwatch", "borderwatch_test")
 
 
@@ -290,11 +296,14 @@ def _pg_up(lay: _Layout, state: dict, con: Console, avoid: set[int]) -> None:
 
     # Role, databases, PostGIS: idempotent, as the superuser over the private socket.
     pw = state["db_password"]
-    lit = "'" + pw.replace("'", "''") + "'"
-    sql = [
-        f"SELECT 'CREATE ROLE {DB_ROLE} LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{DB_ROLE}') \\gexec",
-        f"ALTER ROLE {DB_ROLE} WITH LOGIN NOSUPERUSER PASSWORD {lit};",
-    ]
+    role_pws = state["db_role_passwords"]
+    sql = []
+    for role, password in ((DB_ROLE, pw), *((r, role_pws[r]) for r in DB_RUNTIME_ROLES)):
+        lit = "'" + password.replace("'", "''") + "'"
+        sql += [
+            f"SELECT 'CREATE ROLE {role} LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') \\gexec",
+            f"ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD {lit};",
+        ]
     for db in DATABASES:
         sql.append(
             f"SELECT 'CREATE DATABASE {db} OWNER {DB_ROLE}' "
@@ -303,8 +312,11 @@ def _pg_up(lay: _Layout, state: dict, con: Console, avoid: set[int]) -> None:
     for db in DATABASES:
         sql.append(f"\\connect {db}")
         sql.append("CREATE EXTENSION IF NOT EXISTS postgis;")
-    with con.status("Creating role, databases and PostGIS extension ..."):
-        _pg_psql(lay, bindir, port, "\n".join(sql) + "\n", what="provisioning the database", hide=[pw])
+        # Only the owner creates objects (PostgreSQL 15 and later revoke this already).
+        sql.append("REVOKE CREATE ON SCHEMA public FROM PUBLIC;")
+    with con.status("Creating roles, databases and PostGIS extension ..."):
+        hide = [pw, *role_pws.values()]
+        _pg_psql(lay, bindir, port, "\n".join(sql) + "\n", what="provisioning the database", hide=hide)
 
         # What the application will do: log in over TCP with the password.
         env = _clean_env()
@@ -340,7 +352,10 @@ def _pg_up(lay: _Layout, state: dict, con: Console, avoid: set[int]) -> None:
                 f"PostgreSQL on 127.0.0.1:{port} rejects role {DB_ROLE}: {(cp.stderr or cp.stdout).strip()}\n"
                 f"--- {lay.pg_log} (last lines) ---\n{_tail(lay.pg_log)}"
             )
-    con.print(f"[green]✓[/] databases {', '.join(DATABASES)} owned by {DB_ROLE}, PostGIS {cp.stdout.strip()}")
+    con.print(
+        f"[green]✓[/] databases {', '.join(DATABASES)} owned by {DB_ROLE} (runtime roles "
+        f"{', '.join(DB_RUNTIME_ROLES)}), PostGIS {cp.stdout.strip()}"
+    )
 
 
 def _pg_down(lay: _Layout, con: Console) -> bool:

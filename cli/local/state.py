@@ -28,7 +28,7 @@ from cli.local.layout import (
     run_dir,
 )
 from cli.local.mosquitto import MQTT_API_USER, MQTT_INGEST_USER, MQTT_SERVICE_USERS
-from cli.local.postgres import DATABASES, DB_ROLE
+from cli.local.postgres import DATABASES, DB_API_ROLE, DB_INGEST_ROLE, DB_ROLE, DB_RUNTIME_ROLES
 
 # --------------------------------------------------------------------------- external servers
 
@@ -86,6 +86,7 @@ def _init_state(lay: _Layout, con: Console) -> dict:
             "pg_port": None,
             "mqtt_port": None,
             "db_password": None,
+            "db_role_passwords": {},
             "mqtt_passwords": {},
             "jwt_secret": None,
         }
@@ -93,8 +94,12 @@ def _init_state(lay: _Layout, con: Console) -> dict:
         # role and the broker's passwd file were made with them.
         old = _read_env_file(lay.env_file)
         if old:
-            db = urlsplit(old.get("BW_DATABASE_URL", ""))
-            state["db_password"] = db.password
+            db = urlsplit(old.get("BW_OWNER_DATABASE_URL") or old.get("BW_DATABASE_URL", ""))
+            state["db_password"] = db.password if db.username in (None, DB_ROLE) else None
+            for key in ("BW_DATABASE_URL", "BW_INGEST_DATABASE_URL"):
+                u = urlsplit(old.get(key, ""))
+                if u.username in DB_RUNTIME_ROLES and u.password:
+                    state["db_role_passwords"][u.username] = u.password
             for key, user in (("BW_MQTT_URL", MQTT_INGEST_USER), ("BW_MQTT_API_URL", MQTT_API_USER)):
                 u = urlsplit(old.get(key, ""))
                 if u.username == user and u.password:
@@ -104,6 +109,12 @@ def _init_state(lay: _Layout, con: Console) -> dict:
     if not state.get("db_password"):
         state["db_password"] = secrets.token_urlsafe(24)
         changed = True
+    # A state written before the runtime roles existed gets their passwords now.
+    role_pws = state.setdefault("db_role_passwords", {})
+    for role in DB_RUNTIME_ROLES:
+        if not role_pws.get(role):
+            role_pws[role] = secrets.token_urlsafe(24)
+            changed = True
     for user in MQTT_SERVICE_USERS:
         if not state["mqtt_passwords"].get(user):
             state["mqtt_passwords"][user] = secrets.token_urlsafe(24)
@@ -122,11 +133,19 @@ def _init_state(lay: _Layout, con: Console) -> dict:
 def _write_env(lay: _Layout, state: dict) -> None:
     pg, mq = state["pg_port"], state["mqtt_port"]
     pw = state["db_password"]
+    rpw = state["db_role_passwords"]
     mpw = state["mqtt_passwords"]
+
+    def db_url(role: str, password: str, db: str) -> str:
+        return f"postgresql+psycopg://{role}:{password}@127.0.0.1:{pg}/{db}"
+
     lines = [
         "# Written by cli/local/state.py (`borderwatch services up`). Secrets: keep private (mode 600).",
-        f"BW_DATABASE_URL=postgresql+psycopg://{DB_ROLE}:{pw}@127.0.0.1:{pg}/{DATABASES[0]}",
-        f"BW_TEST_DATABASE_URL=postgresql+psycopg://{DB_ROLE}:{pw}@127.0.0.1:{pg}/{DATABASES[1]}",
+        "# The API and the ingest worker connect as roles that own nothing; migrations as the owner.",
+        f"BW_DATABASE_URL={db_url(DB_API_ROLE, rpw[DB_API_ROLE], DATABASES[0])}",
+        f"BW_INGEST_DATABASE_URL={db_url(DB_INGEST_ROLE, rpw[DB_INGEST_ROLE], DATABASES[0])}",
+        f"BW_OWNER_DATABASE_URL={db_url(DB_ROLE, pw, DATABASES[0])}",
+        f"BW_TEST_DATABASE_URL={db_url(DB_ROLE, pw, DATABASES[1])}",
         f"BW_MQTT_URL=mqtt://{MQTT_INGEST_USER}:{mpw[MQTT_INGEST_USER]}@127.0.0.1:{mq}",
         f"BW_MQTT_API_URL=mqtt://{MQTT_API_USER}:{mpw[MQTT_API_USER]}@127.0.0.1:{mq}",
         f"BW_JWT_SECRET={state['jwt_secret']}",

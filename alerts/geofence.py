@@ -52,7 +52,8 @@ _RAISE_ALERTS = text(
                -- a late fix: its track has already moved past it (out-of-order delivery)
                -- (a look-up per fix in the primary key: the table holds every track ever seen)
                coalesce(d.observed_at <= (SELECT tp.observed_at FROM track_positions tp
-                                          WHERE tp.track_key = d.track_key), false) AS late,
+                                          WHERE tp.agency_code = d.agency_code AND tp.track_key = d.track_key),
+                        false) AS late,
                -- hysteresis: a tracked position this close to a border line or an entry zone's edge
                -- counts only once the track is clearly on one side again (it never ends a leg)
                d.track_key IS NOT NULL AND coalesce(d.edge_m <= :hysteresis_m, false) AS in_band
@@ -61,51 +62,56 @@ _RAISE_ALERTS = text(
     -- A late fix is judged between its true neighbours: the stored fixes just before and just
     -- after it (index on track_key, observed_at). In-order fixes need only the last position.
     neighbours AS (
-        SELECT DISTINCT ON (x.id) x.id, x.observed_at, x.track_key, x.geom,
+        SELECT DISTINCT ON (x.id) x.id, x.observed_at, x.agency_code, x.track_key, x.geom,
                ARRAY(SELECT DISTINCT c.zone_id FROM zone_cells c
                      WHERE c.i = bw_cell(ST_X(x.geom)) AND c.j = bw_cell(ST_Y(x.geom))
                        AND (c.inside OR ST_Intersects(c.geom, x.geom))) AS zone_ids
         FROM (SELECT * FROM new WHERE late AND NOT in_band) n
         CROSS JOIN LATERAL (
-            (SELECT d.id, d.observed_at, d.track_key, d.geom FROM detections d
-             WHERE d.track_key = n.track_key AND d.observed_at < n.observed_at
+            (SELECT d.id, d.observed_at, d.agency_code, d.track_key, d.geom FROM detections d
+             WHERE d.track_key = n.track_key AND d.agency_code = n.agency_code AND d.observed_at < n.observed_at
                AND NOT EXISTS (SELECT 1 FROM fence_edges f WHERE ST_DWithin(
                    f.geom, d.geom, :hysteresis_m / (111320.0 * cos(radians(ST_Y(d.geom))))))
              ORDER BY d.observed_at DESC, d.id DESC LIMIT 1)
             UNION ALL
-            (SELECT d.id, d.observed_at, d.track_key, d.geom FROM detections d
-             WHERE d.track_key = n.track_key AND d.observed_at > n.observed_at
+            (SELECT d.id, d.observed_at, d.agency_code, d.track_key, d.geom FROM detections d
+             WHERE d.track_key = n.track_key AND d.agency_code = n.agency_code AND d.observed_at > n.observed_at
                AND NOT EXISTS (SELECT 1 FROM fence_edges f WHERE ST_DWithin(
                    f.geom, d.geom, :hysteresis_m / (111320.0 * cos(radians(ST_Y(d.geom))))))
              ORDER BY d.observed_at, d.id LIMIT 1)
         ) x
     ),
+    -- A track is an agency's own (track_agency): another agency's fixes of the same vessel or
+    -- identifier never start, end or move it.
     seq AS (
         -- new fixes carry what an alert on them needs (the other rows are only the legs' ends)
-        SELECT n.id, n.observed_at, n.track_key, n.geom, n.zone_ids, true AS is_new, n.sensor_id, n.agency_code,
-               n.class, n.confidence, n.cooldown_key, n.event_id
+        SELECT n.id, n.observed_at, n.agency_code AS track_agency, n.track_key, n.geom, n.zone_ids, true AS is_new,
+               n.sensor_id, n.agency_code, n.class, n.confidence, n.cooldown_key, n.event_id
         FROM new n
         WHERE n.track_key IS NOT NULL AND NOT n.in_band
         UNION ALL
-        SELECT tp.detection_id, tp.observed_at, tp.track_key, tp.geom, tp.zone_ids, false, NULL, NULL, NULL, NULL,
-               NULL, NULL
+        SELECT tp.detection_id, tp.observed_at, tp.agency_code, tp.track_key, tp.geom, tp.zone_ids, false, NULL,
+               NULL, NULL, NULL, NULL, NULL
         FROM track_positions tp
-        WHERE tp.track_key = ANY (ARRAY(SELECT DISTINCT track_key FROM new WHERE track_key IS NOT NULL))
+        WHERE (tp.agency_code, tp.track_key) IN (SELECT DISTINCT agency_code, track_key FROM new
+                                                 WHERE track_key IS NOT NULL)
         UNION ALL
-        SELECT nb.id, nb.observed_at, nb.track_key, nb.geom, nb.zone_ids, false, NULL, NULL, NULL, NULL, NULL, NULL
+        SELECT nb.id, nb.observed_at, nb.agency_code, nb.track_key, nb.geom, nb.zone_ids, false, NULL, NULL, NULL,
+               NULL, NULL, NULL
         FROM neighbours nb
         WHERE nb.id NOT IN (SELECT id FROM new)
-          AND NOT EXISTS (SELECT FROM track_positions tp WHERE tp.track_key = nb.track_key AND tp.detection_id = nb.id)
+          AND NOT EXISTS (SELECT FROM track_positions tp WHERE tp.agency_code = nb.agency_code
+                          AND tp.track_key = nb.track_key AND tp.detection_id = nb.id)
     ),
     legs AS (
-        SELECT id, observed_at, track_key, geom, is_new, sensor_id, agency_code, class, confidence, cooldown_key,
-               event_id, lag(sensor_id) OVER w AS prev_sensor_id, lag(agency_code) OVER w AS prev_agency_code,
+        SELECT id, observed_at, track_agency, track_key, geom, is_new, sensor_id, agency_code, class, confidence,
+               cooldown_key, event_id, lag(sensor_id) OVER w AS prev_sensor_id, lag(agency_code) OVER w AS prev_agency_code,
                lag(class) OVER w AS prev_class, lag(confidence) OVER w AS prev_confidence,
                lag(cooldown_key) OVER w AS prev_cooldown_key, lag(event_id) OVER w AS prev_event_id,
                lag(id) OVER w AS prev_id, lag(geom) OVER w AS prev_geom, lag(observed_at) OVER w AS prev_at,
                lag(is_new) OVER w AS prev_new, lag(zone_ids) OVER w AS prev_zone_ids
         FROM seq
-        WINDOW w AS (PARTITION BY track_key ORDER BY observed_at, id)
+        WINDOW w AS (PARTITION BY track_agency, track_key ORDER BY observed_at, id)
     ),
     -- Every leg with a new end; a leg from a late fix to a stored one is reported on the late fix.
     -- The leg carries that new fix's detection (det_*) for the rules below.
@@ -206,12 +212,13 @@ _RAISE_ALERTS = text(
     moved AS (
         INSERT INTO track_positions (track_key, agency_code, sensor_id, detection_id, observed_at, class, geom,
                                      zone_ids)
-        SELECT DISTINCT ON (track_key) track_key, agency_code, sensor_id, id, observed_at, class, geom, zone_ids
+        SELECT DISTINCT ON (agency_code, track_key) track_key, agency_code, sensor_id, id, observed_at, class, geom,
+               zone_ids
         FROM new
         WHERE track_key IS NOT NULL AND NOT in_band
-        ORDER BY track_key, observed_at DESC, id DESC
-        ON CONFLICT (track_key) DO UPDATE
-            SET agency_code = EXCLUDED.agency_code, sensor_id = EXCLUDED.sensor_id,
+        ORDER BY agency_code, track_key, observed_at DESC, id DESC
+        ON CONFLICT (agency_code, track_key) DO UPDATE
+            SET sensor_id = EXCLUDED.sensor_id,
                 detection_id = EXCLUDED.detection_id, observed_at = EXCLUDED.observed_at,
                 class = EXCLUDED.class, geom = EXCLUDED.geom, zone_ids = EXCLUDED.zone_ids, updated_at = now()
             WHERE track_positions.observed_at < EXCLUDED.observed_at
@@ -231,8 +238,9 @@ _LOCK_TRACKS = text(
 
 
 def lock_tracks(*, session: Session, track_keys: Iterable[str]) -> None:
-    """Hold each track of a batch until the transaction ends; keys are taken in sorted order, so two
-    batches that share tracks wait for each other instead of deadlocking."""
+    """Hold each track of a batch until the transaction ends; keys (``agency|track``: tracks are per
+    agency) are taken in sorted order, so two batches that share tracks wait for each other instead
+    of deadlocking."""
     keys = sorted(set(track_keys))
     if keys:
         session.execute(_LOCK_TRACKS, {"keys": keys}).all()

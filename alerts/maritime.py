@@ -1,10 +1,12 @@
 """The maritime rules, set-based: one statement per rule and batch of new detections.
 
 - dark vessel: a boat or vessel seen by radar or camera with no AIS position of any vessel
-  within ``dark_vessel_radius_m`` and ``dark_vessel_window_s`` (AIS is a public broadcast, so
-  every receiver's positions count); once per track within ``dark_vessel_repeat_s``. Only what
-  AIS receivers heard counts: an MMSI that a radar or camera gateway attached to its contact
-  does not make it lit (the alert shows the claim as ``claimed_mmsi``);
+  within ``dark_vessel_radius_m`` and ``dark_vessel_window_s``, as heard by the **agency's own**
+  AIS receivers; once per track within ``dark_vessel_repeat_s``. Another agency's receivers do
+  not count: their reports are that agency's data (the alert, or its absence, would tell of
+  them) and a partner's gateway could otherwise hide a contact by reporting AIS next to it.
+  Only what AIS receivers heard counts: an MMSI that a radar or camera gateway attached to its
+  contact does not make it lit (the alert shows the claim as ``claimed_mmsi``);
 - rendezvous: two vessel tracks of one agency (two AIS vessels, or two contacts of one radar or
   camera) within ``rendezvous_m`` of each other for at
   least ``rendezvous_s``, outside port zones; once per encounter (an encounter ends when the
@@ -17,6 +19,10 @@
   closed with its end point, duration and distance, or raised then if no sweep saw it.
   The sweep measures silence by arrival (a replay of old reports is not silence) and against
   the newest report heard from any vessel (a receiver outage does not make every vessel dark).
+
+Every rule keeps its state per agency (the detecting sensor's owner) and reads only that agency's
+detections and track positions: one agency's detections of a vessel neither raise nor hold back
+another agency's alerts, and no alert shows another agency's fix.
 
 Every rule writes alerts like the geofence statement and returns them in the same shape, and
 counts its cooldown in observed time within a batch as across batches
@@ -49,7 +55,9 @@ _DARK_VESSEL = text(
           AND NOT EXISTS (
               SELECT 1 FROM detections a
               WHERE a.track_key LIKE 'mmsi:%'
-                AND a.sensor_id IN (SELECT r.id FROM sensors r WHERE r.kind = 'ais_receiver')
+                AND a.agency_code = n.agency_code
+                AND a.sensor_id IN (SELECT r.id FROM sensors r
+                                    WHERE r.kind = 'ais_receiver' AND r.agency_code = n.agency_code)
                 AND a.observed_at BETWEEN n.observed_at - make_interval(secs => :window_s)
                                       AND n.observed_at + make_interval(secs => :window_s)
                 AND a.geom && ST_Expand(n.geom, :radius_m / (111320.0 * cos(radians(n.lat))))
@@ -192,7 +200,7 @@ _LOITERING = text(
                             / nullif(extract(epoch FROM n.observed_at - lag(n.observed_at) OVER w), 0)) AS speed
         FROM new n
         WHERE n.track_key IS NOT NULL AND n.class IN ('boat', 'vessel')
-        WINDOW w AS (PARTITION BY n.track_key ORDER BY n.observed_at, n.id)
+        WINDOW w AS (PARTITION BY n.agency_code, n.track_key ORDER BY n.observed_at, n.id)
     ),
     candidates AS (
         SELECT DISTINCT f.agency_code, f.track_key, z.id AS zone_id
@@ -296,13 +304,13 @@ _AIS_GAP_CLOSE = text(
     f"""
     WITH {VESSELS_OR_IDENTIFIED},
     ais AS (SELECT * FROM new WHERE track_key LIKE 'mmsi:%'),
-    firsts AS (SELECT track_key, min(observed_at) AS first_at FROM ais GROUP BY track_key),
+    firsts AS (SELECT agency_code, track_key, min(observed_at) AS first_at FROM ais GROUP BY agency_code, track_key),
     before AS (
         SELECT p.* FROM firsts f
         CROSS JOIN LATERAL (
             SELECT d.id, d.observed_at, d.track_key, d.agency_code, d.geom, d.sensor_id, d.class
             FROM detections d
-            WHERE d.track_key = f.track_key AND d.observed_at < f.first_at
+            WHERE d.track_key = f.track_key AND d.agency_code = f.agency_code AND d.observed_at < f.first_at
               AND d.observed_at > f.first_at - interval '7 days'
             ORDER BY d.observed_at DESC LIMIT 1) p
     ),
@@ -314,14 +322,15 @@ _AIS_GAP_CLOSE = text(
     legs AS (
         SELECT s.*, lag(id) OVER w AS prev_id, lag(observed_at) OVER w AS prev_at, lag(geom) OVER w AS prev_geom
         FROM seq s
-        WINDOW w AS (PARTITION BY track_key ORDER BY observed_at, id)
+        WINDOW w AS (PARTITION BY agency_code, track_key ORDER BY observed_at, id)
     ),
     gaps AS (
         SELECT l.*, g.id AS gap_id, g.alert_id AS gap_alert_id,
                ST_Distance(l.prev_geom::geography, l.geom::geography) AS distance_m,
                extract(epoch FROM l.observed_at - l.prev_at) AS duration_s
         FROM legs l
-        LEFT JOIN ais_gaps g ON g.track_key = l.track_key AND g.started_at = l.prev_at AND g.ended_at IS NULL
+        LEFT JOIN ais_gaps g ON g.agency_code = l.agency_code AND g.track_key = l.track_key
+                            AND g.started_at = l.prev_at AND g.ended_at IS NULL
         WHERE l.is_new AND l.prev_at IS NOT NULL
           AND l.observed_at - l.prev_at > make_interval(secs => :gap_s)
           AND {_GAP_PLACE.format(p="l.prev_geom")}
@@ -367,17 +376,22 @@ _AIS_GAP_CLOSE = text(
 
 _AIS_GAP_SWEEP = text(
     f"""
+    -- per agency: the newest report its own receivers heard (another agency's stream says nothing
+    -- of whether this agency's receivers are up)
     WITH watermark AS (
-        SELECT least(now(), max(updated_at)) AS at FROM track_positions WHERE track_key LIKE 'mmsi:%'
+        SELECT agency_code, least(now(), max(updated_at)) AS at FROM track_positions WHERE track_key LIKE 'mmsi:%'
+        GROUP BY agency_code
     ),
     silent AS (
-        SELECT tp.* FROM track_positions tp, watermark w
+        SELECT tp.*, w.at AS watermark_at FROM track_positions tp JOIN watermark w USING (agency_code)
         WHERE tp.track_key LIKE 'mmsi:%'
           AND tp.updated_at < w.at - make_interval(secs => :gap_s)
           AND tp.updated_at > w.at - interval '7 days'
-          AND NOT EXISTS (SELECT 1 FROM ais_gaps g WHERE g.track_key = tp.track_key AND g.started_at = tp.observed_at)
+          AND NOT EXISTS (SELECT 1 FROM ais_gaps g WHERE g.agency_code = tp.agency_code AND g.track_key = tp.track_key
+                          AND g.started_at = tp.observed_at)
           -- a newer fix that did not move the track (too close to a line to count) is not silence
-          AND NOT EXISTS (SELECT 1 FROM detections d WHERE d.track_key = tp.track_key AND d.observed_at > tp.observed_at)
+          AND NOT EXISTS (SELECT 1 FROM detections d WHERE d.track_key = tp.track_key AND d.agency_code = tp.agency_code
+                          AND d.observed_at > tp.observed_at)
           AND {_GAP_PLACE.format(p="tp.geom")}
     ),
     inserted AS (
@@ -386,8 +400,8 @@ _AIS_GAP_SWEEP = text(
         SELECT s.agency_code, 'ais_gap', 'high', {_GAP_TITLE.format(track="s.track_key", at="s.observed_at")},
                s.observed_at, s.sensor_id, s.track_key, s.class, s.detection_id, ARRAY[s.detection_id], s.geom,
                jsonb_build_object('started_at', s.observed_at, 'start_lon', ST_X(s.geom), 'start_lat', ST_Y(s.geom),
-                                  'silent_s', round(extract(epoch FROM w.at - s.updated_at)))
-        FROM silent s, watermark w
+                                  'silent_s', round(extract(epoch FROM s.watermark_at - s.updated_at)))
+        FROM silent s
         ON CONFLICT DO NOTHING
         RETURNING {ALERT_COLUMNS}
     ),

@@ -31,12 +31,13 @@ from core.vocabulary import ALERT_KINDS, SEVERITIES
 
 
 class TrackPosition(Base):
-    """The last known position of each tracked object (rewritten by every fix: few indexes)."""
+    """The last known position of each tracked object, per agency (one agency's detections never move
+    another agency's track); rewritten by every fix: few indexes."""
 
     __tablename__ = "track_positions"
 
+    agency_code: Mapped[str] = mapped_column(String(32), primary_key=True)
     track_key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    agency_code: Mapped[str] = mapped_column(String(32), nullable=False)
     sensor_id: Mapped[str] = mapped_column(String(64), nullable=False)
     detection_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
     observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
@@ -127,7 +128,7 @@ class AisGap(Base):
 
     __table_args__ = (
         UniqueConstraint("agency_code", "track_key", "started_at", name="uq_ais_gaps_track_start"),
-        Index("ix_ais_gaps_open", "track_key", postgresql_where=text("ended_at IS NULL")),
+        Index("ix_ais_gaps_open", "agency_code", "track_key", postgresql_where=text("ended_at IS NULL")),
     )
 
 

@@ -52,7 +52,12 @@ def gateway_add_sensor(
     kind: Annotated[str, typer.Option(help="camera, ground_sensor, radar, anpr, ais_receiver or other.")],
     lon: Annotated[float, typer.Option()],
     lat: Annotated[float, typer.Option()],
-    range_m: Annotated[Optional[float], typer.Option(help="Coverage radius in metres.")] = None,
+    range_m: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Coverage radius in metres; detections further away are refused (default: the kind's BW_SENSOR_RANGE_<KIND>_M)."
+        ),
+    ] = None,
     name: Annotated[str, typer.Option()] = "",
 ) -> None:
     """Register a sensor under a gateway."""

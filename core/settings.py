@@ -90,6 +90,14 @@ class Settings(BaseSettings):
     # Batches stored ahead, each on a connection of its own, while the oldest one commits.
     ingest_stage_ahead: int = Field(default=2, ge=1, le=8)
     max_payload_bytes: int = 64 * 1024
+    # How far each kind of sensor sees from its registered location, unless the sensor has a range of
+    # its own (``sensors.range_m``): a detection placed further away is a dead letter (outside_coverage).
+    sensor_range_camera_m: float = Field(default=5_000.0, gt=0)
+    sensor_range_ground_sensor_m: float = Field(default=1_000.0, gt=0)
+    sensor_range_radar_m: float = Field(default=50_000.0, gt=0)
+    sensor_range_anpr_m: float = Field(default=1_000.0, gt=0)
+    sensor_range_ais_receiver_m: float = Field(default=75_000.0, gt=0)
+    sensor_range_other_m: float = Field(default=100_000.0, gt=0)
     # Seconds during which one track raises at most one alert per segment or zone.
     alert_cooldown_s: int = 600
     # A track leg longer than this in time is not used to infer a crossing.
@@ -179,6 +187,10 @@ class Settings(BaseSettings):
     def single_role(self) -> bool:
         """True when migrations and the API use one role: the audit trail is then not protected."""
         return self.owner_url() == self.database_url
+
+    def sensor_range_m(self, kind: str) -> float:
+        """The default range of a kind of sensor (``BW_SENSOR_RANGE_<KIND>_M``)."""
+        return getattr(self, f"sensor_range_{kind}_m", self.sensor_range_other_m)
 
     def mqtt_parts(self, url: str | None = None) -> tuple[str, int, str | None, str | None]:
         """Host, port, username and password of an ``mqtt://user:pw@host:port`` URL."""

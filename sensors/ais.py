@@ -13,6 +13,7 @@ Other message types (base stations, aids to navigation, binary messages) are not
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -95,6 +96,8 @@ class AisBatch:
     # parts of multi-part messages whose other parts were not in this batch
     fragments: list[dict] = field(default_factory=list)
     sensors: set[str] = field(default_factory=set)
+    # why a position report (sensor, lon, lat) is outside its receiver's coverage, None if within
+    coverage: Callable[[str, float, float], str | None] | None = None
     _groups: dict[tuple, dict[int, Sentence]] = field(default_factory=dict)
 
 
@@ -219,7 +222,10 @@ def _decode_into(batch: AisBatch, parts: list[Sentence]) -> None:
         _merge_static(batch, mmsi, msg_type, fields)
     if msg_type in POSITION_TYPES:
         row = _position_row(first, lines, mmsi, fields)
-        if row is not None:
+        why = row and batch.coverage and batch.coverage(row["sensor_id"], row["lon"], row["lat"])
+        if why:
+            batch.dead.append((first.topic, b"\n".join(lines), why))
+        elif row is not None:
             batch.rows.append(row)
 
 
@@ -358,7 +364,7 @@ class Assembled:
 def store(*, session: Session, batch: AisBatch, settings: Settings) -> Assembled:
     """Keep the batch's waiting fragments, take the multi-part messages they complete (with
     parts from earlier batches), decode those, and write all vessel static data of the batch."""
-    out = AisBatch()
+    out = AisBatch(coverage=batch.coverage)
     if batch.fragments:
         fragments_json = orjson.dumps(batch.fragments).decode()
         session.execute(_STORE_FRAGMENTS, {"fragments": fragments_json, "ttl_s": settings.ais_fragment_ttl_s})

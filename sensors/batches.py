@@ -27,7 +27,7 @@ from core import topics
 from core.db import session_scope
 from core.errors import InvalidPayload
 from core.settings import Settings
-from sensors import ais, frigate, service
+from sensors import ais, coverage, frigate, service
 from sensors.schemas import DetectionPayload, DetectionRow, GatewayStatus
 
 log = logging.getLogger("borderwatch.ingest")
@@ -252,6 +252,19 @@ class BatchProcessor:
             raise InvalidPayload(_reason(exc).replace("detection", "status")) from exc
         return status.status, status.at or datetime.now(timezone.utc)
 
+    def outside_coverage(self, sensor_id: str, lon: float | None, lat: float | None) -> str | None:
+        """Why a position is further from the sensor than its range (sensors/coverage.py), or None."""
+        sensor = self.registry.sensor(sensor_id)
+        return None if sensor is None else coverage.outside(sensor, lon, lat, self.settings)
+
+    def covered(self, rows: list[DetectionRow]) -> list[DetectionRow]:
+        """A message's detections, refused whole if one of them lies outside its sensor's coverage."""
+        for row in rows:
+            why = self.outside_coverage(row["sensor_id"], row["lon"], row["lat"])
+            if why:
+                raise InvalidPayload(why)
+        return rows
+
     def parse(self, messages: list[Message]) -> ParsedBatch:
         """Validate a batch against the contract and the registry (no transaction is opened)."""
         root = self.settings.mqtt_topic_root
@@ -283,14 +296,15 @@ class BatchProcessor:
             {t.sensor for _, t, _ in split if t and t.sensor},
             {t.gateway for _, t, _ in split if t},
         )
+        batch.ais.coverage = self.outside_coverage
         for msg, topic, error in split:
             try:
                 if error:
                     raise InvalidPayload(error)
                 if topic.kind == "detections":
-                    batch.rows.append(self.parse_detection(topic, msg.payload, window))
+                    batch.rows += self.covered([self.parse_detection(topic, msg.payload, window)])
                 elif topic.kind == "frigate":
-                    batch.rows += self.parse_frigate(topic, msg.payload, window)
+                    batch.rows += self.covered(self.parse_frigate(topic, msg.payload, window))
                 elif topic.kind == "ais":
                     self.parse_ais(batch.ais, topic=topic, message_topic=msg.topic, payload=msg.payload, now=now)
                 else:
@@ -345,7 +359,10 @@ class BatchProcessor:
             # batches to commit. A worker without a share group is the only one (its plain
             # subscription would give a second worker every message too), so it needs no locks.
             if self.settings.ingest_share_group:
-                geofence.lock_tracks(session=session, track_keys=(r["track_key"] for r in rows if r["track_key"]))
+                geofence.lock_tracks(
+                    session=session,
+                    track_keys=(f"{r['agency_code']}|{r['track_key']}" for r in rows if r["track_key"]),
+                )
             # crossings and zone entries, watch-lists, dark vessels, AIS gaps, rendezvous, loitering,
             # sensor health
             result.alerts = self.rules.run(

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Identity,
     Index,
@@ -56,12 +57,16 @@ class Sensor(Base):
     name: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     location = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
     coverage = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True))
+    # How far from ``location`` it sees, in metres (None: ``BW_SENSOR_RANGE_<KIND>_M``); a detection
+    # placed further away is refused (dead letter ``outside_coverage``).
+    range_m: Mapped[float | None] = mapped_column(Float)
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
         CheckConstraint(f"kind IN {SENSOR_KINDS!r}", name="sensor_kind_known"),
         CheckConstraint("id ~ '^[a-z0-9][a-z0-9_-]{1,63}$'", name="sensor_id_format"),
+        CheckConstraint("range_m > 0", name="sensor_range_positive"),
     )
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 import orjson
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from core import topics
@@ -27,6 +27,10 @@ class RegisteredSensor:
     id: str
     agency_code: str
     gateway_id: str
+    kind: str = "other"
+    lon: float | None = None
+    lat: float | None = None
+    range_m: float | None = None  # None: the default range of its kind
 
 
 def create_gateway(*, session: Session, gateway_in: GatewayCreate, password: str | None = None) -> tuple[Gateway, str]:
@@ -60,6 +64,7 @@ def create_sensor(*, session: Session, sensor_in: SensorCreate) -> Sensor:
         kind=sensor_in.kind,
         name=sensor_in.name,
         location=from_shape(Point(sensor_in.lon, sensor_in.lat), srid=4326),
+        range_m=sensor_in.coverage_radius_m,
     )
     session.add(sensor)
     session.flush()
@@ -72,9 +77,20 @@ def create_sensor(*, session: Session, sensor_in: SensorCreate) -> Sensor:
 
 
 def sensors_by_id(*, session: Session) -> dict[str, RegisteredSensor]:
-    """Every registered sensor with its agency and gateway."""
-    query = select(Sensor.id, Sensor.agency_code, Sensor.gateway_id)
-    return {row.id: RegisteredSensor(row.id, row.agency_code, row.gateway_id) for row in session.execute(query)}
+    """Every registered sensor with its agency, gateway, location and range."""
+    query = select(
+        Sensor.id,
+        Sensor.agency_code,
+        Sensor.gateway_id,
+        Sensor.kind,
+        func.ST_X(Sensor.location).label("lon"),
+        func.ST_Y(Sensor.location).label("lat"),
+        Sensor.range_m,
+    )
+    return {
+        row.id: RegisteredSensor(row.id, row.agency_code, row.gateway_id, row.kind, row.lon, row.lat, row.range_m)
+        for row in session.execute(query)
+    }
 
 
 def gateway_agencies(*, session: Session) -> dict[str, str]:

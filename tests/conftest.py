@@ -141,14 +141,18 @@ class TestGateway:
 
 @pytest.fixture(scope="session")
 def make_gateway(engine: Engine, settings: Settings) -> Callable[..., TestGateway]:
-    """Register (committed) a gateway with sensors and publish its credentials to the broker."""
+    """Register (committed) a gateway with sensors and publish its credentials to the broker; ``range_m``:
+    the sensors' own range (default: their kind's)."""
     from broker import service as access
     from core.db import session_scope
     from sensors import service
     from sensors.schemas import GatewayCreate, SensorCreate
 
     def make(
-        agency: str = "TH-RTP", sensors: dict[str, tuple[float, float]] | None = None, kind: str = "camera"
+        agency: str = "TH-RTP",
+        sensors: dict[str, tuple[float, float]] | None = None,
+        kind: str = "camera",
+        range_m: float | None = None,
     ) -> TestGateway:
         gateway_id = unique("gw")
         sensors = sensors or {unique("cam"): (100.42, 6.63)}
@@ -157,7 +161,9 @@ def make_gateway(engine: Engine, settings: Settings) -> Callable[..., TestGatewa
             for sensor_id, (lon, lat) in sensors.items():
                 service.create_sensor(
                     session=s,
-                    sensor_in=SensorCreate(id=sensor_id, gateway_id=gateway_id, kind=kind, lon=lon, lat=lat),
+                    sensor_in=SensorCreate(
+                        id=sensor_id, gateway_id=gateway_id, kind=kind, lon=lon, lat=lat, coverage_radius_m=range_m
+                    ),
                 )
         with session_scope(engine) as s:
             access.sync_broker(session=s, settings=settings)

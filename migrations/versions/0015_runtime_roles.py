@@ -8,7 +8,7 @@ the Ed25519-signed heads of the audit chain (audit/checkpoints.py), append-only 
 not create tables, still gets next month's partition (owned by the owner, like the others).
 
 Revision ID: 0015_runtime_roles
-Revises: 0013_trust
+Revises: 0014_track_scope
 Create Date: 2026-12-06 05:30:00
 """
 
@@ -19,7 +19,7 @@ from core.roles import grant_runtime_rights, revoke_runtime_rights
 from core.settings import get_settings
 
 revision = "0015_runtime_roles"
-down_revision = "0013_trust"
+down_revision = "0014_track_scope"
 branch_labels = None
 depends_on = None
 

@@ -39,6 +39,9 @@ SENSORS = [f"bench-cam-{i:02d}" for i in range(20)]
 # Thai side and Malaysian side of the border near Sadao; tracks run from one to the other.
 NORTH, SOUTH = 6.5600, 6.4900
 
+# The streams' tracks run over about 8 km around the cameras: a range that takes them all in.
+STREAM_RANGE_M = 20_000.0
+
 
 def prepare(settings, engine) -> None:
     """The bench database starts each run empty of detections, so runs compare like with like."""
@@ -60,7 +63,12 @@ def prepare(settings, engine) -> None:
                 service.create_sensor(
                     session=s,
                     sensor_in=SensorCreate(
-                        id=sensor, gateway_id=GATEWAY, kind="camera", lon=100.40 + i * 0.002, lat=6.53
+                        id=sensor,
+                        gateway_id=GATEWAY,
+                        kind="camera",
+                        lon=100.40 + i * 0.002,
+                        lat=6.53,
+                        coverage_radius_m=STREAM_RANGE_M,
                     ),
                 )
     with session_scope(engine) as s:

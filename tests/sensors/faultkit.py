@@ -37,6 +37,9 @@ FIXES_PER_TRACK = 10
 SENSORS_PER_GATEWAY = 20
 _SERVICE_ENV = ("BW_DATABASE_URL", "BW_TEST_DATABASE_URL", "BW_MQTT_URL", "BW_MQTT_API_URL", "BW_MOSQUITTO_DIR")
 
+# The streams' tracks run over about 8 km around the cameras: a range that takes them all in.
+STREAM_RANGE_M = 20_000.0
+
 
 def quiet() -> Console:
     return Console(file=io.StringIO(), width=120)
@@ -99,7 +102,12 @@ class Instance:
                 service.create_sensor(
                     session=s,
                     sensor_in=SensorCreate(
-                        id=sensor, gateway_id=gateway_id, kind="camera", lon=100.40 + i * 0.002, lat=6.53
+                        id=sensor,
+                        gateway_id=gateway_id,
+                        kind="camera",
+                        lon=100.40 + i * 0.002,
+                        lat=6.53,
+                        coverage_radius_m=STREAM_RANGE_M,
                     ),
                 )
         with session_scope(self.engine) as s:

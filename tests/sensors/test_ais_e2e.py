@@ -35,9 +35,13 @@ def worker(settings, engine):
     w.stop()
 
 
+# The sample reports are of San Francisco Bay (types 1, 18 and 5) and of the Gulf of Mexico (type 19).
+SF_BAY, GULF = (-122.33, 37.80), (-88.80, 29.55)
+
+
 @pytest.fixture
 def receiver(make_gateway):
-    gw = make_gateway(agency="MY-MMEA", sensors={unique("ais"): (101.80, 2.30)}, kind="ais_receiver")
+    gw = make_gateway(agency="MY-MMEA", sensors={unique("ais"): SF_BAY}, kind="ais_receiver")
     return gw, next(iter(gw.sensors))
 
 
@@ -60,11 +64,17 @@ def test_position_reports_of_class_a_and_b_become_vessel_detections(engine, work
     gw, sensor = receiver
     at = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=3)
     worker.publish(worker.ais_topic(gw, sensor), tag_block(at, TYPE_1))
-    # two sentences in one message, no tag block: the time of arrival is used
+    # two sentences in one message, no tag block: the time of arrival is used; the type 19 report
+    # is 3,000 km away from this receiver, beyond any AIS range: a dead letter, the other is kept
     worker.publish(worker.ais_topic(gw, sensor), f"{TYPE_18}\r\n{TYPE_19}\r\n")
-    rows = wait_for(lambda: len(detections_of(engine, sensor)) == 3 and detections_of(engine, sensor))
+    rows = wait_for(lambda: len(detections_of(engine, sensor)) == 2 and detections_of(engine, sensor))
     by_track = {r["track_key"]: r for r in rows}
-    assert set(by_track) == {"mmsi:367380120", "mmsi:367430530", "mmsi:367059850"}
+    assert set(by_track) == {"mmsi:367380120", "mmsi:367430530"}
+    topic = worker.ais_topic(gw, sensor)
+    dead = wait_for(lambda: scalar(engine, "SELECT array_agg(payload) FROM dead_letters WHERE topic = :t", t=topic))
+    assert dead == [TYPE_19.encode()]
+    reason = scalar(engine, "SELECT reason FROM dead_letters WHERE topic = :t", t=topic)
+    assert reason.startswith("outside_coverage: ") and "whose range is 75.0 km" in reason
     a = by_track["mmsi:367380120"]
     assert (a["track_id"], a["class"], float(a["lon"]), float(a["lat"])) == (
         "367380120",
@@ -79,15 +89,11 @@ def test_position_reports_of_class_a_and_b_become_vessel_detections(engine, work
     b = by_track["mmsi:367430530"]
     assert (float(b["lon"]), float(b["lat"]), b["identifiers"]["ais_type"]) == (-122.26732, 37.78504, "18")
     assert datetime.now(timezone.utc) - b["observed_at"] < timedelta(minutes=2)
-    c = by_track["mmsi:367059850"]
-    assert c["speed_mps"] == pytest.approx(8.7 * 0.514444, abs=1e-3)
-    # the type 19 report carries the name too
-    assert scalar(engine, "SELECT name FROM vessels WHERE mmsi = 367059850") == "CAPT.J.RIMES"
     # the same message again (a redelivery) is stored once
     worker.publish(worker.ais_topic(gw, sensor), tag_block(at, TYPE_1))
     marker = tag_block(at + timedelta(seconds=1), TYPE_18)
     worker.publish(worker.ais_topic(gw, sensor), marker)
-    wait_for(lambda: len(detections_of(engine, sensor)) == 4)
+    wait_for(lambda: len(detections_of(engine, sensor)) == 3)
     time.sleep(0.5)
     assert (
         scalar(
@@ -168,13 +174,17 @@ def test_ais_from_an_unregistered_sensor_is_a_dead_letter(engine, worker, receiv
 
 
 def test_gateway_publishes_ais_with_mosquitto_pub_through_its_acl(settings, engine, ingest, make_gateway):
-    gw = make_gateway(agency="MY-MMEA", sensors={unique("ais"): (101.80, 2.30)}, kind="ais_receiver")
+    gw = make_gateway(agency="MY-MMEA", sensors={unique("ais"): GULF}, kind="ais_receiver")
     sensor = next(iter(gw.sensors))
     topic = topics.ais(settings.mqtt_topic_root, gw.agency, gw.id, sensor)
     assert mosquitto_pub(settings, gw, topic, TYPE_19).returncode == 0
     wait_for(
         lambda: scalar(engine, "SELECT track_key FROM detections WHERE sensor_id = :s", s=sensor) == "mmsi:367059850"
     )
+    (c,) = detections_of(engine, sensor)
+    assert c["speed_mps"] == pytest.approx(8.7 * 0.514444, abs=1e-3)
+    # the type 19 report carries the name too
+    assert scalar(engine, "SELECT name FROM vessels WHERE mmsi = 367059850") == "CAPT.J.RIMES"
 
 
 def test_a_part_whose_other_parts_never_come_expires(engine, worker, receiver):

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from core import topics
+from sensors import coverage
 from sensors.models import DETECTION_CLASSES
 from tests.conftest import scalar, unique, wait_for
 from tests.sensors import faultkit
@@ -53,7 +54,11 @@ out_of_range = lambda lo, hi: st.one_of(  # noqa: E731
 # which cost more than the drawing itself over 11,800 examples. The draws are the same.
 EVENT_SUFFIX = st.text("abcdefXYZ-_:.", max_size=20)
 AGE_S = st.integers(0, 3600)
-LON, LAT, UNIT = st.floats(-180, 180), st.floats(-90, 90), st.floats(0, 1)
+# Half the positions near the camera of ``make_gateway`` (100.42, 6.63), half anywhere: those beyond
+# the camera's range are dead letters (outside_coverage), the others are stored.
+LON = st.one_of(st.floats(100.40, 100.44), st.floats(-180, 180))
+LAT = st.one_of(st.floats(6.61, 6.65), st.floats(-90, 90))
+UNIT = st.floats(0, 1)
 CLASS = st.sampled_from(DETECTION_CLASSES)
 IDENTIFIERS = st.dictionaries(
     st.from_regex(r"\A[a-z][a-z0-9_]{0,10}\Z"),
@@ -217,6 +222,12 @@ def test_hostile_input_ends_in_dead_letters_and_good_input_is_stored(settings, e
         for edge in ({"confidence": 5e-324}, {"confidence": 1e-300, "speed_mps": 1e-310, "heading_deg": 2e-45})
     ]
     assert len(bad) >= 10_000
+    # valid, but further from the camera than its range
+    lon0, lat0 = gw.sensors[sensor]
+    far = [b for b in good if coverage.distance_m(lon0, lat0, b["lon"], b["lat"]) > settings.sensor_range_camera_m]
+    good = [b for b in good if b not in far]
+    bad += [(topics.detections(root, gw.agency, gw.id, sensor), orjson.dumps(b), "outside_coverage") for b in far]
+    assert len(far) >= 100 and len(good) >= 100
     stream = [(t, p, k) for t, p, k in bad] + [
         (topics.detections(root, gw.agency, gw.id, sensor), orjson.dumps(b), "good") for b in good
     ]

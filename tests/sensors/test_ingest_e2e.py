@@ -18,6 +18,8 @@ pytestmark = pytest.mark.e2e
 # Either side of the Thai-Malaysian land border near Sadao / Bukit Kayu Hitam.
 TH_POINT = (100.4190, 6.6200)
 MY_POINT = (100.4205, 6.5060)
+# The sensors here (make_gateway's, at 100.42 E, 6.63 N) see both points: a range of their own.
+BORDER_VIEW_M = 20_000.0
 
 
 def det_topic(settings, gw, sensor):
@@ -29,7 +31,7 @@ def stored(engine, sensor_id):
 
 
 def test_detection_from_mosquitto_pub_is_stored_and_geofenced(settings, engine, ingest, make_gateway):
-    gw = make_gateway()
+    gw = make_gateway(range_m=BORDER_VIEW_M)
     sensor = next(iter(gw.sensors))
     # Inside the Thai buffer strip of the Thai-Malaysian border, about 1 km from the line.
     body = detection(sensor, 100.4195, 6.5200, object_class="vehicle")
@@ -85,7 +87,7 @@ def test_detection_without_position_uses_the_sensor_location(settings, engine, i
 
 
 def test_track_crossing_raises_one_alert_with_direction_and_publishes_it(settings, engine, ingest, make_gateway):
-    gw = make_gateway()
+    gw = make_gateway(range_m=BORDER_VIEW_M)
     sensor = next(iter(gw.sensors))
     received: list[dict] = []
     _, _, user, password = settings.mqtt_parts(settings.mqtt_api_url)
@@ -126,7 +128,7 @@ def test_track_crossing_raises_one_alert_with_direction_and_publishes_it(setting
 
 
 def test_resent_event_is_stored_once(settings, engine, ingest, make_gateway):
-    gw = make_gateway()
+    gw = make_gateway(range_m=BORDER_VIEW_M)
     sensor = next(iter(gw.sensors))
     body = detection(sensor, *TH_POINT)
     for _ in range(3):
@@ -162,7 +164,7 @@ def test_resent_event_is_stored_once(settings, engine, ingest, make_gateway):
 def test_bad_payloads_go_to_dead_letters_and_the_worker_keeps_running(
     settings, engine, ingest, make_gateway, case, payload, reason
 ):
-    gw = make_gateway()
+    gw = make_gateway(range_m=BORDER_VIEW_M)
     sensor = next(iter(gw.sensors))
     good = detection(sensor, *TH_POINT)
     if payload == "CONF":
@@ -198,8 +200,8 @@ def test_bad_payloads_go_to_dead_letters_and_the_worker_keeps_running(
 
 
 def test_unregistered_sensor_and_foreign_topic_go_to_dead_letters(settings, engine, ingest, make_gateway):
-    gw = make_gateway()
-    other = make_gateway()
+    gw = make_gateway(range_m=BORDER_VIEW_M)
+    other = make_gateway(range_m=BORDER_VIEW_M)
     sensor, other_sensor = next(iter(gw.sensors)), next(iter(other.sensors))
     unknown_topic = det_topic(settings, gw, "no-such-sensor")
     assert mosquitto_pub(settings, gw, unknown_topic, detection("no-such-sensor", *TH_POINT)).returncode == 0
@@ -237,8 +239,8 @@ def test_unregistered_sensor_and_foreign_topic_go_to_dead_letters(settings, engi
 
 
 def test_a_gateway_cannot_publish_under_another_gateways_topic(settings, engine, ingest, make_gateway):
-    gw = make_gateway()
-    victim = make_gateway()
+    gw = make_gateway(range_m=BORDER_VIEW_M)
+    victim = make_gateway(range_m=BORDER_VIEW_M)
     victim_sensor = next(iter(victim.sensors))
     topic = det_topic(settings, victim, victim_sensor)
     result = mosquitto_pub(settings, gw, topic, detection(victim_sensor, *TH_POINT))
@@ -260,7 +262,7 @@ def test_a_gateway_whose_credential_is_withdrawn_cannot_connect(settings, engine
     from broker import service as access
     from core.db import session_scope
 
-    gw = make_gateway()
+    gw = make_gateway(range_m=BORDER_VIEW_M)
     topic = det_topic(settings, gw, next(iter(gw.sensors)))
     assert mosquitto_pub(settings, gw, topic, detection(next(iter(gw.sensors)), *TH_POINT)).returncode == 0
     with session_scope(engine) as s:
@@ -268,7 +270,7 @@ def test_a_gateway_whose_credential_is_withdrawn_cannot_connect(settings, engine
     with session_scope(engine) as s:
         access.sync_broker(session=s, settings=settings)  # raises if the broker refuses the file
     wait_for(lambda: mosquitto_pub(settings, gw, topic, b"{}").returncode != 0, timeout=10)
-    other = make_gateway()
+    other = make_gateway(range_m=BORDER_VIEW_M)
     other_topic = det_topic(settings, other, next(iter(other.sensors)))
     assert mosquitto_pub(settings, other, other_topic, detection(next(iter(other.sensors)), *TH_POINT)).returncode == 0
 
@@ -276,7 +278,7 @@ def test_a_gateway_whose_credential_is_withdrawn_cannot_connect(settings, engine
 def test_gateway_status_and_last_will(settings, engine, ingest, make_gateway):
     import paho.mqtt.client as mqtt
 
-    gw = make_gateway()
+    gw = make_gateway(range_m=BORDER_VIEW_M)
     status_topic = topics.gateway_status(settings.mqtt_topic_root, gw.agency, gw.id)
     host, port, _, _ = settings.mqtt_parts()
     from paho.mqtt.enums import CallbackAPIVersion

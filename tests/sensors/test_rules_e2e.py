@@ -116,7 +116,8 @@ def test_watchlist_plate_hit_is_one_high_alert_with_the_reason(engine, worker, m
 
 
 def test_watchlist_vessel_name_matches_ais_static_data(engine, worker, make_gateway):
-    gw = make_gateway(agency="MY-MMEA", sensors={unique("ais"): (101.80, 2.30)}, kind="ais_receiver")
+    # the sample type 19 report is of the Gulf of Mexico: the receiver is there
+    gw = make_gateway(agency="MY-MMEA", sensors={unique("ais"): (-88.80, 29.55)}, kind="ais_receiver")
     sensor = next(iter(gw.sensors))
     add_entry(engine, "MY-MMEA", "vessel_name", "Capt J Rimes", "suspected fuel smuggling")
     worker.publish(worker.ais_topic(gw, sensor), tag_block(datetime.now(timezone.utc), TYPE_19))

@@ -19,7 +19,10 @@ MESSAGES = 20_000
 
 
 def test_two_workers_split_one_stream_and_alert_each_crossing_once(settings, engine, make_gateway, capsys):
-    gw = make_gateway(sensors={unique("cam"): (100.40 + i * 0.002, 6.53) for i in range(faultkit.SENSORS_PER_GATEWAY)})
+    gw = make_gateway(
+        sensors={unique("cam"): (100.40 + i * 0.002, 6.53) for i in range(faultkit.SENSORS_PER_GATEWAY)},
+        range_m=faultkit.STREAM_RANGE_M,
+    )
     gateway = faultkit.Gateway(gw.id, gw.agency, gw.password, list(gw.sensors))
     # A topic root and share group of its own: the suite's shared worker takes none of this stream.
     root = f"borderwatch/scale-{uuid.uuid4().hex[:6]}"
@@ -68,7 +71,10 @@ def test_two_workers_split_one_stream_and_alert_each_crossing_once(settings, eng
 def test_a_worker_that_leaves_its_share_group_gets_each_message_once(settings, engine, make_gateway):
     """The broker session outlives the worker, subscriptions included: a worker that comes back
     without its share group unsubscribes the group's filter, or it would get everything twice."""
-    gw = make_gateway(sensors={unique("cam"): (100.40 + i * 0.002, 6.53) for i in range(faultkit.SENSORS_PER_GATEWAY)})
+    gw = make_gateway(
+        sensors={unique("cam"): (100.40 + i * 0.002, 6.53) for i in range(faultkit.SENSORS_PER_GATEWAY)},
+        range_m=faultkit.STREAM_RANGE_M,
+    )
     gateway = faultkit.Gateway(gw.id, gw.agency, gw.password, list(gw.sensors))
     root = f"borderwatch/switch-{uuid.uuid4().hex[:6]}"
     client_id = unique("bw-switch")

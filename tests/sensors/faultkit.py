@@ -35,7 +35,15 @@ from tests.conftest import IngestProcess, wait_for_broker_login
 NORTH, SOUTH = 6.5600, 6.4900
 FIXES_PER_TRACK = 10
 SENSORS_PER_GATEWAY = 20
-_SERVICE_ENV = ("BW_DATABASE_URL", "BW_TEST_DATABASE_URL", "BW_MQTT_URL", "BW_MQTT_API_URL", "BW_MOSQUITTO_DIR")
+_SERVICE_ENV = (
+    "BW_DATABASE_URL",
+    "BW_OWNER_DATABASE_URL",
+    "BW_INGEST_DATABASE_URL",
+    "BW_TEST_DATABASE_URL",
+    "BW_MQTT_URL",
+    "BW_MQTT_API_URL",
+    "BW_MOSQUITTO_DIR",
+)
 
 # The streams' tracks run over about 8 km around the cameras: a range that takes them all in.
 STREAM_RANGE_M = 20_000.0
@@ -145,13 +153,16 @@ def start_instance(tmp_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Instance:
     env = _read_env(tmp_dir / "services.env")
     settings = Settings(
         database_url=env["BW_DATABASE_URL"],
+        owner_database_url=env.get("BW_OWNER_DATABASE_URL"),
+        ingest_database_url=env.get("BW_INGEST_DATABASE_URL"),
         mqtt_url=env["BW_MQTT_URL"],
         mqtt_api_url=env["BW_MQTT_API_URL"],
         mosquitto_dir=env["BW_MOSQUITTO_DIR"],
         jwt_secret=os.environ.get("BW_JWT_SECRET", "x" * 48),
     )
-    migrate_database(settings.database_url)
-    engine = make_engine(settings.database_url, pool_size=2)
+    # The instance's workers connect as its runtime roles (services.env); the checks read as its owner.
+    migrate_database(settings.owner_url())
+    engine = make_engine(settings.owner_url(), pool_size=2)
     instance = Instance(tmp_dir, settings, engine, base_dir=Path(info["base_dir"]))
     with session_scope(engine) as s:
         geo_service.load_shipped_borders(session=s, buffer_m=settings.border_buffer_m)

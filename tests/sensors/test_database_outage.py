@@ -99,6 +99,7 @@ def test_database_outage_loses_nothing_and_doubles_nothing(settings, engine, mak
     env = {
         **os.environ,
         "BW_DATABASE_URL": proxied,
+        "BW_INGEST_DATABASE_URL": proxied,
         "BW_MQTT_TOPIC_ROOT": root,
         "BW_INGEST_SHARE_GROUP": client_id,
         "BW_INGEST_CLIENT_ID": client_id,

@@ -21,7 +21,7 @@ TIMEOUT_MS = 20_000
 
 def test_track_map_shows_the_path_and_the_crossing_direction(settings, engine, ingest, make_gateway, operator, web):
     sensor = unique("cam")
-    gw = make_gateway(agency=operator.agency, sensors={sensor: (100.42, 6.56)})
+    gw = make_gateway(agency=operator.agency, sensors={sensor: (100.42, 6.56)}, range_m=10_000)
     t0 = datetime.now(timezone.utc) - timedelta(seconds=60)
     topic = topics.detections(settings.mqtt_topic_root, gw.agency, gw.id, sensor)
     for i, (lon, lat) in enumerate(TRACK):

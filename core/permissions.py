@@ -191,6 +191,12 @@ ROUTE_ACCESS: dict[tuple[str, str], Grant] = {
 }
 
 
+# The browser map pages (api.maps, outside the OpenAPI document): the control room's screens. What
+# they show is read through the same services and layers, under the same scopes; a patrol unit's
+# phone and the liaison hotline have the API entries above instead.
+MAP_PAGE_READERS = STAFF
+
+
 class NoAccessRule(NotAuthorised):
     code = "role_not_allowed"
 

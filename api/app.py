@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from api import (
     audit,
     auth,
     cot,
+    deps,
     errors,
     evidence,
     geo,
@@ -29,8 +30,9 @@ from api import (
     webhooks,
 )
 from api.responses import CompactJSONResponse
+from core.permissions import V1
 
-API_PREFIX = "/api/v1"
+API_PREFIX = V1  # the access table (core.permissions) names routes under it
 
 
 def _version() -> str:
@@ -53,7 +55,8 @@ def create_app() -> FastAPI:
         default_response_class=CompactJSONResponse,
     )
     errors.install(app)
-    api = APIRouter(prefix=API_PREFIX)
+    # Every /api/v1 route passes the access table first (core.permissions.ROUTE_ACCESS).
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(deps.authorise)])
     api.include_router(auth.router)
     api.include_router(geo.router)
     api.include_router(watchlists.router)

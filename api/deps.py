@@ -8,12 +8,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.orm import Session
 
 from accounts.service import resolve_principal
 from core.db import session_scope
 from core.errors import NotAuthenticated
+from core.permissions import AGENCY, V1, is_public, route_scope
 from core.security import Principal
+from patrols import field
 
 TOKEN_COOKIE = "bw_token"
 
@@ -48,7 +51,44 @@ def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The authenticated caller; 401 with ``WWW-Authenticate: Bearer`` otherwise."""
+    known = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
     return resolve_principal(session=session, token=_presented_token(request, credentials))
+
+
+def _header_token(request: Request) -> str | None:
+    # As HTTPBearer reads it, without adding a security requirement to every route's OpenAPI entry.
+    scheme, credentials = get_authorization_scheme_param(request.headers.get("Authorization"))
+    if scheme.lower() == "bearer" and credentials:
+        return credentials
+    return request.cookies.get(TOKEN_COOKIE) or None
+
+
+def route_template(request: Request) -> str:
+    """The matched route's path template as the OpenAPI document has it (``/api/v1/units/{unit_id}``).
+    The route may know its path without the prefixes of the routers that include it; every route
+    this is asked about lives under ``/api/v1``."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    if not isinstance(path, str):
+        return request.url.path
+    return path if path.startswith(V1 + "/") else V1 + path
+
+
+def authorise(request: Request, session: SessionDep) -> None:
+    """The access table (``core.permissions.ROUTE_ACCESS``) applied to every ``/api/v1`` request, before
+    the route runs: 401 without a valid token, 403 with the reason for a role the route's entry does
+    not name (or a route without one), and for a patrol unit device, 403 for a path naming what is not
+    its own (``patrols.field``). The caller is kept for the route's own ``PrincipalDep``."""
+    template = route_template(request)
+    if is_public(request.method, template):
+        return
+    principal = resolve_principal(session=session, token=_header_token(request))
+    request.state.principal = principal
+    scope = route_scope(request.method, template, principal.role)
+    if scope != AGENCY:
+        field.check_path(session, principal, scope, request.path_params)
 
 
 def optional_principal(

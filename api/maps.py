@@ -13,7 +13,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 import orjson
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 import features.alerts
@@ -27,6 +27,7 @@ from api.deps import TOKEN_COOKIE, OptionalPrincipalDep, PrincipalDep, SessionDe
 from api.errors import CrossSiteRequest, InvalidParameter
 from api.params import TimeRange, parse_datetime
 from core.errors import BorderwatchError, NotAuthenticated, NotAuthorised, NotFound, ServiceBusy, TooManyRequests
+from core.permissions import MAP_PAGE_READERS, require_role
 from core.security import form_token, form_token_valid, issue_token
 from core.settings import get_settings
 from core.vocabulary import INCIDENT_CATEGORIES
@@ -45,8 +46,6 @@ from patrols import taskings as patrol_taskings
 from patrols.evidence import service as evidence_service
 from patrols.models import INCIDENT_PRIORITIES
 
-router = APIRouter(include_in_schema=False)
-
 OVERVIEW_PATH = "/maps/overview"
 COP_PATH = "/maps/cop"
 TRACK_PATH = "/maps/track"
@@ -62,6 +61,18 @@ LOGIN_PATH = "/login"
 # Where the login form sends the operator.
 HOME_PATH = COP_PATH
 TRACK_FIX_LIMIT = 10000
+
+
+def _page_access(request: Request, principal: OptionalPrincipalDep) -> None:
+    """Map pages are for the control room (``core.permissions.MAP_PAGE_READERS``); signing in and out
+    and the static assets are for everyone, and a caller without a token is sent to sign in."""
+    path = request.url.path
+    if principal is None or path in (LOGIN_PATH, "/logout") or path.startswith(STATIC_PATH + "/"):
+        return
+    require_role(principal, MAP_PAGE_READERS, "open the map pages")
+
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(_page_access)])
 COVERAGE_DEFAULT_HOURS = 24
 COVERAGE_MAX_HOURS = 24 * 90
 # Heat map cells: about 1 km; the query returns at most this many, busiest first.

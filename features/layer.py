@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from core.permissions import FIELD_ROLES
 from core.security import Principal
 from features.filters import Filter, Where
+from patrols.field import nearby, nearby_params
 
 
 def rfc3339(column: str) -> str:
@@ -40,6 +42,9 @@ class FeatureLayer:
     polygons    RFC 7946 section 3.1.6: exterior rings counterclockwise
     shared_entity, shared_by   for layers partners share into: the audit's entity type, and the
                 column naming the owning partner (null for the caller's own rows)
+    field_scope for a layer with a ``scope``: a patrol unit's device (``core.permissions.FIELD_ROLES``)
+                gets only the rows near it (``patrols.field.nearby``); False for geography every
+                role reads whole (zones)
     ogc         served as an OGC API Features collection; ``ogc_properties`` the names it carries, in
                 order (None: every property); OGC clients read a fixed schema, kept as published
                 (GDAL's OAPIF driver reads it from the first page)
@@ -61,6 +66,7 @@ class FeatureLayer:
     shared_entity: str | None = None
     shared_by: str = "NULL"
     geojson_properties: Sequence[str] | None = None
+    field_scope: bool = True
     ogc: bool = False
     ogc_properties: Sequence[str] | None = None
 
@@ -74,6 +80,8 @@ class FeatureLayer:
         where = Where(params={**params, "agency": principal.agency_code})
         if self.scope:
             where.add(self.scope)
+            if self.field_scope and principal.role in FIELD_ROLES:
+                where.add(nearby(self.geometry), **nearby_params(principal))
         return where
 
     def order_sql(self) -> str:

@@ -16,6 +16,7 @@ LAYER = FeatureLayer(
     geometry="z.geom",
     polygons=True,
     scope=SCOPE,
+    field_scope=False,
     properties={
         "name": "z.name",
         "kind": "z.kind",

@@ -28,11 +28,14 @@ from datetime import datetime, timedelta, timezone
 
 from accounts.service import resolve_principal, stream_end_reason
 from core.db import session_scope
-from core.errors import NotAuthenticated
+from core.errors import NotAuthenticated, NotAuthorised
+from core.permissions import V1, route_scope
 from core.security import Principal
 from core.settings import get_settings
 from interop import cot
 from patrols import live
+
+COT_ROUTE = f"{V1}/cot"
 
 log = logging.getLogger("borderwatch.cot")
 MAX_TOKEN_LINE = 8192
@@ -62,7 +65,10 @@ class CotServer:
 
     def _authenticate(self, token: str) -> Principal:
         with session_scope() as session:
-            return resolve_principal(session=session, token=token)
+            principal = resolve_principal(session=session, token=token)
+        # The stream is the picture GET /api/v1/cot gives: the same roles (core.permissions) may have it.
+        route_scope("GET", COT_ROUTE, principal.role)
+        return principal
 
     @staticmethod
     def _end_reason(token: str, principal: Principal) -> str | None:
@@ -100,7 +106,7 @@ class CotServer:
             line = await asyncio.wait_for(reader.readline(), self.auth_timeout)
             token = line[:MAX_TOKEN_LINE].strip().decode("ascii", "replace")
             principal = await asyncio.to_thread(self._authenticate, token)
-        except (asyncio.TimeoutError, NotAuthenticated, ConnectionError) as exc:
+        except (asyncio.TimeoutError, NotAuthenticated, NotAuthorised, ConnectionError) as exc:
             self.on_event(f"refused {peer}: {getattr(exc, 'message', None) or type(exc).__name__}")
             writer.close()
             return

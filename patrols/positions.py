@@ -13,9 +13,26 @@ from core.security import Principal
 from patrols import schemas
 from patrols.pages import point
 from patrols.units import get_unit, own_unit_for_update
+from sharing import service as sharing
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 MAX_POSITION_AGE = timedelta(days=30)
+
+# What a partner sees of another agency's unit's track (binds :agency, the reader's): the positions
+# inside a joint patrol sector both agencies are members of, observed while a joint patrol of that
+# sector with both agencies was under way, or inside the window of a sharing agreement in force from
+# the unit's agency to the reader (directly or to that sector). Nothing outside the sector, nothing
+# from before or after the arrangement: the owner's patrol patterns stay the owner's.
+PARTNER_POSITION_SQL = f"""EXISTS (
+    SELECT 1 FROM zones z
+    WHERE z.kind = 'joint_patrol_sector'
+      AND z.member_agencies @> ARRAY[CAST(:agency AS varchar), CAST(p.agency_code AS varchar)]
+      AND ST_Intersects(z.geom, p.geom)
+      AND (EXISTS (SELECT 1 FROM joint_patrols jp
+                   WHERE jp.zone_id = z.id
+                     AND jp.agencies @> ARRAY[CAST(:agency AS varchar), CAST(p.agency_code AS varchar)]
+                     AND p.observed_at >= jp.starts_at AND p.observed_at <= jp.ends_at)
+           OR {sharing.agreement_covers("p.agency_code", "p.observed_at", "z.id")}))"""
 
 _STORE_POSITIONS = text(
     """
@@ -75,17 +92,21 @@ def record_positions(
 def unit_track_geojson(
     *, session: Session, principal: Principal, unit_id: int, start: datetime | None, end: datetime | None, limit: int
 ) -> dict:
-    """The unit's position history as a GeoJSON FeatureCollection of points, newest first."""
-    get_unit(session=session, principal=principal, unit_id=unit_id)
+    """The unit's position history as a GeoJSON FeatureCollection of points, newest first; a
+    partner's unit's only as far as :data:`PARTNER_POSITION_SQL` shares it."""
+    unit = get_unit(session=session, principal=principal, unit_id=unit_id)
+    shared = "" if unit.agency_code == principal.agency_code else f"AND {PARTNER_POSITION_SQL}"
     rows = session.execute(
         text(
-            """SELECT id, client_id, observed_at, ST_X(geom) AS lon, ST_Y(geom) AS lat, speed_kmh, heading_deg, accuracy_m
-           FROM unit_positions WHERE unit_id = :u
-             AND (CAST(:start AS timestamptz) IS NULL OR observed_at >= :start)
-             AND (CAST(:end AS timestamptz) IS NULL OR observed_at <= :end)
-           ORDER BY observed_at DESC, id DESC LIMIT :limit"""
+            f"""SELECT p.id, p.client_id, p.observed_at, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat, p.speed_kmh,
+                  p.heading_deg, p.accuracy_m
+           FROM unit_positions p WHERE p.unit_id = :u
+             AND (CAST(:start AS timestamptz) IS NULL OR p.observed_at >= :start)
+             AND (CAST(:end AS timestamptz) IS NULL OR p.observed_at <= :end)
+             {shared}
+           ORDER BY p.observed_at DESC, p.id DESC LIMIT :limit"""
         ),
-        {"u": unit_id, "start": start, "end": end, "limit": limit},
+        {"u": unit_id, "start": start, "end": end, "limit": limit, "agency": principal.agency_code},
     ).all()
     return {
         "type": "FeatureCollection",

@@ -20,7 +20,7 @@ from core import topics
 from core.errors import Conflict, InvalidInput, NotAuthorised
 from core.models import User
 from core.paging import decode_cursor
-from core.permissions import DISPATCHERS, MANAGERS, require_role
+from core.permissions import DISPATCHERS, FIELD_ROLES, MANAGERS, require_role
 from core.security import Principal, mosquitto_password_hash
 from patrols import schemas
 from patrols.errors import IllegalTransition, UnitNotFound
@@ -137,6 +137,10 @@ def list_units(
     after = decode_cursor(cursor) or 0
     where = [UNIT_VISIBLE_SQL, "u.id > :after"]
     params: dict = {"agency": principal.agency_code, "after": after, "limit": limit + 1}
+    if principal.role in FIELD_ROLES:
+        # A unit's device lists its own unit only (core.permissions: OWN_UNIT).
+        where.append("u.username = :field_user AND u.agency_code = :agency")
+        params["field_user"] = principal.username
     if status:
         where.append("u.status = ANY(CAST(:status AS text[]))")
         params["status"] = list(status)

@@ -118,6 +118,16 @@ def incident_personal(alias: str = "i") -> str:
     return f"({alias}.agency_code = :agency OR {released})"
 
 
+def agreement_covers(owner: str, at: str, sector: str) -> str:
+    """Condition: an agreement in force from agency ``owner`` to the reader, directly or to the joint
+    sector ``sector`` (a zone id expression), has time ``at`` inside its window: the window in which
+    a partner sees where the owner's units were in that sector (``patrols.positions``)."""
+    return f"""EXISTS (SELECT 1 FROM sharing_agreements g
+        WHERE g.from_agency = {owner} AND {_NOT_ENDED}
+          AND (g.to_agency = :agency OR g.to_sector_zone_id = {sector})
+          AND {at} >= g.valid_from AND (g.valid_until IS NULL OR {at} < g.valid_until))"""
+
+
 ALERT_VISIBLE_SQL = alert_visible("a")
 INCIDENT_VISIBLE_SQL = incident_visible("i")
 

@@ -19,7 +19,7 @@ def two_agencies(factory):
         "a": a,
         "b": b,
         "user_a": factory.headers(factory.user(a)),
-        "user_b": factory.headers(factory.user(b, role="liaison")),
+        "user_b": factory.headers(factory.user(b, role="operator")),
         "sensor_a": sa,
         "sensor_b": sb,
         "det_a": factory.detection(sa, a, 100.41, 6.61, t),

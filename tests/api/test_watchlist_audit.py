@@ -78,7 +78,9 @@ def test_roles_that_may_not_edit_are_refused_and_leave_no_trace(client, factory,
     ).json()["id"]
     for role in sorted(set(ROLES) - set(WATCHLIST_EDITORS)):
         h = factory.headers(factory.user(agency, role=role))
-        assert client.get(f"/api/v1/watchlists/{eid}", headers=h).status_code == 200
+        db.commit()  # a refused request rolls back to here
+        # The liaison hotline reads the watch-list; a patrol unit's device does not (core.permissions).
+        assert client.get(f"/api/v1/watchlists/{eid}", headers=h).status_code == (403 if role == "patrol_unit" else 200)
         assert (
             client.post(
                 "/api/v1/watchlists", json={"kind": "plate", "value": "yy-1111", "reason": "test"}, headers=h

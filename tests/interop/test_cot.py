@@ -207,6 +207,19 @@ def test_tcp_stream_closes_on_a_bad_token(cot_stream):
         assert sock.recv(1024) == b""
 
 
+@pytest.mark.parametrize("role", ["patrol_unit", "liaison"])
+def test_tcp_stream_closes_for_a_role_without_the_picture(cot_stream, committed_agency, role):
+    """The roles GET /api/v1/cot refuses (core.permissions) get no stream either: a lost phone's
+    token is no way into the agency's whole picture."""
+    f = committed_agency.factory
+    token = f.token(f.user(committed_agency.code, role=role))
+    committed_agency.commit()
+    with socket.create_connection(("127.0.0.1", cot_stream), timeout=10) as sock:
+        sock.sendall(token.encode() + b"\n")
+        sock.settimeout(10)
+        assert sock.recv(1024) == b""
+
+
 def test_cot_time_has_milliseconds_and_utc():
     assert (
         cot.cot_time(datetime(2026, 11, 22, 7, 0, 1, 123456, tzinfo=timezone(timedelta(hours=7))))

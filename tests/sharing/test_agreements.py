@@ -101,7 +101,7 @@ def test_authentication_and_roles(client, parties):  # noqa: F811
     assert client.get(f"{API}/1").status_code == 401
     assert client.post(f"{API}/1/withdraw").status_code == 401
     r = client.post(API, json=body(p), headers=p["a_op"])
-    assert r.status_code == 403 and r.json()["error"] == "agreement_not_allowed"
+    assert r.status_code == 403 and r.json()["error"] == "role_not_allowed"  # the access table refuses first
 
 
 REFUSALS = [

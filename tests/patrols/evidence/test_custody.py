@@ -294,6 +294,12 @@ def test_patrol_units_register_and_hand_over_what_they_hold(client, world):
     other_id, other_device = world.unit(th, TH_LAND, device=True)
     my_unit, my_device = world.unit(my, TH_LAND, device=True)
     iid = incident(client, th)
+    # A unit's device registers evidence of the incidents its unit is tasked to (core.permissions).
+    untasked = client.post(
+        f"{API}/incidents/{iid}/evidence", json={"kind": "other", "description": "x"}, headers=device
+    )
+    assert err(untasked) == (403, "outside_field_scope")
+    assert client.post(f"{API}/incidents/{iid}/taskings", json={"unit_id": unit_id}, headers=th.operator_h).is_success
     r = client.post(
         f"{API}/incidents/{iid}/evidence", json={"kind": "other", "description": "GPS unit from boat"}, headers=device
     )
@@ -301,7 +307,8 @@ def test_patrol_units_register_and_hand_over_what_they_hold(client, world):
     item = r.json()
     assert item["custodian_unit_id"] == unit_id and item["collected_by"] == item["custodian"]
     eid = item["id"]
-    assert err(hand(client, eid, other_device, my.code)) == (403, "role_not_allowed")
+    # Another unit's device: neither tasked to the incident nor holding the item.
+    assert err(hand(client, eid, other_device, my.code)) == (403, "outside_field_scope")
     assert hand(client, eid, device, my.code, to_unit_id=my_unit).status_code == 200
     assert err(take(client, eid, device)) == (403, "not_receiver")
     r = take(client, eid, my_device)

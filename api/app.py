@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import APIRouter, FastAPI
 
 from api import (
+    admin,
     audit,
     auth,
     cot,
@@ -67,6 +68,7 @@ def create_app() -> FastAPI:
     api.include_router(reports.router)
     api.include_router(evidence.router)
     api.include_router(sharing.router)
+    api.include_router(admin.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(maps.router)

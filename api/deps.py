@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Annotated
@@ -11,9 +12,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from accounts.service import resolve_principal
+from broker import service as broker
 from core.db import session_scope
-from core.errors import NotAuthenticated
+from core.errors import ConfigurationError, NotAuthenticated
 from core.security import Principal
+from core.settings import get_settings
 
 TOKEN_COOKIE = "bw_token"
 
@@ -88,3 +91,15 @@ def get_session_factory() -> Callable[[], AbstractContextManager[Session]]:
 
 
 SessionFactoryDep = Annotated[Callable[[], AbstractContextManager[Session]], Depends(get_session_factory)]
+
+
+def sync_broker(session_factory: Callable[[], AbstractContextManager[Session]]) -> None:
+    """Rewrite the broker's files from the committed registry (a background task, after the commit):
+    a broker that cannot be updated is logged, and the operator runs ``borderwatch gateway sync-broker``."""
+    try:
+        with session_factory() as session:
+            broker.sync_broker(session=session, settings=get_settings())
+    except ConfigurationError as exc:
+        logging.getLogger("borderwatch.api").warning(
+            "broker not updated (%s); run `borderwatch gateway sync-broker`", exc.message
+        )

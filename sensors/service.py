@@ -14,10 +14,12 @@ from shapely.geometry import Point
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
+from audit import service as audit
 from core import topics
 from core.errors import Conflict, NotFound
 from core.models import Agency
-from core.security import mosquitto_password_hash
+from core.permissions import ACCOUNT_ADMINS, require_role
+from core.security import Principal, mosquitto_password_hash
 from sensors.models import Gateway, IngestSubscription, Sensor
 from sensors.schemas import DetectionRow, GatewayCreate, SensorCreate
 
@@ -45,6 +47,65 @@ def create_gateway(*, session: Session, gateway_in: GatewayCreate, password: str
     session.add(gateway)
     session.flush()
     return gateway, password
+
+
+# A password-file hash no password matches: the gateway's credential is withdrawn (no broker entry).
+WITHDRAWN = "!"
+
+
+def gateway_for_admin(*, session: Session, principal: Principal, gateway_id: str, action: str) -> Gateway:
+    """A gateway of the caller's agency, locked, for an admin (another agency's gateways are not found)."""
+    require_role(principal, ACCOUNT_ADMINS, action)
+    gateway = session.get(Gateway, gateway_id, with_for_update=True)
+    if gateway is None or gateway.agency_code != principal.agency_code:
+        raise NotFound(f"gateway {gateway_id} does not exist in {principal.agency_code}")
+    return gateway
+
+
+def _gateway(session: Session, gateway_id: str) -> Gateway:
+    gateway = session.get(Gateway, gateway_id, with_for_update=True)
+    if gateway is None:
+        raise NotFound(f"gateway {gateway_id} does not exist")
+    return gateway
+
+
+def rotate_gateway_credential(*, session: Session, gateway_id: str, actor: str) -> str:
+    """A new broker password for the gateway (returned once, stored hashed); the old one stops working
+    once the broker files are rewritten (``broker.service.sync_broker``)."""
+    gateway = _gateway(session, gateway_id)
+    password = secrets.token_urlsafe(24)
+    restored = not gateway.mqtt_password_hash.startswith("$7$")
+    gateway.mqtt_password_hash = mosquitto_password_hash(password)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="gateway.credential.rotate",
+        entity_type="gateway",
+        entity_id=gateway.id,
+        agencies=[gateway.agency_code],
+        details={"restored": restored},
+    )
+    return password
+
+
+def revoke_gateway_credential(*, session: Session, gateway_id: str, actor: str) -> Gateway:
+    """Withdraw the gateway's broker credential: once the broker files are rewritten it can neither
+    connect nor publish. A new one is issued by rotating. Revoking a revoked gateway changes nothing."""
+    gateway = _gateway(session, gateway_id)
+    if gateway.mqtt_password_hash == WITHDRAWN:
+        return gateway
+    gateway.mqtt_password_hash = WITHDRAWN
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="gateway.credential.revoke",
+        entity_type="gateway",
+        entity_id=gateway.id,
+        agencies=[gateway.agency_code],
+    )
+    return gateway
 
 
 def create_sensor(*, session: Session, sensor_in: SensorCreate) -> Sensor:

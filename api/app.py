@@ -20,6 +20,7 @@ from api import (
     geo,
     health,
     liaison,
+    limits,
     live,
     maps,
     ogc,
@@ -54,6 +55,8 @@ def create_app() -> FastAPI:
         default_response_class=CompactJSONResponse,
     )
     errors.install(app)
+    # Outside the routes: a body over the cap is refused before authentication reads a byte of it.
+    app.add_middleware(limits.BodyLimit)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth.router)
     api.include_router(geo.router)

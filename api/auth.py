@@ -15,7 +15,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy.orm import Session
 
 from accounts import service, throttle
-from api.deps import TOKEN_COOKIE, PrincipalDep, SessionDep, SessionFactoryDep, client_address
+from api.deps import CSRF_COOKIE, TOKEN_COOKIE, PrincipalDep, SessionDep, SessionFactoryDep, client_address
 from api.schemas import ErrorOut, PrincipalOut, TokenOut
 from audit.service import actor_of
 from core.security import InvalidCredentials, Principal, issue_token, password_check_slot
@@ -100,6 +100,7 @@ def logout(session: SessionDep, principal: PrincipalDep) -> Response:
     service.revoke_tokens(session=session, username=principal.username, actor=actor_of(principal))
     response = Response(status_code=204)
     response.delete_cookie(TOKEN_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
     return response
 
 

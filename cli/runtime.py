@@ -108,7 +108,16 @@ def api(
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run("api.app:app", host=host or settings.api_host, port=port or settings.api_port, log_level="info")
+    uvicorn.run(
+        "api.app:app",
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level="info",
+        # The scheme (for the cookies' Secure flag) and the client address (for sign-in throttling)
+        # from X-Forwarded-Proto/-For, from the trusted proxies only.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
+    )
 
 
 @app.command()

@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     # A tracked object must be inside a zone this long before its entry alerts (0: at once).
     zone_dwell_s: int = 0
 
+    # A request body larger than this is refused (413) before it is read (api/limits.py); evidence
+    # uploads have evidence_max_bytes instead.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Evidence bytes uploaded to the API are kept here, named by their SHA-256 (patrols/evidence/content.py).
     evidence_dir: str = Field(default_factory=lambda: str(run_dir() / "evidence"))
     # An upload larger than this is refused (413) before it is stored.
@@ -133,6 +136,11 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Proxies whose X-Forwarded-Proto/-For `borderwatch api` believes (uvicorn's forwarded_allow_ips:
+    # comma-separated addresses or networks, "*" for any); empty: uvicorn's FORWARDED_ALLOW_IPS or 127.0.0.1.
+    forwarded_allow_ips: str = ""
+    # Always mark the session cookies Secure (behind a TLS proxy whatever the proxy headers say).
+    cookie_secure: bool = False
 
     demo_gateways_file: str = Field(default_factory=lambda: str(run_dir() / "demo-gateways.json"))
 

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     # Long-lived streams (the /live feed, cot-serve) look again at their caller this often (seconds):
     # an expired or revoked token, a disabled or deleted user, a changed role or agency ends them.
     stream_recheck_s: float = Field(default=5.0, gt=0, le=60)
+    # At most this many open streams per user and process: live feeds (GET /api/v1/live; 429 beyond)
+    # and cot-serve connections (closed at once beyond, the reason logged).
+    live_max_streams_per_user: int = Field(default=4, ge=1)
+    cot_max_streams_per_user: int = Field(default=4, ge=1)
 
     # Sign-in throttling (docs/security.md). Failures of one account, or from one client address,
     # within the window: the first few are free, then each one blocks that account or address for

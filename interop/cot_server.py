@@ -31,6 +31,7 @@ from core.db import session_scope
 from core.errors import NotAuthenticated
 from core.security import Principal
 from core.settings import get_settings
+from core.streams import COT_STREAMS, TooManyStreams
 from interop import cot
 from patrols import live
 
@@ -104,6 +105,12 @@ class CotServer:
             self.on_event(f"refused {peer}: {getattr(exc, 'message', None) or type(exc).__name__}")
             writer.close()
             return
+        try:
+            slot = COT_STREAMS.acquire(principal.username, get_settings().cot_max_streams_per_user)
+        except TooManyStreams as exc:
+            self.on_event(f"refused {peer}: {exc.message}")
+            writer.close()
+            return
         self.connections += 1
         self.on_event(f"{peer} connected as {principal.username} ({principal.agency_code})")
         try:
@@ -131,6 +138,7 @@ class CotServer:
         except Exception:  # one client's failure must not stop the others
             log.exception("CoT stream to %s failed", peer)
         finally:
+            slot.release()
             self.connections -= 1
             self.on_event(f"{peer} disconnected")
             writer.close()

@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     max_clock_skew_s: int = 300
     # `borderwatch retention` drops monthly detection partitions wholly older than this.
     detection_retention_days: int = 365
+    # Dead letters older than this are deleted by `borderwatch retention` and the worker's timer.
+    dead_letter_retention_days: int = Field(default=30, ge=1)
+    # Per gateway and day, this many dead letters are kept whole; past it one in dead_letter_sample_every
+    # (every one is still counted in dead_letter_counts).
+    dead_letter_gateway_quota: int = Field(default=1000, ge=0)
+    dead_letter_sample_every: int = Field(default=100, ge=1)
     # The ingest worker applies the retention policy this often (seconds; 0: only `borderwatch retention`).
     retention_interval_s: float = 0
 

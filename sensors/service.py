@@ -20,6 +20,7 @@ from core.errors import Conflict, NotFound
 from core.models import Agency
 from core.permissions import ACCOUNT_ADMINS, require_role
 from core.security import Principal, mosquitto_password_hash
+from core.settings import get_settings
 from sensors.models import Gateway, IngestSubscription, Sensor
 from sensors.schemas import DetectionRow, GatewayCreate, SensorCreate
 
@@ -292,20 +293,51 @@ def record_session_filters(*, session: Session, client_id: str, filters: Sequenc
     session.flush()
 
 
-def record_dead_letters(*, session: Session, letters: Sequence[tuple[str, bytes, str]]) -> None:
-    """Keep each rejected message (topic, raw bytes, reason) so nothing is lost."""
+# The letters of one batch, numbered per gateway (the gateway is read from the topic,
+# ROOT/gw/<agency>/<gateway>/...): each gateway's count of the day is moved on first, under its row
+# lock, so that the numbers of concurrent batches never overlap. A letter is kept whole while its
+# number is within the quota, and past it only every ``sample``-th one (the count records them all).
+_DEAD_LETTERS = text(
+    """
+    WITH x AS (
+        SELECT t, p, r, coalesce(substring(t FROM '/gw/[^/]+/([^/]+)'), '') AS gw, o
+        FROM unnest(CAST(:topics AS text[]), CAST(:payloads AS bytea[]), CAST(:reasons AS text[]))
+             WITH ORDINALITY AS u(t, p, r, o)
+    ), counted AS (
+        INSERT INTO dead_letter_counts AS c (gateway_id, day, received, first_at, last_at)
+        SELECT gw, CAST(now() AT TIME ZONE 'UTC' AS date), count(*), now(), now() FROM x GROUP BY gw
+        ON CONFLICT (gateway_id, day) DO UPDATE SET received = c.received + EXCLUDED.received, last_at = now()
+        RETURNING gateway_id, received
+    ), numbered AS (
+        SELECT x.t, x.p, x.r,
+               counted.received - count(*) OVER (PARTITION BY x.gw)
+                   + row_number() OVER (PARTITION BY x.gw ORDER BY x.o) AS n
+        FROM x JOIN counted ON counted.gateway_id = x.gw
+    )
+    INSERT INTO dead_letters (topic, payload, reason, payload_size)
+    SELECT t, p, r, octet_length(p) FROM numbered
+    WHERE n <= :quota OR (n - :quota) % :sample = 0
+    """
+)
+
+
+def record_dead_letters(
+    *, session: Session, letters: Sequence[tuple[str, bytes, str]], quota: int | None = None, sample: int | None = None
+) -> None:
+    """Keep rejected messages (topic, raw bytes, reason): every one of them is counted per gateway and
+    day (``dead_letter_counts``); the first ``quota`` of a gateway's day are kept whole, and past it one
+    in ``sample``, so a gateway that floods bad messages cannot fill the database."""
     if not letters:
         return
+    settings = get_settings()
     session.execute(
-        text(
-            "INSERT INTO dead_letters (topic, payload, reason, payload_size) "
-            "SELECT t, p, r, octet_length(p) FROM unnest(CAST(:topics AS text[]), CAST(:payloads AS bytea[]), "
-            "CAST(:reasons AS text[])) AS x(t, p, r)"
-        ),
+        _DEAD_LETTERS,
         {
             "topics": [t for t, _, _ in letters],
             "payloads": [p for _, p, _ in letters],
             "reasons": [r for _, _, r in letters],
+            "quota": settings.dead_letter_gateway_quota if quota is None else quota,
+            "sample": settings.dead_letter_sample_every if sample is None else sample,
         },
     )
 

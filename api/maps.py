@@ -22,7 +22,7 @@ import features.segments
 import features.sensors
 import features.zones
 from accounts import service
-from api.auth import sign_in
+from api.auth import sign_in_async
 from api.deps import (
     CSRF_COOKIE,
     TOKEN_COOKIE,
@@ -136,7 +136,7 @@ def login_form(principal: OptionalPrincipalDep):
 
 
 @router.post(LOGIN_PATH, response_class=HTMLResponse)
-def login(
+async def login(
     request: Request,
     session: SessionDep,
     session_factory: SessionFactoryDep,
@@ -144,7 +144,7 @@ def login(
     password: Annotated[str, Form(max_length=1024)],
 ):
     try:
-        principal = sign_in(
+        principal = await sign_in_async(
             request=request, session=session, session_factory=session_factory, username=username, password=password
         )
     except NotAuthenticated:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from audit import service as audit
 from core.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from core.models import Agency, User
-from core.permissions import ROLES
+from core.permissions import ACCOUNT_ADMINS, ROLES, require_role
 from core.security import (
     MAX_PASSWORD_LENGTH,
     InvalidCredentials,
@@ -183,6 +183,20 @@ def enable_user(*, session: Session, username: str, actor: str = SYSTEM_ACTOR) -
         entity_id=username,
         agencies=[user.agency_code],
     )
+    return user
+
+
+def user_for_admin(
+    *, session: Session, principal: Principal, username: str, action: str, allow_self: bool = True
+) -> User:
+    """A user an admin may manage: one of the admin's own agency (another agency's users are not found).
+    ``allow_self=False``: not the admin themselves (an admin who disables their own account locks out)."""
+    require_role(principal, ACCOUNT_ADMINS, action)
+    user = _find_user(session, username)
+    if user is None or user.agency_code != principal.agency_code:
+        raise NotFound(f"user {username} does not exist in {principal.agency_code}")
+    if not allow_self and user.username == principal.username:
+        raise Conflict(f"an admin may not {action} for their own account; ask another admin")
     return user
 
 

@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import APIRouter, Depends, FastAPI
 
 from api import (
+    admin,
     audit,
     auth,
     cot,
@@ -20,6 +21,7 @@ from api import (
     geo,
     health,
     liaison,
+    limits,
     live,
     maps,
     ogc,
@@ -55,6 +57,8 @@ def create_app() -> FastAPI:
         default_response_class=CompactJSONResponse,
     )
     errors.install(app)
+    # Outside the routes: a body over the cap is refused before authentication reads a byte of it.
+    app.add_middleware(limits.BodyLimit)
     # Every /api/v1 route passes the access table first (core.permissions.ROUTE_ACCESS).
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(deps.authorise)])
     api.include_router(auth.router)
@@ -70,6 +74,7 @@ def create_app() -> FastAPI:
     api.include_router(reports.router)
     api.include_router(evidence.router)
     api.include_router(sharing.router)
+    api.include_router(admin.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(maps.router)

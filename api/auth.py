@@ -6,19 +6,24 @@ checked in one of the process's few password-check slots (503 when none frees up
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy.orm import Session
 
 from accounts import service, throttle
-from api.deps import TOKEN_COOKIE, PrincipalDep, SessionDep, SessionFactoryDep, client_address
+from api.deps import CSRF_COOKIE, TOKEN_COOKIE, PrincipalDep, SessionDep, SessionFactoryDep, client_address
 from api.schemas import ErrorOut, PrincipalOut, TokenOut
 from audit.service import actor_of
+from core.errors import ServiceBusy
 from core.security import InvalidCredentials, Principal, issue_token, password_check_slot
+from core.settings import get_settings
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -56,6 +61,60 @@ def sign_in(
     return principal
 
 
+# Per event loop (a test client runs one of its own): (size, gate).
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[int, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _gate(size: int) -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    held = _gates.get(loop)
+    if held is None or held[0] != size:
+        held = (size, asyncio.Semaphore(size))
+        _gates[loop] = held
+    return held[1]
+
+
+async def sign_in_async(
+    *,
+    request: Request,
+    session: Session,
+    session_factory: Callable[[], AbstractContextManager[Session]],
+    username: str,
+    password: str,
+) -> Principal:
+    """:func:`sign_in` for the routes, which keeps a flood of sign-ins off the server's worker threads:
+    a blocked attempt is refused after one quick read, and the others wait for their turn here, in
+    the event loop, holding no thread, while at most ``login_hash_concurrency`` of them are in the
+    threads checking passwords. Every other request (``/health`` among them) keeps finding a thread."""
+    keys = throttle.keys_for(username=username, address=client_address(request))
+
+    def check() -> None:
+        with session_factory() as s:
+            throttle.check(session=s, keys=keys)
+
+    await run_in_threadpool(check)
+    settings = get_settings()
+    gate = _gate(settings.login_hash_concurrency)
+    try:
+        await asyncio.wait_for(gate.acquire(), timeout=settings.login_hash_wait_s)
+    except TimeoutError:
+        raise ServiceBusy("too many sign-ins are being checked at once; try again in a moment", retry_after=1) from None
+    try:
+        return await run_in_threadpool(
+            lambda: sign_in(
+                request=request,
+                session=session,
+                session_factory=session_factory,
+                username=username,
+                password=password,
+            )
+        )
+    finally:
+        gate.release()
+
+
 SIGN_IN_ERRORS = {
     401: {"model": ErrorOut},
     429: {
@@ -72,13 +131,13 @@ SIGN_IN_ERRORS = {
     responses=SIGN_IN_ERRORS,
     summary="Exchange username and password for an access token",
 )
-def create_token(
+async def create_token(
     request: Request,
     session: SessionDep,
     session_factory: SessionFactoryDep,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
 ) -> TokenOut:
-    principal = sign_in(
+    principal = await sign_in_async(
         request=request,
         session=session,
         session_factory=session_factory,
@@ -100,6 +159,7 @@ def logout(session: SessionDep, principal: PrincipalDep) -> Response:
     service.revoke_tokens(session=session, username=principal.username, actor=actor_of(principal))
     response = Response(status_code=204)
     response.delete_cookie(TOKEN_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
     return response
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Annotated
@@ -12,13 +13,23 @@ from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.orm import Session
 
 from accounts.service import resolve_principal
+from api.errors import CrossSiteRequest
+from broker import service as broker
 from core.db import session_scope
-from core.errors import NotAuthenticated
+from core.errors import ConfigurationError, NotAuthenticated
 from core.permissions import AGENCY, V1, is_public, route_scope
-from core.security import Principal
+from core.security import Principal, form_token, form_token_valid
+from core.settings import get_settings
 from patrols import field
 
 TOKEN_COOKIE = "bw_token"
+# The CSRF token of a cookie-authenticated session: set beside the token cookie at sign-in, readable by
+# the pages' scripts (not HttpOnly), and sent back in the CSRF_HEADER with every state-changing call.
+CSRF_COOKIE = "bw_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_PURPOSE = "api"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+API_PATH = "/api/"
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -50,11 +61,36 @@ def current_principal(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The authenticated caller; 401 with ``WWW-Authenticate: Bearer`` otherwise."""
-    known = getattr(request.state, "principal", None)
-    if known is not None:
-        return known
-    return resolve_principal(session=session, token=_presented_token(request, credentials))
+    """The authenticated caller; 401 with ``WWW-Authenticate: Bearer`` otherwise. An API call that
+    changes something on the strength of the cookie alone must also carry the CSRF token (403)."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        principal = resolve_principal(session=session, token=_presented_token(request, credentials))
+    if credentials is None:
+        require_csrf_token(request, principal)
+    return principal
+
+
+def csrf_token(principal: Principal) -> str:
+    """The CSRF token of ``principal``'s cookie sessions (bound to the user, not guessable without the key)."""
+    return form_token(principal, CSRF_PURPOSE)
+
+
+def require_csrf_token(request: Request, principal: Principal) -> None:
+    """Refuse (``CrossSiteRequest``, 403) a cookie-authenticated state-changing API call without the
+    CSRF header: the browser sends the cookie with another site's requests too, but only a page of
+    this site can read the CSRF cookie to put its value in the header. Bearer tokens need none;
+    the map's own forms carry form tokens of their own."""
+    if request.method in SAFE_METHODS or not request.url.path.startswith(API_PATH):
+        return
+    presented = request.headers.get(CSRF_HEADER)
+    if not presented:
+        raise CrossSiteRequest(
+            f"a {request.method} authenticated by the session cookie needs the {CSRF_HEADER} header "
+            f"(the value of the {CSRF_COOKIE} cookie); API clients send Authorization: Bearer instead"
+        )
+    if not form_token_valid(principal, CSRF_PURPOSE, presented):
+        raise CrossSiteRequest(f"the {CSRF_HEADER} header is not valid for this user; sign in again")
 
 
 def _header_token(request: Request) -> str | None:
@@ -128,3 +164,15 @@ def get_session_factory() -> Callable[[], AbstractContextManager[Session]]:
 
 
 SessionFactoryDep = Annotated[Callable[[], AbstractContextManager[Session]], Depends(get_session_factory)]
+
+
+def sync_broker(session_factory: Callable[[], AbstractContextManager[Session]]) -> None:
+    """Rewrite the broker's files from the committed registry (a background task, after the commit):
+    a broker that cannot be updated is logged, and the operator runs ``borderwatch gateway sync-broker``."""
+    try:
+        with session_factory() as session:
+            broker.sync_broker(session=session, settings=get_settings())
+    except ConfigurationError as exc:
+        logging.getLogger("borderwatch.api").warning(
+            "broker not updated (%s); run `borderwatch gateway sync-broker`", exc.message
+        )

@@ -149,9 +149,13 @@ def record_event(
     )
 
 
-async def _upload(request: Request, principal: PrincipalDep) -> AsyncIterator[content.ContentSpool]:
+async def _upload(
+    request: Request, item_id: ItemId, session: SessionDep, principal: PrincipalDep
+) -> AsyncIterator[content.ContentSpool]:
     """The request body, hashed and spooled to the evidence directory as it arrives (refused past the
-    cap); the spool file is gone once the request is over, whether the bytes were kept or not."""
+    cap); the spool file is gone once the request is over, whether the bytes were kept or not. Who may
+    upload is checked first: a refused caller's bytes are neither read nor written."""
+    await run_in_threadpool(uploads.check_upload, session=session, principal=principal, item_id=item_id)
     settings = get_settings()
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.evidence_max_bytes:
@@ -184,7 +188,7 @@ def upload_content(
     item_id: ItemId,
     session: SessionDep,
     principal: PrincipalDep,
-    spool: Annotated[content.ContentSpool, Depends(_upload)],
+    spool: Annotated[content.ContentSpool, Depends(_upload, scope="function")],
 ) -> schemas.EvidenceOut:
     return uploads.store_content(
         session=session, principal=principal, item_id=item_id, spool=spool, directory=get_settings().evidence_dir

@@ -21,6 +21,7 @@ from accounts.service import STREAM_END_MESSAGES, stream_end_reason
 from api.deps import PresentedTokenDep, PrincipalDep, SessionDep, SessionFactoryDep
 from api.schemas import ErrorOut
 from core.settings import get_settings
+from core.streams import LIVE_STREAMS
 from patrols import live as patrol_live
 
 router = APIRouter(tags=["live"])
@@ -54,6 +55,7 @@ def _event(kind: str, data: dict, event_id: str) -> bytes:
         },
         401: {"model": ErrorOut},
         422: {"model": ErrorOut},
+        429: {"model": ErrorOut, "description": "The caller has the most live streams allowed open"},
     },
     summary="Server-sent events of changes in the caller's scope",
 )
@@ -69,6 +71,8 @@ def live(
     ] = 600,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
 ) -> StreamingResponse:
+    # Before anything else is looked at: refused (429) while the user holds the most streams allowed.
+    slot = LIVE_STREAMS.acquire(principal.username, get_settings().live_max_streams_per_user)
     wanted = tuple(types or ("alert", "incident", "unit", "tasking"))
     cursor = (
         patrol_live.LiveCursor.parse(last_event_id)
@@ -89,6 +93,13 @@ def live(
             return stream_end_reason(session=s, token=token or "", principal=principal)
 
     async def stream():
+        try:
+            async for chunk in events():
+                yield chunk
+        finally:
+            slot.release()
+
+    async def events():
         yield b"retry: 2000\n" + _event(
             "ready", {"agency_code": principal.agency_code, "types": list(wanted)}, cursor.event_id()
         )

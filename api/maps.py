@@ -22,8 +22,16 @@ import features.segments
 import features.sensors
 import features.zones
 from accounts import service
-from api.auth import sign_in
-from api.deps import TOKEN_COOKIE, OptionalPrincipalDep, PrincipalDep, SessionDep, SessionFactoryDep
+from api.auth import sign_in_async
+from api.deps import (
+    CSRF_COOKIE,
+    TOKEN_COOKIE,
+    OptionalPrincipalDep,
+    PrincipalDep,
+    SessionDep,
+    SessionFactoryDep,
+    csrf_token,
+)
 from api.errors import CrossSiteRequest, InvalidParameter
 from api.params import TimeRange, parse_datetime
 from core.errors import BorderwatchError, NotAuthenticated, NotAuthorised, NotFound, ServiceBusy, TooManyRequests
@@ -127,6 +135,7 @@ def _login_page(*, error: str | None = None, username: str = "", status_code: in
 def _to_login() -> RedirectResponse:
     response = RedirectResponse(LOGIN_PATH, status_code=303)
     response.delete_cookie(TOKEN_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
     return response
 
 
@@ -138,7 +147,7 @@ def login_form(principal: OptionalPrincipalDep):
 
 
 @router.post(LOGIN_PATH, response_class=HTMLResponse)
-def login(
+async def login(
     request: Request,
     session: SessionDep,
     session_factory: SessionFactoryDep,
@@ -146,7 +155,7 @@ def login(
     password: Annotated[str, Form(max_length=1024)],
 ):
     try:
-        principal = sign_in(
+        principal = await sign_in_async(
             request=request, session=session, session_factory=session_factory, username=username, password=password
         )
     except NotAuthenticated:
@@ -161,15 +170,21 @@ def login(
         return page
     token = issue_token(principal)
     response = RedirectResponse(HOME_PATH, status_code=303)
+    # Secure whenever the page came over HTTPS (behind a TLS proxy: when uvicorn trusts the proxy's
+    # X-Forwarded-Proto, see BW_FORWARDED_ALLOW_IPS), or always with BW_COOKIE_SECURE.
+    secure = request.url.scheme == "https" or get_settings().cookie_secure
     response.set_cookie(
-        TOKEN_COOKIE,
-        token.token,
+        TOKEN_COOKIE, token.token, max_age=token.expires_in, path="/", httponly=True, samesite="strict", secure=secure
+    )
+    # Readable by the pages' scripts, which send it back in the X-CSRF-Token header (api/deps.py).
+    response.set_cookie(
+        CSRF_COOKIE,
+        csrf_token(principal),
         max_age=token.expires_in,
         path="/",
-        httponly=True,
+        httponly=False,
         samesite="strict",
-        # Secure whenever the page itself came over HTTPS (behind a proxy: run uvicorn with --proxy-headers).
-        secure=request.url.scheme == "https",
+        secure=secure,
     )
     return response
 

@@ -9,13 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Path, Query, Request
 from fastapi.responses import Response
 
-from api.deps import PrincipalDep, SessionDep, SessionFactoryDep
+from api.deps import PrincipalDep, SessionDep, SessionFactoryDep, sync_broker
 from api.mobile import IdempotencyDep, cached
 from api.params import TimeRangeDep
 from api.responses import GeoJSONResponse
 from api.schemas import ErrorOut
-from broker import service as access
-from core.errors import ConfigurationError
 from core.settings import get_settings
 from patrols import dispatch, incidents, joint, pages, positions, push, schemas, taskings, units
 
@@ -124,14 +122,6 @@ def unit_positions(
     return cached(request, collection, media_type=GeoJSONResponse.media_type)
 
 
-def _sync_broker(session_factory) -> None:
-    try:
-        with session_factory() as session:
-            access.sync_broker(session=session, settings=get_settings())
-    except ConfigurationError as exc:
-        log.warning("broker not updated (%s); run `borderwatch gateway sync-broker`", exc.message)
-
-
 @router.put(
     "/units/{unit_id}/credentials",
     response_model=schemas.UnitCredential,
@@ -149,8 +139,27 @@ def issue_credential(
         session=session, principal=principal, unit_id=unit_id, topic_root=get_settings().mqtt_topic_root
     )
     # After the commit: the broker files are written from the committed registry.
-    background.add_task(_sync_broker, session_factory)
+    background.add_task(sync_broker, session_factory)
     return credential
+
+
+@router.delete(
+    "/units/{unit_id}/credentials",
+    status_code=204,
+    response_class=Response,
+    responses=ERRORS,
+    summary="Withdraw the unit's broker credential and revoke its user's API tokens (a lost device)",
+)
+def revoke_credential(
+    unit_id: UnitId,
+    session: SessionDep,
+    principal: PrincipalDep,
+    background: BackgroundTasks,
+    session_factory: SessionFactoryDep,
+) -> Response:
+    units.revoke_unit_credential(session=session, principal=principal, unit_id=unit_id)
+    background.add_task(sync_broker, session_factory)
+    return Response(status_code=204)
 
 
 @router.get(

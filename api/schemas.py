@@ -30,3 +30,24 @@ class ErrorOut(BaseModel):
     error: str
     message: str
     details: dict[str, Any]
+
+
+class UserStateOut(BaseModel):
+    """A user as an admin sees it after a change."""
+
+    username: str
+    agency_code: str
+    role: str
+    active: bool
+
+
+class PasswordIn(BaseModel):
+    password: str
+
+
+class GatewayCredentialOut(BaseModel):
+    """A gateway's new broker credential, shown once."""
+
+    gateway_id: str
+    mqtt_username: str
+    mqtt_password: str

@@ -12,6 +12,8 @@ from cli import accounts, audit, demo, evidence, gateways, runtime, schema, serv
 app = typer.Typer(help="Borderwatch: border surveillance and patrol coordination.", no_args_is_help=True)
 app.add_typer(services.app, name="services")
 app.add_typer(gateways.app, name="gateway")
+# The plural reads naturally too: `borderwatch gateways revoke gw-1`.
+app.add_typer(gateways.app, name="gateways", hidden=True)
 app.add_typer(audit.app, name="audit")
 app.add_typer(evidence.app, name="evidence")
 for commands in (schema, accounts, demo, runtime):

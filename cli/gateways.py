@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cli.common import console, fail
+from cli.common import cli_actor, console, fail
 from core.settings import get_settings
 
 app = typer.Typer(help="Register sensor gateways and their sensors (and their broker credentials).")
@@ -43,6 +43,41 @@ def gateway_add(
         fail(exc.message)
     console.print(f"[green]gateway {gateway_id} registered[/]; MQTT username {gateway_id}, password (shown once):")
     print(password)
+
+
+@app.command("rotate")
+def gateway_rotate(gateway_id: Annotated[str, typer.Argument(help="The gateway's id (its MQTT username).")]) -> None:
+    """Give a gateway a new broker password (printed once); the old one is refused once the broker reloads."""
+    from core.db import session_scope
+    from core.errors import BorderwatchError
+    from sensors import service
+
+    try:
+        with session_scope() as session:
+            password = service.rotate_gateway_credential(session=session, gateway_id=gateway_id, actor=cli_actor())
+        with session_scope() as session:
+            sync_broker(session)
+    except BorderwatchError as exc:
+        fail(exc.message)
+    console.print(f"[green]gateway {gateway_id}: new broker password (shown once):")
+    print(password)
+
+
+@app.command("revoke")
+def gateway_revoke(gateway_id: Annotated[str, typer.Argument(help="The gateway's id (its MQTT username).")]) -> None:
+    """Withdraw a gateway's broker credential: it can no longer connect or publish (`rotate` issues a new one)."""
+    from core.db import session_scope
+    from core.errors import BorderwatchError
+    from sensors import service
+
+    try:
+        with session_scope() as session:
+            service.revoke_gateway_credential(session=session, gateway_id=gateway_id, actor=cli_actor())
+        with session_scope() as session:
+            sync_broker(session)
+    except BorderwatchError as exc:
+        fail(exc.message)
+    console.print(f"[green]gateway {gateway_id}: broker credential withdrawn")
 
 
 @app.command("add-sensor")

@@ -32,8 +32,13 @@ def retention(
         Optional[int], typer.Option(help="Keep detections of this many days (default: BW_DETECTION_RETENTION_DAYS).")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be dropped.")] = False,
+    dead_letter_days: Annotated[
+        Optional[int],
+        typer.Option(help="Keep dead letters of this many days (default: BW_DEAD_LETTER_RETENTION_DAYS)."),
+    ] = None,
 ) -> None:
-    """Drop the monthly detection partitions wholly older than the retention policy (without blocking ingest)."""
+    """Drop the monthly detection partitions wholly older than the retention policy (without blocking
+    ingest), and delete dead letters older than theirs."""
     from core.db import make_engine
     from sensors import retention as policy
 
@@ -54,8 +59,18 @@ def retention(
         )
     console.print(table)
     console.print(f"detection_keys rows to delete: {todo.keys:,}")
-    if dry_run or not todo.partitions:
-        console.print("dry run: nothing dropped" if dry_run else "nothing to drop")
+    letter_days = dead_letter_days if dead_letter_days is not None else settings.dead_letter_retention_days
+    if dry_run:
+        console.print("dry run: nothing dropped")
+        return
+    with progress_bar() as progress:
+        letters = progress.add_task(f"deleting dead letters older than {letter_days} days", total=None)
+        purged = policy.purge_dead_letters(
+            engine, keep_days=letter_days, progress=lambda _, n: progress.update(letters, advance=n)
+        )
+    console.print(f"deleted {purged:,} dead letters older than {letter_days} days")
+    if not todo.partitions:
+        console.print("nothing to drop")
         return
     with progress_bar() as progress:
         parts = progress.add_task("detaching and dropping partitions", total=len(todo.partitions))
@@ -110,7 +125,16 @@ def api(
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run("api.app:app", host=host or settings.api_host, port=port or settings.api_port, log_level="info")
+    uvicorn.run(
+        "api.app:app",
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level="info",
+        # The scheme (for the cookies' Secure flag) and the client address (for sign-in throttling)
+        # from X-Forwarded-Proto/-For, from the trusted proxies only.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
+    )
 
 
 @app.command()

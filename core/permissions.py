@@ -29,6 +29,9 @@ AUDIT_READERS = MANAGERS
 LIAISON_READERS = (*DISPATCHERS, "liaison")
 # Who edits the watch-list.
 WATCHLIST_EDITORS = DISPATCHERS
+# Who disables, enables and resets the passwords of their agency's users and withdraws or rotates
+# its gateways' broker credentials.
+ACCOUNT_ADMINS = ("admin",)
 
 
 class RoleNotAllowed(NotAuthorised):

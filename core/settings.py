@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # Long-lived streams (the /live feed, cot-serve) look again at their caller this often (seconds):
     # an expired or revoked token, a disabled or deleted user, a changed role or agency ends them.
     stream_recheck_s: float = Field(default=5.0, gt=0, le=60)
+    # At most this many open streams per user and process: live feeds (GET /api/v1/live; 429 beyond)
+    # and cot-serve connections (closed at once beyond, the reason logged).
+    live_max_streams_per_user: int = Field(default=4, ge=1)
+    cot_max_streams_per_user: int = Field(default=4, ge=1)
 
     # Sign-in throttling (docs/security.md). Failures of one account, or from one client address,
     # within the window: the first few are free, then each one blocks that account or address for
@@ -108,6 +112,12 @@ class Settings(BaseSettings):
     max_clock_skew_s: int = 300
     # `borderwatch retention` drops monthly detection partitions wholly older than this.
     detection_retention_days: int = 365
+    # Dead letters older than this are deleted by `borderwatch retention` and the worker's timer.
+    dead_letter_retention_days: int = Field(default=30, ge=1)
+    # Per gateway and day, this many dead letters are kept whole; past it one in dead_letter_sample_every
+    # (every one is still counted in dead_letter_counts).
+    dead_letter_gateway_quota: int = Field(default=1000, ge=0)
+    dead_letter_sample_every: int = Field(default=100, ge=1)
     # The ingest worker applies the retention policy this often (seconds; 0: only `borderwatch retention`).
     retention_interval_s: float = 0
 
@@ -145,6 +155,9 @@ class Settings(BaseSettings):
     # A tracked object must be inside a zone this long before its entry alerts (0: at once).
     zone_dwell_s: int = 0
 
+    # A request body larger than this is refused (413) before it is read (api/limits.py); evidence
+    # uploads have evidence_max_bytes instead.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Evidence bytes uploaded to the API are kept here, named by their SHA-256 (patrols/evidence/content.py).
     evidence_dir: str = Field(default_factory=lambda: str(run_dir() / "evidence"))
     # An upload larger than this is refused (413) before it is stored.
@@ -158,6 +171,11 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Proxies whose X-Forwarded-Proto/-For `borderwatch api` believes (uvicorn's forwarded_allow_ips:
+    # comma-separated addresses or networks, "*" for any); empty: uvicorn's FORWARDED_ALLOW_IPS or 127.0.0.1.
+    forwarded_allow_ips: str = ""
+    # Always mark the session cookies Secure (behind a TLS proxy whatever the proxy headers say).
+    cookie_secure: bool = False
 
     demo_gateways_file: str = Field(default_factory=lambda: str(run_dir() / "demo-gateways.json"))
 

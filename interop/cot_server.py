@@ -32,6 +32,7 @@ from core.errors import NotAuthenticated, NotAuthorised
 from core.permissions import V1, route_scope
 from core.security import Principal
 from core.settings import get_settings
+from core.streams import COT_STREAMS, TooManyStreams
 from interop import cot
 from patrols import live
 
@@ -110,6 +111,12 @@ class CotServer:
             self.on_event(f"refused {peer}: {getattr(exc, 'message', None) or type(exc).__name__}")
             writer.close()
             return
+        try:
+            slot = COT_STREAMS.acquire(principal.username, get_settings().cot_max_streams_per_user)
+        except TooManyStreams as exc:
+            self.on_event(f"refused {peer}: {exc.message}")
+            writer.close()
+            return
         self.connections += 1
         self.on_event(f"{peer} connected as {principal.username} ({principal.agency_code})")
         try:
@@ -137,6 +144,7 @@ class CotServer:
         except Exception:  # one client's failure must not stop the others
             log.exception("CoT stream to %s failed", peer)
         finally:
+            slot.release()
             self.connections -= 1
             self.on_event(f"{peer} disconnected")
             writer.close()

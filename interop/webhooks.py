@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import logging
 import secrets
 import socket
 import time
@@ -58,6 +59,8 @@ MAX_BACKOFF_S = 3600.0
 ALERT_ID_SETTLE_S = 10
 RETRYABLE_STATUS = {408, 429}
 
+log = logging.getLogger("borderwatch.webhooks")
+
 
 class WebhookNotFound(NotFound):
     code = "webhook_not_found"
@@ -71,7 +74,8 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _refusal(address: str, allowed: Sequence[Network]) -> str | None:
-    """Why a receiver at ``address`` may not be called, or None."""
+    """Why a receiver at ``address`` may not be called (the kind of address, not the address: a
+    caller must not learn what a name resolves to on the deliverer's network), or None."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 scope ("fe80::1%eth0") aside
     if ip.version == 6 and ip.ipv4_mapped is not None:  # ::ffff:127.0.0.1 is 127.0.0.1
         ip = ip.ipv4_mapped
@@ -86,7 +90,7 @@ def _refusal(address: str, allowed: Sequence[Network]) -> str | None:
         (not ip.is_global, "non-public"),
     ):
         if test:
-            return f"{ip} is a {what} address"
+            return f"a {what} address"
     return None
 
 
@@ -107,11 +111,13 @@ def resolve_destination(
         raise WebhookDestinationRefused(f"webhook host {host!r} does not resolve")
     for address in addresses:
         if (reason := _refusal(address, allowed)) is not None:
+            # The host as the caller wrote it, and what kind of address it leads to; never the
+            # address a name resolved to (that would map the internal network for the caller).
+            log.info("webhook host %r refused: %s is %s", host, address, reason)
             raise WebhookDestinationRefused(
-                f"webhook host {host!r}: {reason}; a receiver on the agency's own network must be "
+                f"webhook host {host!r} resolves to {reason}; a receiver on the agency's own network must be "
                 "allowed with BW_WEBHOOK_ALLOWED_NETWORKS",
                 host=host,
-                address=address,
             )
     return addresses[0]
 

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from accounts import service as accounts
 from audit import service as audit
 from core import topics
 from core.errors import Conflict, InvalidInput, NotAuthorised
@@ -168,9 +169,11 @@ def own_unit_for_update(session: Session, principal: Principal, unit_id: int, ac
 def issue_unit_credential(
     *, session: Session, principal: Principal, unit_id: int, topic_root: str
 ) -> schemas.UnitCredential:
-    """A new broker password for the unit (the old one stops working once the broker is synced)."""
+    """A new broker password for the unit (the old one stops working once the broker is synced).
+    Replacing a credential (rotating a device) also revokes every API token of the unit's user."""
     require_role(principal, MANAGERS, "issue unit credentials")
     unit = own_unit_for_update(session, principal, unit_id, "issue unit credentials")
+    rotated = unit.mqtt_password_hash.startswith("$7$")
     password = secrets.token_urlsafe(24)
     unit.mqtt_password_hash = mosquitto_password_hash(password)
     session.flush()
@@ -181,13 +184,41 @@ def issue_unit_credential(
         entity_type="unit",
         entity_id=unit.id,
         agencies=[unit.agency_code],
-        details={"mqtt_username": topics.unit_username(unit.id)},
+        details={"mqtt_username": topics.unit_username(unit.id), "rotated": rotated},
     )
+    if rotated:
+        _revoke_device_tokens(session, principal, unit)
     return schemas.UnitCredential(
         mqtt_username=topics.unit_username(unit.id),
         mqtt_password=password,
         taskings_topic=topics.taskings(topic_root, unit.agency_code, unit.id),
     )
+
+
+def revoke_unit_credential(*, session: Session, principal: Principal, unit_id: int) -> None:
+    """Withdraw the unit's broker credential (no broker entry once synced) and revoke every API token
+    of the unit's user: a lost or stolen device stops receiving taskings and reading the API at once."""
+    require_role(principal, MANAGERS, "revoke unit credentials")
+    unit = own_unit_for_update(session, principal, unit_id, "revoke unit credentials")
+    unit.mqtt_password_hash = "!"
+    session.flush()
+    audit.record(
+        session=session,
+        actor=principal.username,
+        action="unit.credential.revoke",
+        entity_type="unit",
+        entity_id=unit.id,
+        agencies=[unit.agency_code],
+        details={"mqtt_username": topics.unit_username(unit.id)},
+    )
+    _revoke_device_tokens(session, principal, unit)
+
+
+def _revoke_device_tokens(session: Session, principal: Principal, unit: PatrolUnit) -> None:
+    if unit.username:
+        accounts.revoke_tokens(
+            session=session, username=unit.username, actor=principal.username, action="user.revoke_device"
+        )
 
 
 def broker_entries(*, session: Session, topic_root: str) -> tuple[list[str], list[str]]:

@@ -385,6 +385,7 @@ class IngestWorker:
                 keep_days=self.settings.detection_retention_days,
                 min_days=self.settings.max_detection_age_days,
                 stop=self._stop,
+                dead_letter_days=self.settings.dead_letter_retention_days,
             )
         # Stage 2 stores the next batches, each on its own connection, while stage 3 commits the
         # oldest; batches commit in the order they were cut.

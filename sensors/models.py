@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -136,6 +137,18 @@ class DeadLetter(Base):
     payload_size: Mapped[int] = mapped_column(nullable=False)
 
     __table_args__ = (Index("ix_dead_letters_received_at", "received_at"),)
+
+
+class DeadLetterCount(Base):
+    """Every dead letter of a gateway on one day (UTC), kept whole or not (``record_dead_letters``)."""
+
+    __tablename__ = "dead_letter_counts"
+
+    gateway_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    received: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 class Vessel(Base):

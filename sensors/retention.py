@@ -64,6 +64,7 @@ class RetentionReport:
     partitions_dropped: list[str] = field(default_factory=list)
     rows_dropped: int = 0
     keys_deleted: int = 0
+    dead_letters_deleted: int = 0
 
 
 class PolicyTooShort(ValueError):
@@ -125,22 +126,62 @@ def apply(
     return report
 
 
-def run_once(engine: Engine, *, keep_days: int, min_days: int) -> RetentionReport | None:
-    """One timed run: apply the policy unless another process is running it (then None)."""
+def purge_dead_letters(
+    engine: Engine, *, keep_days: int, chunk: int = 10_000, progress: Callable[[str, int], None] | None = None
+) -> int:
+    """Delete dead letters (and their per-gateway day counts) older than ``keep_days``, in chunks of
+    ``chunk`` rows, one short transaction each; returns how many letters were deleted."""
+    deleted_total = 0
+    while True:
+        with session_scope(engine) as session:
+            deleted = session.execute(
+                text(
+                    "DELETE FROM dead_letters WHERE id = ANY (ARRAY(SELECT id FROM dead_letters "
+                    "WHERE received_at < now() - make_interval(days => :d) LIMIT :n))"
+                ),
+                {"d": keep_days, "n": chunk},
+            ).rowcount
+        deleted_total += deleted
+        if progress:
+            progress("dead_letters", deleted)
+        if deleted < chunk:
+            break
+    with session_scope(engine) as session:
+        session.execute(
+            text("DELETE FROM dead_letter_counts WHERE day < CAST(now() AT TIME ZONE 'UTC' AS date) - :d"),
+            {"d": keep_days},
+        )
+    return deleted_total
+
+
+def run_once(
+    engine: Engine, *, keep_days: int, min_days: int, dead_letter_days: int | None = None
+) -> RetentionReport | None:
+    """One timed run: apply the policy (and the dead letters', if given) unless another process is
+    running it (then None)."""
     with engine.connect() as conn:
         if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _RUNNER_LOCK}).scalar():
             return None
         try:
             conn.commit()
             todo = plan(engine, keep_days=keep_days, min_days=min_days)
-            return apply(engine, todo) if todo.partitions else RetentionReport()
+            report = apply(engine, todo) if todo.partitions else RetentionReport()
+            if dead_letter_days is not None:
+                report.dead_letters_deleted = purge_dead_letters(engine, keep_days=dead_letter_days)
+            return report
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _RUNNER_LOCK})
             conn.commit()
 
 
 def start_timer(
-    engine: Engine, *, interval_s: float, keep_days: int, min_days: int, stop: threading.Event
+    engine: Engine,
+    *,
+    interval_s: float,
+    keep_days: int,
+    min_days: int,
+    stop: threading.Event,
+    dead_letter_days: int | None = None,
 ) -> threading.Thread:
     """Run the policy every ``interval_s`` in a thread of its own (a detach may wait for long
     transactions; the batch loop must not wait with it) until ``stop`` is set."""
@@ -148,7 +189,7 @@ def start_timer(
     def loop() -> None:
         while not stop.wait(interval_s):
             try:
-                report = run_once(engine, keep_days=keep_days, min_days=min_days)
+                report = run_once(engine, keep_days=keep_days, min_days=min_days, dead_letter_days=dead_letter_days)
             except Exception:  # a failed run is retried at the next tick; ingest goes on
                 log.exception("retention run failed")
                 continue
@@ -159,6 +200,8 @@ def start_timer(
                     report.rows_dropped,
                     report.keys_deleted,
                 )
+            if report and report.dead_letters_deleted:
+                log.info("retention deleted %d dead letters", report.dead_letters_deleted)
 
     thread = threading.Thread(target=loop, name="bw-retention", daemon=True)
     thread.start()

@@ -14,10 +14,13 @@ from shapely.geometry import Point
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
+from audit import service as audit
 from core import topics
 from core.errors import Conflict, NotFound
 from core.models import Agency
-from core.security import mosquitto_password_hash
+from core.permissions import ACCOUNT_ADMINS, require_role
+from core.security import Principal, mosquitto_password_hash
+from core.settings import get_settings
 from sensors.models import Gateway, IngestSubscription, Sensor
 from sensors.schemas import DetectionRow, GatewayCreate, SensorCreate
 
@@ -49,6 +52,65 @@ def create_gateway(*, session: Session, gateway_in: GatewayCreate, password: str
     session.add(gateway)
     session.flush()
     return gateway, password
+
+
+# A password-file hash no password matches: the gateway's credential is withdrawn (no broker entry).
+WITHDRAWN = "!"
+
+
+def gateway_for_admin(*, session: Session, principal: Principal, gateway_id: str, action: str) -> Gateway:
+    """A gateway of the caller's agency, locked, for an admin (another agency's gateways are not found)."""
+    require_role(principal, ACCOUNT_ADMINS, action)
+    gateway = session.get(Gateway, gateway_id, with_for_update=True)
+    if gateway is None or gateway.agency_code != principal.agency_code:
+        raise NotFound(f"gateway {gateway_id} does not exist in {principal.agency_code}")
+    return gateway
+
+
+def _gateway(session: Session, gateway_id: str) -> Gateway:
+    gateway = session.get(Gateway, gateway_id, with_for_update=True)
+    if gateway is None:
+        raise NotFound(f"gateway {gateway_id} does not exist")
+    return gateway
+
+
+def rotate_gateway_credential(*, session: Session, gateway_id: str, actor: str) -> str:
+    """A new broker password for the gateway (returned once, stored hashed); the old one stops working
+    once the broker files are rewritten (``broker.service.sync_broker``)."""
+    gateway = _gateway(session, gateway_id)
+    password = secrets.token_urlsafe(24)
+    restored = not gateway.mqtt_password_hash.startswith("$7$")
+    gateway.mqtt_password_hash = mosquitto_password_hash(password)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="gateway.credential.rotate",
+        entity_type="gateway",
+        entity_id=gateway.id,
+        agencies=[gateway.agency_code],
+        details={"restored": restored},
+    )
+    return password
+
+
+def revoke_gateway_credential(*, session: Session, gateway_id: str, actor: str) -> Gateway:
+    """Withdraw the gateway's broker credential: once the broker files are rewritten it can neither
+    connect nor publish. A new one is issued by rotating. Revoking a revoked gateway changes nothing."""
+    gateway = _gateway(session, gateway_id)
+    if gateway.mqtt_password_hash == WITHDRAWN:
+        return gateway
+    gateway.mqtt_password_hash = WITHDRAWN
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="gateway.credential.revoke",
+        entity_type="gateway",
+        entity_id=gateway.id,
+        agencies=[gateway.agency_code],
+    )
+    return gateway
 
 
 def create_sensor(*, session: Session, sensor_in: SensorCreate) -> Sensor:
@@ -247,20 +309,51 @@ def record_session_filters(*, session: Session, client_id: str, filters: Sequenc
     session.flush()
 
 
-def record_dead_letters(*, session: Session, letters: Sequence[tuple[str, bytes, str]]) -> None:
-    """Keep each rejected message (topic, raw bytes, reason) so nothing is lost."""
+# The letters of one batch, numbered per gateway (the gateway is read from the topic,
+# ROOT/gw/<agency>/<gateway>/...): each gateway's count of the day is moved on first, under its row
+# lock, so that the numbers of concurrent batches never overlap. A letter is kept whole while its
+# number is within the quota, and past it only every ``sample``-th one (the count records them all).
+_DEAD_LETTERS = text(
+    """
+    WITH x AS (
+        SELECT t, p, r, coalesce(substring(t FROM '/gw/[^/]+/([^/]+)'), '') AS gw, o
+        FROM unnest(CAST(:topics AS text[]), CAST(:payloads AS bytea[]), CAST(:reasons AS text[]))
+             WITH ORDINALITY AS u(t, p, r, o)
+    ), counted AS (
+        INSERT INTO dead_letter_counts AS c (gateway_id, day, received, first_at, last_at)
+        SELECT gw, CAST(now() AT TIME ZONE 'UTC' AS date), count(*), now(), now() FROM x GROUP BY gw
+        ON CONFLICT (gateway_id, day) DO UPDATE SET received = c.received + EXCLUDED.received, last_at = now()
+        RETURNING gateway_id, received
+    ), numbered AS (
+        SELECT x.t, x.p, x.r,
+               counted.received - count(*) OVER (PARTITION BY x.gw)
+                   + row_number() OVER (PARTITION BY x.gw ORDER BY x.o) AS n
+        FROM x JOIN counted ON counted.gateway_id = x.gw
+    )
+    INSERT INTO dead_letters (topic, payload, reason, payload_size)
+    SELECT t, p, r, octet_length(p) FROM numbered
+    WHERE n <= :quota OR (n - :quota) % :sample = 0
+    """
+)
+
+
+def record_dead_letters(
+    *, session: Session, letters: Sequence[tuple[str, bytes, str]], quota: int | None = None, sample: int | None = None
+) -> None:
+    """Keep rejected messages (topic, raw bytes, reason): every one of them is counted per gateway and
+    day (``dead_letter_counts``); the first ``quota`` of a gateway's day are kept whole, and past it one
+    in ``sample``, so a gateway that floods bad messages cannot fill the database."""
     if not letters:
         return
+    settings = get_settings()
     session.execute(
-        text(
-            "INSERT INTO dead_letters (topic, payload, reason, payload_size) "
-            "SELECT t, p, r, octet_length(p) FROM unnest(CAST(:topics AS text[]), CAST(:payloads AS bytea[]), "
-            "CAST(:reasons AS text[])) AS x(t, p, r)"
-        ),
+        _DEAD_LETTERS,
         {
             "topics": [t for t, _, _ in letters],
             "payloads": [p for _, p, _ in letters],
             "reasons": [r for _, _, r in letters],
+            "quota": settings.dead_letter_gateway_quota if quota is None else quota,
+            "sample": settings.dead_letter_sample_every if sample is None else sample,
         },
     )
 

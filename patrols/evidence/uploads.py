@@ -16,6 +16,7 @@ from core.permissions import EVIDENCE_REGISTRARS, require_role
 from core.security import Principal
 from patrols.evidence import schemas
 from patrols.evidence.content import ContentSpool, content_path, sha256_of
+from patrols.evidence.models import EvidenceItem
 from patrols.evidence.service import (
     ContentMismatch,
     NoContent,
@@ -25,6 +26,18 @@ from patrols.evidence.service import (
     reload_item,
     visible_row,
 )
+
+
+def check_upload(*, session: Session, principal: Principal, item_id: int) -> None:
+    """Refuse an upload before any of its bytes is read or written: the item must be visible to the
+    caller, held by the caller's agency, have recorded content, and the caller's role must register
+    evidence. ``store_content`` checks again, under the item's lock, once the bytes are in."""
+    visible_row(session, principal, item_id)
+    item = session.get(EvidenceItem, item_id)
+    ensure_custodian(item, principal, "upload its content")
+    require_role(principal, EVIDENCE_REGISTRARS, "upload evidence content")
+    if item.content_sha256 is None:
+        raise NoContent(f"evidence {item.id} is a {item.kind} without recorded content")
 
 
 def store_content(

@@ -12,7 +12,7 @@ import pytest
 
 from core.db import session_scope
 from interop import webhooks
-from tests.conftest import wait_for
+from tests.conftest import run_api_server, wait_for
 from tests.factories import now
 from tests.interop.test_webhooks import LOOPBACK, Receiver, _deliverer, _log, hooks_world  # noqa: F401
 
@@ -46,7 +46,7 @@ def _resolver(answers: dict[str, list[str]]):
 @pytest.mark.parametrize("address,kind", REFUSED)
 def test_addresses_that_are_not_public_are_refused(address, kind):
     literal = f"[{address}]" if ":" in address else address
-    with pytest.raises(webhooks.WebhookDestinationRefused, match=f"is a {kind} address"):
+    with pytest.raises(webhooks.WebhookDestinationRefused, match=f"resolves to a {kind} address"):
         webhooks.resolve_destination(f"http://{literal}:8080/hook", (), resolve=_resolver({address: [address]}))
 
 
@@ -58,8 +58,10 @@ def test_public_addresses_pass_and_a_name_passes_only_if_every_address_does():
         }
     )
     assert webhooks.resolve_destination("https://hooks.example.org/in", (), resolve=resolve) == "93.184.216.34"
-    with pytest.raises(webhooks.WebhookDestinationRefused, match="10.0.0.5 is a private address"):
+    with pytest.raises(webhooks.WebhookDestinationRefused, match="resolves to a private address") as refused:
         webhooks.resolve_destination("https://split.example.org/in", (), resolve=resolve)
+    # What the name resolved to stays on the deliverer's side.
+    assert "10.0.0.5" not in refused.value.message and "10.0.0.5" not in str(refused.value.details)
     with pytest.raises(webhooks.WebhookDestinationRefused, match="does not resolve"):
         webhooks.resolve_destination("https://nowhere.example.org/in", (), resolve=resolve)
 
@@ -96,6 +98,20 @@ def test_the_api_refuses_a_subscription_to_an_internal_address(api_server, hooks
         assert r.json()["error"] == "webhook_destination_refused", r.text
 
 
+def test_the_api_does_not_name_the_address_a_refused_host_resolves_to(hooks_world):  # noqa: F811
+    _, _, token, _ = hooks_world
+    with run_api_server("api-webhooks-refused.log", {"BW_WEBHOOK_ALLOWED_NETWORKS": ""}) as server:
+        r = httpx.post(
+            f"{server.base_url}/api/v1/webhooks",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"url": "http://localhost:9/x"},
+            timeout=30,
+        )
+    assert r.status_code == 422 and r.json()["error"] == "webhook_destination_refused", r.text
+    assert "localhost" in r.json()["message"] and "loopback" in r.json()["message"]
+    assert "127.0.0.1" not in r.text and "::1" not in r.text
+
+
 def test_a_destination_refused_at_delivery_gets_no_request(engine, hooks_world):  # noqa: F811
     agency, principal, _, sensor = hooks_world
     with Receiver() as receiver:
@@ -119,7 +135,7 @@ def test_a_destination_refused_at_delivery_gets_no_request(engine, hooks_world):
             strict.close()
         (row,) = _log(engine, sub)
         assert row.attempts == 2 and row.last_status_code is None
-        assert row.last_error.startswith("refused: webhook host '127.0.0.1': 127.0.0.1 is a loopback address")
+        assert row.last_error.startswith("refused: webhook host '127.0.0.1' resolves to a loopback address")
         assert receiver.requests == []
 
         deliverer = _deliverer(engine)

@@ -234,7 +234,13 @@ def test_hostile_input_ends_in_dead_letters_and_good_input_is_stored(settings, e
     # Interleave good and bad so they share batches.
     stream.sort(key=lambda m: hashlib.md5(m[1] + m[0].encode()).digest())
     gateway = faultkit.Gateway(gw.id, gw.agency, gw.password, [sensor])
-    worker = faultkit.Worker(unique("bw-fuzz"), BW_MQTT_TOPIC_ROOT=root, BW_INGEST_SHARE_GROUP=unique("bw-fuzz"))
+    # Every hostile message is kept whole here (past a gateway's daily quota only a sample would be).
+    worker = faultkit.Worker(
+        unique("bw-fuzz"),
+        BW_MQTT_TOPIC_ROOT=root,
+        BW_INGEST_SHARE_GROUP=unique("bw-fuzz"),
+        BW_DEAD_LETTER_GATEWAY_QUOTA=str(10 * BAD_EXAMPLES),
+    )
     _, _, user, password = settings.mqtt_parts(settings.mqtt_api_url)
     dead = lambda: scalar(engine, "SELECT count(*) FROM dead_letters WHERE starts_with(topic, :r)", r=root + "/")  # noqa: E731
     stored = lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = :s", s=sensor)  # noqa: E731

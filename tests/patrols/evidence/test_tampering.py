@@ -208,6 +208,35 @@ def test_uploaded_bytes_are_kept_only_if_they_match(client, world, db, evidence_
     assert r.status_code == 409 and r.json()["error"] == "evidence_has_no_content"
 
 
+def test_a_refused_upload_touches_no_disk(client, world, factory, evidence_dir):
+    """Who may upload is decided before the body is read: no spool file, not even its directory."""
+    th, my = world.agency("TH"), world.agency("MY")
+    iid = incident(client, th)
+    eid = client.post(f"{API}/incidents/{iid}/evidence", json=snapshot(), headers=th.operator_h).json()["id"]
+    liaison = factory.headers(factory.user(th.code, role="liaison"))
+    world.settle()
+    url = f"{API}/evidence/{eid}/content"
+    assert client.put(url, content=PHOTO, headers=my.operator_h).status_code == 404  # not MY's to see
+    assert client.put(url, content=PHOTO, headers=liaison).status_code == 403  # no role to upload
+    r = client.put(url, content=iter([PHOTO[:10], PHOTO[10:]]), headers=liaison)
+    assert r.status_code == 403 and r.json()["error"] == "role_not_allowed", r.text
+    assert not (evidence_dir / "incoming").exists()
+    assert client.put(url, content=PHOTO, headers=th.operator_h).status_code == 200
+
+
+def test_uploads_larger_than_the_request_body_cap_are_still_taken(client, world, evidence_dir):
+    """The request-body cap (BW_MAX_BODY_BYTES, 1 MiB) does not apply to evidence bytes."""
+    th = world.agency("TH")
+    video = os.urandom(3 * 1024 * 1024)
+    sha = hashlib.sha256(video).hexdigest()
+    iid = incident(client, th)
+    item = snapshot(content_sha256=sha, content_size=len(video), media_type="video/mp4")
+    eid = client.post(f"{API}/incidents/{iid}/evidence", json=item, headers=th.operator_h).json()["id"]
+    r = client.put(f"{API}/evidence/{eid}/content", content=video, headers=th.operator_h)
+    assert r.status_code == 200, r.text
+    assert content_path(evidence_dir, sha).stat().st_size == len(video)
+
+
 def _verify_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "cli", "evidence", "verify", *args],

@@ -130,6 +130,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Grant] = {
     ("POST", f"{V1}/units/{{unit_id}}/positions"): _UNIT_WRITE,
     ("GET", f"{V1}/units/{{unit_id}}/positions"): _UNIT,
     ("PUT", f"{V1}/units/{{unit_id}}/credentials"): _MANAGERS,
+    ("DELETE", f"{V1}/units/{{unit_id}}/credentials"): _MANAGERS,
     ("GET", f"{V1}/units/{{unit_id}}/taskings"): _UNIT,
     # incidents and dispatch
     ("POST", f"{V1}/incidents"): _grant(DISPATCHERS),
@@ -191,6 +192,12 @@ ROUTE_ACCESS: dict[tuple[str, str], Grant] = {
     ("GET", f"{V1}/sharing/agreements"): _WITH_LIAISON,
     ("GET", f"{V1}/sharing/agreements/{{agreement_id}}"): _WITH_LIAISON,
     ("POST", f"{V1}/sharing/agreements/{{agreement_id}}/withdraw"): _MANAGERS,
+    # the agency's accounts and gateway credentials: its admins only
+    ("POST", f"{V1}/admin/users/{{username}}/disable"): _grant(ACCOUNT_ADMINS),
+    ("POST", f"{V1}/admin/users/{{username}}/enable"): _grant(ACCOUNT_ADMINS),
+    ("POST", f"{V1}/admin/users/{{username}}/password"): _grant(ACCOUNT_ADMINS),
+    ("POST", f"{V1}/admin/gateways/{{gateway_id}}/credentials"): _grant(ACCOUNT_ADMINS),
+    ("DELETE", f"{V1}/admin/gateways/{{gateway_id}}/credentials"): _grant(ACCOUNT_ADMINS),
 }
 
 

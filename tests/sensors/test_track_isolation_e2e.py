@@ -165,7 +165,10 @@ def test_a_dead_letter_for_coverage_costs_nothing_else_in_its_batch(settings, en
         u=f"%/{small.id}/%",
     )
     assert [r["reason"].split(":")[0] for r in reasons] == ["outside_coverage"] * 4
-    assert "whose range is 0.2 km" in reasons[1]["reason"]
+    by_sensor = {sensor: [r["reason"] for r in reasons if f"sensor '{sensor}'" in r["reason"]] for sensor in (cam, ugs)}
+    assert len(by_sensor[cam]) == len(by_sensor[ugs]) == 2
+    assert all("whose range is 5.0 km" in reason for reason in by_sensor[cam])
+    assert all("whose range is 0.2 km" in reason for reason in by_sensor[ugs])
 
 
 def test_another_agency_ais_cannot_hide_a_dark_vessel(settings, engine, ingest, make_gateway):

@@ -67,13 +67,22 @@ _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[int, asyncio.
 )
 
 
-def _gate(size: int) -> asyncio.Semaphore:
+_doors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[int, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _semaphore(held_by: weakref.WeakKeyDictionary, size: int) -> asyncio.Semaphore:
     loop = asyncio.get_running_loop()
-    held = _gates.get(loop)
+    held = held_by.get(loop)
     if held is None or held[0] != size:
         held = (size, asyncio.Semaphore(size))
-        _gates[loop] = held
+        held_by[loop] = held
     return held[1]
+
+
+def _gate(size: int) -> asyncio.Semaphore:
+    return _semaphore(_gates, size)
 
 
 async def sign_in_async(
@@ -87,7 +96,22 @@ async def sign_in_async(
     """:func:`sign_in` for the routes, which keeps a flood of sign-ins off the server's worker threads:
     a blocked attempt is refused after one quick read, and the others wait for their turn here, in
     the event loop, holding no thread, while at most ``login_hash_concurrency`` of them are in the
-    threads checking passwords. Every other request (``/health`` among them) keeps finding a thread."""
+    threads checking passwords; beyond ``login_queue_max`` sign-ins in the process, one more is
+    refused (503) before it takes a thread or a database connection. Every other request
+    (``/health`` among them) keeps finding a thread and a connection."""
+    settings = get_settings()
+    door = _semaphore(_doors, settings.login_queue_max)
+    if door.locked():
+        # Refused at the door: no thread, no database connection, no hash.
+        raise ServiceBusy("too many sign-ins at once; try again in a moment", retry_after=1)
+    await door.acquire()  # free now: nothing ran since the check
+    try:
+        return await _admitted(request, session, session_factory, settings, username, password)
+    finally:
+        door.release()
+
+
+async def _admitted(request, session, session_factory, settings, username: str, password: str) -> Principal:
     keys = throttle.keys_for(username=username, address=client_address(request))
 
     def check() -> None:
@@ -95,7 +119,6 @@ async def sign_in_async(
             throttle.check(session=s, keys=keys)
 
     await run_in_threadpool(check)
-    settings = get_settings()
     gate = _gate(settings.login_hash_concurrency)
     try:
         await asyncio.wait_for(gate.acquire(), timeout=settings.login_hash_wait_s)

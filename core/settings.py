@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     # attempt waits this long for its turn and is then refused (503) without hashing.
     login_hash_concurrency: int = Field(default=4, ge=1, le=64)
     login_hash_wait_s: float = Field(default=2.0, ge=0)
+    # At most this many sign-ins in one API process at once (checking the throttle, waiting for a
+    # turn or hashing); one more is refused (503) at the door, before it takes a thread or a
+    # database connection, so a flood cannot starve the other requests.
+    login_queue_max: int = Field(default=16, ge=1, le=1024)
 
     # Topic root of the MQTT contract (docs/mqtt.md).
     mqtt_topic_root: str = "borderwatch/v1"

@@ -161,8 +161,13 @@ def test_secret_files_are_private(shared):
         p = mdir / name
         assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
     acl = (mdir / "service.acl").read_text()
-    for user in ("bw-ingest", "bw-api"):
-        assert re.search(rf"^user {user}\ntopic readwrite borderwatch/#$", acl, re.M)
+    # Each service user only the topics it uses; neither may write a gateway's topics.
+    assert "user bw-ingest\ntopic read borderwatch/v1/gw/#\ntopic write borderwatch/v1/alerts/+\n" in acl
+    assert (
+        "user bw-api\ntopic readwrite borderwatch/v1/alerts/+\ntopic write borderwatch/v1/units/+/+/taskings\n" in acl
+    )
+    assert "borderwatch/#" not in acl
+    assert (mdir / "acl").read_text().startswith(acl.rstrip("\n"))
     conf = (mdir / "mosquitto.conf").read_text()
     for line in (
         "allow_anonymous false",

@@ -1,7 +1,7 @@
 """Broker credentials from the registry: Mosquitto's password file and ACL, and their reload.
 
 The service users' entries (``service.passwd``/``service.acl``, written by ``borderwatch services
-up`` or ``write_service_entries``) come first; each gateway then gets its own password line and an
+up`` or ``write_service_entries``; each service user limited to the topics it uses) come first; each gateway then gets its own password line and an
 ACL that lets it write only under its own topic, and each patrol unit with a credential one that
 lets it read only its own taskings topic.
 
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from core import topics
 from core.errors import ConfigurationError
 from core.security import mosquitto_password_hash
 from core.settings import Settings
@@ -112,19 +113,21 @@ def write_service_entries(*, settings: Settings, directory: Path) -> list[str]:
     """Write ``service.passwd``/``service.acl`` for the service users named in the MQTT URLs.
 
     For deployments whose broker is not started by ``borderwatch services up`` (docker compose):
-    the users and passwords come from ``BW_MQTT_URL`` and ``BW_MQTT_API_URL``.
+    the users and passwords come from ``BW_MQTT_URL`` (the ingest worker) and ``BW_MQTT_API_URL``
+    (the API); each gets the ACL of the topics its service uses (``core.topics.service_acl``).
     """
-    users = {}
-    for url in (settings.mqtt_url, settings.mqtt_api_url):
+    users: dict[str, str] = {}
+    services: dict[str, tuple[str, ...]] = {}
+    for url, service in ((settings.mqtt_url, "ingest"), (settings.mqtt_api_url, "api")):
         if url:
             _, _, user, password = settings.mqtt_parts(url)
             if not user or not password:
                 raise ConfigurationError(f"MQTT URL {url.split('@')[-1]} has no user and password")
             users[user] = password
+            services[user] = (*services.get(user, ()), service)
     if not users:
         raise ConfigurationError("BW_MQTT_URL is not set")
     directory.mkdir(parents=True, exist_ok=True)
-    root = settings.mqtt_topic_root.split("/")[0]
     _write_like(directory / "service.passwd", "".join(f"{u}:{mosquitto_password_hash(p)}\n" for u, p in users.items()))
-    _write_like(directory / "service.acl", "".join(f"user {u}\ntopic readwrite {root}/#\n\n" for u in users))
+    _write_like(directory / "service.acl", topics.service_acl(settings.mqtt_topic_root, services))
     return sorted(users)

@@ -66,6 +66,32 @@ def ingest_subscriptions(root: str, share_group: str) -> list[str]:
     return [f"$share/{share_group}/{root}/gw/#"]
 
 
+def service_acl_rules(root: str, service: str) -> list[tuple[str, str]]:
+    """The broker ACL of a service user, as (access, topic filter) pairs: exactly the topics it uses.
+
+    ``ingest`` (the ingest worker) reads every gateway's topics and writes alerts and its own
+    status; ``api`` writes the partner pushes on the alert topics (and may read them) and the
+    units' taskings. Neither may write under ``gw/``: detections come from gateways only.
+    ``$share/<group>/...`` subscriptions are checked against the filter without the prefix.
+    """
+    if service == "ingest":
+        return [("read", f"{root}/gw/#"), ("write", f"{root}/alerts/+"), ("write", f"{root}/system/ingest/+")]
+    if service == "api":
+        return [("readwrite", f"{root}/alerts/+"), ("write", f"{root}/units/+/+/taskings")]
+    raise ValueError(f"unknown service {service!r}")
+
+
+def service_acl(root: str, users: dict[str, tuple[str, ...]]) -> str:
+    """Mosquitto ACL blocks for the service users: ``{user: (service, ...)}`` (one user may serve both)."""
+    blocks = []
+    for user, services in users.items():
+        rules = dict.fromkeys(
+            f"topic {access} {topic}" for s in services for access, topic in service_acl_rules(root, s)
+        )
+        blocks.append("\n".join([f"user {user}", *rules]) + "\n")
+    return "\n".join(blocks)
+
+
 def parse(root: str, topic: str) -> Topic:
     """Split a gateway topic; raises ``InvalidPayload`` for anything outside the contract."""
     prefix = root + "/gw/"

@@ -400,3 +400,27 @@ def test_shell_scripts_parse(script):
     if shutil.which("shellcheck"):
         cp = subprocess.run(["shellcheck", "-s", "sh", str(script)], capture_output=True, text=True, timeout=60)
         assert cp.returncode == 0, cp.stdout + cp.stderr
+
+
+def test_the_compose_brokers_service_users_get_the_local_brokers_acl(tmp_path):
+    """`gateway init-broker` (compose) writes the service users the same ACL as `services up`:
+    each only the topics its service uses, under the topic root the services run with."""
+    from broker import service as access
+    from cli import local
+    from core.settings import Settings
+
+    env = {name: _environment(s) for name, s in yaml.safe_load(COMPOSE_FILE.read_text())["services"].items()}
+    roots = {e.get("BW_MQTT_TOPIC_ROOT") for name, e in env.items() if name in ("init", "api", "ingest")}
+    assert roots == {None}, "init writes the ACL for the topic root the api and ingest use"
+    settings = Settings(
+        mqtt_url=f"mqtt://{local.MQTT_INGEST_USER}:one@mqtt:1883",
+        mqtt_api_url=f"mqtt://{local.MQTT_API_USER}:two@mqtt:1883",
+    )
+    access.write_service_entries(settings=settings, directory=tmp_path)
+
+    def rules(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+    written = rules((tmp_path / "service.acl").read_text())
+    assert written == rules(local._service_acl())
+    assert not any(line.startswith("topic") and "/gw/" in line and ("write" in line) for line in written)

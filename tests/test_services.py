@@ -161,8 +161,13 @@ def test_secret_files_are_private(shared):
         p = mdir / name
         assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
     acl = (mdir / "service.acl").read_text()
-    for user in ("bw-ingest", "bw-api"):
-        assert re.search(rf"^user {user}\ntopic readwrite borderwatch/#$", acl, re.M)
+    # Each service user only the topics it uses; neither may write a gateway's topics.
+    assert "user bw-ingest\ntopic read borderwatch/v1/gw/#\ntopic write borderwatch/v1/alerts/+\n" in acl
+    assert (
+        "user bw-api\ntopic readwrite borderwatch/v1/alerts/+\ntopic write borderwatch/v1/units/+/+/taskings\n" in acl
+    )
+    assert "borderwatch/#" not in acl
+    assert (mdir / "acl").read_text().startswith(acl.rstrip("\n"))
     conf = (mdir / "mosquitto.conf").read_text()
     for line in (
         "allow_anonymous false",
@@ -252,18 +257,19 @@ class TestBroker:
         assert r.returncode != 0
 
     @pytest.mark.parametrize("shared_sub", [False, True], ids=["plain", "share"])
-    def test_ingest_receives_what_api_publishes(self, shared, shared_sub):
+    def test_api_receives_the_alerts_ingest_publishes(self, shared, shared_sub):
+        # The one topic both service users have: the ingest worker writes alerts, the API reads them.
         _, env = shared
         iu, ipw, port = _mqtt_creds(env["BW_MQTT_URL"])
         au, apw, _ = _mqtt_creds(env["BW_MQTT_API_URL"])
         tag = uuid.uuid4().hex
-        topic = f"borderwatch/test/services/{tag}"
+        topic = f"borderwatch/v1/alerts/test-{tag}"
         sub_topic = f"$share/bw-test-{tag}/{topic}" if shared_sub else topic
-        p = _sub(port, sub_topic, "-u", iu, "-P", ipw, "-q", "1", wait=10)
+        p = _sub(port, sub_topic, "-u", au, "-P", apw, "-q", "1", wait=10)
         deadline = time.monotonic() + 8
         # Publish until the subscriber (which may still be subscribing) got one and exited.
         while p.poll() is None and time.monotonic() < deadline:
-            r = _pub(port, topic, f"hello-{tag}", "-u", au, "-P", apw, "-q", "1")
+            r = _pub(port, topic, f"hello-{tag}", "-u", iu, "-P", ipw, "-q", "1")
             assert r.returncode == 0, r.stdout + r.stderr
             time.sleep(0.2)
         out, _ = p.communicate(timeout=15)
@@ -283,8 +289,8 @@ class TestBroker:
         assert services.reload_broker(console=_quiet()) is True
         assert services.status()["mosquitto"]["pid"] == pid
         iu, ipw, port = _mqtt_creds(env["BW_MQTT_URL"])
-        r = _pub(port, "borderwatch/test/reload", "x", "-u", iu, "-P", ipw, "-q", "1")
-        assert r.returncode == 0, r.stdout + r.stderr
+        r = _pub(port, "borderwatch/v1/alerts/test-reload", "x", "-u", iu, "-P", ipw, "-q", "1", "-d")
+        assert r.returncode == 0 and "RC:135" not in r.stdout + r.stderr, r.stdout + r.stderr
 
 
 # ----------------------------------------------------------------------------- no shared state

@@ -88,12 +88,12 @@ from cli.local.mosquitto import (
     MQTT_MAX_PACKET_SIZE,
     MQTT_PORT_START,
     MQTT_SERVICE_USERS,
-    MQTT_TOPIC_ACL,
     _broker_pid,
     _mosquitto_conf,
     _mqtt_connect_rc,
     _mqtt_down,
     _mqtt_up,
+    _service_acl,
 )
 from cli.local.packages import INSTALL_SCRIPT, _ensure_system_packages
 from cli.local.postgres import (
@@ -132,7 +132,6 @@ __all__ = [
     "MQTT_MAX_PACKET_SIZE",
     "MQTT_PORT_START",
     "MQTT_SERVICE_USERS",
-    "MQTT_TOPIC_ACL",
     "PG_PORT_START",
     "PORT_SEARCH_SPAN",
     "REPO_ROOT",
@@ -145,6 +144,7 @@ __all__ = [
     "_Layout",
     "_external_urls",
     "_mosquitto_conf",
+    "_service_acl",
     "_shared_buffers_mb",
     "down",
     "mosquitto_dir",

@@ -38,13 +38,14 @@ from cli.local.layout import (
     _write_file,
     _write_state,
 )
+from core import topics
+from core.settings import Settings
 
 MQTT_PORT_START = 51883
 
 MQTT_INGEST_USER = "bw-ingest"
 MQTT_API_USER = "bw-api"
 MQTT_SERVICE_USERS = (MQTT_INGEST_USER, MQTT_API_USER)
-MQTT_TOPIC_ACL = "borderwatch/#"
 
 # Largest MQTT packet the broker accepts (the whole packet, not just the payload --
 # mosquitto.conf(5)): 1 MiB of payload plus 64 KiB for fixed header, topic and v5
@@ -77,15 +78,28 @@ def _passwd_matches(path: Path, passwords: dict[str, str]) -> bool:
     return all(u in entries and _verify_mosquitto_hash(entries[u], pw) for u, pw in passwords.items())
 
 
+def _topic_root() -> str:
+    """The topic root the services will use (``BW_MQTT_TOPIC_ROOT``, else the settings' default)."""
+    return os.environ.get("BW_MQTT_TOPIC_ROOT") or Settings.model_fields["mqtt_topic_root"].default
+
+
 def _service_acl() -> str:
-    blocks = [
-        "# Borderwatch service users (cli/local/mosquitto.py). `$share/<group>/borderwatch/...`",
-        "# subscriptions are checked against the topic filter without the $share prefix.",
-        "",
-    ]
-    for user in MQTT_SERVICE_USERS:
-        blocks += [f"user {user}", f"topic readwrite {MQTT_TOPIC_ACL}", ""]
-    return "\n".join(blocks)
+    header = "# Borderwatch service users (cli/local/mosquitto.py, core/topics.py): each only the topics it uses.\n\n"
+    return header + topics.service_acl(_topic_root(), {MQTT_INGEST_USER: ("ingest",), MQTT_API_USER: ("api",)})
+
+
+def _refresh_live_acl(live: Path, service_acl: str) -> str:
+    """The live ACL with the service users' blocks replaced by ``service_acl`` (the gateways' and
+    units' blocks, written by ``sync_broker``, kept as they are)."""
+    kept: list[str] = []
+    keep = False
+    for line in live.read_text().splitlines():
+        if line.startswith("user "):
+            keep = line.split(None, 1)[1].strip() not in MQTT_SERVICE_USERS
+        if keep:
+            kept.append(line)
+    rest = "".join(line + "\n" for line in kept)
+    return service_acl.rstrip("\n") + "\n" + ("\n" + rest if rest else "")
 
 
 def _mosquitto_conf(lay: _Layout, port: int) -> str:
@@ -246,7 +260,12 @@ def _mqtt_up(lay: _Layout, state: dict, con: Console, avoid: set[int]) -> None:
         else:
             # Kept as is (it also holds the gateways' entries) ...
             _chown_to(live, lay.mqtt_user, 0o600)
-    # ... except that the service users' own entries must match their passwords (they
+    # ... except the service users' ACL blocks, which follow service.acl ...
+    live_acl = lay.mqtt_dir / "acl"
+    acl_fixed = _write_file(live_acl, _refresh_live_acl(live_acl, _service_acl()), owner=lay.mqtt_user)
+    if acl_fixed:
+        con.print(f"[yellow]{live_acl}: the service users' entries follow service.acl (other entries kept).[/]")
+    # ... and the service users' own password entries must match their passwords (they
     # differ only if the state was lost): update just those lines, keep everything else.
     live_passwd = lay.mqtt_dir / "passwd"
     for user, pw in state["mqtt_passwords"].items():
@@ -263,7 +282,7 @@ def _mqtt_up(lay: _Layout, state: dict, con: Console, avoid: set[int]) -> None:
     conf_changed = _write_file(lay.mqtt_conf, _mosquitto_conf(lay, port), owner=lay.mqtt_user)
 
     if pid is not None:
-        if conf_changed or passwd_fixed:
+        if conf_changed or passwd_fixed or acl_fixed:
             con.print("[yellow]Broker config or passwd changed while it runs: reloading (SIGHUP).[/]")
             os.kill(pid, signal.SIGHUP)
             time.sleep(0.3)

@@ -56,6 +56,7 @@ from core.settings import REPO_ROOT, get_settings
 from sensors import service
 from sensors.models import Gateway
 from sensors.schemas import GatewayCreate, SensorCreate
+from tests.broker_roots import topic_root_on_broker
 
 console = Console(stderr=True)
 NOISE_M = 15.0
@@ -803,17 +804,17 @@ def run_worker(settings, root: str, cid: str, hysteresis_m: float | None, dwell_
     return proc, log_path
 
 
-def publish(settings, root: str, fixes: list[Fix], progress: Progress) -> None:
+def publish(settings, root: str, fixes: list[Fix], progress: Progress, password: str) -> None:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    host, port, user, password = settings.mqtt_parts(settings.mqtt_api_url)
+    host, port, _, _ = settings.mqtt_parts()
     client = mqtt.Client(
         callback_api_version=CallbackAPIVersion.VERSION2,
         client_id=f"eval-pub-{uuid.uuid4().hex[:6]}",
         protocol=mqtt.MQTTv5,
     )
-    client.username_pw_set(user, password)
+    client.username_pw_set(LAND_GW, password)
     client.max_inflight_messages_set(200)
     client.connect(host, port)
     client.loop_start()
@@ -995,24 +996,28 @@ def main(argv: list[str] | None = None) -> None:
     fixes.sort(key=lambda f: (f.sent_at or f.at, f.at))
     root = f"borderwatch/eval-{uuid.uuid4().hex[:6]}"
     cid = f"eval-{uuid.uuid4().hex[:6]}"
-    proc, log_path = run_worker(settings, root, cid, args.hysteresis_m, args.dwell_s)
-    try:
-        with Progress(console=console) as progress:
-            publish(settings, root, fixes, progress)
-            task = progress.add_task("ingesting", total=len(fixes))
-            deadline = time.monotonic() + 600
-            while True:
-                with engine.connect() as conn:
-                    stored = conn.execute(text("SELECT count(*) FROM detections")).scalar()
-                    dead = conn.execute(text("SELECT count(*) FROM dead_letters")).scalar()
-                progress.update(task, completed=stored + dead)
-                if stored + dead >= len(fixes) or time.monotonic() > deadline:
-                    break
-                time.sleep(0.5)
-        time.sleep(3)  # two sweeps
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    # A registered gateway publishes the whole stream (the service users may not write gateways' topics).
+    with session_scope(engine) as s:
+        password = service.rotate_gateway_credential(session=s, gateway_id=LAND_GW, actor="eval")
+    with topic_root_on_broker(settings, engine, root, LAND_GW):
+        proc, log_path = run_worker(settings, root, cid, args.hysteresis_m, args.dwell_s)
+        try:
+            with Progress(console=console) as progress:
+                publish(settings, root, fixes, progress, password)
+                task = progress.add_task("ingesting", total=len(fixes))
+                deadline = time.monotonic() + 600
+                while True:
+                    with engine.connect() as conn:
+                        stored = conn.execute(text("SELECT count(*) FROM detections")).scalar()
+                        dead = conn.execute(text("SELECT count(*) FROM dead_letters")).scalar()
+                    progress.update(task, completed=stored + dead)
+                    if stored + dead >= len(fixes) or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.5)
+            time.sleep(3)  # two sweeps
+        finally:
+            proc.terminate()
+            proc.wait(30)
     results = score(engine, truth)
     columns = (
         "objects",

@@ -1,5 +1,6 @@
 """A real ingest worker process of its own for the analytics tests and the scenario suite: its
-own topic root and share group (so no other worker takes its messages) and short timers."""
+own topic root and share group (so no other worker takes its messages) and short timers; a
+registered gateway publishes the tests' messages there."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import os
 import subprocess
 import sys
 import uuid
+from contextlib import ExitStack
 from datetime import datetime
 
 import orjson
+from sqlalchemy.engine import Engine
 
 from core import topics
 from core.settings import REPO_ROOT, Settings
-from tests.conftest import mqtt_client, unique, wait_for
+from tests.broker_roots import topic_root_on_broker
+from tests.conftest import TestGateway, mqtt_client, unique, wait_for
 
 
 def tag_block(at: datetime, sentence: str) -> str:
@@ -26,9 +30,11 @@ def tag_block(at: datetime, sentence: str) -> str:
 
 
 class AnalyticsWorker:
-    def __init__(self, settings: Settings, **overrides: str) -> None:
+    def __init__(self, settings: Settings, engine: Engine, publisher: TestGateway, **overrides: str) -> None:
         self.settings = settings
         self.root = f"borderwatch/an-{uuid.uuid4().hex[:6]}"
+        self._broker = ExitStack()
+        self._broker.enter_context(topic_root_on_broker(settings, engine, self.root, publisher.id))
         self.client_id = unique("bw-ingest-analytics")
         self.log_path = REPO_ROOT / ".run" / "test" / f"{self.client_id}.log"
         env = {
@@ -43,8 +49,7 @@ class AnalyticsWorker:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "cli", "ingest"], env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        _, _, user, password = settings.mqtt_parts(settings.mqtt_api_url)
-        self.publisher = mqtt_client(settings, user, password)
+        self.publisher = mqtt_client(settings, publisher.id, publisher.password)
         wait_for(lambda: b"connected to" in self.log_path.read_bytes() or self.proc.poll() is not None, timeout=30)
         assert self.proc.poll() is None, self.log_path.read_text()[-3000:]
 
@@ -78,3 +83,4 @@ class AnalyticsWorker:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        self._broker.close()

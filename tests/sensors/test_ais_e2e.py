@@ -29,8 +29,8 @@ TYPE_5 = (
 
 
 @pytest.fixture(scope="module")
-def worker(settings, engine):
-    w = AnalyticsWorker(settings)
+def worker(settings, engine, make_gateway):
+    w = AnalyticsWorker(settings, engine, make_gateway())
     yield w
     w.stop()
 

@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from core import topics
+from tests.broker_roots import topic_root_on_broker
 from tests.conftest import REPO_ROOT, detection, mqtt_client, scalar, unique, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -104,44 +105,48 @@ def test_database_outage_loses_nothing_and_doubles_nothing(settings, engine, mak
         "BW_INGEST_SHARE_GROUP": client_id,
         "BW_INGEST_CLIENT_ID": client_id,
     }
-    with open(log_path, "wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "cli", "ingest"], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    _, _, user, password = settings.mqtt_parts(settings.mqtt_api_url)
-    publisher = mqtt_client(settings, user, password)
-    topic = topics.detections(root, gw.agency, gw.id, sensor)
-    stored = lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = :s", s=sensor)  # noqa: E731
-    try:
-        wait_for(lambda: b"connected to" in log_path.read_bytes(), timeout=30)
+    with topic_root_on_broker(settings, engine, root, gw.id):
+        with open(log_path, "wb") as log:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "cli", "ingest"], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        publisher = mqtt_client(settings, gw.id, gw.password)
+        topic = topics.detections(root, gw.agency, gw.id, sensor)
+        stored = lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = :s", s=sensor)  # noqa: E731
+        try:
+            wait_for(lambda: b"connected to" in log_path.read_bytes(), timeout=30)
 
-        def publish(n: int) -> None:
-            infos = [publisher.publish(topic, orjson.dumps(detection(sensor, 100.42, 6.62)), qos=1) for _ in range(n)]
-            for info in infos:
-                info.wait_for_publish(10)
+            def publish(n: int) -> None:
+                infos = [
+                    publisher.publish(topic, orjson.dumps(detection(sensor, 100.42, 6.62)), qos=1) for _ in range(n)
+                ]
+                for info in infos:
+                    info.wait_for_publish(10)
 
-        publish(200)
-        wait_for(lambda: stored() == 200)
-        proxy.cut()
-        publish(300)
-        wait_for(
-            lambda: (
-                b"database unavailable" in log_path.read_bytes() or b"registry unavailable" in log_path.read_bytes()
-            ),
-            timeout=20,
-        )
-        time.sleep(2.0)
-        during = stored()
-        assert worker.poll() is None, "the worker must survive the outage"
-        proxy.restore()
-        wait_for(lambda: stored() == 500, timeout=60)
-        time.sleep(1.0)
-        assert during == 200
-        assert stored() == 500
-        assert scalar(engine, "SELECT count(DISTINCT event_id) FROM detections WHERE sensor_id = :s", s=sensor) == 500
-    finally:
-        publisher.loop_stop()
-        publisher.disconnect()
-        worker.terminate()
-        worker.wait(15)
-        proxy.close()
+            publish(200)
+            wait_for(lambda: stored() == 200)
+            proxy.cut()
+            publish(300)
+            wait_for(
+                lambda: (
+                    b"database unavailable" in log_path.read_bytes() or b"registry unavailable" in log_path.read_bytes()
+                ),
+                timeout=20,
+            )
+            time.sleep(2.0)
+            during = stored()
+            assert worker.poll() is None, "the worker must survive the outage"
+            proxy.restore()
+            wait_for(lambda: stored() == 500, timeout=60)
+            time.sleep(1.0)
+            assert during == 200
+            assert stored() == 500
+            assert (
+                scalar(engine, "SELECT count(DISTINCT event_id) FROM detections WHERE sensor_id = :s", s=sensor) == 500
+            )
+        finally:
+            publisher.loop_stop()
+            publisher.disconnect()
+            worker.terminate()
+            worker.wait(15)
+            proxy.close()

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from core import topics
 from sensors import coverage
 from sensors.models import DETECTION_CLASSES
+from tests.broker_roots import topic_root_on_broker
 from tests.conftest import scalar, unique, wait_for
 from tests.sensors import faultkit
 
@@ -241,24 +242,22 @@ def test_hostile_input_ends_in_dead_letters_and_good_input_is_stored(settings, e
         BW_INGEST_SHARE_GROUP=unique("bw-fuzz"),
         BW_DEAD_LETTER_GATEWAY_QUOTA=str(10 * BAD_EXAMPLES),
     )
-    _, _, user, password = settings.mqtt_parts(settings.mqtt_api_url)
     dead = lambda: scalar(engine, "SELECT count(*) FROM dead_letters WHERE starts_with(topic, :r)", r=root + "/")  # noqa: E731
     stored = lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = :s", s=sensor)  # noqa: E731
-    publisher = None
-    try:
-        worker.mark()
-        worker.start()
-        publisher = faultkit.Publisher(
-            settings, gateway, [(t, p, "") for t, p, _ in stream], 20_000, credentials=(user, password)
-        ).start()
-        publisher.thread.join(120)
-        wait_for(lambda: publisher.unacknowledged() == 0, timeout=60, interval=0.2)
-        wait_for(lambda: dead() == len(bad) and stored() == len(good), timeout=120, interval=0.5)
-        alive = worker.alive()
-    finally:
-        if publisher:
-            publisher.close()
-        worker.stop()
+    with topic_root_on_broker(settings, engine, root, gw.id):
+        publisher = None
+        try:
+            worker.mark()
+            worker.start()
+            publisher = faultkit.Publisher(settings, gateway, [(t, p, "") for t, p, _ in stream], 20_000).start()
+            publisher.thread.join(120)
+            wait_for(lambda: publisher.unacknowledged() == 0, timeout=60, interval=0.2)
+            wait_for(lambda: dead() == len(bad) and stored() == len(good), timeout=120, interval=0.5)
+            alive = worker.alive()
+        finally:
+            if publisher:
+                publisher.close()
+            worker.stop()
     with engine.connect() as conn:
         letters = conn.execute(
             text("SELECT topic, payload, reason FROM dead_letters WHERE starts_with(topic, :r)"), {"r": root + "/"}

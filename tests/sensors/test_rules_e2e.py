@@ -34,8 +34,8 @@ def mmsi() -> str:
 
 
 @pytest.fixture(scope="module")
-def worker(settings, engine):
-    w = AnalyticsWorker(settings, sensor_timeout_s=3, analytics_sweep_s=0.5, ais_gap_s=600)
+def worker(settings, engine, make_gateway):
+    w = AnalyticsWorker(settings, engine, make_gateway(), sensor_timeout_s=3, analytics_sweep_s=0.5, ais_gap_s=600)
     yield w
     w.stop()
 
@@ -271,7 +271,7 @@ def test_ais_gap_near_the_boundary_alerts_once_with_start_end_duration_and_dista
 def test_ais_gap_sweep_opens_the_gap_while_silent_and_the_return_closes_it(settings, engine, make_gateway):
     gw = make_gateway(agency="MY-MMEA", sensors={unique("ais"): SEA}, kind="ais_receiver")
     sensor = next(iter(gw.sensors))
-    w = AnalyticsWorker(settings, analytics_sweep_s=0.5, ais_gap_s=3)
+    w = AnalyticsWorker(settings, engine, gw, analytics_sweep_s=0.5, ais_gap_s=3)
     try:
         ship, chatty = mmsi(), mmsi()
         start = datetime.now(timezone.utc) - timedelta(seconds=2)

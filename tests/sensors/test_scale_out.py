@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from tests.broker_roots import topic_root_on_broker
 from tests.conftest import scalar, unique, wait_for
 from tests.sensors import faultkit
 
@@ -32,22 +33,22 @@ def test_two_workers_split_one_stream_and_alert_each_crossing_once(settings, eng
     workers = [
         faultkit.Worker(unique(f"bw-scale-{i}"), BW_MQTT_TOPIC_ROOT=root, BW_INGEST_SHARE_GROUP=group) for i in range(2)
     ]
-    _, _, user, password = settings.mqtt_parts(settings.mqtt_api_url)
-    publisher = None
-    try:
-        for worker in workers:
-            worker.mark()
-            worker.start()
-        publisher = faultkit.Publisher(settings, gateway, stream, 4000, credentials=(user, password)).start()
-        publisher.thread.join(60)
-        wait_for(lambda: publisher.unacknowledged() == 0, timeout=60, interval=0.2)
-        count = lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = ANY(:s)", s=gateway.sensors)  # noqa: E731
-        wait_for(lambda: count() == MESSAGES, timeout=120, interval=0.25)
-    finally:
-        if publisher:
-            publisher.close()
-        for worker in workers:
-            worker.stop()
+    count = lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = ANY(:s)", s=gateway.sensors)  # noqa: E731
+    with topic_root_on_broker(settings, engine, root, gw.id):
+        publisher = None
+        try:
+            for worker in workers:
+                worker.mark()
+                worker.start()
+            publisher = faultkit.Publisher(settings, gateway, stream, 4000).start()
+            publisher.thread.join(60)
+            wait_for(lambda: publisher.unacknowledged() == 0, timeout=60, interval=0.2)
+            wait_for(lambda: count() == MESSAGES, timeout=120, interval=0.25)
+        finally:
+            if publisher:
+                publisher.close()
+            for worker in workers:
+                worker.stop()
     totals = [worker.totals() for worker in workers]
     stored = faultkit.check_stored_once(engine, gateway, [e for _, _, e in stream])
     alerts = faultkit.check_alerts(engine, gateway, faultkit.crossing_tracks(gateway, MESSAGES, tag=tag))
@@ -80,31 +81,33 @@ def test_a_worker_that_leaves_its_share_group_gets_each_message_once(settings, e
     client_id = unique("bw-switch")
     n = 200
     stream = faultkit.make_stream(gateway, root, n, tag=unique("w"))
-    shared = faultkit.Worker(client_id, BW_MQTT_TOPIC_ROOT=root, BW_INGEST_SHARE_GROUP=unique("bw-group"))
-    shared.mark()
-    shared.start()
-    shared.stop()
-    plain = faultkit.Worker(client_id, BW_MQTT_TOPIC_ROOT=root, BW_INGEST_SHARE_GROUP="")
-    _, _, user, password = settings.mqtt_parts(settings.mqtt_api_url)
-    publisher = None
-    try:
-        plain.mark()
-        plain.start()
-        # Both filters were held by the session until the worker's unsubscription was confirmed.
-        wait_for(
-            lambda: scalar(engine, "SELECT count(*) FROM ingest_subscriptions WHERE client_id = :c", c=client_id) == 1,
-            timeout=30,
-            interval=0.1,
-        )
-        publisher = faultkit.Publisher(settings, gateway, stream, 1000, credentials=(user, password)).start()
-        publisher.thread.join(60)
-        count = lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = ANY(:s)", s=gateway.sensors)  # noqa: E731
-        wait_for(lambda: count() == n, timeout=60, interval=0.2)
-        time.sleep(1.0)
-    finally:
-        if publisher:
-            publisher.close()
-        plain.stop()
+    count = lambda: scalar(engine, "SELECT count(*) FROM detections WHERE sensor_id = ANY(:s)", s=gateway.sensors)  # noqa: E731
+    with topic_root_on_broker(settings, engine, root, gw.id):
+        shared = faultkit.Worker(client_id, BW_MQTT_TOPIC_ROOT=root, BW_INGEST_SHARE_GROUP=unique("bw-group"))
+        shared.mark()
+        shared.start()
+        shared.stop()
+        plain = faultkit.Worker(client_id, BW_MQTT_TOPIC_ROOT=root, BW_INGEST_SHARE_GROUP="")
+        publisher = None
+        try:
+            plain.mark()
+            plain.start()
+            # Both filters were held by the session until the worker's unsubscription was confirmed.
+            wait_for(
+                lambda: (
+                    scalar(engine, "SELECT count(*) FROM ingest_subscriptions WHERE client_id = :c", c=client_id) == 1
+                ),
+                timeout=30,
+                interval=0.1,
+            )
+            publisher = faultkit.Publisher(settings, gateway, stream, 1000).start()
+            publisher.thread.join(60)
+            wait_for(lambda: count() == n, timeout=60, interval=0.2)
+            time.sleep(1.0)
+        finally:
+            if publisher:
+                publisher.close()
+            plain.stop()
     totals = plain.totals()
     assert totals["messages"] == n and totals["duplicates"] == 0, totals
     assert (

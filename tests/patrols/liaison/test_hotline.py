@@ -141,7 +141,8 @@ def test_pushes_that_are_refused(client, world, factory):
 
 def test_a_push_reaches_the_partners_alert_topic(client, world, settings):
     th, my, idn = world.agency("TH"), world.agency("MY"), world.agency("ID")
-    _, _, user, password = settings.mqtt_parts()
+    # The API's broker user may read the alert topics it writes (the ingest worker's may not).
+    _, _, user, password = settings.mqtt_parts(settings.mqtt_api_url)
     inbox: queue.Queue = queue.Queue()
     subscribed: dict = {}
     listener = mqtt_client(settings, user, password)

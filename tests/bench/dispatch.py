@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     settings = get_settings()
-    migrate_database(settings.database_url)
-    engine = make_engine(settings.database_url)
+    migrate_database(settings.owner_url())
+    engine = make_engine(settings.owner_url())  # resets and reads as the owner; the services run as their roles
     results = measure(settings, engine, units=args.units, incidents=args.incidents, rounds=args.rounds, seed=args.seed)
     report(results)
     print("BENCH " + json.dumps(results))

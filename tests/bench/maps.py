@@ -213,8 +213,8 @@ def main(argv: list[str] | None = None) -> None:
     if not 1 <= args.detections <= 10_000:
         raise SystemExit("--detections must be 1..10000 (the endpoint's limit)")
     settings = get_settings()
-    migrate_database(settings.database_url)
-    engine = make_engine(settings.database_url)
+    migrate_database(settings.owner_url())
+    engine = make_engine(settings.owner_url())  # resets and reads as the owner; the services run as their roles
     results = measure(settings, engine, args.detections, args.rounds)
     report(results, args.rounds)
     print("BENCH_MAPS " + json.dumps(results))

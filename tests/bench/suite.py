@@ -377,8 +377,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     parts = set(args.only or ["throughput", "latency", "growth", "dispatch", "map"])
     settings = get_settings()
-    migrate_database(settings.database_url)
-    engine = make_engine(settings.database_url)
+    migrate_database(settings.owner_url())
+    engine = make_engine(settings.owner_url())  # resets and reads as the owner; the services run as their roles
     ingest_bench.prepare(settings, engine)
     meter = CpuMeter(settings.database_url, settings.mosquitto_dir or None)
     results: dict = {}

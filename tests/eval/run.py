@@ -949,8 +949,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     settings = get_settings()
-    migrate_database(settings.database_url)
-    engine = make_engine(settings.database_url)
+    migrate_database(settings.owner_url())
+    engine = make_engine(settings.owner_url())  # resets and reads as the owner; the services run as their roles
     geo = prepare(settings, engine)
     n = lambda k: max(1, round(k * args.scale))  # noqa: E731
     land_counts = {"cross": n(60), "there_and_back": n(20), "along": n(25), "turn_back": n(25)}

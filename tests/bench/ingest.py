@@ -76,6 +76,11 @@ def prepare(settings, engine) -> None:
                         coverage_radius_m=STREAM_RANGE_M,
                     ),
                 )
+        # A bench database made before sensors had ranges: the streams' range all the same.
+        s.execute(
+            text("UPDATE sensors SET range_m = :r WHERE gateway_id = :g AND range_m IS DISTINCT FROM :r"),
+            {"r": STREAM_RANGE_M, "g": GATEWAY},
+        )
     with session_scope(engine) as s:
         _run["password"] = service.rotate_gateway_credential(session=s, gateway_id=GATEWAY, actor="bench")
     with session_scope(engine) as s:

@@ -3,10 +3,7 @@ HTTP endpoint on a real server, and `borderwatch cot-serve` as a real TCP server
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
@@ -16,10 +13,9 @@ import pytest
 import takproto
 
 from core.security import Principal
-from core.settings import REPO_ROOT
 from interop import cot
-from tests.conftest import free_port
 from tests.factories import now
+from tests.interop.cot_process import cot_serve
 
 DECLARATION = cot.XML_DECLARATION
 
@@ -138,32 +134,8 @@ def test_http_endpoint_parses_event_by_event(api_server, cot_world):
 
 @pytest.fixture
 def cot_stream(engine):
-    port = free_port()
-    log_path = REPO_ROOT / ".run" / "test" / "cot-serve.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "cot-serve", "--port", str(port), "--interval", "0.2"],
-        stdout=open(log_path, "ab"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ},
-        cwd=REPO_ROOT,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"cot-serve did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
-    yield port
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with cot_serve("cot-serve") as port:
+        yield port
 
 
 def _read_events(sock: socket.socket, buffer: bytearray, count: int, timeout: float = 20.0) -> list:

@@ -4,11 +4,8 @@ a closed stream gives its place back, and other users are not affected."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +15,8 @@ import httpx
 import pytest
 
 from core.settings import REPO_ROOT
-from tests.conftest import free_port, run_api_server, wait_for
+from tests.conftest import run_api_server, wait_for
+from tests.interop.cot_process import cot_serve
 
 CAPS = {"BW_LIVE_MAX_STREAMS_PER_USER": "2", "BW_COT_MAX_STREAMS_PER_USER": "2"}
 
@@ -85,32 +83,8 @@ def test_the_live_feed_refuses_a_user_over_the_cap(server, engine):
 
 @pytest.fixture(scope="module")
 def cot_port(engine) -> Iterator[int]:
-    port = free_port()
-    log_path = REPO_ROOT / ".run" / "test" / "cot-serve-caps.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "cot-serve", "--port", str(port), "--interval", "0.2"],
-        stdout=open(log_path, "ab"),
-        stderr=subprocess.STDOUT,
-        cwd=REPO_ROOT,
-        env={**os.environ, **CAPS},
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"cot-serve did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
-    yield port
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with cot_serve("cot-serve-caps", CAPS) as port:
+        yield port
 
 
 def _cot(port: int, token: str) -> socket.socket:

@@ -5,11 +5,8 @@ disabled, deleted, or given another role or agency."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,8 +18,8 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from core.settings import REPO_ROOT
-from tests.conftest import free_port, run_api_server
+from tests.conftest import run_api_server
+from tests.interop.cot_process import cot_serve
 
 RECHECK = {"BW_STREAM_RECHECK_S": "0.5"}
 
@@ -153,32 +150,8 @@ def test_a_valid_caller_keeps_the_feed_to_its_end(server, caller):
 
 @pytest.fixture
 def cot_stream(engine) -> Iterator[int]:
-    port = free_port()
-    log_path = REPO_ROOT / ".run" / "test" / "cot-serve-recheck.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "cot-serve", "--port", str(port), "--interval", "0.2"],
-        stdout=open(log_path, "ab"),
-        stderr=subprocess.STDOUT,
-        cwd=REPO_ROOT,
-        env={**os.environ, **RECHECK},
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"cot-serve did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
-    yield port
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with cot_serve("cot-serve-recheck", RECHECK) as port:
+        yield port
 
 
 def _closed_within(sock: socket.socket, seconds: float) -> bool:

@@ -70,7 +70,25 @@ def load_boundaries() -> dict[str, list[LineString]]:
 def plan_track(
     line: LineString | None, origin: tuple[float, float], range_m: float, step_m: float, cross: bool, rng: random.Random
 ) -> list[tuple[float, float]]:
-    """Fixes along a path perpendicular to the nearest boundary: across it, or up to it and back."""
+    """Fixes along a path perpendicular to the nearest boundary: across it, or up to it and back;
+    only the fixes within the sensor's range (the ingest refuses the others as ``outside_coverage``).
+    When too few are, a path through the sensor's own field of view instead."""
+    reach = range_m * 0.9
+    points = [p for p in _path(line, origin, range_m, step_m, cross, rng) if _distance_m(origin, p) <= reach]
+    if len(points) >= 3:
+        return points
+    step = min(step_m, reach / 4)
+    return [p for p in _path(None, origin, reach * 0.8, step, cross, rng) if _distance_m(origin, p) <= reach]
+
+
+def _distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    kx, ky = _metres_to_degrees(a[1])
+    return math.hypot((b[0] - a[0]) / kx, (b[1] - a[1]) / ky)
+
+
+def _path(
+    line: LineString | None, origin: tuple[float, float], range_m: float, step_m: float, cross: bool, rng: random.Random
+) -> list[tuple[float, float]]:
     lon0, lat0 = origin
     kx, ky = _metres_to_degrees(lat0)
     if line is not None and line.distance(Point(origin)) * 111_000 < range_m * 2:
@@ -87,9 +105,10 @@ def plan_track(
         nx, ny = math.cos(angle), math.sin(angle)
         cx, cy = lon0, lat0
     side = rng.choice((-1, 1))
-    half = max(step_m * 6, min(range_m, 4000.0))
+    half = max(step_m * 6, min(range_m, 4000.0)) if line is not None else range_m
     start = -half * side
-    end = half * side if cross else -150.0 * side
+    # Not crossing: up to 150 m from the boundary (or, with none, to near the sensor) and back.
+    end = half * side if cross else (-150.0 if line is not None else -0.2 * half) * side
     steps = max(3, int(abs(end - start) / step_m))
     points = []
     for i in range(steps + 1):

@@ -88,15 +88,7 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    audit.record(
-        session=session,
-        actor=actor,
-        action="user.create",
-        entity_type="user",
-        entity_id=username,
-        agencies=[agency_code],
-        details={"role": role},
-    )
+    _audit(session, actor, "user.create", username, agency_code, {"role": role})
     return user
 
 
@@ -110,15 +102,20 @@ def set_password(*, session: Session, username: str, password: str, actor: str =
     user.password_hash = hash_password(password)
     # Whoever held the old password may hold a token too: every token issued before stops working.
     _next_token_generation(session, user)
+    _audit(session, actor, "user.password", username, user.agency_code)
+    return user
+
+
+def _audit(session: Session, actor: str, action: str, username: str, agency: str, details: dict | None = None) -> None:
     audit.record(
         session=session,
         actor=actor,
-        action="user.password",
+        action=action,
         entity_type="user",
         entity_id=username,
-        agencies=[user.agency_code],
+        agencies=[agency],
+        details=details,
     )
-    return user
 
 
 def _next_token_generation(session: Session, user: User) -> None:
@@ -137,15 +134,7 @@ def revoke_tokens(*, session: Session, username: str, actor: str = SYSTEM_ACTOR,
     their next look); recorded in the audit trail as ``action``."""
     user = get_user(session=session, username=username)
     _next_token_generation(session, user)
-    audit.record(
-        session=session,
-        actor=actor,
-        action=action,
-        entity_type="user",
-        entity_id=username,
-        agencies=[user.agency_code],
-        details={"token_generation": user.token_generation},
-    )
+    _audit(session, actor, action, username, user.agency_code, {"token_generation": user.token_generation})
     return user
 
 
@@ -156,15 +145,7 @@ def disable_user(*, session: Session, username: str, actor: str = SYSTEM_ACTOR) 
         return user
     user.active = False
     _next_token_generation(session, user)
-    audit.record(
-        session=session,
-        actor=actor,
-        action="user.disable",
-        entity_type="user",
-        entity_id=username,
-        agencies=[user.agency_code],
-        details={"token_generation": user.token_generation},
-    )
+    _audit(session, actor, "user.disable", username, user.agency_code, {"token_generation": user.token_generation})
     return user
 
 
@@ -175,14 +156,7 @@ def enable_user(*, session: Session, username: str, actor: str = SYSTEM_ACTOR) -
         return user
     user.active = True
     session.flush()
-    audit.record(
-        session=session,
-        actor=actor,
-        action="user.enable",
-        entity_type="user",
-        entity_id=username,
-        agencies=[user.agency_code],
-    )
+    _audit(session, actor, "user.enable", username, user.agency_code)
     return user
 
 

@@ -45,11 +45,7 @@ def create_user(
     from core.db import session_scope
     from core.errors import BorderwatchError
 
-    password = (
-        sys.stdin.readline().rstrip("\n")
-        if password_stdin
-        else typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    )
+    password = _read_password(password_stdin, "Password")
     try:
         with session_scope() as session:
             service.create_user(
@@ -101,14 +97,17 @@ def reset_password(
     from core.db import session_scope
     from core.errors import BorderwatchError
 
-    password = (
-        sys.stdin.readline().rstrip("\n")
-        if password_stdin
-        else typer.prompt("New password", hide_input=True, confirmation_prompt=True)
-    )
+    password = _read_password(password_stdin, "New password")
     try:
         with session_scope() as session:
             service.set_password(session=session, username=username, password=password, actor=cli_actor())
     except BorderwatchError as exc:
         fail(exc.message)
     console.print(f"[green]password of {username} set; their tokens are revoked")
+
+
+def _read_password(from_stdin: bool, prompt: str) -> str:
+    """A password from standard input's first line, or prompted twice without echo."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return typer.prompt(prompt, hide_input=True, confirmation_prompt=True)
